@@ -1,0 +1,1 @@
+"""Adapters: one module per outside system; chosen only in ``shared.bootstrap``."""

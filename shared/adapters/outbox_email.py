@@ -1,0 +1,60 @@
+"""The EmailTransport port as a folder of .eml files: nothing leaves the machine, and you can read it."""
+from __future__ import annotations
+
+import os
+import tempfile
+from email.message import EmailMessage
+from email.parser import BytesParser
+from email.policy import default as default_policy
+from email.utils import format_datetime, formataddr
+from datetime import datetime, timezone
+from pathlib import Path
+
+from shared.ports import OutgoingEmail
+
+
+def mime_message(email: OutgoingEmail, sent_at: datetime | None = None) -> EmailMessage:
+    """The MIME form of an email, shared by every transport that speaks MIME."""
+    message = EmailMessage()
+    message["From"] = formataddr((email.sender_name, email.sender_address))
+    message["To"] = email.to
+    message["Subject"] = email.subject
+    message["Message-ID"] = f"<{email.message_id}@b2b-onboarding>"
+    message["Date"] = format_datetime(sent_at or datetime.now(timezone.utc))
+    message["Content-Language"] = email.language
+    message.set_content(email.text_body)
+    message.add_alternative(email.html_body, subtype="html")
+    return message
+
+
+class OutboxFolderTransport:
+    def __init__(self, folder: Path | str):
+        self.folder = Path(folder)
+
+    def send(self, email: OutgoingEmail) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        target = self.folder / f"{email.message_id}.eml"
+        if target.exists():
+            return  # the same message id was delivered already
+        data = mime_message(email).as_bytes()
+        # Write then rename: a reader never sees half a file, and a crash leaves no partial email.
+        handle, temporary = tempfile.mkstemp(dir=self.folder, suffix=".tmp")
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+        os.replace(temporary, target)
+
+    def list(self) -> list[dict]:
+        if not self.folder.is_dir():
+            return []
+        return sorted((self._summary(path) for path in self.folder.glob("*.eml")), key=lambda item: item["date"])
+
+    def read(self, message_id: str) -> EmailMessage:
+        path = self.folder / f"{message_id}.eml"
+        if not path.is_file():
+            raise FileNotFoundError(f"no email {message_id} in {self.folder}")
+        return BytesParser(policy=default_policy).parsebytes(path.read_bytes())
+
+    def _summary(self, path: Path) -> dict:
+        headers = BytesParser(policy=default_policy).parsebytes(path.read_bytes(), headersonly=True)
+        return {"id": path.stem, "to": str(headers["To"]), "subject": str(headers["Subject"]),
+                "date": str(headers["Date"]), "path": str(path)}

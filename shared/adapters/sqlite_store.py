@@ -1,0 +1,254 @@
+"""The Store port on SQLite: entities as JSON documents beside the columns that queries need."""
+from __future__ import annotations
+
+import sqlite3
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Iterator, TypeVar
+
+from pydantic import BaseModel
+
+from shared.adapters.sqlite_base import SqliteDatabase
+from shared.domain.errors import DuplicateRecord
+from shared.domain.model import (
+    Customer,
+    CustomerHierarchy,
+    EmailRecord,
+    EmailStatus,
+    HierarchyMember,
+    HistoryEntry,
+    OutboxMessage,
+    Prospect,
+    ProspectStatus,
+    SignupRecord,
+    SignupStatus,
+)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS signups (
+    id TEXT PRIMARY KEY, status TEXT NOT NULL, idempotency_key_hash TEXT UNIQUE,
+    received_at TEXT NOT NULL, data TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS signups_pending ON signups (status, received_at);
+CREATE TABLE IF NOT EXISTS prospects (
+    id TEXT PRIMARY KEY, number TEXT NOT NULL UNIQUE, status TEXT NOT NULL, lead_id TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL, data TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS prospects_status ON prospects (status, created_at);
+CREATE TABLE IF NOT EXISTS history (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, prospect_id TEXT NOT NULL, data TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS history_prospect ON history (prospect_id, seq);
+CREATE TABLE IF NOT EXISTS customers (id TEXT PRIMARY KEY, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS hierarchies (id TEXT PRIMARY KEY, prospect_id TEXT UNIQUE, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS members (
+    hierarchy_id TEXT NOT NULL, customer_id TEXT NOT NULL, data TEXT NOT NULL,
+    PRIMARY KEY (hierarchy_id, customer_id));
+CREATE TABLE IF NOT EXISTS sequences (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS events (event_id TEXT PRIMARY KEY, kind TEXT NOT NULL, outcome TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS outbox (
+    id TEXT PRIMARY KEY, queue TEXT NOT NULL, body TEXT NOT NULL, created_at TEXT NOT NULL, sent_at TEXT);
+CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (sent_at, created_at);
+CREATE TABLE IF NOT EXISTS emails (id TEXT PRIMARY KEY, status TEXT NOT NULL, created_at TEXT NOT NULL, data TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS emails_status ON emails (status, created_at);
+"""
+
+T = TypeVar("T", bound=BaseModel)
+
+
+def _load(model: type[T], row: sqlite3.Row | None) -> T | None:
+    return None if row is None else model.model_validate_json(row["data"])
+
+
+class SqliteUnitOfWork:
+    def __init__(self, connection: sqlite3.Connection):
+        self._db = connection
+
+    def _insert(self, sql: str, params: tuple) -> None:
+        try:
+            self._db.execute(sql, params)
+        except sqlite3.IntegrityError as error:
+            raise DuplicateRecord(str(error)) from None
+
+    def _one(self, model: type[T], sql: str, params: tuple) -> T | None:
+        return _load(model, self._db.execute(sql, params).fetchone())
+
+    def _many(self, model: type[T], sql: str, params: tuple) -> list[T]:
+        return [model.model_validate_json(row["data"]) for row in self._db.execute(sql, params)]
+
+    # signups
+    def add_signup(self, signup: SignupRecord) -> None:
+        self._insert(
+            "INSERT INTO signups (id, status, idempotency_key_hash, received_at, data) VALUES (?, ?, ?, ?, ?)",
+            (signup.id, signup.status.value, signup.idempotency_key_hash, signup.received_at.isoformat(),
+             signup.model_dump_json()),
+        )
+
+    def get_signup(self, signup_id: str) -> SignupRecord | None:
+        return self._one(SignupRecord, "SELECT data FROM signups WHERE id = ?", (signup_id,))
+
+    def find_signup_by_idempotency_key(self, key_hash: str) -> SignupRecord | None:
+        return self._one(SignupRecord, "SELECT data FROM signups WHERE idempotency_key_hash = ?", (key_hash,))
+
+    def pending_signups(self, limit: int) -> list[SignupRecord]:
+        return self._many(
+            SignupRecord,
+            "SELECT data FROM signups WHERE status = ? ORDER BY received_at, id LIMIT ?",
+            (SignupStatus.RECEIVED.value, limit),
+        )
+
+    def save_signup(self, signup: SignupRecord) -> None:
+        self._db.execute(
+            "UPDATE signups SET status = ?, data = ? WHERE id = ?",
+            (signup.status.value, signup.model_dump_json(), signup.id),
+        )
+
+    # prospects
+    def add_prospect(self, prospect: Prospect) -> None:
+        self._insert(
+            "INSERT INTO prospects (id, number, status, lead_id, created_at, data) VALUES (?, ?, ?, ?, ?, ?)",
+            (prospect.id, prospect.number, prospect.status.value, prospect.lead_id, prospect.created_at.isoformat(),
+             prospect.model_dump_json()),
+        )
+
+    def get_prospect(self, prospect_id: str) -> Prospect | None:
+        return self._one(Prospect, "SELECT data FROM prospects WHERE id = ?", (prospect_id,))
+
+    def find_prospect_by_lead(self, lead_id: str) -> Prospect | None:
+        return self._one(Prospect, "SELECT data FROM prospects WHERE lead_id = ?", (lead_id.lower(),))
+
+    def find_prospect_by_number(self, number: str) -> Prospect | None:
+        return self._one(Prospect, "SELECT data FROM prospects WHERE number = ?", (number,))
+
+    def list_prospects(self, status: ProspectStatus | None, limit: int) -> list[Prospect]:
+        if status is None:
+            return self._many(Prospect, "SELECT data FROM prospects ORDER BY created_at, number LIMIT ?", (limit,))
+        return self._many(
+            Prospect,
+            "SELECT data FROM prospects WHERE status = ? ORDER BY created_at, number LIMIT ?",
+            (status.value, limit),
+        )
+
+    def save_prospect(self, prospect: Prospect) -> None:
+        self._db.execute(
+            "UPDATE prospects SET status = ?, data = ? WHERE id = ?",
+            (prospect.status.value, prospect.model_dump_json(), prospect.id),
+        )
+
+    def append_history(self, entry: HistoryEntry) -> None:
+        self._db.execute(
+            "INSERT INTO history (prospect_id, data) VALUES (?, ?)", (entry.prospect_id, entry.model_dump_json())
+        )
+
+    def history(self, prospect_id: str) -> list[HistoryEntry]:
+        return self._many(HistoryEntry, "SELECT data FROM history WHERE prospect_id = ? ORDER BY seq", (prospect_id,))
+
+    # customers and hierarchies
+    def get_customer(self, customer_id: str) -> Customer | None:
+        return self._one(Customer, "SELECT data FROM customers WHERE id = ?", (customer_id,))
+
+    def save_customer(self, customer: Customer) -> None:
+        self._db.execute(
+            "INSERT INTO customers (id, data) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET data = excluded.data",
+            (customer.id, customer.model_dump_json()),
+        )
+
+    def get_hierarchy(self, hierarchy_id: str) -> CustomerHierarchy | None:
+        return self._one(CustomerHierarchy, "SELECT data FROM hierarchies WHERE id = ?", (hierarchy_id,))
+
+    def find_hierarchy_by_prospect(self, prospect_id: str) -> CustomerHierarchy | None:
+        return self._one(CustomerHierarchy, "SELECT data FROM hierarchies WHERE prospect_id = ?", (prospect_id,))
+
+    def save_hierarchy(self, hierarchy: CustomerHierarchy) -> None:
+        try:
+            self._db.execute(
+                "INSERT INTO hierarchies (id, prospect_id, data) VALUES (?, ?, ?) "
+                "ON CONFLICT (id) DO UPDATE SET data = excluded.data",
+                (hierarchy.id, hierarchy.prospect_id, hierarchy.model_dump_json()),
+            )
+        except sqlite3.IntegrityError as error:
+            raise DuplicateRecord(str(error)) from None
+
+    def save_member(self, member: HierarchyMember) -> None:
+        self._db.execute(
+            "INSERT INTO members (hierarchy_id, customer_id, data) VALUES (?, ?, ?) "
+            "ON CONFLICT (hierarchy_id, customer_id) DO UPDATE SET data = excluded.data",
+            (member.hierarchy_id, member.customer_id, member.model_dump_json()),
+        )
+
+    def members(self, hierarchy_id: str) -> list[HierarchyMember]:
+        return self._many(
+            HierarchyMember, "SELECT data FROM members WHERE hierarchy_id = ? ORDER BY customer_id", (hierarchy_id,)
+        )
+
+    def next_number(self, sequence: str) -> int:
+        row = self._db.execute(
+            "INSERT INTO sequences (name, value) VALUES (?, 1) "
+            "ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value",
+            (sequence,),
+        ).fetchone()
+        return int(row[0])
+
+    def event_seen(self, event_id: str) -> bool:
+        return self._db.execute("SELECT 1 FROM events WHERE event_id = ?", (event_id,)).fetchone() is not None
+
+    def record_event(self, event_id: str, kind: str, outcome: str) -> None:
+        self._insert("INSERT INTO events (event_id, kind, outcome) VALUES (?, ?, ?)", (event_id, kind, outcome))
+
+    # transactional outbox
+    def add_outbox_message(self, message: OutboxMessage) -> None:
+        self._insert(
+            "INSERT INTO outbox (id, queue, body, created_at, sent_at) VALUES (?, ?, ?, ?, NULL)",
+            (message.id, message.queue, message.body, message.created_at.isoformat()),
+        )
+
+    def pending_outbox_messages(self, older_than: datetime | None, limit: int) -> list[OutboxMessage]:
+        cutoff = (older_than or datetime.max).isoformat()
+        rows = self._db.execute(
+            "SELECT id, queue, body, created_at FROM outbox WHERE sent_at IS NULL AND created_at <= ? "
+            "ORDER BY created_at LIMIT ?",
+            (cutoff, limit),
+        ).fetchall()
+        return [
+            OutboxMessage(id=r["id"], queue=r["queue"], body=r["body"], created_at=datetime.fromisoformat(r["created_at"]))
+            for r in rows
+        ]
+
+    def mark_outbox_sent(self, message_id: str, sent_at: datetime) -> None:
+        self._db.execute(
+            "UPDATE outbox SET sent_at = ? WHERE id = ? AND sent_at IS NULL", (sent_at.isoformat(), message_id)
+        )
+
+    def add_email(self, email: EmailRecord) -> None:
+        self._insert(
+            "INSERT INTO emails (id, status, created_at, data) VALUES (?, ?, ?, ?)",
+            (email.id, email.status.value, email.created_at.isoformat(), email.model_dump_json()),
+        )
+
+    def get_email(self, email_id: str) -> EmailRecord | None:
+        return self._one(EmailRecord, "SELECT data FROM emails WHERE id = ?", (email_id,))
+
+    def save_email(self, email: EmailRecord) -> None:
+        self._db.execute(
+            "UPDATE emails SET status = ?, data = ? WHERE id = ?", (email.status.value, email.model_dump_json(), email.id)
+        )
+
+    def list_emails(self, limit: int, pending_only: bool = False) -> list[EmailRecord]:
+        if pending_only:
+            return self._many(
+                EmailRecord,
+                "SELECT data FROM emails WHERE status = ? ORDER BY created_at LIMIT ?",
+                (EmailStatus.PENDING.value, limit),
+            )
+        return self._many(EmailRecord, "SELECT data FROM emails ORDER BY created_at LIMIT ?", (limit,))
+
+
+class SqliteStore:
+    def __init__(self, path: Path | str):
+        self.database = SqliteDatabase(path, _SCHEMA)
+
+    @contextmanager
+    def unit_of_work(self, read_only: bool = False) -> Iterator[SqliteUnitOfWork]:
+        with self.database.transaction(read_only=read_only) as connection:
+            yield SqliteUnitOfWork(connection)
+
+    def close(self) -> None:
+        self.database.close()

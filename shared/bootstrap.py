@@ -1,0 +1,124 @@
+"""The one place where settings become wired adapters and services."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from shared.config import Settings
+from shared.ports import Clock, EmailTransport, Queue, SalesGateway, Store
+
+
+def build_clock(settings: Settings) -> Clock:
+    from shared.adapters.clock import SystemClock
+
+    return SystemClock()
+
+
+def build_store(settings: Settings) -> Store:
+    from shared.adapters.sqlite_store import SqliteStore
+
+    return SqliteStore(settings.data_dir / "state.sqlite3")
+
+
+def build_queue(settings: Settings, clock: Clock | None = None) -> Queue:
+    from shared.adapters.sqlite_queue import SqliteQueue
+
+    return SqliteQueue(settings.data_dir / "queues.sqlite3", clock or build_clock(settings))
+
+
+def build_sales(settings: Settings, queue: Queue, clock: Clock) -> SalesGateway:
+    from shared.adapters.embedded_sales import EmbeddedSales
+
+    return EmbeddedSales(settings.data_dir / "sales.sqlite3", clock, queue, settings.outcome_queue)
+
+
+def build_transport(settings: Settings) -> EmailTransport:
+    from shared.adapters.outbox_email import OutboxFolderTransport
+
+    return OutboxFolderTransport(settings.data_dir / "outbox")
+
+
+@dataclass
+class Container:
+    """Adapters are built on construction; services on first use (a function builds only what it calls)."""
+
+    settings: Settings
+    clock: Clock
+    store: Store
+    queue: Queue
+    sales: SalesGateway
+    transport: EmailTransport
+
+    @classmethod
+    def build(cls, settings: Settings, **replacements) -> Container:
+        """Wire everything from settings; ``replacements`` swap an adapter (tests inject faults this way)."""
+        clock = replacements.pop("clock", None) or build_clock(settings)
+        queue = replacements.pop("queue", None) or build_queue(settings, clock)
+        return cls(
+            settings=settings,
+            clock=clock,
+            store=replacements.pop("store", None) or build_store(settings),
+            queue=queue,
+            sales=replacements.pop("sales", None) or build_sales(settings, queue, clock),
+            transport=replacements.pop("transport", None) or build_transport(settings),
+        )
+
+    @cached_property
+    def relay(self):
+        from shared.services.outbox import OutboxRelay
+
+        return OutboxRelay(self.store, self.queue, self.clock)
+
+    @cached_property
+    def intake(self):
+        from shared.services.intake import IntakeService
+
+        return IntakeService(self.store, self.clock)
+
+    @cached_property
+    def signup_status(self):
+        from shared.services.intake import SignupStatusService
+
+        return SignupStatusService(self.store)
+
+    @cached_property
+    def channel_sync(self):
+        from shared.services.sync import ChannelSync
+
+        return ChannelSync(self.store, self.clock, self.relay, self.settings.lead_queue, self.settings.sync_batch_size)
+
+    @cached_property
+    def lead_creation(self):
+        from shared.services.leads import LeadCreation
+
+        return LeadCreation(self.store, self.sales, self.clock)
+
+    @cached_property
+    def propagation(self):
+        from shared.services.propagation import OutcomePropagation
+
+        s = self.settings
+        return OutcomePropagation(self.store, self.sales, self.clock, self.relay, s.email_queue, s.store_name, s.store_url)
+
+    @cached_property
+    def email_delivery(self):
+        from shared.services.notifications import EmailDelivery, Sender
+
+        s = self.settings
+        return EmailDelivery(self.store, self.transport, self.queue, self.clock,
+                             Sender(s.email_sender_name, s.email_sender_address), s.email_queue, s.email_max_attempts)
+
+    @cached_property
+    def operator(self):
+        from shared.services.operator import OperatorService
+
+        return OperatorService(self.store, self.queue, self.settings.queue_names)
+
+    def queue_handlers(self) -> dict:
+        """Which service consumes which queue (the CLI drains queues with these, as the host would)."""
+        s = self.settings
+        return {
+            s.lead_queue: self.lead_creation.handle,
+            s.outcome_queue: self.propagation.handle,
+            s.email_queue: self.email_delivery.handle,
+        }

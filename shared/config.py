@@ -1,0 +1,86 @@
+"""Settings: every value the app reads, from the environment (app settings in Azure)."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Mapping
+
+# Setting name → (attribute, default). The names are what Azure app settings, local.settings.json and
+# the Bicep use; a test keeps them in step.
+_SETTINGS: dict[str, tuple[str, str]] = {
+    "STATE_BACKEND": ("state_backend", "sqlite"),
+    "SALES_MODE": ("sales_mode", "embedded"),
+    "EMAIL_TRANSPORT": ("email_transport", "outbox"),
+    "DATA_DIR": ("data_dir", ".data"),
+    "LEAD_QUEUE": ("lead_queue", "b2b-leads"),
+    "OUTCOME_QUEUE": ("outcome_queue", "b2b-sales-outcomes"),
+    "EMAIL_QUEUE": ("email_queue", "b2b-emails"),
+    "CHANNEL_SYNC_SCHEDULE": ("channel_sync_schedule", "0 * * * * *"),
+    "SYNC_BATCH_SIZE": ("sync_batch_size", "200"),
+    "STORE_NAME": ("store_name", "Contoso B2B"),
+    "STORE_URL": ("store_url", "http://localhost:7071/api/signup"),
+    "EMAIL_SENDER_NAME": ("email_sender_name", "Contoso B2B"),
+    "EMAIL_SENDER_ADDRESS": ("email_sender_address", "no-reply@contoso.example"),
+    "EMAIL_MAX_ATTEMPTS": ("email_max_attempts", "8"),
+    "LOG_LEVEL": ("log_level", "INFO"),
+}
+
+SETTING_NAMES = tuple(_SETTINGS)
+
+
+@dataclass(frozen=True)
+class Settings:
+    state_backend: str
+    sales_mode: str
+    email_transport: str
+    data_dir: Path
+    lead_queue: str
+    outcome_queue: str
+    email_queue: str
+    channel_sync_schedule: str
+    sync_batch_size: int
+    store_name: str
+    store_url: str
+    email_sender_name: str
+    email_sender_address: str
+    email_max_attempts: int
+    log_level: str
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        environ = os.environ if environ is None else environ
+        types = {f.name: f.type for f in fields(cls)}
+        values: dict[str, object] = {}
+        for name, (attribute, default) in _SETTINGS.items():
+            raw = environ.get(name, default)
+            values[attribute] = _convert(types[attribute], raw, name)
+        values.update(overrides)
+        settings = cls(**values)  # type: ignore[arg-type]
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        choices = {
+            "STATE_BACKEND": (self.state_backend, {"sqlite"}),
+            "SALES_MODE": (self.sales_mode, {"embedded"}),
+            "EMAIL_TRANSPORT": (self.email_transport, {"outbox"}),
+        }
+        for name, (value, allowed) in choices.items():
+            if value not in allowed:
+                raise ValueError(f"{name}={value!r} is not one of {sorted(allowed)}")
+
+    @property
+    def queue_names(self) -> tuple[str, ...]:
+        return (self.lead_queue, self.outcome_queue, self.email_queue)
+
+
+def _convert(kind: object, raw: str, name: str) -> object:
+    if kind in (int, "int"):
+        try:
+            return int(raw)
+        except ValueError:
+            raise ValueError(f"{name} must be a whole number, not {raw!r}") from None
+    if kind in (Path, "Path"):
+        return Path(raw)
+    return raw

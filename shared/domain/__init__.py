@@ -1,0 +1,1 @@
+"""Entities, value objects, the prospect state machine and message contracts. No I/O here."""

@@ -1,0 +1,83 @@
+"""Email templates: HTML with %placeholder% markers, one body per language, values HTML-escaped."""
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+PROSPECT_APPROVED = "prospect_approved"
+PROSPECT_REJECTED = "prospect_rejected"
+
+# The placeholders each notification type offers (the product's documented lists).
+PLACEHOLDERS: dict[str, frozenset[str]] = {
+    PROSPECT_APPROVED: frozenset(
+        {"firstname", "lastname", "company", "email", "zipcode", "comments", "storename", "storeurl"}
+    ),
+    PROSPECT_REJECTED: frozenset({"firstname", "lastname", "company"}),
+}
+DEFAULT_LANGUAGE = "en"
+
+_MARKER = re.compile(r"%([A-Za-z_]+)%")
+_TITLE = re.compile(r"<title>(.*?)</title>", re.S | re.I)
+_TAG = re.compile(r"<[^>]+>")
+_BODY = re.compile(r"<body[^>]*>(.*)</body>", re.S | re.I)
+
+
+class TemplateError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class RenderedEmail:
+    subject: str
+    html_body: str
+    text_body: str
+    language: str
+
+
+@dataclass(frozen=True)
+class EmailTemplate:
+    name: str
+    language: str
+    source: str
+
+    def render(self, values: dict[str, str]) -> RenderedEmail:
+        missing = set(_MARKER.findall(self.source)) - set(values)
+        if missing:
+            raise TemplateError(f"template {self.name}: no value for {sorted(missing)}")
+        body = _MARKER.sub(lambda m: html.escape(values[m.group(1)], quote=True), self.source)
+        title = _TITLE.search(body)
+        subject = html.unescape(title.group(1)).strip() if title else self.name
+        inner = _BODY.search(body)
+        text = html.unescape(_TAG.sub("", inner.group(1) if inner else body))
+        text = "\n".join(line.strip() for line in text.splitlines()).strip()
+        return RenderedEmail(subject=" ".join(subject.split()), html_body=body, text_body=text, language=self.language)
+
+
+def _read(name: str, language: str) -> str | None:
+    resource = resources.files("shared.templates").joinpath(f"{name}.{language}.html")
+    return resource.read_text("utf-8") if resource.is_file() else None
+
+
+@cache
+def load_template(name: str, language: str) -> EmailTemplate:
+    """The template in ``language`` (``sv-SE`` falls back to ``sv``, then to the default language).
+
+    An unknown placeholder is an error here, at load time, not a blank in somebody's inbox."""
+    if name not in PLACEHOLDERS:
+        raise TemplateError(f"no email template named {name!r}")
+    for candidate in _language_fallbacks(language):
+        source = _read(name, candidate)
+        if source is not None:
+            unknown = set(_MARKER.findall(source)) - PLACEHOLDERS[name]
+            if unknown:
+                raise TemplateError(f"template {name}.{candidate} uses unknown placeholders {sorted(unknown)}")
+            return EmailTemplate(name, candidate, source)
+    raise TemplateError(f"template {name} has no body in {language!r} nor in {DEFAULT_LANGUAGE!r}")
+
+
+def _language_fallbacks(language: str) -> list[str]:
+    tags = [language, language.split("-")[0], DEFAULT_LANGUAGE]
+    return list(dict.fromkeys(tag.lower() if "-" not in tag else tag for tag in tags))

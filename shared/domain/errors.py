@@ -1,0 +1,37 @@
+"""Errors the services raise; adapters at the edge translate them to HTTP answers or retries."""
+
+
+class DomainError(Exception):
+    """A rule of the domain refused the operation."""
+
+
+class NotFound(DomainError):
+    pass
+
+
+class IllegalTransition(DomainError):
+    """The prospect's state machine has no such edge (for example Approved → Rejected)."""
+
+
+class MalformedMessage(DomainError):
+    """A queue message that no retry can make valid; it ends on the poison queue for an operator."""
+
+
+class NotReady(Exception):
+    """Facts this step needs are not there yet (a retry later will find them)."""
+
+
+class DuplicateRecord(DomainError):
+    """A record with this identity exists already (two workers raced on the same deterministic id)."""
+
+
+class InvalidInput(DomainError):
+    """Input that fails validation; ``problems`` names each bad field (dotted path) and why."""
+
+    def __init__(self, problems: list[tuple[str, str]]):
+        self.problems = problems
+        super().__init__("; ".join(f"{field}: {why}" for field, why in problems))
+
+
+class IdempotencyConflict(DomainError):
+    """An Idempotency-Key came back with a different body than the first time."""

@@ -1,0 +1,205 @@
+"""Entities of the onboarding flow and the prospect's state machine."""
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from shared.domain.errors import IllegalTransition
+from shared.domain.signup import SignupRequest
+
+
+class _Entity(BaseModel):
+    model_config = ConfigDict(validate_assignment=False)
+
+
+class SignupStatus(str, Enum):
+    RECEIVED = "received"
+    SYNCED = "synced"
+
+
+class SignupRecord(_Entity):
+    """A channel request as stored at intake, before the sync turns it into a prospect."""
+
+    id: str
+    received_at: datetime
+    request: SignupRequest
+    idempotency_key_hash: str | None = None
+    request_fingerprint: str
+    status: SignupStatus = SignupStatus.RECEIVED
+    prospect_id: str | None = None
+
+
+class ProspectStatus(str, Enum):
+    PENDING = "Pending"
+    APPROVED = "Approved"
+    REJECTED = "Rejected"
+
+
+PROSPECT_TYPE = "B2B prospect"
+
+# The whole state machine: Pending decides once; Approved and Rejected are terminal.
+_TRANSITIONS: dict[ProspectStatus, frozenset[ProspectStatus]] = {
+    ProspectStatus.PENDING: frozenset({ProspectStatus.APPROVED, ProspectStatus.REJECTED}),
+    ProspectStatus.APPROVED: frozenset(),
+    ProspectStatus.REJECTED: frozenset(),
+}
+
+
+class Prospect(_Entity):
+    id: str
+    number: str
+    type: str = PROSPECT_TYPE
+    status: ProspectStatus = ProspectStatus.PENDING
+    signup_id: str
+    request: SignupRequest
+    created_at: datetime
+    updated_at: datetime
+    lead_id: str
+    lead_created_at: datetime | None = None
+    opportunity_id: str | None = None
+    qualified_at: datetime | None = None
+    person_customer_id: str | None = None
+    organization_customer_id: str | None = None
+    hierarchy_id: str | None = None
+    decided_at: datetime | None = None
+    rejection_reason: str | None = None
+    needs_attention: bool = False
+    attention_reason: str | None = None
+
+    @property
+    def is_terminal(self) -> bool:
+        return not _TRANSITIONS[self.status]
+
+    @property
+    def is_qualified(self) -> bool:
+        return self.person_customer_id is not None and self.organization_customer_id is not None
+
+    def can_become(self, target: ProspectStatus) -> bool:
+        return target in _TRANSITIONS[self.status]
+
+    def _transition(self, target: ProspectStatus, at: datetime, **changes: Any) -> Prospect:
+        if not self.can_become(target):
+            raise IllegalTransition(f"prospect {self.number} is {self.status.value}; it cannot become {target.value}")
+        return self.model_copy(update={"status": target, "decided_at": at, "updated_at": at, **changes})
+
+    def approve(self, hierarchy_id: str, at: datetime) -> Prospect:
+        if not self.is_qualified:
+            raise IllegalTransition(f"prospect {self.number} cannot be approved before its customers exist")
+        return self._transition(ProspectStatus.APPROVED, at, hierarchy_id=hierarchy_id)
+
+    def reject(self, reason: str, at: datetime) -> Prospect:
+        return self._transition(ProspectStatus.REJECTED, at, rejection_reason=reason)
+
+    def with_lead(self, at: datetime) -> Prospect:
+        return self.model_copy(update={"lead_created_at": self.lead_created_at or at, "updated_at": at})
+
+    def with_customers(self, person_id: str, organization_id: str, opportunity_id: str, at: datetime) -> Prospect:
+        return self.model_copy(
+            update={
+                "person_customer_id": person_id,
+                "organization_customer_id": organization_id,
+                "opportunity_id": opportunity_id,
+                "qualified_at": self.qualified_at or at,
+                "updated_at": at,
+            }
+        )
+
+    def flagged(self, reason: str, at: datetime) -> Prospect:
+        return self.model_copy(update={"needs_attention": True, "attention_reason": reason, "updated_at": at})
+
+
+class HistoryEntry(_Entity):
+    """One line of a prospect's audit trail: what changed it, when, and from which message."""
+
+    prospect_id: str
+    at: datetime
+    actor: str
+    action: str
+    detail: str = ""
+    event_id: str | None = None
+
+
+class CustomerType(str, Enum):
+    PERSON = "Person"
+    ORGANIZATION = "Organization"
+
+
+class Customer(_Entity):
+    id: str
+    type: CustomerType
+    name: str
+    first_name: str | None = None
+    last_name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    street: str | None = None
+    city: str | None = None
+    zip_code: str | None = None
+    country: str | None = None
+    sales_record_id: str | None = None
+    prospect_id: str | None = None
+    created_at: datetime
+
+
+HIERARCHY_PURPOSE = "B2B organization"
+
+
+class HierarchyRole(str, Enum):
+    ADMIN = "Admin"
+    USER = "User"
+
+
+class MemberStatus(str, Enum):
+    PENDING = "Pending"
+    ACTIVE = "Active"
+
+
+class CustomerHierarchy(_Entity):
+    id: str
+    name: str
+    purpose: str = HIERARCHY_PURPOSE
+    organization_customer_id: str
+    prospect_id: str | None = None
+    created_at: datetime
+
+
+class HierarchyMember(_Entity):
+    hierarchy_id: str
+    customer_id: str
+    role: HierarchyRole
+    status: MemberStatus
+    added_at: datetime
+
+
+class OutboxMessage(_Entity):
+    """A queue message that commits with the state change that caused it and is sent afterwards."""
+
+    id: str
+    queue: str
+    body: str
+    created_at: datetime
+    sent_at: datetime | None = None
+
+
+class EmailStatus(str, Enum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+class EmailRecord(_Entity):
+    id: str
+    template: str
+    to: str
+    language: str
+    values: dict[str, str]
+    prospect_id: str | None = None
+    status: EmailStatus = EmailStatus.PENDING
+    attempts: int = 0
+    next_attempt_at: datetime | None = None
+    last_error: str | None = None
+    created_at: datetime
+    delivered_at: datetime | None = None

@@ -1,0 +1,91 @@
+"""What the onboarding flow exchanges with the CRM (Dataverse terms, our shapes)."""
+from __future__ import annotations
+
+from datetime import datetime
+from enum import IntEnum
+
+from pydantic import BaseModel, ConfigDict
+
+
+class LeadState(IntEnum):
+    OPEN = 0
+    QUALIFIED = 1
+    DISQUALIFIED = 2
+
+
+class OpportunityState(IntEnum):
+    OPEN = 0
+    WON = 1
+    LOST = 2
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class LeadDraft(_Record):
+    """A lead to create; ``lead_id`` is chosen by us so that creating it twice is impossible."""
+
+    lead_id: str
+    subject: str
+    first_name: str
+    last_name: str
+    company_name: str
+    email: str
+    phone: str
+    street: str
+    city: str
+    zip_code: str
+    country: str
+    description: str | None
+    prospect_number: str
+    timeline_note: str
+
+
+class LeadSnapshot(_Record):
+    lead_id: str
+    prospect_number: str | None
+    statecode: LeadState
+    statuscode: int
+    qualifying_opportunity_id: str | None = None
+    created_on: datetime
+    modified_on: datetime
+
+
+class SalesContact(_Record):
+    contact_id: str
+    first_name: str
+    last_name: str
+    email: str | None = None
+    phone: str | None = None
+
+
+class SalesAccount(_Record):
+    account_id: str
+    name: str
+    phone: str | None = None
+    street: str | None = None
+    city: str | None = None
+    zip_code: str | None = None
+    country: str | None = None
+
+
+class Qualification(_Record):
+    """The records that qualifying a lead created (each carries ``originatingleadid`` in Dataverse)."""
+
+    lead_id: str
+    contact: SalesContact
+    account: SalesAccount
+    opportunity_id: str
+
+
+# statuscode values that belong to each closing statecode (Dataverse's defaults)
+LEAD_DISQUALIFY_REASONS = {4: "Lost", 5: "Cannot Contact", 6: "No Longer Interested", 7: "Canceled"}
+OPPORTUNITY_LOSS_REASONS = {4: "Canceled", 5: "Out-Sold"}
+LEAD_QUALIFIED_STATUS = 3
+OPPORTUNITY_WON_STATUS = 3
+
+# The integration's application user owns B2B leads, which keeps them out of salespeople's
+# "My open leads"; the prospect number column is what the "All Commerce B2B leads" view filters on.
+INTEGRATION_OWNER = "commerce-b2b-integration"
+B2B_LEADS_VIEW = "All Commerce B2B leads"

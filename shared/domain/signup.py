@@ -1,0 +1,101 @@
+"""The onboarding request a storefront posts: company and the person submitting it."""
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from email_validator import EmailNotValidError, validate_email
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+_PHONE_ALLOWED = re.compile(r"^\+?[0-9 ()./-]+$")
+_LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _no_control_chars(value: str) -> str:
+    if _CONTROL_CHARS.search(value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+def _normalize_email(value: str) -> str:
+    value = value.strip()
+    try:
+        checked = validate_email(value, check_deliverability=False)
+    except EmailNotValidError as error:
+        raise ValueError(f"not a valid email address: {error}") from None
+    # The local part is case-sensitive by the RFC; only the domain is folded.
+    return f"{checked.local_part}@{checked.domain.lower()}"
+
+
+def _normalize_phone(value: str) -> str:
+    value = " ".join(value.split())
+    if not _PHONE_ALLOWED.match(value):
+        raise ValueError("may hold only digits, spaces, + ( ) . / -")
+    digits = sum(ch.isdigit() for ch in value)
+    if not 5 <= digits <= 20:
+        raise ValueError("must have between 5 and 20 digits")
+    return value
+
+
+def _normalize_language(value: str) -> str:
+    if not _LANGUAGE.match(value):
+        raise ValueError("must be a language tag such as 'en' or 'sv-SE'")
+    head, *rest = value.split("-")
+    return "-".join([head.lower(), *(part.upper() if len(part) == 2 else part for part in rest)])
+
+
+def _text(max_length: int, min_length: int = 1):
+    return Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=min_length, max_length=max_length),
+        AfterValidator(_no_control_chars),
+    ]
+
+
+Email = Annotated[str, StringConstraints(max_length=254), AfterValidator(_normalize_email)]
+Phone = Annotated[str, StringConstraints(max_length=40), AfterValidator(_normalize_phone)]
+Language = Annotated[str, StringConstraints(strip_whitespace=True, max_length=35), AfterValidator(_normalize_language)]
+CountryCode = Annotated[
+    str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Za-z]{2}$")
+]
+
+
+class _Input(BaseModel):
+    # Unknown fields are refused by name: a typo in a storefront form must not silently lose data.
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Address(_Input):
+    street: _text(200)
+    city: _text(100)
+    zip_code: _text(20)
+    country: CountryCode
+    state: _text(100) | None = None
+
+
+class Company(_Input):
+    name: _text(200)
+    registration_number: _text(50) | None = None
+    vat_number: _text(50) | None = None
+    address: Address
+    phone: Phone
+
+
+class ContactPerson(_Input):
+    first_name: _text(100)
+    last_name: _text(100)
+    email: Email
+    phone: Phone
+    preferred_language: Language = "en"
+
+
+class SignupRequest(_Input):
+    """Version 1 of the intake body."""
+
+    company: Company
+    contact: ContactPerson
+    comments: _text(2000, min_length=0) | None = None
+    channel_id: Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9_.-]{1,64}$")] = Field(
+        description="The channel (online store) the request came from."
+    )

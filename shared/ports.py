@@ -1,0 +1,148 @@
+"""The ports: one small Protocol per outside system.
+
+Services depend on these, never on an adapter. Adapters are chosen in ``shared.bootstrap``.
+"""
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from shared.domain.model import (
+    Customer,
+    EmailRecord,
+    HierarchyMember,
+    CustomerHierarchy,
+    HistoryEntry,
+    OutboxMessage,
+    Prospect,
+    ProspectStatus,
+    SignupRecord,
+)
+from shared.domain.sales import LeadDraft, LeadSnapshot, Qualification
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current time, timezone-aware UTC."""
+        ...
+
+
+class UnitOfWork(Protocol):
+    """Everything read or written between ``Store.unit_of_work()`` entry and exit.
+
+    Writes become visible together when the block exits without an exception, and not at all
+    otherwise. Two units of work that change the same record never both commit on stale data.
+    """
+
+    # signups (the channel requests)
+    def add_signup(self, signup: SignupRecord) -> None: ...
+    def get_signup(self, signup_id: str) -> SignupRecord | None: ...
+    def find_signup_by_idempotency_key(self, key_hash: str) -> SignupRecord | None: ...
+    def pending_signups(self, limit: int) -> list[SignupRecord]: ...
+    def save_signup(self, signup: SignupRecord) -> None: ...
+
+    # prospects
+    def add_prospect(self, prospect: Prospect) -> None: ...
+    def get_prospect(self, prospect_id: str) -> Prospect | None: ...
+    def find_prospect_by_lead(self, lead_id: str) -> Prospect | None: ...
+    def find_prospect_by_number(self, number: str) -> Prospect | None: ...
+    def list_prospects(self, status: ProspectStatus | None, limit: int) -> list[Prospect]: ...
+    def save_prospect(self, prospect: Prospect) -> None: ...
+    def append_history(self, entry: HistoryEntry) -> None: ...
+    def history(self, prospect_id: str) -> list[HistoryEntry]: ...
+
+    # customers and hierarchies
+    def get_customer(self, customer_id: str) -> Customer | None: ...
+    def save_customer(self, customer: Customer) -> None: ...
+    def get_hierarchy(self, hierarchy_id: str) -> CustomerHierarchy | None: ...
+    def find_hierarchy_by_prospect(self, prospect_id: str) -> CustomerHierarchy | None: ...
+    def save_hierarchy(self, hierarchy: CustomerHierarchy) -> None: ...
+    def save_member(self, member: HierarchyMember) -> None: ...
+    def members(self, hierarchy_id: str) -> list[HierarchyMember]: ...
+
+    # number sequences: gap-free because the increment commits or rolls back with the unit of work
+    def next_number(self, sequence: str) -> int: ...
+
+    # idempotency: an event that was applied once is recorded with its result
+    def event_seen(self, event_id: str) -> bool: ...
+    def record_event(self, event_id: str, kind: str, outcome: str) -> None: ...
+
+    # transactional outbox: queue messages and emails written with the state change that causes them
+    def add_outbox_message(self, message: OutboxMessage) -> None: ...
+    def pending_outbox_messages(self, older_than: datetime | None, limit: int) -> list[OutboxMessage]: ...
+    def mark_outbox_sent(self, message_id: str, sent_at: datetime) -> None: ...
+    def add_email(self, email: EmailRecord) -> None: ...
+    def get_email(self, email_id: str) -> EmailRecord | None: ...
+    def save_email(self, email: EmailRecord) -> None: ...
+    def list_emails(self, limit: int, pending_only: bool = False) -> list[EmailRecord]: ...
+
+
+class Store(Protocol):
+    def unit_of_work(self, read_only: bool = False) -> AbstractContextManager[UnitOfWork]:
+        """A transaction. Services do not read back what they wrote in the same unit of work
+        (an adapter may buffer writes until commit); ``read_only`` lets readers skip the write lock."""
+        ...
+
+
+@dataclass(frozen=True)
+class ReceivedMessage:
+    """A message taken from a queue; invisible to others until deleted or its visibility ends."""
+
+    queue: str
+    id: str
+    pop_receipt: str
+    body: str
+    dequeue_count: int
+    inserted_at: datetime
+
+
+class Queue(Protocol):
+    """Azure Storage Queue semantics: at-least-once, visibility timeout, dequeue count."""
+
+    def send(self, queue: str, body: str, *, delay_seconds: float = 0) -> str: ...
+    def receive(self, queue: str, *, max_messages: int, visibility_timeout: float) -> list[ReceivedMessage]: ...
+    def delete(self, message: ReceivedMessage) -> None: ...
+    def release(self, message: ReceivedMessage, *, visibility_timeout: float) -> None:
+        """Make a received message visible again after ``visibility_timeout`` seconds (a retry)."""
+        ...
+    def peek(self, queue: str, *, max_messages: int) -> list[ReceivedMessage]: ...
+    def get(self, queue: str, message_id: str) -> ReceivedMessage | None: ...
+    def remove(self, queue: str, message_id: str) -> bool:
+        """Delete a message by id regardless of visibility (operator action on poison queues)."""
+        ...
+    def count(self, queue: str) -> int: ...
+
+
+class SalesGateway(Protocol):
+    """The CRM where salespeople qualify, disqualify, win or lose B2B leads."""
+
+    def create_lead(self, draft: LeadDraft) -> LeadSnapshot:
+        """Create the lead with ``draft.lead_id``; if it exists already, return it unchanged."""
+        ...
+    def get_lead(self, lead_id: str) -> LeadSnapshot | None: ...
+    def get_qualification(self, lead_id: str) -> Qualification | None:
+        """The contact, account and opportunity that qualifying the lead created, if it was qualified."""
+        ...
+
+
+@dataclass(frozen=True)
+class OutgoingEmail:
+    message_id: str
+    sender_name: str
+    sender_address: str
+    to: str
+    subject: str
+    html_body: str
+    text_body: str
+    language: str
+
+
+class EmailTransport(Protocol):
+    def send(self, email: OutgoingEmail) -> None:
+        """Deliver the email; raise on failure. Sending the same message_id again must be harmless
+        where the transport can tell (the outbox folder can; SMTP cannot, so it is only called again
+        after a failure)."""
+        ...
+

@@ -1,0 +1,1 @@
+"""Orchestration: each service takes its ports as arguments and holds no global state."""

@@ -1,0 +1,83 @@
+"""The channel sync: the "pull channel requests" and "synchronize customers and channel requests" jobs."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from shared.domain.ids import derived_id, lead_id_for, prospect_id_for
+from shared.domain.messages import CreateLead
+from shared.domain.model import HistoryEntry, OutboxMessage, Prospect, SignupStatus
+from shared.ports import Clock, Store
+from shared.services.outbox import OutboxRelay
+
+log = logging.getLogger("b2b.sync")
+
+PROSPECT_SEQUENCE = "prospect"
+
+
+def prospect_number(value: int) -> str:
+    return f"PRO-{value:06d}"
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    prospects_created: int
+    outbox_resent: int
+
+
+class ChannelSync:
+    def __init__(self, store: Store, clock: Clock, relay: OutboxRelay, lead_queue: str, batch_size: int = 200):
+        self._store = store
+        self._clock = clock
+        self._relay = relay
+        self._lead_queue = lead_queue
+        self._batch_size = batch_size
+
+    def run(self, max_batches: int = 1000) -> SyncReport:
+        # Leftovers first: messages a crashed run committed but never sent go out before new work.
+        resent = self._relay.sweep()
+        created = 0
+        for _ in range(max_batches):
+            batch = self._sync_batch()
+            created += batch
+            if batch < self._batch_size:
+                break
+        if created or resent:
+            log.info("channel sync done", extra={"prospects_created": created, "outbox_resent": resent})
+        return SyncReport(prospects_created=created, outbox_resent=resent)
+
+    def _sync_batch(self) -> int:
+        """One transaction per batch: the prospects, their numbers, the signups' new state and the
+        create-lead messages commit together or not at all, so a crash half way loses nothing."""
+        now = self._clock.now()
+        messages: list[OutboxMessage] = []
+        with self._store.unit_of_work() as uow:
+            # Read inside the writer's transaction: a concurrent run that got here first has marked
+            # these signups synced already, so no request becomes two prospects.
+            for signup in uow.pending_signups(self._batch_size):
+                prospect_id = prospect_id_for(signup.id)
+                prospect = Prospect(
+                    id=prospect_id,
+                    number=prospect_number(uow.next_number(PROSPECT_SEQUENCE)),
+                    signup_id=signup.id,
+                    request=signup.request,
+                    created_at=now,
+                    updated_at=now,
+                    lead_id=lead_id_for(prospect_id),
+                )
+                uow.add_prospect(prospect)
+                uow.save_signup(signup.model_copy(update={"status": SignupStatus.SYNCED, "prospect_id": prospect_id}))
+                uow.append_history(
+                    HistoryEntry(prospect_id=prospect_id, at=now, actor="channel-sync", action="prospect created",
+                                 detail=f"{prospect.number} from channel {signup.request.channel_id}")
+                )
+                message = OutboxMessage(
+                    id=derived_id("outbox", "create-lead", prospect_id),
+                    queue=self._lead_queue,
+                    body=CreateLead(prospect_id=prospect_id).to_json(),
+                    created_at=now,
+                )
+                uow.add_outbox_message(message)
+                messages.append(message)
+        self._relay.send_now(messages)
+        return len(messages)
