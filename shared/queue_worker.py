@@ -85,3 +85,21 @@ class QueueWorker:
                    "error": type(error).__name__},
         )
         self._queue.release(message, visibility_timeout=self._rules.visibility_timeout)
+
+
+def drain_queues(queue: Queue, handlers: dict[str, Callable[[str], object]], rules: QueueRules | None = None,
+                 rounds: int = 50) -> int:
+    """Process every visible message of several queues, as the host would, until all are quiet.
+
+    Handlers take the message body. Rounds repeat because one queue's handler feeds another queue."""
+    rules = rules or QueueRules()
+    total = 0
+    for _ in range(rounds):
+        done = sum(
+            QueueWorker(queue, name, lambda message, handle=handle: handle(message.body), rules).drain()
+            for name, handle in handlers.items()
+        )
+        total += done
+        if not done:
+            break
+    return total

@@ -65,6 +65,7 @@ class Prospect(_Entity):
     organization_customer_id: str | None = None
     hierarchy_id: str | None = None
     decided_at: datetime | None = None
+    decided_by: str | None = None
     rejection_reason: str | None = None
     needs_attention: bool = False
     attention_reason: str | None = None
@@ -85,13 +86,13 @@ class Prospect(_Entity):
             raise IllegalTransition(f"prospect {self.number} is {self.status.value}; it cannot become {target.value}")
         return self.model_copy(update={"status": target, "decided_at": at, "updated_at": at, **changes})
 
-    def approve(self, hierarchy_id: str, at: datetime) -> Prospect:
+    def approve(self, hierarchy_id: str, at: datetime, by: str) -> Prospect:
         if not self.is_qualified:
             raise IllegalTransition(f"prospect {self.number} cannot be approved before its customers exist")
-        return self._transition(ProspectStatus.APPROVED, at, hierarchy_id=hierarchy_id)
+        return self._transition(ProspectStatus.APPROVED, at, hierarchy_id=hierarchy_id, decided_by=by)
 
-    def reject(self, reason: str, at: datetime) -> Prospect:
-        return self._transition(ProspectStatus.REJECTED, at, rejection_reason=reason)
+    def reject(self, reason: str, at: datetime, by: str) -> Prospect:
+        return self._transition(ProspectStatus.REJECTED, at, rejection_reason=reason, decided_by=by)
 
     def with_lead(self, at: datetime) -> Prospect:
         return self.model_copy(update={"lead_created_at": self.lead_created_at or at, "updated_at": at})

@@ -41,6 +41,11 @@ _TARGET = {
 }
 
 
+def _late_qualification(prospect: Prospect, outcome: SalesOutcome) -> bool:
+    return (outcome.kind == "lead_qualified" and prospect.status is ProspectStatus.REJECTED
+            and prospect.decided_by == "opportunity_lost")
+
+
 def hierarchy_id(value: int) -> str:
     return f"CH-{value:06d}"
 
@@ -83,10 +88,12 @@ class OutcomePropagation:
 
         A "won" may overtake its "qualified"; then the facts come from Sales, so the hierarchy is
         never half built."""
-        if outcome.kind not in _POSITIVE or prospect.is_qualified or prospect.is_terminal:
+        if outcome.kind not in _POSITIVE or prospect.is_qualified:
             return None
         if outcome.qualification is not None:
             return outcome.qualification
+        if prospect.is_terminal and not _late_qualification(prospect, outcome):
+            return None  # a conflict: nothing to build, so nothing to ask Sales
         qualification = self._sales.get_qualification(outcome.lead_id)
         if qualification is None:
             raise NotReady(f"lead {outcome.lead_id} has no qualification in Sales yet")
@@ -100,6 +107,19 @@ class OutcomePropagation:
         def note(action: str, detail: str = "") -> None:
             uow.append_history(HistoryEntry(prospect_id=prospect.id, at=now, actor=actor, action=action,
                                             detail=detail, event_id=outcome.event_id))
+
+        if _late_qualification(prospect, outcome):
+            # Qualified, then lost: the "lost" overtook the "qualified". Sales made the contact and the
+            # account either way, so the customers exist in the end whatever the order.
+            if not prospect.is_qualified:
+                if qualification is None:
+                    raise NotReady("the qualification is not readable yet; retry")
+                prospect, _ = self._create_customers(uow, prospect, qualification, now)
+                uow.save_prospect(prospect)
+                note("qualified in Sales", "arrived after the opportunity was lost; customers created")
+                return "applied", []
+            note("outcome already applied")
+            return "duplicate", []
 
         if prospect.is_terminal:
             if target is prospect.status or (outcome.kind == "lead_qualified" and prospect.status is ProspectStatus.APPROVED):
@@ -163,7 +183,7 @@ class OutcomePropagation:
             hierarchy_id=hierarchy.id, customer_id=prospect.person_customer_id, role=HierarchyRole.ADMIN,
             status=MemberStatus.ACTIVE, added_at=now,
         ))
-        uow.save_prospect(prospect.approve(hierarchy.id, now))
+        uow.save_prospect(prospect.approve(hierarchy.id, now, by="opportunity_won"))
         note("approved", f"customer hierarchy {hierarchy.id} '{hierarchy.name}' with the requester as Admin")
         request = prospect.request
         values = {
@@ -176,7 +196,7 @@ class OutcomePropagation:
     def _reject(self, uow: UnitOfWork, prospect: Prospect, outcome: SalesOutcome, now: datetime,
                 note) -> list[OutboxMessage]:
         reason = f"{outcome.kind.replace('_', ' ')}" + (f" ({outcome.reason})" if outcome.reason else "")
-        uow.save_prospect(prospect.reject(reason, now))
+        uow.save_prospect(prospect.reject(reason, now, by=outcome.kind))
         note("rejected", reason)
         request = prospect.request
         values = {"firstname": request.contact.first_name, "lastname": request.contact.last_name,

@@ -1,0 +1,8 @@
+"""The Function App: one blueprint per concern. Importing it does no I/O (cold start matters)."""
+import azure.functions as func
+
+from functions import channel_sync, queues, signups, storefront
+
+app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+for blueprint in (signups.bp, storefront.bp, channel_sync.bp, queues.bp):
+    app.register_functions(blueprint)

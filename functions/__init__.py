@@ -1,0 +1,1 @@
+"""Thin trigger adapters: parse the input, call one service, shape the response."""

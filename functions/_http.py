@@ -1,0 +1,91 @@
+"""HTTP plumbing shared by the HTTP functions: problem+json errors, JSON answers, correlation ids."""
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import re
+from typing import Callable
+from urllib.parse import urlsplit
+
+import azure.functions as func
+
+from shared.domain.errors import IdempotencyConflict, InvalidInput, NotFound
+from shared.observability import correlation
+
+log = logging.getLogger("b2b.http")
+
+MAX_BODY_BYTES = 64 * 1024
+_CORRELATION_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+
+
+class RequestRefused(Exception):
+    def __init__(self, status: int, title: str, detail: str):
+        self.status, self.title, self.detail = status, title, detail
+        super().__init__(detail)
+
+
+def json_response(data: object, status: int = 200, headers: dict[str, str] | None = None) -> func.HttpResponse:
+    return func.HttpResponse(json.dumps(data), status_code=status, mimetype="application/json",
+                             charset="utf-8", headers=headers)
+
+
+def problem(status: int, title: str, detail: str, errors: list[dict] | None = None) -> func.HttpResponse:
+    body: dict = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+    if errors:
+        body["errors"] = errors
+    return func.HttpResponse(json.dumps(body), status_code=status, mimetype="application/problem+json",
+                             charset="utf-8")
+
+
+def base_url(req: func.HttpRequest) -> str:
+    parts = urlsplit(req.url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def read_body(req: func.HttpRequest, allowed_types: tuple[str, ...]) -> bytes:
+    """The body, once its type and size are acceptable (checked before anything parses it)."""
+    content_type = (req.headers.get("content-type") or "").split(";")[0].strip().lower()
+    if content_type not in allowed_types:
+        raise RequestRefused(415, "Unsupported Media Type", f"send {' or '.join(allowed_types)}")
+    declared = req.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise RequestRefused(413, "Payload Too Large", f"the body may be at most {MAX_BODY_BYTES} bytes")
+    body = req.get_body() or b""
+    if len(body) > MAX_BODY_BYTES:
+        raise RequestRefused(413, "Payload Too Large", f"the body may be at most {MAX_BODY_BYTES} bytes")
+    return body
+
+
+def http_function(handler: Callable[[func.HttpRequest], func.HttpResponse]):
+    """Correlation id in and out, and domain errors turned into problem+json; never a 5xx for bad input."""
+
+    @functools.wraps(handler)
+    def wrapper(req: func.HttpRequest) -> func.HttpResponse:
+        given = req.headers.get("x-correlation-id") or ""
+        with correlation(given if _CORRELATION_ID.match(given) else None) as correlation_id:
+            response = _answer(handler, req)
+            response.headers["x-correlation-id"] = correlation_id
+            return response
+
+    return wrapper
+
+
+def _answer(handler, req: func.HttpRequest) -> func.HttpResponse:
+    try:
+        return handler(req)
+    except RequestRefused as refused:
+        return problem(refused.status, refused.title, refused.detail)
+    except InvalidInput as error:
+        errors = [{"field": field, "message": message} for field, message in error.problems]
+        malformed = any(field == "(body)" for field, _ in error.problems)
+        status = 400 if malformed else 422
+        return problem(status, "Bad Request" if malformed else "Unprocessable Content",
+                       "the request has invalid fields" if not malformed else "the body is not valid JSON", errors)
+    except IdempotencyConflict as error:
+        return problem(409, "Conflict", str(error))
+    except NotFound as error:
+        return problem(404, "Not Found", str(error))
+    except Exception:
+        log.exception("request failed", extra={"route": urlsplit(req.url).path})
+        return problem(500, "Internal Server Error", "the request could not be handled; please try again later")

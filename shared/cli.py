@@ -1,0 +1,220 @@
+"""`b2b`: every operator action, and a salesperson's view of the embedded Sales."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+from shared.bootstrap import Container
+from shared.config import Settings
+from shared.domain.errors import DomainError
+from shared.domain.model import ProspectStatus
+from shared.domain.sales import LEAD_DISQUALIFY_REASONS, OPPORTUNITY_LOSS_REASONS, LeadState
+from shared.queue_worker import drain_queues
+
+_DISQUALIFY = {name.lower().replace(" ", "-"): code for code, name in LEAD_DISQUALIFY_REASONS.items()}
+_LOSE = {name.lower().replace(" ", "-"): code for code, name in OPPORTUNITY_LOSS_REASONS.items()}
+
+
+def _print_table(rows: list[dict], columns: list[str]) -> None:
+    if not rows:
+        print("(none)")
+        return
+    widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in columns}
+    print("  ".join(c.upper().ljust(widths[c]) for c in columns))
+    for row in rows:
+        print("  ".join(str(row.get(c, "")).ljust(widths[c]) for c in columns))
+
+
+class Cli:
+    def __init__(self, container: Container):
+        self.c = container
+
+    # --- prospects ---------------------------------------------------------------------------
+    def prospects(self, args) -> None:
+        status = ProspectStatus(args.status.capitalize()) if args.status else None
+        rows = [
+            {"number": p.number, "status": p.status.value, "company": p.request.company.name,
+             "created": p.created_at.isoformat(timespec="seconds"), "hierarchy": p.hierarchy_id or "",
+             "attention": p.attention_reason or ""}
+            for p in self.c.operator.prospects(status, needs_attention=args.attention)
+        ]
+        _print_table(rows, ["number", "status", "company", "created", "hierarchy", "attention"])
+
+    def prospect(self, args) -> None:
+        details = self.c.operator.prospect(args.key)
+        p = details.prospect
+        print(f"{p.number}  {p.type}  {p.status.value}")
+        print(f"  company: {p.request.company.name}   contact: {p.request.contact.first_name} {p.request.contact.last_name}")
+        print(f"  lead: {p.lead_id}  opportunity: {p.opportunity_id or '-'}")
+        print(f"  customers: person {p.person_customer_id or '-'}, organization {p.organization_customer_id or '-'}")
+        if details.hierarchy:
+            h = details.hierarchy
+            print(f"  hierarchy: {h.id} '{h.name}' ({h.purpose})")
+            for m in details.members:
+                print(f"    member {m.customer_id} {m.role.value} {m.status.value}")
+        if p.needs_attention:
+            print(f"  NEEDS ATTENTION: {p.attention_reason}")
+        print("  history:")
+        for h in details.history:
+            print(f"    {h.at.isoformat(timespec='seconds')}  {h.actor:<24} {h.action}" + (f" — {h.detail}" if h.detail else ""))
+
+    # --- emails ------------------------------------------------------------------------------
+    def emails(self, args) -> None:
+        rows = [{"id": e.id, "template": e.template, "status": e.status.value, "attempts": e.attempts,
+                 "language": e.language, "error": e.last_error or ""}
+                for e in self.c.operator.emails(pending_only=args.pending)]
+        _print_table(rows, ["id", "template", "status", "attempts", "language", "error"])
+
+    def outbox(self, args) -> None:
+        transport = self.c.transport
+        if not hasattr(transport, "list"):
+            raise SystemExit("the outbox listing needs EMAIL_TRANSPORT=outbox")
+        if args.id:
+            message = transport.read(args.id)
+            print(f"From: {message['From']}\nTo: {message['To']}\nSubject: {message['Subject']}\n")
+            print(message.get_body(("plain",)).get_content())
+            return
+        _print_table(transport.list(), ["id", "to", "subject", "date"])
+
+    def retry_email(self, args) -> None:
+        self.c.email_delivery.retry(args.id)
+        print(f"email {args.id} queued again")
+
+    # --- poison ------------------------------------------------------------------------------
+    def poison(self, args) -> None:
+        op = self.c.operator
+        if args.action == "list":
+            if not args.queue:
+                _print_table([{"queue": q, "messages": n} for q, n in op.poison_counts().items()], ["queue", "messages"])
+                return
+            rows = [{"id": m.id, "inserted": m.inserted_at.isoformat(timespec="seconds"), "body": m.body[:60]}
+                    for m in op.poison_messages(args.queue)]
+            _print_table(rows, ["id", "inserted", "body"])
+        elif args.action == "show":
+            message = op.poison_message(args.queue, args.id)
+            print(f"queue: {message.queue}\nid: {message.id}\ninserted: {message.inserted_at.isoformat()}\n")
+            print(message.body)
+        elif args.action == "replay":
+            ids = [m.id for m in op.poison_messages(args.queue, limit=10_000)] if args.id == "all" else [args.id]
+            for message_id in ids:
+                print(f"replayed {message_id} as {op.replay(args.queue, message_id)}")
+
+    # --- the embedded Sales, as a salesperson ---------------------------------------------------
+    def _sales(self):
+        if not hasattr(self.c.sales, "qualify"):
+            raise SystemExit("these commands drive the embedded Sales (SALES_MODE=embedded)")
+        return self.c.sales
+
+    def _lead_id(self, key: str) -> str:
+        if key.upper().startswith("PRO-"):
+            return self.c.operator.prospect(key).prospect.lead_id
+        return key
+
+    def _opportunity_id(self, key: str) -> str:
+        if not key.upper().startswith("PRO-"):
+            return key
+        lead = self._sales().get_lead(self._lead_id(key))
+        if lead is None or not lead.qualifying_opportunity_id:
+            raise DomainError(f"{key} has no opportunity yet: qualify its lead first")
+        return lead.qualifying_opportunity_id
+
+    def leads(self, args) -> None:
+        state = None if args.all else LeadState.OPEN
+        _print_table(self._sales().b2b_leads(state),
+                     ["prospect_number", "leadid", "company", "contact", "statecode", "opportunityid"])
+
+    def qualify(self, args) -> None:
+        q = self._sales().qualify(self._lead_id(args.lead))
+        print(f"qualified: opportunity {q.opportunity_id}, contact {q.contact.contact_id}, account {q.account.account_id}")
+
+    def disqualify(self, args) -> None:
+        self._sales().disqualify(self._lead_id(args.lead), _DISQUALIFY[args.reason])
+        print("disqualified")
+
+    def win(self, args) -> None:
+        self._sales().win(self._opportunity_id(args.opportunity))
+        print("closed as won")
+
+    def lose(self, args) -> None:
+        self._sales().lose(self._opportunity_id(args.opportunity), _LOSE[args.reason])
+        print("closed as lost")
+
+    # --- running the jobs by hand --------------------------------------------------------------
+    def sync(self, args) -> None:
+        report = self.c.channel_sync.run()
+        print(f"prospects created: {report.prospects_created}, outbox messages resent: {report.outbox_resent}")
+
+    def work(self, args) -> None:
+        print(f"messages processed: {drain_queues(self.c.queue, self.c.queue_handlers())}")
+
+    def submit(self, args) -> None:
+        payload = json.loads(Path(args.file).read_text("utf-8") if args.file != "-" else sys.stdin.read())
+        receipt = self.c.intake.submit(payload)
+        print(receipt.signup_id)
+
+    def demo(self, args) -> None:
+        from shared.demo import run_demo
+
+        run_demo(self.c, out=print)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="b2b", description="Operate the B2B partner onboarding flow.")
+    parser.add_argument("--data-dir", help="state folder of the embedded default (setting DATA_DIR)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, handler: str, help_text: str) -> argparse.ArgumentParser:
+        command = sub.add_parser(name, help=help_text)
+        command.set_defaults(handler=handler)
+        return command
+
+    p = add("prospects", "prospects", "list prospects")
+    p.add_argument("--status", choices=["pending", "approved", "rejected"])
+    p.add_argument("--attention", action="store_true", help="only those an operator must look at")
+    add("prospect", "prospect", "show one prospect with its full history").add_argument("key", help="PRO-000001 or id")
+    add("emails", "emails", "list the email outbox records").add_argument("--pending", action="store_true")
+    add("outbox", "outbox", "list delivered .eml files, or read one").add_argument("id", nargs="?")
+    add("retry-email", "retry_email", "queue a failed email again").add_argument("id")
+    p = add("poison", "poison", "list, inspect or replay poison messages")
+    p.add_argument("action", choices=["list", "show", "replay"])
+    p.add_argument("queue", nargs="?")
+    p.add_argument("id", nargs="?", help="message id, or 'all' with replay")
+    add("leads", "leads", "the 'All Commerce B2B leads' view of the embedded Sales").add_argument("--all", action="store_true")
+    add("qualify", "qualify", "qualify a lead (id or PRO-number)").add_argument("lead")
+    p = add("disqualify", "disqualify", "disqualify a lead")
+    p.add_argument("lead")
+    p.add_argument("--reason", choices=sorted(_DISQUALIFY), default="lost")
+    add("win", "win", "close an opportunity as won (id or PRO-number)").add_argument("opportunity")
+    p = add("lose", "lose", "close an opportunity as lost")
+    p.add_argument("opportunity")
+    p.add_argument("--reason", choices=sorted(_LOSE), default="canceled")
+    add("sync", "sync", "run the channel sync once")
+    add("work", "work", "process queued messages as the host would")
+    add("submit", "submit", "submit a signup from a JSON file (- for stdin)").add_argument("file")
+    add("demo", "demo", "a scripted walkthrough on a fresh folder")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "demo" and not args.data_dir:
+        args.data_dir = tempfile.mkdtemp(prefix="b2b-demo-")
+    overrides = {"data_dir": Path(args.data_dir)} if args.data_dir else {}
+    container = Container.build(Settings.from_env(os.environ, **overrides))
+    cli = Cli(container)
+    handler: Callable = getattr(cli, args.handler)
+    try:
+        handler(args)
+    except (DomainError, FileNotFoundError) as error:
+        print(f"b2b: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,58 @@
+"""The scripted walkthrough behind `b2b demo`: three signups, one won, one disqualified, one lost."""
+from __future__ import annotations
+
+from typing import Callable
+
+from shared.bootstrap import Container
+from shared.queue_worker import drain_queues
+
+DEMO_COMPANIES = [
+    ("Fabrikam Nordic AB", "Astrid", "Lindqvist", "sv-SE", "SE", "111 22"),
+    ("Northwind Traders Ltd", "James", "Carter", "en-GB", "GB", "EC1A 1BB"),
+    ("Tailspin Toys GmbH", "Jonas", "Weber", "de-DE", "DE", "10115"),
+]
+
+
+def demo_signup(company: str, first: str, last: str, language: str, country: str, zip_code: str) -> dict:
+    domain = company.split()[0].lower() + ".example"
+    return {
+        "company": {"name": company, "phone": "+46 8 123 456 00",
+                    "address": {"street": "1 Harbour Street", "city": "Springfield", "zip_code": zip_code,
+                                "country": country}},
+        "contact": {"first_name": first, "last_name": last, "email": f"{first.lower()}@{domain}",
+                    "phone": "+46 70 123 45 67", "preferred_language": language},
+        "comments": "We would like to order on account.",
+        "channel_id": "b2b-web",
+    }
+
+
+def run_demo(c: Container, out: Callable[[str], None] = print) -> None:
+    def work() -> None:
+        drain_queues(c.queue, c.queue_handlers())
+
+    out(f"state folder: {c.settings.data_dir}")
+    signup_ids = [c.intake.submit(demo_signup(*company)).signup_id for company in DEMO_COMPANIES]
+    out(f"1. storefront: {len(signup_ids)} signups received")
+    out(f"2. channel sync: {c.channel_sync.run().prospects_created} prospects created")
+    work()
+    leads = c.sales.b2b_leads()
+    out(f"3. Sales: {len(leads)} leads in 'All Commerce B2B leads' (none in a salesperson's 'My open leads')")
+    won, disqualified, lost = leads
+    c.sales.win(c.sales.qualify(won["leadid"]).opportunity_id)
+    out(f"   {won['prospect_number']}: qualified and closed as won")
+    c.sales.disqualify(disqualified["leadid"], 6)
+    out(f"   {disqualified['prospect_number']}: disqualified (no longer interested)")
+    c.sales.lose(c.sales.qualify(lost["leadid"]).opportunity_id, 5)
+    out(f"   {lost['prospect_number']}: qualified, then closed as lost (out-sold)")
+    work()
+    out("4. end state:")
+    for prospect in c.operator.prospects():
+        line = f"   {prospect.number}  {prospect.status.value:<8}  {prospect.request.company.name}"
+        if prospect.hierarchy_id:
+            line += f"  → hierarchy {prospect.hierarchy_id} (purpose B2B organization, requester as Admin)"
+        out(line)
+    for signup_id in signup_ids:
+        out(f"   signup {signup_id}: {c.signup_status.status(signup_id).status}")
+    out("5. emails delivered:")
+    for email in c.operator.emails():
+        out(f"   {email.template:<18} {email.status.value:<9} language {email.language}")

@@ -1,0 +1,131 @@
+"""The storefront's onboarding pages: plain server-rendered HTML, every value escaped."""
+from __future__ import annotations
+
+from html import escape
+from urllib.parse import parse_qsl
+
+# (field name, label, input type, required); the names are the JSON paths of the intake body.
+FORM_FIELDS: list[tuple[str, str, str, bool]] = [
+    ("company.name", "Company name", "text", True),
+    ("company.registration_number", "Registration number", "text", False),
+    ("company.vat_number", "VAT number", "text", False),
+    ("company.phone", "Company phone", "tel", True),
+    ("company.address.street", "Street address", "text", True),
+    ("company.address.city", "City", "text", True),
+    ("company.address.zip_code", "ZIP / postal code", "text", True),
+    ("company.address.country", "Country (two letters, e.g. SE)", "text", True),
+    ("contact.first_name", "First name", "text", True),
+    ("contact.last_name", "Last name", "text", True),
+    ("contact.email", "Email", "email", True),
+    ("contact.phone", "Phone", "tel", True),
+    ("contact.preferred_language", "Preferred language", "text", False),
+    ("comments", "Comments", "textarea", False),
+]
+_SECTIONS = {"company.name": "Your company", "contact.first_name": "You, the person submitting"}
+
+_STYLE = """
+body{font-family:system-ui,sans-serif;max-width:42rem;margin:2rem auto;padding:0 1rem;color:#222}
+label{display:block;margin-top:.8rem;font-weight:600}
+input,textarea{width:100%;padding:.45rem;box-sizing:border-box;border:1px solid #999;border-radius:4px}
+.error{color:#b00020;font-size:.9rem;margin:.2rem 0 0}
+input[aria-invalid=true],textarea[aria-invalid=true]{border-color:#b00020}
+button{margin-top:1.4rem;padding:.6rem 1.4rem;font-size:1rem}
+.summary{background:#fdecea;padding:.6rem 1rem;border-radius:4px}
+"""
+
+
+def page(title: str, body: str) -> str:
+    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>{escape(title)}</title><style>{_STYLE}</style></head><body>{body}</body></html>")
+
+
+def form_page(action: str, channel_id: str, values: dict[str, str] | None = None,
+              errors: dict[str, str] | None = None) -> str:
+    values, errors = values or {}, errors or {}
+    rows = []
+    if errors:
+        rows.append('<p class="summary" role="alert">Please correct the fields marked below.</p>')
+    for name, label, kind, required in FORM_FIELDS:
+        if name in _SECTIONS:
+            rows.append(f"<h2>{escape(_SECTIONS[name])}</h2>")
+        field_id = name.replace(".", "-")
+        value = escape(values.get(name, ""))
+        error = errors.get(name)
+        attributes = f'id="{field_id}" name="{escape(name)}"' + (" required" if required else "")
+        if error:
+            attributes += f' aria-invalid="true" aria-describedby="{field_id}-error"'
+        control = (f"<textarea {attributes} rows=4>{value}</textarea>" if kind == "textarea"
+                   else f'<input type="{kind}" {attributes} value="{value}">')
+        rows.append(f'<label for="{field_id}">{escape(label)}</label>{control}')
+        if error:
+            rows.append(f'<p class="error" id="{field_id}-error">{escape(error)}</p>')
+    other = {k: v for k, v in errors.items() if k not in {n for n, *_ in FORM_FIELDS}}
+    for name, message in other.items():
+        rows.append(f'<p class="error">{escape(name)}: {escape(message)}</p>')
+    return page("Become a business partner", (
+        "<h1>Become a business partner</h1>"
+        "<p>Tell us about your company. We review every request and answer by email.</p>"
+        f'<form method="post" action="{escape(action)}" novalidate>'
+        f'<input type="hidden" name="channel_id" value="{escape(channel_id)}">'
+        + "".join(rows) + '<button type="submit">Send request</button></form>'
+    ))
+
+
+def confirmation_page(signup_id: str, status_url: str) -> str:
+    return page("Request received", (
+        "<h1>Thank you, your request was received</h1>"
+        f'<p>Your request id is <code id="request-id">{escape(signup_id)}</code>.</p>'
+        f'<p>You can follow it here: <a id="status-link" href="{escape(status_url)}">{escape(status_url)}</a></p>'
+        "<p>We will email you once it has been reviewed.</p>"
+    ))
+
+
+_STATUS_TEXT = {
+    "received": "Received, waiting to be registered",
+    "prospect_created": "Registered as a prospect",
+    "lead_created": "Handed to our sales team",
+    "under_review": "Under review",
+    "approved": "Approved",
+    "rejected": "Not approved",
+}
+
+
+def status_page(view: dict) -> str:
+    steps = "".join(
+        f"<li>{escape(_STATUS_TEXT.get(step['status'], step['status']))} <small>({escape(step['at'])})</small></li>"
+        for step in view["steps"]
+    )
+    current = _STATUS_TEXT.get(view["status"], view["status"])
+    return page("Request status", f'<h1>Your request</h1><p id="status">{escape(current)}</p><ol>{steps}</ol>')
+
+
+def form_fields(body: bytes) -> dict[str, str]:
+    """The posted form, only the known fields, with blank optional ones left out."""
+    known = {name for name, *_ in FORM_FIELDS} | {"channel_id"}
+    pairs = parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True, max_num_fields=100)
+    return {name: value for name, value in pairs if name in known}
+
+
+def payload_from_form(fields: dict[str, str]) -> dict:
+    """Dotted form names → the nested JSON body the intake takes."""
+    payload: dict = {}
+    for name, value in fields.items():
+        if not value.strip():
+            continue
+        target = payload
+        *parents, leaf = name.split(".")
+        for parent in parents:
+            target = target.setdefault(parent, {})
+        target[leaf] = value
+    return payload
+
+
+def errors_by_field(problems: list[tuple[str, str]]) -> dict[str, str]:
+    """Validation problems keyed by form field (a missing nested object is shown on its first field)."""
+    names = [name for name, *_ in FORM_FIELDS]
+    shown: dict[str, str] = {}
+    for field, message in problems:
+        target = field if field in names else next((n for n in names if n.startswith(field + ".")), field)
+        shown.setdefault(target, message)
+    return shown
