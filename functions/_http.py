@@ -57,6 +57,13 @@ def read_body(req: func.HttpRequest, allowed_types: tuple[str, ...]) -> bytes:
     return body
 
 
+def parse_json_body(body: bytes) -> object:
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise InvalidInput([("(body)", f"is not valid JSON: {error}")]) from None
+
+
 def http_function(handler: Callable[[func.HttpRequest], func.HttpResponse]):
     """Correlation id in and out, and domain errors turned into problem+json; never a 5xx for bad input."""
 

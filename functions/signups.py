@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from functions._http import base_url, http_function, json_response, read_body
+from functions._http import base_url, http_function, json_response, parse_json_body, read_body
 from functions._runtime import container
-from shared.services.intake import parse_json_body
 from shared.storefront import status_page
 
 bp = func.Blueprint()

@@ -7,20 +7,21 @@ from __future__ import annotations
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from shared.domain.model import (
-    Customer,
-    EmailRecord,
-    HierarchyMember,
-    CustomerHierarchy,
-    HistoryEntry,
-    OutboxMessage,
-    Prospect,
-    ProspectStatus,
-    SignupRecord,
-)
-from shared.domain.sales import LeadDraft, LeadSnapshot, Qualification
+if TYPE_CHECKING:  # annotations only: importing the ports must not pull in pydantic
+    from shared.domain.model import (
+        Customer,
+        CustomerHierarchy,
+        EmailRecord,
+        HierarchyMember,
+        HistoryEntry,
+        OutboxMessage,
+        Prospect,
+        ProspectStatus,
+        SignupRecord,
+    )
+    from shared.domain.sales import LeadDraft, LeadSnapshot, Qualification
 
 
 class Clock(Protocol):

@@ -1,7 +1,6 @@
 """Signup intake: validate a storefront's onboarding request and keep it as a pending channel request."""
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -125,11 +124,3 @@ def _prospect_steps(prospect: Prospect | None) -> list[tuple[str, datetime]]:
     if prospect.status is not ProspectStatus.PENDING:
         candidates.append((prospect.status.value.lower(), prospect.decided_at))
     return [(name, at) for name, at in candidates if at is not None]
-
-
-def parse_json_body(body: bytes) -> object:
-    """The intake's JSON parsing, shared by the HTTP function and the CLI."""
-    try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise InvalidInput([("(body)", f"is not valid JSON: {error}")]) from None
