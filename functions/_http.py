@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 import azure.functions as func
 
-from shared.domain.errors import IdempotencyConflict, InvalidInput, NotFound
+from shared.domain.errors import IdempotencyConflict, InvalidInput, MalformedBody, NotFound
 from shared.observability import correlation
 
 log = logging.getLogger("b2b.http")
@@ -61,7 +61,7 @@ def parse_json_body(body: bytes) -> object:
     try:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError) as error:
-        raise InvalidInput([("(body)", f"is not valid JSON: {error}")]) from None
+        raise MalformedBody([("(body)", f"is not valid JSON: {error}")]) from None
 
 
 def http_function(handler: Callable[[func.HttpRequest], func.HttpResponse]):
@@ -83,12 +83,11 @@ def _answer(handler, req: func.HttpRequest) -> func.HttpResponse:
         return handler(req)
     except RequestRefused as refused:
         return problem(refused.status, refused.title, refused.detail)
+    except MalformedBody as error:
+        return problem(400, "Bad Request", str(error))
     except InvalidInput as error:
         errors = [{"field": field, "message": message} for field, message in error.problems]
-        malformed = any(field == "(body)" for field, _ in error.problems)
-        status = 400 if malformed else 422
-        return problem(status, "Bad Request" if malformed else "Unprocessable Content",
-                       "the request has invalid fields" if not malformed else "the body is not valid JSON", errors)
+        return problem(422, "Unprocessable Content", "the request has invalid fields", errors)
     except IdempotencyConflict as error:
         return problem(409, "Conflict", str(error))
     except NotFound as error:

@@ -10,6 +10,7 @@ import logging
 from dataclasses import dataclass
 from typing import Callable
 
+from shared.observability import correlation
 from shared.ports import Queue, ReceivedMessage
 
 log = logging.getLogger("b2b.queue")
@@ -59,13 +60,15 @@ class QueueWorker:
         return total
 
     def process(self, message: ReceivedMessage) -> bool:
-        try:
-            self._handler(message)
-        except Exception as error:  # noqa: BLE001 - any failure of a function is a retry, as in Azure
-            self._failed(message, error)
-            return False
-        self._queue.delete(message)
-        return True
+        # The message id is the correlation id, as it is in the function that handles the message.
+        with correlation(message.id):
+            try:
+                self._handler(message)
+            except Exception as error:  # noqa: BLE001 - any failure of a function is a retry, as in Azure
+                self._failed(message, error)
+                return False
+            self._queue.delete(message)
+            return True
 
     def _failed(self, message: ReceivedMessage, error: Exception) -> None:
         if message.dequeue_count >= self._rules.max_dequeue_count:

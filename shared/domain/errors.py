@@ -33,5 +33,9 @@ class InvalidInput(DomainError):
         super().__init__("; ".join(f"{field}: {why}" for field, why in problems))
 
 
+class MalformedBody(InvalidInput):
+    """The body cannot even be parsed (not JSON); nothing in it could be checked field by field."""
+
+
 class IdempotencyConflict(DomainError):
     """An Idempotency-Key came back with a different body than the first time."""
