@@ -36,7 +36,8 @@ def run_demo(c: Container, out: Callable[[str], None] = print) -> None:
     out(f"2. channel sync: {c.channel_sync.run().prospects_created} prospects created")
     work()
     leads = c.sales.b2b_leads()
-    out(f"3. Sales: {len(leads)} leads in 'All Commerce B2B leads' (none in a salesperson's 'My open leads')")
+    in_my_open_leads = len(c.sales.my_open_leads("a-salesperson"))
+    out(f"3. Sales: {len(leads)} leads in 'All Commerce B2B leads', {in_my_open_leads} in a salesperson's 'My open leads'")
     won, disqualified, lost = leads
     c.sales.win(c.sales.qualify(won["leadid"]).opportunity_id)
     out(f"   {won['prospect_number']}: qualified and closed as won")

@@ -1,0 +1,70 @@
+"""The operator CLI: the demo walkthrough and the commands a person uses after it."""
+from __future__ import annotations
+
+import json
+
+from shared.cli import main
+
+
+def run(capsys, *argv: str) -> tuple[int, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+def test_demo_then_operator_commands(tmp_path, capsys):
+    data = str(tmp_path)
+    code, out = run(capsys, "--data-dir", data, "demo")
+    assert code == 0
+    assert "PRO-000001  Approved" in out and "hierarchy CH-000001" in out
+    assert out.count("Rejected") == 2 and "0 in a salesperson's 'My open leads'" in out
+
+    code, out = run(capsys, "--data-dir", data, "prospects", "--status", "rejected")
+    assert code == 0 and "PRO-000002" in out and "PRO-000003" in out and "PRO-000001" not in out
+
+    code, out = run(capsys, "--data-dir", data, "prospect", "pro-000001")
+    assert "Admin Active" in out and "sales:opportunity_won" in out and "lead created" in out
+
+    code, out = run(capsys, "--data-dir", data, "outbox")
+    ids = [line.split()[0] for line in out.splitlines()[1:]]
+    assert len(ids) == 3
+    code, out = run(capsys, "--data-dir", data, "outbox", ids[0])
+    assert code == 0 and "Subject:" in out
+
+    code, out = run(capsys, "--data-dir", data, "leads", "--all")
+    assert out.count("PRO-00000") == 3
+
+    code, out = run(capsys, "--data-dir", data, "win", "PRO-000002")
+    assert code == 1 and "no opportunity" in out
+
+
+def test_salesperson_commands_and_poison(tmp_path, capsys):
+    data = str(tmp_path)
+    body = tmp_path / "signup.json"
+    from tests.services.flow import signup_body
+
+    body.write_text(json.dumps(signup_body()))
+    code, signup_id = run(capsys, "--data-dir", data, "submit", str(body))
+    assert code == 0 and len(signup_id.strip()) == 36
+    assert "prospects created: 1" in run(capsys, "--data-dir", data, "sync")[1]
+    assert "messages processed: 1" in run(capsys, "--data-dir", data, "work")[1]
+    assert "qualified: opportunity" in run(capsys, "--data-dir", data, "qualify", "PRO-000001")[1]
+    assert "closed as lost" in run(capsys, "--data-dir", data, "lose", "PRO-000001", "--reason", "out-sold")[1]
+    run(capsys, "--data-dir", data, "work")
+    code, out = run(capsys, "--data-dir", data, "prospect", "PRO-000001")
+    assert "Rejected" in out and "Out-Sold" in out
+
+    from shared.bootstrap import Container
+    from shared.config import Settings
+
+    c = Container.build(Settings.from_env({}, data_dir=tmp_path))
+    c.queue.send(c.settings.outcome_queue, "{broken")
+    run(capsys, "--data-dir", data, "work")
+    code, out = run(capsys, "--data-dir", data, "poison", "list")
+    assert "b2b-sales-outcomes-poison  1" in out
+    message_id = c.operator.poison_messages(c.settings.outcome_queue)[0].id
+    code, out = run(capsys, "--data-dir", data, "poison", "show", "b2b-sales-outcomes", message_id)
+    assert "{broken" in out
+    code, out = run(capsys, "--data-dir", data, "poison", "replay", "b2b-sales-outcomes-poison", "all")
+    assert code == 0 and f"replayed {message_id}" in out
+    assert c.queue.count(c.settings.outcome_queue) == 1
