@@ -11,10 +11,9 @@ if TYPE_CHECKING:
 @functools.cache
 def container() -> Container:
     # Imported here, not at module level: indexing the functions at cold start needs none of it.
+    # Logging is the host's: the Azure worker ships records to Application Insights with the invocation
+    # id, and the local host installs the JSON formatter.
     from shared.bootstrap import Container
     from shared.config import Settings
-    from shared.observability import configure_logging
 
-    settings = Settings.from_env()
-    configure_logging(settings.log_level)
-    return Container.build(settings)
+    return Container.build(Settings.from_env())

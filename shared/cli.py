@@ -14,6 +14,7 @@ from shared.config import Settings
 from shared.domain.errors import DomainError
 from shared.domain.model import ProspectStatus
 from shared.domain.sales import LEAD_DISQUALIFY_REASONS, OPPORTUNITY_LOSS_REASONS, LeadState
+from shared.observability import configure_logging
 from shared.queue_worker import drain_queues
 
 _DISQUALIFY = {name.lower().replace(" ", "-"): code for code, name in LEAD_DISQUALIFY_REASONS.items()}
@@ -205,7 +206,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "demo" and not args.data_dir:
         args.data_dir = tempfile.mkdtemp(prefix="b2b-demo-")
     overrides = {"data_dir": Path(args.data_dir)} if args.data_dir else {}
-    container = Container.build(Settings.from_env(os.environ, **overrides))
+    settings = Settings.from_env(os.environ, **overrides)
+    configure_logging("WARNING" if args.command != "work" else settings.log_level)
+    container = Container.build(settings)
     cli = Cli(container)
     handler: Callable = getattr(cli, args.handler)
     try:

@@ -101,7 +101,7 @@ def status_page(view: dict) -> str:
 
 
 def form_fields(body: bytes) -> dict[str, str]:
-    """The posted form, only the known fields, with blank optional ones left out."""
+    """The posted form, only the known fields (blank ones kept, so the form shows them again)."""
     known = {name for name, *_ in FORM_FIELDS} | {"channel_id"}
     pairs = parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True, max_num_fields=100)
     return {name: value for name, value in pairs if name in known}
@@ -117,7 +117,10 @@ def payload_from_form(fields: dict[str, str]) -> dict:
         *parents, leaf = name.split(".")
         for parent in parents:
             target = target.setdefault(parent, {})
-        target[leaf] = value
+            if not isinstance(target, dict):
+                break  # a field named like a parent object: the intake reports it as the wrong type
+        else:
+            target.setdefault(leaf, value)
     return payload
 
 

@@ -4,27 +4,41 @@ from __future__ import annotations
 import os
 import tempfile
 from email.message import EmailMessage
-from email.parser import BytesParser
+from email.parser import Parser
 from email.policy import default as default_policy
-from email.utils import format_datetime, formataddr
+from email.headerregistry import Address
+from email.utils import format_datetime
 from datetime import datetime, timezone
 from pathlib import Path
 
 from shared.ports import OutgoingEmail
 
+# 998 is the RFC 5322 line limit: folding a UTF-8 header earlier makes Python write a value that
+# reads back with a leading space.
+_UTF8_HEADERS = default_policy.clone(utf8=True, max_line_length=998)
+
 
 def mime_message(email: OutgoingEmail, sent_at: datetime | None = None) -> EmailMessage:
     """The MIME form of an email, shared by every transport that speaks MIME."""
-    message = EmailMessage()
-    message["From"] = formataddr((email.sender_name, email.sender_address))
+    # SMTPUTF8: an internationalized address stays UTF-8; the default policy would write RFC 2047
+    # encoded-words inside it, which no mail server reads as the same address.
+    message = EmailMessage(policy=_UTF8_HEADERS)
+    message["From"] = Address(display_name=email.sender_name, addr_spec=email.sender_address)
     message["To"] = email.to
     message["Subject"] = email.subject
     message["Message-ID"] = f"<{email.message_id}@b2b-onboarding>"
     message["Date"] = format_datetime(sent_at or datetime.now(timezone.utc))
     message["Content-Language"] = email.language
-    message.set_content(email.text_body)
-    message.add_alternative(email.html_body, subtype="html")
+    # Quoted-printable keeps the bodies 7-bit: any relay carries them, whatever the language.
+    message.set_content(email.text_body, cte="quoted-printable")
+    message.add_alternative(email.html_body, subtype="html", cte="quoted-printable")
     return message
+
+
+def parse_eml(data: bytes, headers_only: bool = False) -> EmailMessage:
+    """Read an .eml back. Its headers may be UTF-8 (internationalized addresses), which the bytes
+    parser would turn into surrogates, so the text is decoded first."""
+    return Parser(policy=default_policy).parsestr(data.decode("utf-8", "surrogateescape"), headersonly=headers_only)
 
 
 class OutboxFolderTransport:
@@ -52,9 +66,9 @@ class OutboxFolderTransport:
         path = self.folder / f"{message_id}.eml"
         if not path.is_file():
             raise FileNotFoundError(f"no email {message_id} in {self.folder}")
-        return BytesParser(policy=default_policy).parsebytes(path.read_bytes())
+        return parse_eml(path.read_bytes())
 
     def _summary(self, path: Path) -> dict:
-        headers = BytesParser(policy=default_policy).parsebytes(path.read_bytes(), headersonly=True)
+        headers = parse_eml(path.read_bytes(), headers_only=True)
         return {"id": path.stem, "to": str(headers["To"]), "subject": str(headers["Subject"]),
                 "date": str(headers["Date"]), "path": str(path)}

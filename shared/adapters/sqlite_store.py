@@ -105,7 +105,7 @@ class SqliteUnitOfWork:
     def add_prospect(self, prospect: Prospect) -> None:
         self._insert(
             "INSERT INTO prospects (id, number, status, lead_id, created_at, data) VALUES (?, ?, ?, ?, ?, ?)",
-            (prospect.id, prospect.number, prospect.status.value, prospect.lead_id, prospect.created_at.isoformat(),
+            (prospect.id, prospect.number, prospect.status.value, prospect.lead_id.lower(), prospect.created_at.isoformat(),
              prospect.model_dump_json()),
         )
 

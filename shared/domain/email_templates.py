@@ -22,6 +22,7 @@ DEFAULT_LANGUAGE = "en"
 _MARKER = re.compile(r"%([A-Za-z_]+)%")
 _TITLE = re.compile(r"<title>(.*?)</title>", re.S | re.I)
 _TAG = re.compile(r"<[^>]+>")
+_LINE_BREAK = re.compile(r"<br\s*/?>|</p>|</li>|</h[1-6]>", re.I)
 _BODY = re.compile(r"<body[^>]*>(.*)</body>", re.S | re.I)
 
 
@@ -51,7 +52,7 @@ class EmailTemplate:
         title = _TITLE.search(body)
         subject = html.unescape(title.group(1)).strip() if title else self.name
         inner = _BODY.search(body)
-        text = html.unescape(_TAG.sub("", inner.group(1) if inner else body))
+        text = html.unescape(_TAG.sub("", _LINE_BREAK.sub("\n", inner.group(1) if inner else body)))
         text = "\n".join(line.strip() for line in text.splitlines()).strip()
         return RenderedEmail(subject=" ".join(subject.split()), html_body=body, text_body=text, language=self.language)
 

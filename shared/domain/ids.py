@@ -10,7 +10,8 @@ _NAMESPACE = uuid.UUID("6f1d2c1e-4b8a-5e0f-9c3d-b2b0a1ce0001")
 
 def derived_id(kind: str, *parts: str) -> str:
     """A stable uuid5 for ``kind`` over ``parts`` (the same inputs always give the same id)."""
-    return str(uuid.uuid5(_NAMESPACE, kind + ":" + "/".join(parts)))
+    # The unit separator cannot occur in the parts, so ("a/b",) and ("a", "b") stay different ids.
+    return str(uuid.uuid5(_NAMESPACE, kind + "\x1f" + "\x1f".join(parts)))
 
 
 def prospect_id_for(signup_id: str) -> str:

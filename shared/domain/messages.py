@@ -59,6 +59,8 @@ def parse_message(body: str | bytes, model: type[M]) -> M:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError) as error:
         raise MalformedMessage(f"not JSON: {error}") from None
+    except RecursionError:
+        raise MalformedMessage("JSON nested too deeply") from None
     if not isinstance(data, dict):
         raise MalformedMessage("not a JSON object")
     try:

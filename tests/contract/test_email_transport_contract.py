@@ -1,0 +1,176 @@
+"""The EmailTransport port's contract: what is sent arrives as a deliverable MIME email.
+
+To add a transport, add a builder to ``TRANSPORT_BUILDERS`` yielding an ``EmailHarness`` whose
+``delivered()`` returns every email that reached the other side (parsed ``EmailMessage``s), for example
+an SMTP transport pointed at an in-process SMTP sink. ``dedupes`` says whether the transport can tell
+that a message id was delivered already (the outbox folder can; SMTP cannot).
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.policy import default as default_policy
+from email.utils import parsedate_to_datetime
+from typing import Callable, ContextManager
+
+import pytest
+
+from shared.adapters.outbox_email import OutboxFolderTransport, parse_eml
+from shared.ports import EmailTransport, OutgoingEmail
+from tests.contract.factories import known_bug
+
+
+@dataclass
+class EmailHarness:
+    transport: EmailTransport
+    delivered: Callable[[], list[EmailMessage]]
+    dedupes: bool
+
+
+@contextmanager
+def _outbox_folder(tmp_path):
+    folder = tmp_path / "outbox"
+    transport = OutboxFolderTransport(folder)
+
+    def delivered() -> list[EmailMessage]:
+        if not folder.is_dir():
+            return []
+        leftovers = [p.name for p in folder.iterdir() if p.suffix != ".eml"]
+        assert not leftovers, f"half-written files left behind: {leftovers}"
+        return [parse_eml(p.read_bytes()) for p in sorted(folder.glob("*.eml"))]
+
+    yield EmailHarness(transport, delivered, dedupes=True)
+
+
+TRANSPORT_BUILDERS: dict[str, Callable[..., ContextManager[EmailHarness]]] = {"outbox": _outbox_folder}
+
+
+@pytest.fixture(params=sorted(TRANSPORT_BUILDERS))
+def harness(request, tmp_path) -> EmailHarness:
+    with TRANSPORT_BUILDERS[request.param](tmp_path) as built:
+        yield built
+
+
+def outgoing(message_id: str = "6b0c5a1e-0000-4000-8000-000000000001", **changes) -> OutgoingEmail:
+    values = dict(
+        message_id=message_id, sender_name="Contoso Store", sender_address="noreply@contoso.example",
+        to="anna.svensson@example.com", subject="Your business partner request for Company AB",
+        html_body="<!DOCTYPE html><html><body><p>Dear Anna,</p><p><strong>Company AB</strong> is approved.</p></body></html>",
+        text_body="Dear Anna,\nCompany AB is approved.", language="en",
+    )
+    values.update(changes)
+    return OutgoingEmail(**values)
+
+
+def only_delivery(harness: EmailHarness) -> EmailMessage:
+    (message,) = harness.delivered()
+    return message
+
+
+def parts(message: EmailMessage) -> dict[str, str]:
+    return {part.get_content_type(): part.get_content() for part in message.walk() if not part.is_multipart()}
+
+
+def test_sent_email_is_a_complete_mime_message(harness):
+    email = outgoing()
+    harness.transport.send(email)
+    message = only_delivery(harness)
+    (sender,) = message["From"].addresses
+    assert (sender.display_name, sender.addr_spec) == (email.sender_name, email.sender_address)
+    (recipient,) = message["To"].addresses
+    assert recipient.addr_spec == email.to
+    assert message["Subject"] == email.subject
+    assert email.message_id in message["Message-ID"]
+    assert message["Message-ID"].startswith("<") and message["Message-ID"].endswith(">")
+    assert parsedate_to_datetime(message["Date"]).tzinfo is not None
+    assert message.get_content_type() == "multipart/alternative"
+    bodies = parts(message)
+    assert set(bodies) == {"text/plain", "text/html"}
+    assert bodies["text/plain"].rstrip("\n") == email.text_body
+    assert bodies["text/html"].rstrip("\n") == email.html_body
+    assert message.get_body(("plain",)).get_content().rstrip("\n") == email.text_body
+    assert message.get_body(("html",)).get_content().rstrip("\n") == email.html_body
+
+
+def test_plain_part_comes_before_html_part(harness):
+    """Mail clients show the last alternative they understand: HTML must be last."""
+    harness.transport.send(outgoing())
+    message = only_delivery(harness)
+    kinds = [part.get_content_type() for part in message.iter_parts()]
+    assert kinds == ["text/plain", "text/html"]
+
+
+def test_same_message_id_twice_is_delivered_once(harness):
+    if not harness.dedupes:
+        pytest.skip("this transport cannot tell a repeat")
+    harness.transport.send(outgoing())
+    harness.transport.send(outgoing())
+    harness.transport.send(outgoing(subject="a changed subject"))
+    message = only_delivery(harness)
+    assert message["Subject"] == outgoing().subject
+
+
+def test_distinct_message_ids_are_distinct_emails(harness):
+    harness.transport.send(outgoing("id-1", subject="one"))
+    harness.transport.send(outgoing("id-2", subject="two"))
+    assert sorted(m["Subject"] for m in harness.delivered()) == ["one", "two"]
+
+
+def test_unicode_subject_sender_and_bodies(harness):
+    email = outgoing(
+        sender_name="Åsas Butik, \"Göteborg\" AB",
+        subject="Välkommen till Åsas butik – 商店 😀, Company & Söner <AB> är nu affärspartner",
+        html_body="<p>Hej Åsa Öberg,</p><p>&lt;AB&gt; 商店 😀</p>",
+        text_body="Hej Åsa Öberg,\n<AB> 商店 😀\nrad två",
+        language="sv",
+    )
+    harness.transport.send(email)
+    message = only_delivery(harness)
+    assert message["Subject"] == email.subject
+    (sender,) = message["From"].addresses
+    assert sender.display_name == email.sender_name
+    bodies = parts(message)
+    assert bodies["text/plain"].rstrip("\n") == email.text_body
+    assert bodies["text/html"].rstrip("\n") == email.html_body
+
+
+def test_long_subject_survives_folding(harness):
+    email = outgoing(subject=" ".join(f"ord{i}" for i in range(60)) + " slut")
+    harness.transport.send(email)
+    assert only_delivery(harness)["Subject"] == email.subject
+
+
+def test_long_body_lines_survive(harness):
+    text = "x" * 2000 + "\n" + "å" * 1500
+    html = "<p>" + "y" * 5000 + "</p>"
+    harness.transport.send(outgoing(text_body=text, html_body=html))
+    bodies = parts(only_delivery(harness))
+    assert bodies["text/plain"].rstrip("\n") == text
+    assert bodies["text/html"].rstrip("\n") == html
+
+
+@pytest.mark.parametrize("field", ["subject", "sender_name", "to"])
+def test_header_injection_is_impossible(harness, field):
+    """A value with a line break either makes send() raise or stays inside its own header."""
+    email = outgoing(**{field: getattr(outgoing(), field) + "\r\nBcc: victim@example.com"})
+    try:
+        harness.transport.send(email)
+    except Exception:  # noqa: BLE001 - refusing is fine
+        assert harness.delivered() == []
+        return
+    message = only_delivery(harness)
+    assert message["Bcc"] is None
+
+
+@pytest.mark.parametrize("to", ["anna@bücher.de", "åsa@example.com"])
+def test_internationalized_recipient_is_deliverable(request, harness, to):
+    """An address SignupRequest accepts must reach a mail server intact: the addr-spec is sent as UTF-8
+    (SMTPUTF8) or with a punycode domain, never as RFC 2047 encoded-words (RFC 2047 section 5 forbids them
+    in an addr-spec, so a relay would see a different, undeliverable address)."""
+    harness.transport.send(outgoing(to=to))
+    message = only_delivery(harness)
+    raw_to = dict(message.raw_items())["To"]
+    assert "=?" not in raw_to
+    (recipient,) = message["To"].addresses
+    assert recipient.addr_spec in (to, to.split("@")[0] + "@" + to.split("@")[1].encode("idna").decode("ascii"))

@@ -1,0 +1,643 @@
+"""The Store port's contract: every Store adapter must pass this suite unchanged.
+
+To add an adapter, add a builder to ``STORE_BUILDERS`` (a context manager that yields a ``StoreHarness``
+on a fresh, empty store). Tests use only the methods of ``shared.ports.Store`` / ``UnitOfWork`` and,
+following the port's rule, never read back in the unit of work that wrote (an adapter may buffer writes).
+"""
+from __future__ import annotations
+
+import random
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Callable, ContextManager
+
+import pytest
+
+from shared.adapters.sqlite_store import SqliteStore
+from shared.domain.errors import DuplicateRecord
+from shared.domain.model import (
+    CustomerType,
+    EmailStatus,
+    HierarchyRole,
+    MemberStatus,
+    ProspectStatus,
+    SignupStatus,
+)
+from shared.ports import Store
+from tests.contract.factories import (
+    at,
+    customer,
+    email_record,
+    hierarchy,
+    history_entry,
+    known_bug,
+    member,
+    outbox_message,
+    prospect,
+    signup_record,
+)
+
+
+@dataclass
+class StoreHarness:
+    store: Store
+    # Errors an optimistic adapter raises when a unit of work lost a race (etag mismatch); the caller retries.
+    conflict_errors: tuple[type[BaseException], ...] = field(default_factory=tuple)
+
+
+@contextmanager
+def _sqlite(tmp_path):
+    store = SqliteStore(tmp_path / "store.db")
+    try:
+        yield StoreHarness(store)
+    finally:
+        store.close()
+
+
+STORE_BUILDERS: dict[str, Callable[..., ContextManager[StoreHarness]]] = {"sqlite": _sqlite}
+
+
+@pytest.fixture(params=sorted(STORE_BUILDERS))
+def harness(request, tmp_path) -> StoreHarness:
+    with STORE_BUILDERS[request.param](tmp_path) as built:
+        yield built
+
+
+@pytest.fixture
+def store(harness) -> Store:
+    return harness.store
+
+
+def retrying(harness: StoreHarness, work: Callable[[], object], attempts: int = 200):
+    for _ in range(attempts):
+        try:
+            return work()
+        except harness.conflict_errors:
+            continue
+    raise AssertionError("unit of work kept losing its race")
+
+
+class Boom(Exception):
+    pass
+
+
+# --- signups ---------------------------------------------------------------------------------------
+
+def test_signup_add_get_save(store):
+    record = signup_record(1, key="key-1")
+    with store.unit_of_work() as uow:
+        uow.add_signup(record)
+    with store.unit_of_work(read_only=True) as uow:
+        assert uow.get_signup(record.id) == record
+        assert uow.get_signup("no-such-signup") is None
+    synced = record.model_copy(update={"status": SignupStatus.SYNCED, "prospect_id": "prospect-1"})
+    with store.unit_of_work() as uow:
+        uow.save_signup(synced)
+    with store.unit_of_work(read_only=True) as uow:
+        assert uow.get_signup(record.id) == synced
+
+
+def test_signup_duplicate_id_is_refused(store):
+    with store.unit_of_work() as uow:
+        uow.add_signup(signup_record(1))
+    with pytest.raises(DuplicateRecord):
+        with store.unit_of_work() as uow:
+            uow.add_signup(signup_record(1))
+
+
+def test_signup_duplicate_idempotency_key_is_refused(store):
+    """Intake relies on this: two requests racing with the same Idempotency-Key store only one signup."""
+    with store.unit_of_work() as uow:
+        uow.add_signup(signup_record(1, key="same-key"))
+    with pytest.raises(DuplicateRecord):
+        with store.unit_of_work() as uow:
+            uow.add_signup(signup_record(2, key="same-key"))
+    with store.unit_of_work(read_only=True) as uow:
+        assert uow.get_signup(signup_record(2).id) is None
+
+
+def test_signups_without_idempotency_key_coexist(store):
+    with store.unit_of_work() as uow:
+        uow.add_signup(signup_record(1))
+        uow.add_signup(signup_record(2))
+    with store.unit_of_work(read_only=True) as uow:
+        assert uow.get_signup(signup_record(1).id) is not None
+        assert uow.get_signup(signup_record(2).id) is not None
+
+
+def test_find_signup_by_idempotency_key(store):
+    first = signup_record(1, key="key-one")
+    second = signup_record(2, key="key-two")
+    with store.unit_of_work() as uow:
+        uow.add_signup(first)
+        uow.add_signup(second)
+        uow.add_signup(signup_record(3))
+    with store.unit_of_work(read_only=True) as uow:
+        assert uow.find_signup_by_idempotency_key(first.idempotency_key_hash) == first
+        assert uow.find_signup_by_idempotency_key(second.idempotency_key_hash) == second
+        assert uow.find_signup_by_idempotency_key("0" * 64) is None
+
+
+def test_pending_signups_oldest_first_with_limit(store):
+    numbers = [5, 2, 4, 1, 3, 6]
+    with store.unit_of_work() as uow:
+        for n in numbers:
+            uow.add_signup(signup_record(n, received=at(n * 10)))
+    synced = signup_record(2, received=at(20)).model_copy(update={"status": SignupStatus.SYNCED})
+    with store.unit_of_work() as uow:
+        uow.save_signup(synced)
+    with store.unit_of_work(read_only=True) as uow:
+        assert [s.id for s in uow.pending_signups(limit=3)] == [signup_record(n).id for n in (1, 3, 4)]
+        assert [s.id for s in uow.pending_signups(limit=100)] == [signup_record(n).id for n in (1, 3, 4, 5, 6)]
+        assert all(s.status is SignupStatus.RECEIVED for s in uow.pending_signups(limit=100))
+
+
+def test_pending_signups_order_across_sub_second_times(store):
+    """Times that differ by microseconds and whole seconds still come back in time order."""
+    times = [at(1), at(0.5), at(0.000001), at(0), at(10), at(2.25)]
+    with store.unit_of_work() as uow:
+        for n, when in enumerate(times, start=1):
+            uow.add_signup(signup_record(n, received=when))
+    with store.unit_of_work(read_only=True) as uow:
+        got = [s.received_at for s in uow.pending_signups(limit=100)]
+    assert got == sorted(times)
+
+
+# --- prospects and history -------------------------------------------------------------------------
+
+def test_prospect_add_get_save(store):
+    p = prospect(1)
+    with store.unit_of_work() as uow:
+        uow.add_prospect(p)
+    with store.unit_of_work(read_only=True) as uow:
+        assert uow.get_prospect(p.id) == p
+        assert uow.get_prospect("no-such-prospect") is None
+    changed = p.with_lead(at(100)).flagged("late lost after won", at(101))
+    with store.unit_of_work() as uow:
+        uow.save_prospect(changed)
+    with store.unit_of_work(read_only=True) as uow:
+        assert uow.get_prospect(p.id) == changed
+
+
+def test_prospect_duplicate_id_is_refused(store):
+    with store.unit_of_work() as uow:
+        uow.add_prospect(prospect(1))
+    with pytest.raises(DuplicateRecord):
+        with store.unit_of_work() as uow:
+            uow.add_prospect(prospect(1))
+
+
+def test_find_prospect_by_lead_and_number(store):
+    one, two = prospect(1), prospect(2)
+    with store.unit_of_work() as uow:
+        uow.add_prospect(one)
+        uow.add_prospect(two)
+    with store.unit_of_work(read_only=True) as uow:
+        assert uow.find_prospect_by_lead(two.lead_id) == two
+        assert uow.find_prospect_by_lead(two.lead_id.upper()) == two  # Dataverse GUIDs come in any case
+        assert uow.find_prospect_by_lead("00000000-0000-0000-0000-000000000000") is None
+        assert uow.find_prospect_by_number(one.number) == one
+        assert uow.find_prospect_by_number("PRO-999999") is None
+
+
+def test_find_prospect_by_lead_whatever_the_case_it_was_stored_in(request, store):
+    p = prospect(1)
+    p = p.model_copy(update={"lead_id": p.lead_id.upper()})
+    with store.unit_of_work() as uow:
+        uow.add_prospect(p)
+    with store.unit_of_work(read_only=True) as uow:
+        assert uow.find_prospect_by_lead(p.lead_id) == p
+        assert uow.find_prospect_by_lead(p.lead_id.lower()) == p
+
+
+def test_find_prospect_by_lead_and_number_see_saved_status(store):
+    p = prospect(1)
+    with store.unit_of_work() as uow:
+        uow.add_prospect(p)
+    rejected = p.reject("lead disqualified", at(50), by="test")
+    with store.unit_of_work() as uow:
+        uow.save_prospect(rejected)
+    with store.unit_of_work(read_only=True) as uow:
+        assert uow.find_prospect_by_lead(p.lead_id).status is ProspectStatus.REJECTED
+        assert uow.find_prospect_by_number(p.number).status is ProspectStatus.REJECTED
+
+
+def test_list_prospects_by_status(store):
+    prospects = [prospect(n, created=at(100 - n)) for n in range(1, 7)]  # created in reverse number order
+    with store.unit_of_work() as uow:
+        for p in prospects:
+            uow.add_prospect(p)
+    approved = prospects[0].with_customers("person", "org", "opp", at(200)).approve("H-1", at(200), by="test")
+    rejected = [p.reject("no", at(200), by="test") for p in prospects[1:3]]
+    with store.unit_of_work() as uow:
+        uow.save_prospect(approved)
+        for p in rejected:
+            uow.save_prospect(p)
+    with store.unit_of_work(read_only=True) as uow:
+        everything = uow.list_prospects(None, limit=100)
+        assert [p.id for p in everything] == [p.id for p in sorted(prospects, key=lambda p: p.created_at)]
+        assert [p.id for p in uow.list_prospects(None, limit=2)] == [p.id for p in everything[:2]]
+        pending = uow.list_prospects(ProspectStatus.PENDING, limit=100)
+        assert [p.number for p in pending] == ["PRO-000006", "PRO-000005", "PRO-000004"]
+        assert all(p.status is ProspectStatus.PENDING for p in pending)
+        assert [p.number for p in uow.list_prospects(ProspectStatus.PENDING, limit=1)] == ["PRO-000006"]
+        assert [p.id for p in uow.list_prospects(ProspectStatus.APPROVED, limit=100)] == [approved.id]
+        assert {p.id for p in uow.list_prospects(ProspectStatus.REJECTED, limit=100)} == {p.id for p in rejected}
+
+
+def test_history_in_append_order_per_prospect(store):
+    one, two = prospect(1), prospect(2)
+    with store.unit_of_work() as uow:
+        uow.add_prospect(one)
+        uow.add_prospect(two)
+        uow.append_history(history_entry(one.id, 3))
+        uow.append_history(history_entry(two.id, 1))
+        uow.append_history(history_entry(one.id, 1))  # an earlier `at` appended later stays later
+    with store.unit_of_work() as uow:
+        uow.append_history(history_entry(one.id, 2))
+    with store.unit_of_work(read_only=True) as uow:
+        assert [e.action for e in uow.history(one.id)] == ["action-3", "action-1", "action-2"]
+        assert uow.history(two.id) == [history_entry(two.id, 1)]
+        assert uow.history("nobody") == []
+
+
+def test_history_keeps_many_entries_in_order(store):
+    p = prospect(1)
+    with store.unit_of_work() as uow:
+        uow.add_prospect(p)
+    for chunk in range(5):
+        with store.unit_of_work() as uow:
+            for i in range(chunk * 20, chunk * 20 + 20):
+                uow.append_history(history_entry(p.id, i))
+    with store.unit_of_work(read_only=True) as uow:
+        assert [e.action for e in uow.history(p.id)] == [f"action-{i}" for i in range(100)]
+
+
+# --- customers, hierarchies, members ---------------------------------------------------------------
+
+def test_customer_save_get_upsert(store):
+    person = customer("c-1")
+    organization = customer("c-2", CustomerType.ORGANIZATION, name="Company AB")
+    with store.unit_of_work() as uow:
+        uow.save_customer(person)
+        uow.save_customer(organization)
+    with store.unit_of_work(read_only=True) as uow:
+        assert uow.get_customer("c-1") == person
+        assert uow.get_customer("c-2") == organization
+        assert uow.get_customer("c-3") is None
+    renamed = person.model_copy(update={"name": "Åsa Berg", "email": "asa.berg@example.com"})
+    with store.unit_of_work() as uow:
+        uow.save_customer(renamed)
+    with store.unit_of_work(read_only=True) as uow:
+        assert uow.get_customer("c-1") == renamed
+
+
+def test_hierarchy_save_get_find_by_prospect(store):
+    h = hierarchy("H-000001", "prospect-1")
+    with store.unit_of_work() as uow:
+        uow.save_hierarchy(h)
+        uow.save_hierarchy(hierarchy("H-000002", None))
+    with store.unit_of_work(read_only=True) as uow:
+        assert uow.get_hierarchy("H-000001") == h
+        assert uow.find_hierarchy_by_prospect("prospect-1") == h
+        assert uow.find_hierarchy_by_prospect("prospect-2") is None
+        assert uow.get_hierarchy("H-000003") is None
+    renamed = h.model_copy(update={"name": "Renamed AB"})
+    with store.unit_of_work() as uow:
+        uow.save_hierarchy(renamed)
+    with store.unit_of_work(read_only=True) as uow:
+        assert uow.get_hierarchy("H-000001") == renamed
+        assert uow.find_hierarchy_by_prospect("prospect-1") == renamed
+
+
+def test_members_upsert_by_hierarchy_and_customer(store):
+    with store.unit_of_work() as uow:
+        uow.save_hierarchy(hierarchy("H-1", "p-1"))
+        uow.save_hierarchy(hierarchy("H-2", "p-2"))
+        uow.save_member(member("H-1", "c-admin", HierarchyRole.ADMIN, MemberStatus.PENDING))
+        uow.save_member(member("H-2", "c-other"))
+    with store.unit_of_work() as uow:
+        uow.save_member(member("H-1", "c-admin", HierarchyRole.ADMIN, MemberStatus.ACTIVE))
+        uow.save_member(member("H-1", "c-user", HierarchyRole.USER, MemberStatus.PENDING))
+    with store.unit_of_work(read_only=True) as uow:
+        members = {m.customer_id: m for m in uow.members("H-1")}
+        assert set(members) == {"c-admin", "c-user"}
+        assert members["c-admin"].status is MemberStatus.ACTIVE
+        assert members["c-admin"].role is HierarchyRole.ADMIN
+        assert members["c-user"] == member("H-1", "c-user", HierarchyRole.USER, MemberStatus.PENDING)
+        assert [m.customer_id for m in uow.members("H-2")] == ["c-other"]
+        assert uow.members("H-3") == []
+
+
+# --- number sequences ------------------------------------------------------------------------------
+
+def test_next_number_increments_per_sequence(store):
+    with store.unit_of_work() as uow:
+        first = [uow.next_number("prospect"), uow.next_number("prospect")]
+        other = uow.next_number("hierarchy")
+    with store.unit_of_work() as uow:
+        later = uow.next_number("prospect")
+        other_later = uow.next_number("hierarchy")
+    assert first == [1, 2]
+    assert later == 3
+    assert (other, other_later) == (1, 2)
+
+
+def test_rolled_back_unit_of_work_does_not_consume_a_number(store):
+    with store.unit_of_work() as uow:
+        assert uow.next_number("prospect") == 1
+    with pytest.raises(Boom):
+        with store.unit_of_work() as uow:
+            assert uow.next_number("prospect") == 2
+            assert uow.next_number("prospect") == 3
+            raise Boom
+    with store.unit_of_work() as uow:
+        assert uow.next_number("prospect") == 2
+
+
+def test_next_number_is_gap_free_and_unique_under_concurrency(harness):
+    store = harness.store
+    threads, per_thread = 8, 50
+    results: list[list[int]] = [[] for _ in range(threads)]
+    rolled_back = [0] * threads
+    errors: list[BaseException] = []
+    start = threading.Barrier(threads)
+
+    def worker(index: int) -> None:
+        rng = random.Random(index)
+        try:
+            start.wait()
+            done = 0
+            while done < per_thread:
+                if rng.random() < 0.1:  # now and then a unit of work fails after taking a number
+                    try:
+                        with store.unit_of_work() as uow:
+                            uow.next_number("concurrent")
+                            raise Boom
+                    except Boom:
+                        rolled_back[index] += 1
+                    except harness.conflict_errors:
+                        pass
+                    continue
+
+                def take() -> int:
+                    with store.unit_of_work() as uow:
+                        return uow.next_number("concurrent")
+
+                results[index].append(retrying(harness, take))
+                done += 1
+        except BaseException as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    pool = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join(timeout=60)
+    assert not errors, errors
+    assert sum(rolled_back) > 0
+    taken = sorted(n for chunk in results for n in chunk)
+    assert taken == list(range(1, threads * per_thread + 1))
+    for chunk in results:  # each thread saw its numbers increase
+        assert chunk == sorted(chunk)
+
+
+# --- idempotency of events -------------------------------------------------------------------------
+
+def test_event_seen_after_record(store):
+    with store.unit_of_work(read_only=True) as uow:
+        assert not uow.event_seen("event-1")
+    with store.unit_of_work() as uow:
+        uow.record_event("event-1", "opportunity_won", "approved")
+    with store.unit_of_work(read_only=True) as uow:
+        assert uow.event_seen("event-1")
+        assert not uow.event_seen("event-2")
+
+
+def test_event_recorded_twice_is_refused(store):
+    with store.unit_of_work() as uow:
+        uow.record_event("event-1", "opportunity_won", "approved")
+    with pytest.raises(DuplicateRecord):
+        with store.unit_of_work() as uow:
+            uow.record_event("event-1", "opportunity_won", "approved again")
+
+
+# --- transactional outbox --------------------------------------------------------------------------
+
+def test_outbox_pending_in_creation_order_and_mark_sent(store):
+    messages = [outbox_message(f"m-{i}", at(s)) for i, s in enumerate([20, 0, 10, 30])]
+    with store.unit_of_work() as uow:
+        for m in messages:
+            uow.add_outbox_message(m)
+    with store.unit_of_work(read_only=True) as uow:
+        pending = uow.pending_outbox_messages(None, limit=100)
+        assert [m.id for m in pending] == ["m-1", "m-2", "m-0", "m-3"]
+        assert pending[0] == messages[1]
+        assert [m.id for m in uow.pending_outbox_messages(None, limit=2)] == ["m-1", "m-2"]
+    with store.unit_of_work() as uow:
+        uow.mark_outbox_sent("m-2", at(40))
+    with store.unit_of_work() as uow:
+        uow.mark_outbox_sent("m-2", at(50))  # again: harmless
+        uow.mark_outbox_sent("no-such-message", at(50))  # unknown: harmless
+    with store.unit_of_work(read_only=True) as uow:
+        assert [m.id for m in uow.pending_outbox_messages(None, limit=100)] == ["m-1", "m-0", "m-3"]
+
+
+def test_outbox_pending_older_than(store):
+    with store.unit_of_work() as uow:
+        for i, s in enumerate([0, 10, 20, 30.5]):
+            uow.add_outbox_message(outbox_message(f"m-{i}", at(s)))
+    with store.unit_of_work(read_only=True) as uow:
+        assert [m.id for m in uow.pending_outbox_messages(at(15), limit=100)] == ["m-0", "m-1"]
+        assert [m.id for m in uow.pending_outbox_messages(at(30), limit=100)] == ["m-0", "m-1", "m-2"]
+        assert [m.id for m in uow.pending_outbox_messages(at(-1), limit=100)] == []
+        assert [m.id for m in uow.pending_outbox_messages(at(3600), limit=1)] == ["m-0"]
+        assert len(uow.pending_outbox_messages(at(31), limit=100)) == 4
+
+
+def test_outbox_keeps_body_and_queue_exactly(store):
+    body = '{"schema":"deliver-email","version":1,"email_id":"é 😀 \\u2028"}' + " " * 3 + "\n"
+    message = outbox_message("m-1", at(0), queue="deliver-email", body=body)
+    with store.unit_of_work() as uow:
+        uow.add_outbox_message(message)
+    with store.unit_of_work(read_only=True) as uow:
+        (got,) = uow.pending_outbox_messages(None, limit=10)
+    assert got == message
+    assert got.created_at.utcoffset() == timedelta(0)
+
+
+def test_outbox_duplicate_is_refused(store):
+    with store.unit_of_work() as uow:
+        uow.add_outbox_message(outbox_message("m-1", at(0)))
+    with pytest.raises(DuplicateRecord):
+        with store.unit_of_work() as uow:
+            uow.add_outbox_message(outbox_message("m-1", at(1)))
+
+
+# --- emails ----------------------------------------------------------------------------------------
+
+def test_email_add_get_save(store):
+    email = email_record("e-1", at(0))
+    with store.unit_of_work() as uow:
+        uow.add_email(email)
+    with store.unit_of_work(read_only=True) as uow:
+        assert uow.get_email("e-1") == email
+        assert uow.get_email("e-2") is None
+    delivered = email.model_copy(update={"status": EmailStatus.DELIVERED, "attempts": 2, "delivered_at": at(5),
+                                         "last_error": None})
+    with store.unit_of_work() as uow:
+        uow.save_email(delivered)
+    with store.unit_of_work(read_only=True) as uow:
+        assert uow.get_email("e-1") == delivered
+
+
+def test_email_duplicate_is_refused(store):
+    with store.unit_of_work() as uow:
+        uow.add_email(email_record("e-1", at(0)))
+    with pytest.raises(DuplicateRecord):
+        with store.unit_of_work() as uow:
+            uow.add_email(email_record("e-1", at(1)))
+
+
+def test_list_emails_and_pending_only(store):
+    with store.unit_of_work() as uow:
+        for i, s in enumerate([30, 10, 20, 0]):
+            uow.add_email(email_record(f"e-{i}", at(s)))
+    with store.unit_of_work() as uow:
+        e2 = email_record("e-2", at(20)).model_copy(update={"status": EmailStatus.DELIVERED, "delivered_at": at(40)})
+        e3 = email_record("e-3", at(0)).model_copy(update={"status": EmailStatus.FAILED, "attempts": 8})
+        uow.save_email(e2)
+        uow.save_email(e3)
+    with store.unit_of_work(read_only=True) as uow:
+        assert [e.id for e in uow.list_emails(limit=100)] == ["e-3", "e-1", "e-2", "e-0"]
+        assert [e.id for e in uow.list_emails(limit=2)] == ["e-3", "e-1"]
+        assert [e.id for e in uow.list_emails(limit=100, pending_only=True)] == ["e-1", "e-0"]
+        assert [e.id for e in uow.list_emails(limit=1, pending_only=True)] == ["e-1"]
+
+
+# --- transactions ----------------------------------------------------------------------------------
+
+def test_unit_of_work_that_raises_writes_nothing(store):
+    p = prospect(1)
+    with store.unit_of_work() as uow:
+        uow.add_prospect(p)
+    with pytest.raises(Boom):
+        with store.unit_of_work() as uow:
+            uow.add_signup(signup_record(2, key="k"))
+            uow.add_prospect(prospect(2))
+            uow.save_prospect(p.reject("nope", at(10), by="test"))
+            uow.append_history(history_entry(p.id, 1))
+            uow.save_customer(customer("c-1"))
+            uow.save_hierarchy(hierarchy("H-1", p.id))
+            uow.save_member(member("H-1", "c-1"))
+            uow.record_event("event-1", "lead_disqualified", "rejected")
+            uow.add_outbox_message(outbox_message("m-1", at(0)))
+            uow.add_email(email_record("e-1", at(0)))
+            raise Boom
+    with store.unit_of_work(read_only=True) as uow:
+        assert uow.get_signup(signup_record(2).id) is None
+        assert uow.find_signup_by_idempotency_key(signup_record(2, key="k").idempotency_key_hash) is None
+        assert uow.pending_signups(limit=10) == []
+        assert uow.get_prospect(prospect(2).id) is None
+        assert uow.get_prospect(p.id) == p
+        assert uow.list_prospects(None, limit=10) == [p]
+        assert uow.history(p.id) == []
+        assert uow.get_customer("c-1") is None
+        assert uow.get_hierarchy("H-1") is None
+        assert uow.find_hierarchy_by_prospect(p.id) is None
+        assert uow.members("H-1") == []
+        assert not uow.event_seen("event-1")
+        assert uow.pending_outbox_messages(None, limit=10) == []
+        assert uow.get_email("e-1") is None
+        assert uow.list_emails(limit=10) == []
+
+
+def test_duplicate_in_a_unit_of_work_fails_it_as_a_whole(store):
+    """A unit of work that ends with DuplicateRecord commits none of its other writes."""
+    with store.unit_of_work() as uow:
+        uow.add_email(email_record("e-1", at(0)))
+    with pytest.raises(DuplicateRecord):
+        with store.unit_of_work() as uow:
+            uow.add_outbox_message(outbox_message("m-1", at(0)))
+            uow.add_email(email_record("e-1", at(1)))
+    with store.unit_of_work(read_only=True) as uow:
+        assert uow.pending_outbox_messages(None, limit=10) == []
+
+
+def test_committed_writes_are_visible_to_later_units_of_work(store):
+    with store.unit_of_work() as uow:
+        uow.add_signup(signup_record(1))
+        uow.add_prospect(prospect(1))
+        uow.add_outbox_message(outbox_message("m-1", at(0)))
+    with store.unit_of_work(read_only=True) as uow:
+        assert uow.get_signup(signup_record(1).id) is not None
+        assert uow.get_prospect(prospect(1).id) is not None
+        assert len(uow.pending_outbox_messages(None, limit=10)) == 1
+
+
+def test_concurrent_read_modify_write_never_loses_an_update(harness):
+    store = harness.store
+    p = prospect(1)
+    with store.unit_of_work() as uow:
+        uow.add_prospect(p)
+    threads, per_thread = 8, 20
+    errors: list[BaseException] = []
+    start = threading.Barrier(threads)
+
+    def increment(tag: str) -> None:
+        with store.unit_of_work() as uow:
+            current = uow.get_prospect(p.id)
+            uow.save_prospect(current.model_copy(update={"attention_reason": (current.attention_reason or "") + tag}))
+
+    def worker(index: int) -> None:
+        try:
+            start.wait()
+            for _ in range(per_thread):
+                retrying(harness, lambda: increment(chr(ord("a") + index)))
+        except BaseException as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    pool = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join(timeout=60)
+    assert not errors, errors
+    with store.unit_of_work(read_only=True) as uow:
+        final = uow.get_prospect(p.id).attention_reason
+    assert len(final) == threads * per_thread
+    for i in range(threads):
+        assert final.count(chr(ord("a") + i)) == per_thread
+
+
+def test_concurrent_adds_of_the_same_id_store_one(harness):
+    """Two workers racing on one deterministic id: exactly one add commits, the other gets DuplicateRecord."""
+    store = harness.store
+    threads = 8
+    outcomes: list[str] = []
+    lock = threading.Lock()
+    start = threading.Barrier(threads)
+
+    def worker(index: int) -> None:
+        start.wait()
+        try:
+            with store.unit_of_work() as uow:
+                uow.add_email(email_record("e-race", at(index)))
+            result = "added"
+        except DuplicateRecord:
+            result = "duplicate"
+        except harness.conflict_errors:
+            result = "duplicate"
+        with lock:
+            outcomes.append(result)
+
+    pool = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join(timeout=60)
+    assert sorted(outcomes) == ["added"] + ["duplicate"] * (threads - 1)
+    with store.unit_of_work(read_only=True) as uow:
+        assert len(uow.list_emails(limit=100)) == 1

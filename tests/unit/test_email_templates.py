@@ -1,0 +1,196 @@
+"""Email templates: language fallback, escaping, subject and text body, placeholder checks."""
+from __future__ import annotations
+
+import html
+import re
+from importlib import resources
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from shared.domain import email_templates
+from shared.domain.email_templates import (
+    PLACEHOLDERS,
+    PROSPECT_APPROVED,
+    PROSPECT_REJECTED,
+    TemplateError,
+    load_template,
+)
+
+_TAGS = re.compile(r"<[A-Za-z/!][^>]*>")
+
+APPROVED_VALUES = {
+    "firstname": "Anna", "lastname": "Svensson", "company": "Contoso & Co", "email": "anna@example.com",
+    "zipcode": "753 10", "comments": "Call me", "storename": "Fabrikam Store", "storeurl": "https://shop.example/b2b",
+}
+REJECTED_VALUES = {"firstname": "Anna", "lastname": "Svensson", "company": "Contoso & Co"}
+VALUES = {PROSPECT_APPROVED: APPROVED_VALUES, PROSPECT_REJECTED: REJECTED_VALUES}
+
+
+def shipped_templates() -> list[tuple[str, str]]:
+    found = []
+    for entry in resources.files("shared.templates").iterdir():
+        name = entry.name
+        if name.endswith(".html"):
+            template, language, _ = name.rsplit(".", 2)
+            found.append((template, language))
+    return sorted(found)
+
+
+@pytest.fixture(autouse=True)
+def fresh_template_cache():
+    load_template.cache_clear()
+    yield
+    load_template.cache_clear()
+
+
+@pytest.mark.parametrize("requested, expected", [
+    ("sv-SE", "sv"), ("sv", "sv"), ("SV", "sv"), ("sv-FI", "sv"), ("en", "en"), ("en-GB", "en"),
+    ("fr", "en"), ("fr-CA", "en"), ("zh-Hant-TW", "en"),
+])
+@pytest.mark.parametrize("name", [PROSPECT_APPROVED, PROSPECT_REJECTED])
+def test_language_fallback(name, requested, expected):
+    template = load_template(name, requested)
+    assert template.language == expected
+    assert template.name == name
+    assert template.render(VALUES[name]).language == expected
+
+
+def test_unknown_template_name_is_an_error():
+    with pytest.raises(TemplateError):
+        load_template("prospect_maybe", "en")
+
+
+@pytest.mark.parametrize("name, language", shipped_templates())
+def test_every_shipped_template_uses_only_documented_placeholders_and_renders(name, language):
+    assert name in PLACEHOLDERS
+    template = load_template(name, language)
+    used = set(re.findall(r"%([A-Za-z_]+)%", template.source))
+    assert used <= PLACEHOLDERS[name]
+    rendered = template.render(VALUES[name])
+    assert "%" not in re.sub(r"%[^A-Za-z_]", "", rendered.html_body)
+    assert rendered.subject and "\n" not in rendered.subject
+    assert "Anna" in rendered.text_body
+
+
+def test_both_templates_have_english_and_swedish():
+    assert {(PROSPECT_APPROVED, "en"), (PROSPECT_APPROVED, "sv"), (PROSPECT_REJECTED, "en"),
+            (PROSPECT_REJECTED, "sv")} <= set(shipped_templates())
+
+
+def test_values_are_html_escaped():
+    hostile = dict(REJECTED_VALUES, company='<script>alert("x")</script>', firstname="Ann & <b>Bo</b>")
+    rendered = load_template(PROSPECT_REJECTED, "en").render(hostile)
+    assert "<script>" not in rendered.html_body
+    assert "<b>Bo</b>" not in rendered.html_body
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in rendered.html_body
+    assert "Ann &amp; &lt;b&gt;Bo&lt;/b&gt;" in rendered.html_body
+
+
+def test_attribute_values_cannot_break_out():
+    rendered = load_template(PROSPECT_APPROVED, "en").render(
+        dict(APPROVED_VALUES, storeurl='https://x.example/" onmouseover="alert(1)'))
+    assert '" onmouseover="' not in rendered.html_body
+    assert "&quot; onmouseover=&quot;" in rendered.html_body
+
+
+def test_subject_comes_from_the_title_unescaped():
+    rendered = load_template(PROSPECT_REJECTED, "en").render(dict(REJECTED_VALUES, company="<script> & Co"))
+    assert rendered.subject == "Your business partner request for <script> & Co"
+
+
+def test_subject_is_one_line():
+    rendered = load_template(PROSPECT_REJECTED, "en").render(dict(REJECTED_VALUES, company="Two\nLines\r\nAB"))
+    assert rendered.subject == "Your business partner request for Two Lines AB"
+
+
+def test_swedish_subject():
+    rendered = load_template(PROSPECT_APPROVED, "sv-SE").render(APPROVED_VALUES)
+    assert rendered.subject == "Välkommen till Fabrikam Store, Contoso & Co är nu affärspartner"
+
+
+def test_text_body_has_no_tags_and_unescaped_text():
+    rendered = load_template(PROSPECT_APPROVED, "en").render(APPROVED_VALUES)
+    assert not _TAGS.search(rendered.text_body)
+    assert "Contoso & Co" in rendered.text_body
+    assert "&amp;" not in rendered.text_body
+    assert rendered.text_body.splitlines()[0] == "Dear Anna Svensson,"
+    assert "<title>" not in rendered.text_body and "DOCTYPE" not in rendered.text_body
+    assert rendered.text_body == rendered.text_body.strip()
+
+
+@pytest.mark.parametrize("language", ["en", "sv"])
+def test_text_body_keeps_line_breaks_of_br(language):
+    rendered = load_template(PROSPECT_APPROVED, language).render(APPROVED_VALUES)
+    assert ",Fabrikam Store" not in rendered.text_body
+    assert rendered.text_body.splitlines()[-1] == "Fabrikam Store"
+
+
+def test_text_body_shows_a_hostile_value_as_plain_text():
+    rendered = load_template(PROSPECT_REJECTED, "en").render(dict(REJECTED_VALUES, company="<script>"))
+    assert "<script>" in rendered.text_body  # text/plain is not HTML: the name is shown as it was written
+
+
+def test_a_value_with_a_marker_is_not_expanded_again():
+    rendered = load_template(PROSPECT_REJECTED, "en").render(dict(REJECTED_VALUES, company="%firstname%"))
+    assert "%firstname%" in rendered.html_body
+
+
+def test_missing_value_is_an_error():
+    with pytest.raises(TemplateError, match="company"):
+        load_template(PROSPECT_REJECTED, "en").render({"firstname": "A", "lastname": "B"})
+
+
+def test_unknown_placeholder_is_refused_at_load_time(monkeypatch):
+    source = "<html><head><title>Hi %firstname%</title></head><body>%firstname% %password%</body></html>"
+    monkeypatch.setattr(email_templates, "_read", lambda name, language: source)
+    with pytest.raises(TemplateError, match="password"):
+        load_template(PROSPECT_REJECTED, "en")
+
+
+def test_approved_only_placeholders_are_unknown_in_the_rejected_template(monkeypatch):
+    monkeypatch.setattr(email_templates, "_read", lambda name, language: "<body>%storeurl%</body>")
+    with pytest.raises(TemplateError, match="storeurl"):
+        load_template(PROSPECT_REJECTED, "en")
+
+
+def test_unknown_placeholder_in_a_fallback_language_is_refused(monkeypatch):
+    bodies = {"en": "<body>%nope%</body>"}
+    monkeypatch.setattr(email_templates, "_read", lambda name, language: bodies.get(language))
+    with pytest.raises(TemplateError, match="nope"):
+        load_template(PROSPECT_REJECTED, "de-DE")
+
+
+def test_no_body_in_any_language_is_an_error(monkeypatch):
+    monkeypatch.setattr(email_templates, "_read", lambda name, language: None)
+    with pytest.raises(TemplateError):
+        load_template(PROSPECT_REJECTED, "sv-SE")
+
+
+def test_fallback_order_is_exact_tag_then_primary_language_then_default(monkeypatch):
+    asked: list[str] = []
+
+    def read(name, language):
+        asked.append(language)
+        return None
+
+    monkeypatch.setattr(email_templates, "_read", read)
+    with pytest.raises(TemplateError):
+        load_template(PROSPECT_REJECTED, "sv-SE")
+    assert asked == ["sv-SE", "sv", "en"]
+
+
+_value = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.fixed_dictionaries({key: _value for key in sorted(PLACEHOLDERS[PROSPECT_APPROVED])}),
+       st.sampled_from(["en", "sv"]))
+def test_any_value_appears_escaped_in_the_html(values, language):
+    rendered = load_template(PROSPECT_APPROVED, language).render(values)
+    for value in values.values():
+        assert html.escape(value, quote=True) in rendered.html_body
+    assert "\n" not in rendered.subject
+    # nothing a value holds can open a tag in the HTML body
+    assert len(re.findall(r"<script", rendered.html_body, re.I)) == 0
