@@ -20,7 +20,12 @@ $(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@
 
-run: $(VENV)/.runtime
+# local.settings.json is the developer's own (not committed); the example gives the embedded default.
+local.settings.json:
+	cp local.settings.json.example $@
+
+run: $(VENV)/.runtime local.settings.json
+	@echo "Onboarding form: http://localhost:$(PORT)/api/signup   (API: POST/GET http://localhost:$(PORT)/api/signups)"
 	$(BIN)/python -m devhost --port $(PORT)
 
 test: $(VENV)/.dev

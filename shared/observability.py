@@ -21,8 +21,17 @@ _PHONE = re.compile(r"(?<![\w-])\+?\d[\d ()./-]{5,}\d(?![\w-])")
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
 
 
+# Number runs that are not phone numbers and that logs are full of: addresses, dates, times.
+_OCTET = r"(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+_NOT_A_PHONE = re.compile(rf"^({_OCTET}\.){{3}}{_OCTET}$|^\d{{4}}-\d{{2}}-\d{{2}}")
+
+
+def _phone(match: re.Match) -> str:
+    return match.group(0) if _NOT_A_PHONE.match(match.group(0)) else "[phone]"
+
+
 def redact(text: str) -> str:
-    return _PHONE.sub("[phone]", _EMAIL.sub("[email]", text))
+    return _PHONE.sub(_phone, _EMAIL.sub("[email]", text))
 
 
 def current_correlation_id() -> str | None:

@@ -135,3 +135,12 @@ def test_configure_logging_is_idempotent(clean_root_logger):
     line = json.loads(stream.getvalue().strip().splitlines()[-1])
     assert line["message"] == "sent to [email]"
     assert line["correlation_id"] == "c-1"
+
+
+@pytest.mark.parametrize("text", ["http://127.0.0.1:7071/api", "at 2026-01-01 12:00", "2026-11-25T14:27:36+00:00"])
+def test_addresses_and_dates_are_not_taken_for_phone_numbers(text):
+    assert redact(text) == text
+
+
+def test_a_dotted_phone_number_is_still_redacted():
+    assert "123" not in redact("call 070.123.45.67")
