@@ -111,6 +111,7 @@ class HttpFrontend:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True  # stopping waits for invocations (InFlight), not for idle connections
+    request_queue_size = 512  # socketserver's backlog of 5 resets bursts of concurrent clients
 
     def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]):
         if ":" in address[0]:
