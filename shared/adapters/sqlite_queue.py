@@ -88,9 +88,11 @@ class SqliteQueue:
 
     def peek(self, queue: str, *, max_messages: int) -> list[ReceivedMessage]:
         with self.database.transaction(read_only=True) as db:
+            # Like Azure's peek: only what a receive could take now, without taking it.
             rows = db.execute(
-                "SELECT id, body, inserted_at, dequeue_count FROM messages WHERE queue = ? ORDER BY seq LIMIT ?",
-                (queue, max_messages),
+                "SELECT id, body, inserted_at, dequeue_count FROM messages WHERE queue = ? AND visible_at <= ? "
+                "ORDER BY seq LIMIT ?",
+                (queue, self._now(), max_messages),
             ).fetchall()
         return [self._message(queue, row, "", row["dequeue_count"]) for row in rows]
 

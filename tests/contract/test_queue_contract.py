@@ -39,7 +39,16 @@ def _sqlite(tmp_path):
         queue.close()
 
 
-QUEUE_BUILDERS: dict[str, Callable[..., ContextManager[QueueHarness]]] = {"sqlite": _sqlite}
+@contextmanager
+def _memory(tmp_path):
+    # The in-memory fake the host tests use: it must keep the same promises as the real adapters.
+    from tests.devhost.memory_queue import MemoryQueue
+
+    clock = ManualClock()
+    yield QueueHarness(MemoryQueue(clock), clock.advance, (LookupError,))
+
+
+QUEUE_BUILDERS: dict[str, Callable[..., ContextManager[QueueHarness]]] = {"sqlite": _sqlite, "memory": _memory}
 
 
 @pytest.fixture(params=sorted(QUEUE_BUILDERS))

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 
-from shared.ports import ReceivedMessage
+from shared.adapters.clock import SystemClock
+from shared.ports import Clock, ReceivedMessage
 
 
 @dataclass
@@ -15,24 +15,28 @@ class _Stored:
     id: str
     body: str
     inserted_at: datetime
-    visible_at: float  # time.monotonic()
+    visible_at: float  # seconds on the queue's clock
     dequeue_count: int = 0
     pop_receipt: str | None = None
 
 
 class MemoryQueue:
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock | None = None) -> None:
         self._queues: dict[str, list[_Stored]] = {}
         self._lock = threading.Lock()
+        self._clock = clock or SystemClock()
+
+    def _now(self) -> float:
+        return self._clock.now().timestamp()
 
     def send(self, queue: str, body: str, *, delay_seconds: float = 0) -> str:
-        message = _Stored(str(uuid.uuid4()), body, datetime.now(timezone.utc), time.monotonic() + max(delay_seconds, 0))
+        message = _Stored(str(uuid.uuid4()), body, self._clock.now(), self._now() + max(delay_seconds, 0))
         with self._lock:
             self._queues.setdefault(queue, []).append(message)
         return message.id
 
     def receive(self, queue: str, *, max_messages: int, visibility_timeout: float) -> list[ReceivedMessage]:
-        now = time.monotonic()
+        now = self._now()
         with self._lock:
             visible = [m for m in self._queues.get(queue, []) if m.visible_at <= now][:max_messages]
             for message in visible:
@@ -48,11 +52,11 @@ class MemoryQueue:
     def release(self, message: ReceivedMessage, *, visibility_timeout: float) -> None:
         with self._lock:
             stored = self._leased(message)
-            stored.visible_at = time.monotonic() + visibility_timeout
+            stored.visible_at = self._now() + visibility_timeout
             stored.pop_receipt = None
 
     def peek(self, queue: str, *, max_messages: int) -> list[ReceivedMessage]:
-        now = time.monotonic()
+        now = self._now()
         with self._lock:
             visible = [m for m in self._queues.get(queue, []) if m.visible_at <= now][:max_messages]
             return [self._received(queue, m) for m in visible]
