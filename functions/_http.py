@@ -30,6 +30,15 @@ def json_response(data: object, status: int = 200, headers: dict[str, str] | Non
                              charset="utf-8", headers=headers)
 
 
+# The pages are server-rendered with inline styles only: nothing else may load or run.
+_PAGE_POLICY = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"
+
+
+def html_response(text: str, status: int = 200) -> func.HttpResponse:
+    return func.HttpResponse(text, status_code=status, mimetype="text/html", charset="utf-8",
+                             headers={"Content-Security-Policy": _PAGE_POLICY, "Cache-Control": "no-store"})
+
+
 def problem(status: int, title: str, detail: str, errors: list[dict] | None = None) -> func.HttpResponse:
     body: dict = {"type": "about:blank", "title": title, "status": status, "detail": detail}
     if errors:

@@ -1,19 +1,34 @@
 """The wired container, built on first use in each worker process (no work at import time)."""
 from __future__ import annotations
 
-import functools
+import threading
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from shared.bootstrap import Container
 
+_lock = threading.Lock()
+_container: Container | None = None
 
-@functools.cache
+
 def container() -> Container:
-    # Imported here, not at module level: indexing the functions at cold start needs none of it.
-    # Logging is the host's: the Azure worker ships records to Application Insights with the invocation
-    # id, and the local host installs the JSON formatter.
-    from shared.bootstrap import Container
-    from shared.config import Settings
+    """One container per process, even when the first requests arrive together."""
+    global _container
+    if _container is None:
+        with _lock:
+            if _container is None:
+                # Imported here, not at module level: indexing the functions at cold start needs none of it.
+                # Logging is the host's: the Azure worker ships records to Application Insights with the
+                # invocation id, and the local host installs the JSON formatter.
+                from shared.bootstrap import Container
+                from shared.config import Settings
 
-    return Container.build(Settings.from_env())
+                _container = Container.build(Settings.from_env())
+    return _container
+
+
+def reset_container() -> None:
+    """Forget the container (tests point the functions at a fresh state folder)."""
+    global _container
+    with _lock:
+        _container = None

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from functions._http import base_url, http_function, json_response, parse_json_body, read_body
+from functions._http import base_url, html_response, http_function, json_response, parse_json_body, read_body
 from functions._runtime import container
 from shared.storefront import status_page
 
@@ -30,5 +30,5 @@ def signup_intake(req: func.HttpRequest) -> func.HttpResponse:
 def signup_status(req: func.HttpRequest) -> func.HttpResponse:
     view = container().signup_status.status(req.route_params["id"]).to_json()
     if "text/html" in (req.headers.get("accept") or ""):
-        return func.HttpResponse(status_page(view), mimetype="text/html", charset="utf-8")
+        return html_response(status_page(view))
     return json_response(view, headers={"Cache-Control": "no-store"})

@@ -2,23 +2,20 @@
 from __future__ import annotations
 
 import re
+import uuid
 
 import azure.functions as func
 
-from functions._http import base_url, http_function, read_body
+from functions._http import base_url, html_response, http_function, read_body
 from functions._runtime import container
-from shared.domain.errors import InvalidInput
-from shared.storefront import confirmation_page, errors_by_field, form_fields, form_page, payload_from_form
+from shared.domain.errors import IdempotencyConflict, InvalidInput
+from shared.storefront import FORM_KEY, confirmation_page, errors_by_field, form_fields, form_page, payload_from_form
 
 bp = func.Blueprint()
 
 _CHANNEL = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 DEFAULT_CHANNEL = "b2b-web"
-
-
-def _html(text: str, status: int = 200) -> func.HttpResponse:
-    return func.HttpResponse(text, status_code=status, mimetype="text/html", charset="utf-8",
-                             headers={"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'"})
+FORM_ACTION = "/api/signup"
 
 
 @bp.function_name("storefront_form")
@@ -26,7 +23,8 @@ def _html(text: str, status: int = 200) -> func.HttpResponse:
 @http_function
 def storefront_form(req: func.HttpRequest) -> func.HttpResponse:
     channel = req.params.get("channel") or DEFAULT_CHANNEL
-    return _html(form_page("/api/signup", channel if _CHANNEL.match(channel) else DEFAULT_CHANNEL))
+    channel = channel if _CHANNEL.match(channel) else DEFAULT_CHANNEL
+    return html_response(form_page(FORM_ACTION, channel, form_key=str(uuid.uuid4())))
 
 
 @bp.function_name("storefront_submit")
@@ -34,10 +32,14 @@ def storefront_form(req: func.HttpRequest) -> func.HttpResponse:
 @http_function
 def storefront_submit(req: func.HttpRequest) -> func.HttpResponse:
     fields = form_fields(read_body(req, ("application/x-www-form-urlencoded",)))
+    channel = fields.get("channel_id") or DEFAULT_CHANNEL
+    form_key = fields.get(FORM_KEY) or str(uuid.uuid4())
     try:
-        receipt = container().intake.submit(payload_from_form(fields))
+        receipt = container().intake.submit(payload_from_form(fields), idempotency_key=form_key)
     except InvalidInput as error:
-        channel = fields.get("channel_id") or DEFAULT_CHANNEL
-        return _html(form_page("/api/signup", channel, fields, errors_by_field(error.problems)), status=422)
+        return html_response(form_page(FORM_ACTION, channel, form_key, fields, errors_by_field(error.problems)), 422)
+    except IdempotencyConflict:
+        notice = "This form was sent already. Open the form again to send another request."
+        return html_response(form_page(FORM_ACTION, channel, str(uuid.uuid4()), fields, notice=notice), 409)
     status_url = f"{base_url(req)}/api/signups/{receipt.signup_id}"
-    return _html(confirmation_page(receipt.signup_id, status_url), status=201)
+    return html_response(confirmation_page(receipt.signup_id, status_url), status=201)

@@ -40,11 +40,18 @@ def page(title: str, body: str) -> str:
             f"<title>{escape(title)}</title><style>{_STYLE}</style></head><body>{body}</body></html>")
 
 
-def form_page(action: str, channel_id: str, values: dict[str, str] | None = None,
-              errors: dict[str, str] | None = None) -> str:
+FORM_KEY = "form_key"
+
+
+def form_page(action: str, channel_id: str, form_key: str, values: dict[str, str] | None = None,
+              errors: dict[str, str] | None = None, notice: str | None = None) -> str:
+    """The form. ``form_key`` identifies this one filling-in: sending it twice (a reload, a double
+    click) finds the first request instead of making a second."""
     values, errors = values or {}, errors or {}
     rows = []
-    if errors:
+    if notice:
+        rows.append(f'<p class="summary" role="alert">{escape(notice)}</p>')
+    elif errors:
         rows.append('<p class="summary" role="alert">Please correct the fields marked below.</p>')
     for name, label, kind, required in FORM_FIELDS:
         if name in _SECTIONS:
@@ -68,6 +75,7 @@ def form_page(action: str, channel_id: str, values: dict[str, str] | None = None
         "<p>Tell us about your company. We review every request and answer by email.</p>"
         f'<form method="post" action="{escape(action)}" novalidate>'
         f'<input type="hidden" name="channel_id" value="{escape(channel_id)}">'
+        f'<input type="hidden" name="{FORM_KEY}" value="{escape(form_key)}">'
         + "".join(rows) + '<button type="submit">Send request</button></form>'
     ))
 
@@ -102,7 +110,7 @@ def status_page(view: dict) -> str:
 
 def form_fields(body: bytes) -> dict[str, str]:
     """The posted form, only the known fields (blank ones kept, so the form shows them again)."""
-    known = {name for name, *_ in FORM_FIELDS} | {"channel_id"}
+    known = {name for name, *_ in FORM_FIELDS} | {"channel_id", FORM_KEY}
     pairs = parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True, max_num_fields=100)
     return {name: value for name, value in pairs if name in known}
 
@@ -111,7 +119,7 @@ def payload_from_form(fields: dict[str, str]) -> dict:
     """Dotted form names → the nested JSON body the intake takes."""
     payload: dict = {}
     for name, value in fields.items():
-        if not value.strip():
+        if not value.strip() or name == FORM_KEY:
             continue
         target = payload
         *parents, leaf = name.split(".")
@@ -125,10 +133,13 @@ def payload_from_form(fields: dict[str, str]) -> dict:
 
 
 def errors_by_field(problems: list[tuple[str, str]]) -> dict[str, str]:
-    """Validation problems keyed by form field (a missing nested object is shown on its first field)."""
-    names = [name for name, *_ in FORM_FIELDS]
+    """Validation problems keyed by form field. A missing group (all of "contact" left empty) is shown
+    on each of its required fields, so one submit shows every field that needs a value."""
+    required = [name for name, _, _, needed in FORM_FIELDS if needed]
+    names = {name for name, *_ in FORM_FIELDS}
     shown: dict[str, str] = {}
     for field, message in problems:
-        target = field if field in names else next((n for n in names if n.startswith(field + ".")), field)
-        shown.setdefault(target, message)
+        targets = [field] if field in names else [n for n in required if n.startswith(field + ".")] or [field]
+        for target in targets:
+            shown.setdefault(target, message)
     return shown

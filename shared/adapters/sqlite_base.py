@@ -1,59 +1,75 @@
-"""What the SQLite adapters share: one connection per thread, WAL, and explicit transactions."""
+"""What the SQLite adapters share: pooled connections, WAL, and explicit transactions."""
 from __future__ import annotations
 
 import sqlite3
 import threading
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Iterator
 
+IDLE_CONNECTIONS = 8
+
 
 class SqliteDatabase:
-    """A database file opened once per thread (sqlite3 connections must not cross threads mid-transaction)."""
+    """A database file with a small pool of connections, each used by one transaction at a time.
+
+    A pool rather than one connection per thread: hosts start a thread per HTTP connection, and
+    per-thread connections would stay open after their threads end."""
 
     def __init__(self, path: Path | str, schema: str):
         self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
-        self.connection().executescript(schema)
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._idle: list[sqlite3.Connection] = []
+        self._pool_lock = threading.Lock()
+        # Writers of this process queue here instead of in SQLite's busy handler, whose sleeps of up
+        # to 100 ms would dominate tail latency; other processes still wait through busy_timeout.
+        self._writer = threading.Lock()
+        self._closed = False
+        with self._checkout() as connection:
+            connection.executescript(schema)
 
-    def connection(self) -> sqlite3.Connection:
-        connection = getattr(self._local, "connection", None)
-        if connection is None:
-            # isolation_level=None: we issue BEGIN ourselves so that writers take the lock up front.
-            connection = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=NORMAL")
-            connection.execute("PRAGMA busy_timeout=60000")
-            connection.row_factory = sqlite3.Row
-            self._local.connection = connection
-            with self._lock:
-                self._all.append(connection)
+    def _open(self) -> sqlite3.Connection:
+        # isolation_level=None: we issue BEGIN ourselves so that writers take the lock up front.
+        connection = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
+        connection.execute("PRAGMA busy_timeout=60000")
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+        connection.row_factory = sqlite3.Row
         return connection
+
+    @contextmanager
+    def _checkout(self) -> Iterator[sqlite3.Connection]:
+        with self._pool_lock:
+            connection = self._idle.pop() if self._idle else None
+        if connection is None:
+            connection = self._open()
+        try:
+            yield connection
+        finally:
+            with self._pool_lock:
+                keep = not self._closed and len(self._idle) < IDLE_CONNECTIONS and not connection.in_transaction
+                if keep:
+                    self._idle.append(connection)
+            if not keep:
+                connection.close()
 
     @contextmanager
     def transaction(self, read_only: bool = False) -> Iterator[sqlite3.Connection]:
         """BEGIN IMMEDIATE for writers: the write lock is taken before the first read, so a unit of
         work never decides on data that another writer changes before it commits."""
-        connection = self.connection()
-        connection.execute("BEGIN" if read_only else "BEGIN IMMEDIATE")
-        try:
-            yield connection
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
-        else:
-            connection.execute("COMMIT")
+        with self._checkout() as connection, (nullcontext() if read_only else self._writer):
+            connection.execute("BEGIN" if read_only else "BEGIN IMMEDIATE")
+            try:
+                yield connection
+                connection.execute("COMMIT")
+            except BaseException:
+                if connection.in_transaction:
+                    connection.execute("ROLLBACK")
+                raise
 
     def close(self) -> None:
-        with self._lock:
-            for connection in self._all:
-                try:
-                    connection.close()
-                except sqlite3.ProgrammingError:
-                    pass
-            self._all.clear()
-        self._local = threading.local()
+        with self._pool_lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for connection in idle:
+            connection.close()

@@ -56,9 +56,20 @@ def _text(max_length: int, min_length: int = 1):
 Email = Annotated[str, StringConstraints(max_length=254), AfterValidator(_normalize_email)]
 Phone = Annotated[str, StringConstraints(max_length=40), AfterValidator(_normalize_phone)]
 Language = Annotated[str, StringConstraints(strip_whitespace=True, max_length=35), AfterValidator(_normalize_language)]
-CountryCode = Annotated[
-    str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Za-z]{2}$")
-]
+def _country_code(value: str) -> str:
+    if not re.fullmatch(r"[A-Za-z]{2}", value):
+        raise ValueError("must be a two-letter country code, such as SE or GB")
+    return value.upper()
+
+
+def _channel_id(value: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", value):
+        raise ValueError("must be 1 to 64 letters, digits, '.', '_' or '-'")
+    return value
+
+
+CountryCode = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_country_code)]
+ChannelId = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_channel_id)]
 
 
 class _Input(BaseModel):
@@ -96,6 +107,4 @@ class SignupRequest(_Input):
     company: Company
     contact: ContactPerson
     comments: _text(2000, min_length=0) | None = None
-    channel_id: Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9_.-]{1,64}$")] = Field(
-        description="The channel (online store) the request came from."
-    )
+    channel_id: ChannelId = Field(description="The channel (online store) the request came from.")

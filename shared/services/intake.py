@@ -49,8 +49,9 @@ class IntakeService:
                         uow.add_signup(record)
                     except DuplicateRecord:
                         continue  # the same key committed in between: read it on the next pass
-                    log.info("signup received", extra={"signup_id": record.id, "channel": request.channel_id})
-                    return Receipt(record.id, record.received_at, created=True)
+            if earlier is None:
+                log.info("signup received", extra={"signup_id": record.id, "channel": request.channel_id})
+                return Receipt(record.id, record.received_at, created=True)
             if earlier.request_fingerprint != fingerprint:
                 raise IdempotencyConflict("this Idempotency-Key was used with a different request body")
             return Receipt(earlier.id, earlier.received_at, created=False)
@@ -64,11 +65,21 @@ def validate_signup(payload: object) -> SignupRequest:
         raise InvalidInput([_problem(e) for e in error.errors(include_url=False)]) from None
 
 
+# pydantic's wording where a person filling in a form deserves plainer words
+_PLAIN_MESSAGES = {
+    "missing": "is required",
+    "extra_forbidden": "is not a known field",
+    "string_type": "must be text",
+    "dict_type": "must be an object",
+    "model_type": "must be an object",
+}
+
+
 def _problem(error: dict) -> tuple[str, str]:
     field = ".".join(str(part) for part in error["loc"]) or "(body)"
-    message = error["msg"]
-    if error["type"] == "extra_forbidden":
-        message = "is not a known field"
+    message = _PLAIN_MESSAGES.get(error["type"], error["msg"])
+    if error["type"] == "string_too_short" and error.get("ctx", {}).get("min_length") == 1:
+        message = "is required"
     return field, message.removeprefix("Value error, ")
 
 

@@ -54,7 +54,8 @@ def outcomes(queue) -> list[SalesOutcome]:
 
 
 def rows(sales, sql, params=()):
-    return [dict(r) for r in sales.database.connection().execute(sql, params).fetchall()]
+    with sales.database.transaction(read_only=True) as connection:
+        return [dict(r) for r in connection.execute(sql, params).fetchall()]
 
 
 # --- qualify -----------------------------------------------------------------------------------------

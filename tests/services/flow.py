@@ -1,8 +1,6 @@
 """Helpers that drive the onboarding flow through the services, as the host and a salesperson would."""
 from __future__ import annotations
 
-import sqlite3
-
 from shared.bootstrap import Container
 from shared.queue_worker import QueueRules, drain_queues
 
@@ -24,12 +22,13 @@ def work(c: Container, rules: QueueRules | None = None) -> int:
 
 def count(c: Container, table: str, where: str = "", params: tuple = ()) -> int:
     """Rows in one of the SQLite store's tables (adapter-specific: only these tests look inside)."""
-    connection: sqlite3.Connection = c.store.database.connection()
-    return connection.execute(f"SELECT COUNT(*) FROM {table} {where}", params).fetchone()[0]
+    with c.store.database.transaction(read_only=True) as connection:
+        return connection.execute(f"SELECT COUNT(*) FROM {table} {where}", params).fetchone()[0]
 
 
 def sales_count(c: Container, table: str) -> int:
-    return c.sales.database.connection().execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+    with c.sales.database.transaction(read_only=True) as connection:
+        return connection.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
 
 
 def take_all(c: Container, queue: str) -> list[str]:

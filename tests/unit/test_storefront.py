@@ -115,7 +115,7 @@ def test_any_posted_body_gives_a_valid_signup_or_a_form_with_errors(body):
         validate_signup(payload_from_form(fields))
     except InvalidInput as error:
         errors = errors_by_field(error.problems)
-        page = form_page("/api/signup", "b2b-web", fields, errors)
+        page = form_page("/api/signup", "b2b-web", "key-1", fields, errors)
         assert 'role="alert"' in page
         assert_no_injection(page)
 
@@ -146,10 +146,16 @@ def test_errors_by_field_maps_problems_to_form_fields():
         ("channel_id", "String should match pattern"),
         ("website", "is not a known field"),
     ])
+    # a missing group is shown on each of its required fields, so one submit shows them all
     assert shown == {
         "contact.email": "not a valid email address",
         "company.address.street": "Field required",
+        "company.address.city": "Field required",
+        "company.address.zip_code": "Field required",
+        "company.address.country": "Field required",
         "contact.first_name": "Field required",
+        "contact.last_name": "Field required",
+        "contact.phone": "Field required",
         "channel_id": "String should match pattern",
         "website": "is not a known field",
     }
@@ -172,11 +178,12 @@ def test_errors_by_field_of_real_validation():
 # --- pages escape everything -----------------------------------------------------------------------------
 
 def test_form_page_has_every_field_and_the_channel():
-    page = form_page("/api/signup", "b2b-web")
+    page = form_page("/api/signup", "b2b-web", "key-1")
     found = {attrs.get("name"): (tag, attrs) for tag, attrs in tags(page)
              if tag in ("input", "textarea") and attrs.get("name")}
-    assert set(found) == set(NAMES) | {"channel_id"}
+    assert set(found) == set(NAMES) | {"channel_id", "form_key"}
     assert found["channel_id"][1]["value"] == "b2b-web"
+    assert found["form_key"][1] == {"type": "hidden", "name": "form_key", "value": "key-1"}
     assert found["comments"][0] == "textarea"
     assert "role=\"alert\"" not in page
 
@@ -184,7 +191,7 @@ def test_form_page_has_every_field_and_the_channel():
 def test_form_page_escapes_hostile_values_errors_action_and_channel():
     values = {name: HOSTILE for name in NAMES}
     errors = {"company.name": HOSTILE, "contact.email": HOSTILE, HOSTILE: HOSTILE}
-    page = form_page(HOSTILE, HOSTILE, values, errors)
+    page = form_page(HOSTILE, HOSTILE, HOSTILE, values, errors)
     assert "<script>" not in page
     assert_no_injection(page)
     found = {attrs.get("name"): attrs for tag, attrs in tags(page) if attrs.get("name")}
@@ -195,7 +202,7 @@ def test_form_page_escapes_hostile_values_errors_action_and_channel():
 
 
 def test_form_page_marks_the_fields_in_error():
-    page = form_page("/api/signup", "b2b-web", {}, {"contact.email": "not valid"})
+    page = form_page("/api/signup", "b2b-web", "key-1", {}, {"contact.email": "not valid"})
     found = {attrs.get("name"): attrs for tag, attrs in tags(page) if attrs.get("name")}
     assert found["contact.email"]["aria-describedby"] == "contact-email-error"
     assert "aria-invalid" not in found["company.name"]
@@ -229,7 +236,7 @@ def test_status_page_escapes():
        st.dictionaries(st.one_of(st.sampled_from(NAMES), st.text(max_size=10)), st.text(max_size=40), max_size=4),
        st.text(max_size=20))
 def test_form_page_never_lets_a_value_open_a_tag(values, errors, channel):
-    page = form_page("/api/signup", channel, values, errors)
+    page = form_page("/api/signup", channel, "key-1", values, errors)
     assert_no_injection(page)
     # every control's value round-trips through the HTML parser unchanged
     found = {attrs.get("name"): attrs for tag, attrs in tags(page) if tag == "input" and attrs.get("name")}
