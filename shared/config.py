@@ -24,6 +24,14 @@ _SETTINGS: dict[str, tuple[str, str]] = {
     "EMAIL_SENDER_ADDRESS": ("email_sender_address", "no-reply@contoso.example"),
     "EMAIL_MAX_ATTEMPTS": ("email_max_attempts", "8"),
     "LOG_LEVEL": ("log_level", "INFO"),
+    # The Azure backend reads the same storage settings the Functions host reads for its triggers:
+    # a connection string (Azurite, local) or identity-based service URIs.
+    "AzureWebJobsStorage": ("storage_connection_string", ""),
+    "AzureWebJobsStorage__queueServiceUri": ("storage_queue_uri", ""),
+    "AzureWebJobsStorage__tableServiceUri": ("storage_table_uri", ""),
+    "AzureWebJobsStorage__credential": ("storage_credential", ""),
+    "AzureWebJobsStorage__clientId": ("storage_client_id", ""),
+    "STATE_TABLE": ("state_table", "b2bstate"),
 }
 
 SETTING_NAMES = tuple(_SETTINGS)
@@ -46,6 +54,12 @@ class Settings:
     email_sender_address: str
     email_max_attempts: int
     log_level: str
+    storage_connection_string: str
+    storage_queue_uri: str
+    storage_table_uri: str
+    storage_credential: str
+    storage_client_id: str
+    state_table: str
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -62,13 +76,19 @@ class Settings:
 
     def validate(self) -> None:
         choices = {
-            "STATE_BACKEND": (self.state_backend, {"sqlite"}),
+            "STATE_BACKEND": (self.state_backend, {"sqlite", "azure"}),
             "SALES_MODE": (self.sales_mode, {"embedded"}),
             "EMAIL_TRANSPORT": (self.email_transport, {"outbox"}),
         }
         for name, (value, allowed) in choices.items():
             if value not in allowed:
                 raise ValueError(f"{name}={value!r} is not one of {sorted(allowed)}")
+        if self.state_backend == "azure":
+            if not (self.storage_connection_string or (self.storage_queue_uri and self.storage_table_uri)):
+                raise ValueError(
+                    "STATE_BACKEND=azure needs AzureWebJobsStorage (a connection string) or "
+                    "AzureWebJobsStorage__queueServiceUri and AzureWebJobsStorage__tableServiceUri"
+                )
 
     @property
     def queue_names(self) -> tuple[str, ...]:
