@@ -43,9 +43,14 @@ CREATE TABLE IF NOT EXISTS members (
     hierarchy_id TEXT NOT NULL, customer_id TEXT NOT NULL, data TEXT NOT NULL,
     PRIMARY KEY (hierarchy_id, customer_id));
 CREATE TABLE IF NOT EXISTS sequences (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS events (event_id TEXT PRIMARY KEY, kind TEXT NOT NULL, outcome TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sequence_claims (
+    sequence TEXT NOT NULL, owner TEXT NOT NULL, value INTEGER NOT NULL, PRIMARY KEY (sequence, owner));
+CREATE TABLE IF NOT EXISTS events (
+    scope TEXT NOT NULL, event_id TEXT NOT NULL, kind TEXT NOT NULL, outcome TEXT NOT NULL,
+    PRIMARY KEY (scope, event_id));
 CREATE TABLE IF NOT EXISTS outbox (
-    id TEXT PRIMARY KEY, queue TEXT NOT NULL, body TEXT NOT NULL, created_at TEXT NOT NULL, sent_at TEXT);
+    id TEXT PRIMARY KEY, aggregate_id TEXT NOT NULL, queue TEXT NOT NULL, body TEXT NOT NULL,
+    created_at TEXT NOT NULL, sent_at TEXT);
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (sent_at, created_at);
 CREATE TABLE IF NOT EXISTS emails (id TEXT PRIMARY KEY, status TEXT NOT NULL, created_at TEXT NOT NULL, data TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS emails_status ON emails (status, created_at);
@@ -179,42 +184,53 @@ class SqliteUnitOfWork:
             HierarchyMember, "SELECT data FROM members WHERE hierarchy_id = ? ORDER BY customer_id", (hierarchy_id,)
         )
 
-    def next_number(self, sequence: str) -> int:
-        row = self._db.execute(
+    def number_for(self, sequence: str, owner: str) -> int:
+        # Gap-free because the claim commits or rolls back with the unit of work.
+        claimed = self._db.execute(
+            "SELECT value FROM sequence_claims WHERE sequence = ? AND owner = ?", (sequence, owner)
+        ).fetchone()
+        if claimed is not None:
+            return int(claimed[0])
+        value = int(self._db.execute(
             "INSERT INTO sequences (name, value) VALUES (?, 1) "
             "ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value",
             (sequence,),
-        ).fetchone()
-        return int(row[0])
+        ).fetchone()[0])
+        self._db.execute("INSERT INTO sequence_claims (sequence, owner, value) VALUES (?, ?, ?)", (sequence, owner, value))
+        return value
 
-    def event_seen(self, event_id: str) -> bool:
-        return self._db.execute("SELECT 1 FROM events WHERE event_id = ?", (event_id,)).fetchone() is not None
+    def event_seen(self, scope: str, event_id: str) -> bool:
+        return self._db.execute(
+            "SELECT 1 FROM events WHERE scope = ? AND event_id = ?", (scope, event_id)
+        ).fetchone() is not None
 
-    def record_event(self, event_id: str, kind: str, outcome: str) -> None:
-        self._insert("INSERT INTO events (event_id, kind, outcome) VALUES (?, ?, ?)", (event_id, kind, outcome))
+    def record_event(self, scope: str, event_id: str, kind: str, outcome: str) -> None:
+        self._insert("INSERT INTO events (scope, event_id, kind, outcome) VALUES (?, ?, ?, ?)",
+                     (scope, event_id, kind, outcome))
 
     # transactional outbox
     def add_outbox_message(self, message: OutboxMessage) -> None:
         self._insert(
-            "INSERT INTO outbox (id, queue, body, created_at, sent_at) VALUES (?, ?, ?, ?, NULL)",
-            (message.id, message.queue, message.body, message.created_at.isoformat()),
+            "INSERT INTO outbox (id, aggregate_id, queue, body, created_at, sent_at) VALUES (?, ?, ?, ?, ?, NULL)",
+            (message.id, message.aggregate_id, message.queue, message.body, message.created_at.isoformat()),
         )
 
     def pending_outbox_messages(self, older_than: datetime | None, limit: int) -> list[OutboxMessage]:
         cutoff = (older_than or datetime.max).isoformat()
         rows = self._db.execute(
-            "SELECT id, queue, body, created_at FROM outbox WHERE sent_at IS NULL AND created_at <= ? "
+            "SELECT id, aggregate_id, queue, body, created_at FROM outbox WHERE sent_at IS NULL AND created_at <= ? "
             "ORDER BY created_at LIMIT ?",
             (cutoff, limit),
         ).fetchall()
         return [
-            OutboxMessage(id=r["id"], queue=r["queue"], body=r["body"], created_at=datetime.fromisoformat(r["created_at"]))
+            OutboxMessage(id=r["id"], aggregate_id=r["aggregate_id"], queue=r["queue"], body=r["body"],
+                          created_at=datetime.fromisoformat(r["created_at"]))
             for r in rows
         ]
 
-    def mark_outbox_sent(self, message_id: str, sent_at: datetime) -> None:
+    def mark_outbox_sent(self, message: OutboxMessage, sent_at: datetime) -> None:
         self._db.execute(
-            "UPDATE outbox SET sent_at = ? WHERE id = ? AND sent_at IS NULL", (sent_at.isoformat(), message_id)
+            "UPDATE outbox SET sent_at = ? WHERE id = ? AND sent_at IS NULL", (sent_at.isoformat(), message.id)
         )
 
     def add_email(self, email: EmailRecord) -> None:

@@ -179,6 +179,7 @@ class OutboxMessage(_Entity):
     """A queue message that commits with the state change that caused it and is sent afterwards."""
 
     id: str
+    aggregate_id: str  # the prospect whose change it carries: stores keep them together
     queue: str
     body: str
     created_at: datetime

@@ -37,6 +37,7 @@ def queue_email(
     )
     message = OutboxMessage(
         id=derived_id("outbox", "deliver-email", email_id),
+        aggregate_id=prospect_id,
         queue=email_queue,
         body=DeliverEmail(email_id=email_id).to_json(),
         created_at=now,

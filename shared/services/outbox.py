@@ -29,7 +29,7 @@ class OutboxRelay:
             except Exception:  # noqa: BLE001 - the sweep retries; the caller's work is already committed
                 log.warning("outbox send failed; the next sweep retries", extra={"outbox_id": message.id})
                 break
-            sent.append(message.id)
+            sent.append(message)
         self._mark_sent(sent)
         return len(sent)
 
@@ -46,10 +46,10 @@ class OutboxRelay:
             if sent < limit:
                 return total
 
-    def _mark_sent(self, message_ids: list[str]) -> None:
-        if not message_ids:
+    def _mark_sent(self, messages: list[OutboxMessage]) -> None:
+        if not messages:
             return
         now = self._clock.now()
         with self._store.unit_of_work() as uow:
-            for message_id in message_ids:
-                uow.mark_outbox_sent(message_id, now)
+            for message in messages:
+                uow.mark_outbox_sent(message, now)

@@ -65,20 +65,20 @@ class OutcomePropagation:
         """Apply one outcome message; returns what happened: applied, duplicate or conflict."""
         outcome = parse_message(body, SalesOutcome)
         with self._store.unit_of_work(read_only=True) as uow:
-            if uow.event_seen(outcome.event_id):
-                return "duplicate"
             prospect = uow.find_prospect_by_lead(outcome.lead_id)
+            if prospect is not None and uow.event_seen(prospect.id, outcome.event_id):
+                return "duplicate"
         if prospect is None:
             raise MalformedMessage(f"outcome {outcome.kind} names lead {outcome.lead_id}, which no prospect has")
         qualification = self._qualification_if_needed(prospect, outcome)
         now = self._clock.now()
         with self._store.unit_of_work() as uow:
-            if uow.event_seen(outcome.event_id):
+            if uow.event_seen(prospect.id, outcome.event_id):
                 return "duplicate"
             current = uow.get_prospect(prospect.id)
             assert current is not None  # prospects are never deleted
             result, messages = self._apply(uow, current, outcome, qualification, now)
-            uow.record_event(outcome.event_id, outcome.kind, result)
+            uow.record_event(prospect.id, outcome.event_id, outcome.kind, result)
         self._relay.send_now(messages)
         log.info("sales outcome handled", extra={"prospect": prospect.number, "kind": outcome.kind, "result": result})
         return result
@@ -175,7 +175,7 @@ class OutcomePropagation:
         hierarchy = uow.find_hierarchy_by_prospect(prospect.id)
         if hierarchy is None:
             hierarchy = CustomerHierarchy(
-                id=hierarchy_id(uow.next_number(HIERARCHY_SEQUENCE)), name=organization.name,
+                id=hierarchy_id(uow.number_for(HIERARCHY_SEQUENCE, prospect.id)), name=organization.name,
                 organization_customer_id=organization.id, prospect_id=prospect.id, created_at=now,
             )
             uow.save_hierarchy(hierarchy)

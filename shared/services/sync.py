@@ -58,7 +58,7 @@ class ChannelSync:
                 prospect_id = prospect_id_for(signup.id)
                 prospect = Prospect(
                     id=prospect_id,
-                    number=prospect_number(uow.next_number(PROSPECT_SEQUENCE)),
+                    number=prospect_number(uow.number_for(PROSPECT_SEQUENCE, prospect_id)),
                     signup_id=signup.id,
                     request=signup.request,
                     created_at=now,
@@ -73,6 +73,7 @@ class ChannelSync:
                 )
                 message = OutboxMessage(
                     id=derived_id("outbox", "create-lead", prospect_id),
+                    aggregate_id=prospect_id,
                     queue=self._lead_queue,
                     body=CreateLead(prospect_id=prospect_id).to_json(),
                     created_at=now,

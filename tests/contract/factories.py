@@ -85,7 +85,7 @@ def member(hierarchy_id: str, customer_id: str, role: HierarchyRole = HierarchyR
 
 def outbox_message(message_id: str, created: datetime, queue: str = "create-lead",
                    body: str = '{"schema":"create-lead","version":1,"prospect_id":"p"}') -> OutboxMessage:
-    return OutboxMessage(id=message_id, queue=queue, body=body, created_at=created)
+    return OutboxMessage(id=message_id, aggregate_id="p-1", queue=queue, body=body, created_at=created)
 
 
 def email_record(email_id: str, created: datetime, status: EmailStatus = EmailStatus.PENDING) -> EmailRecord:

@@ -28,4 +28,4 @@ def test_threads_that_come_and_go_leave_no_connections_open(tmp_path):
 
 def _one_unit(store: SqliteStore) -> None:
     with store.unit_of_work() as uow:
-        uow.next_number("pool-test")
+        uow.number_for("pool-test", threading.current_thread().name)
