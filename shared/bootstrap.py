@@ -15,6 +15,11 @@ def build_clock(settings: Settings) -> Clock:
 
 
 def build_store(settings: Settings) -> Store:
+    if settings.state_backend == "azure":
+        from shared.adapters.azure_storage import table_service_client
+        from shared.adapters.azure_table_store import AzureTableStore
+
+        return AzureTableStore(table_service_client(settings), settings.state_table)
     from shared.adapters.sqlite_store import SqliteStore
 
     return SqliteStore(settings.data_dir / "state.sqlite3")
