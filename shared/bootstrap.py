@@ -26,6 +26,10 @@ def build_store(settings: Settings) -> Store:
 
 
 def build_queue(settings: Settings, clock: Clock | None = None) -> Queue:
+    if settings.state_backend == "azure":
+        from shared.adapters.azure_queue import AzureStorageQueue
+
+        return AzureStorageQueue.from_settings(settings)
     from shared.adapters.sqlite_queue import SqliteQueue
 
     return SqliteQueue(settings.data_dir / "queues.sqlite3", clock or build_clock(settings))

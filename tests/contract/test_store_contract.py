@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import threading
+import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -56,12 +57,31 @@ def _sqlite(tmp_path):
         store.close()
 
 
-STORE_BUILDERS: dict[str, Callable[..., ContextManager[StoreHarness]]] = {"sqlite": _sqlite}
+@contextmanager
+def _azure_tables(tmp_path, azurite):
+    # Azure Table Storage as Azurite serves it; a table of its own for each test.
+    from azure.data.tables import TableServiceClient
+
+    from shared.adapters.azure_table_store import AzureTableStore, ConcurrencyConflict
+
+    service = TableServiceClient.from_connection_string(azurite.connection_string)
+    store = AzureTableStore(service, "state" + uuid.uuid4().hex[:16])
+    try:
+        yield StoreHarness(store, conflict_errors=(ConcurrencyConflict,))
+    finally:
+        store.close()
+
+
+_azure_tables.fixtures = ("azurite",)
+
+STORE_BUILDERS: dict[str, Callable[..., ContextManager[StoreHarness]]] = {"sqlite": _sqlite, "azure": _azure_tables}
 
 
 @pytest.fixture(params=sorted(STORE_BUILDERS))
 def harness(request, tmp_path) -> StoreHarness:
-    with STORE_BUILDERS[request.param](tmp_path) as built:
+    builder = STORE_BUILDERS[request.param]
+    fixtures = {name: request.getfixturevalue(name) for name in getattr(builder, "fixtures", ())}
+    with builder(tmp_path, **fixtures) as built:
         yield built
 
 

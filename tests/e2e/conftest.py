@@ -7,6 +7,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,13 +34,13 @@ FAST_HOST = {
 @dataclass
 class LiveHost:
     base_url: str
-    data_dir: Path
+    settings: dict[str, str]
     process: subprocess.Popen
     output: list[str]
 
     def container(self) -> Container:
         """The same state the host works on, for what a salesperson or operator does beside it."""
-        return Container.build(Settings.from_env({}, data_dir=self.data_dir))
+        return Container.build(Settings.from_env(self.settings))
 
     def url(self, path: str) -> str:
         return f"{self.base_url}/api/{path.lstrip('/')}"
@@ -56,7 +57,8 @@ def wait_for(condition, timeout: float = 20.0, interval: float = 0.1, what: str 
 
 
 def start_host(data_dir: Path, extra_env: dict[str, str] | None = None) -> LiveHost:
-    env = {**os.environ, **FAST_HOST, "DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1", **(extra_env or {})}
+    settings = {**FAST_HOST, "DATA_DIR": str(data_dir), **(extra_env or {})}
+    env = {**os.environ, **settings, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(
         [sys.executable, "-m", "devhost", "--app-dir", str(ROOT), "--port", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
@@ -79,7 +81,7 @@ def start_host(data_dir: Path, extra_env: dict[str, str] | None = None) -> LiveH
                 break
             continue
         if line.startswith("Host listening on "):
-            return LiveHost(line.split()[-1], data_dir, process, output)
+            return LiveHost(line.split()[-1], settings, process, output)
     process.kill()
     raise AssertionError("the local host did not start:\n" + "".join(output))
 
@@ -92,9 +94,24 @@ def stop_host(host: LiveHost) -> None:
         host.process.kill()
 
 
-@pytest.fixture
-def live_host(tmp_path):
-    host = start_host(tmp_path / "data")
+def azure_backend(azurite) -> dict[str, str]:
+    """Settings for the Azure backend on the session's Azurite, with names of this test's own."""
+    suffix = uuid.uuid4().hex[:10]
+    return {
+        "STATE_BACKEND": "azure",
+        "AzureWebJobsStorage": azurite.connection_string,
+        "STATE_TABLE": f"state{suffix}",
+        "LEAD_QUEUE": f"leads-{suffix}",
+        "OUTCOME_QUEUE": f"outcomes-{suffix}",
+        "EMAIL_QUEUE": f"emails-{suffix}",
+    }
+
+
+@pytest.fixture(params=["sqlite", "azure"])
+def live_host(request, tmp_path):
+    """The host on the embedded default, and on the Azure backend (Storage Queues and Tables on Azurite)."""
+    extra = azure_backend(request.getfixturevalue("azurite")) if request.param == "azure" else {}
+    host = start_host(tmp_path / "data", extra)
     yield host
     stop_host(host)
 

@@ -12,7 +12,15 @@ from contextlib import contextmanager
 
 import pytest
 
-from tests.e2e.conftest import wait_for
+from tests.e2e.conftest import start_host, stop_host, wait_for
+
+
+@pytest.fixture
+def live_host(tmp_path):
+    """The pages are the same on every backend: the browser runs against the embedded default only."""
+    host = start_host(tmp_path / "data")
+    yield host
+    stop_host(host)
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 

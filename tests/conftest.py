@@ -1,0 +1,20 @@
+"""Fixtures that every test folder can use."""
+import os
+
+import pytest
+
+from tests.azurite import AzuriteProcess, missing_reason
+
+
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory):
+    """Azurite on free loopback ports for the whole session (started by the first test that asks).
+
+    Without Node or the project's Azurite, its tests are skipped, except in CI (CI=true): there they fail."""
+    reason = missing_reason()
+    if reason:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason}. CI must run the Azure Storage tests.", pytrace=False)
+        pytest.skip(reason)
+    with AzuriteProcess(tmp_path_factory.mktemp("azurite")) as running:
+        yield running
