@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 7071
 
-.PHONY: run test demo bench clean
+.PHONY: run run-azurite test demo bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ node_modules/.bin/azurite: package.json package-lock.json
 
 test: $(VENV)/.dev node_modules/.bin/azurite
 	$(BIN)/python -m pytest -q
+
+# The same app on the Azure backend (Storage Queues and Tables) against the project's Azurite.
+run-azurite: $(VENV)/.runtime local.settings.json node_modules/.bin/azurite
+	$(BIN)/python -m devhost --port $(PORT) --azurite
 
 demo: $(VENV)/.runtime
 	$(BIN)/b2b demo

@@ -31,6 +31,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-queues", action="store_true", help="do not poll queues for queue triggers")
     parser.add_argument("--function", dest="functions", nargs="+", action="extend", metavar="NAME",
                         help="run only these functions (repeatable)")
+    parser.add_argument("--azurite", action="store_true",
+                        help="start the project's Azurite (data in DATA_DIR/azurite) and run on the Azure backend "
+                             "(Storage Queues and Tables) against it")
     return parser.parse_args(argv)
 
 
@@ -53,6 +56,19 @@ def main(argv: list[str] | None = None) -> int:
     # JSON lines with the correlation id, the same records the app's own logs are.
     configure_logging(level if isinstance(logging.getLevelName(level), int) else "INFO")
 
+    azurite = None
+    if args.azurite:
+        azurite = _start_azurite()
+        if azurite is None:
+            return 1
+    try:
+        return _serve(args, app_dir, port)
+    finally:
+        if azurite is not None:
+            azurite.stop()
+
+
+def _serve(args: argparse.Namespace, app_dir: Path, port: int) -> int:
     stop = threading.Event()
 
     def request_stop(signum: int, _frame: object) -> None:
@@ -79,6 +95,22 @@ def main(argv: list[str] | None = None) -> int:
     print("Stopping host...", flush=True)
     host.stop()
     return 0
+
+
+def _start_azurite():
+    """Azurite for this run, and the settings that point the app (and its triggers) at it."""
+    from devhost.azurite import AzuriteProcess, missing_reason
+
+    reason = missing_reason()
+    if reason:
+        print(f"devhost: error: {reason}", file=sys.stderr)
+        return None
+    process = AzuriteProcess(Path(os.environ.get("DATA_DIR", ".data")) / "azurite")
+    running = process.__enter__()
+    os.environ["STATE_BACKEND"] = "azure"
+    os.environ["AzureWebJobsStorage"] = running.connection_string
+    print(f"Azurite: queues {running.queue_endpoint}, tables {running.table_endpoint}", flush=True)
+    return process
 
 
 if __name__ == "__main__":

@@ -79,3 +79,5 @@ def configure_logging(level: str = "INFO", stream=None) -> None:
         handler.setFormatter(JsonFormatter())
         root.addHandler(handler)
     root.setLevel(level.upper())
+    # The Azure SDK logs every HTTP request and response with its headers at INFO: noise, not events.
+    logging.getLogger("azure").setLevel(max(logging.WARNING, root.level))

@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from tests.azurite import AzuriteProcess, missing_reason
+from devhost.azurite import AzuriteProcess, missing_reason
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,8 @@
-"""Azurite, the Azure Storage emulator, for tests: the project's own copy (``node_modules``, which
-``make test`` installs from package.json), started on free loopback ports in a folder of its own.
+"""Azurite, the Azure Storage emulator: the project's own copy (``node_modules``, which ``make test``
+and ``make run-azurite`` install from package.json), started on free loopback ports in a folder of its own.
 
-The ``azurite`` fixture in tests/conftest.py runs one for the whole session."""
+The tests' ``azurite`` fixture runs one for the whole session; ``python -m devhost --azurite`` runs
+the app on one."""
 from __future__ import annotations
 
 import os

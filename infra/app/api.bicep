@@ -1,0 +1,238 @@
+// The function app on a Flex Consumption (FC1) plan, Python 3.11, running as the user-assigned identity.
+// Flex specifics: the runtime, scale and deployment source live in functionAppConfig, not in app settings
+// (no FUNCTIONS_WORKER_RUNTIME, FUNCTIONS_EXTENSION_VERSION, WEBSITE_RUN_FROM_PACKAGE or
+// WEBSITE_CONTENT* settings on Flex); the package is deployed to a blob container read with the identity.
+param name string
+param planName string
+param location string = resourceGroup().location
+param tags object = {}
+
+@description('User-assigned managed identity the app runs as.')
+param identityName string
+param storageAccountName string
+@description('Blob container in storageAccountName that holds the deployment package.')
+param deploymentContainerName string
+param applicationInsightsName string
+
+// Names the code reads from settings; main.bicep passes the same names to the storage module, which
+// creates the queues and the table.
+param leadQueueName string
+param outcomeQueueName string
+param emailQueueName string
+param stateTableName string
+
+param storeName string = 'Contoso B2B'
+@description('Storefront link used in emails. Empty: the app\'s own onboarding form, https://<app>.azurewebsites.net/api/signup.')
+param storeUrl string = ''
+param emailSenderName string = 'Contoso B2B'
+param emailSenderAddress string = 'no-reply@contoso.example'
+
+@description('Upper bound of instances the app scales out to.')
+param maximumInstanceCount int = 40
+
+@allowed([
+  512
+  2048
+  4096
+])
+param instanceMemoryMB int = 2048
+
+resource identity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' existing = {
+  name: identityName
+}
+
+resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
+  name: storageAccountName
+}
+
+resource applicationInsights 'Microsoft.Insights/components@2020-02-02' existing = {
+  name: applicationInsightsName
+}
+
+resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+  // checkov:skip=CKV_AZURE_225:Flex Consumption zone redundancy is offered only in some regions; set zoneRedundant for production where it is.
+  name: planName
+  location: location
+  tags: tags
+  kind: 'functionapp'
+  sku: {
+    tier: 'FlexConsumption'
+    name: 'FC1'
+  }
+  properties: {
+    reserved: true
+  }
+}
+
+resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
+  // checkov:skip=CKV_AZURE_222:The storefront form and the signup API are public HTTP endpoints by design.
+  // checkov:skip=CKV_AZURE_17:Browsers posting the public signup form carry no client certificates.
+  // checkov:skip=CKV_AZURE_212:Flex Consumption has no worker count; instances scale per function from zero (functionAppConfig.scaleAndConcurrency).
+  // checkov:skip=CKV_AZURE_213:The app has no health endpoint yet and scales to zero on Flex Consumption; add one (and healthCheckPath) before relying on instance rotation.
+  name: name
+  location: location
+  tags: union(tags, {
+    'azd-service-name': 'api'
+  })
+  kind: 'functionapp,linux'
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: {
+      '${identity.id}': {}
+    }
+  }
+  properties: {
+    serverFarmId: plan.id
+    httpsOnly: true
+    keyVaultReferenceIdentity: identity.id
+    siteConfig: {
+      minTlsVersion: '1.2'
+      scmMinTlsVersion: '1.2'
+      ftpsState: 'Disabled'
+      http20Enabled: true
+      // Every app setting, in one place; tests/infra/test_app_settings.py compares the names with what
+      // shared/config.py reads. There is deliberately no `AzureWebJobsStorage` connection string: the
+      // storage account refuses shared keys, so the host and the code both use AzureWebJobsStorage__*.
+      appSettings: [
+        // Functions host storage, and the Azure backend's queue and table clients, over the identity.
+        {
+          name: 'AzureWebJobsStorage__credential'
+          value: 'managedidentity'
+        }
+        {
+          name: 'AzureWebJobsStorage__clientId'
+          value: identity.properties.clientId
+        }
+        {
+          name: 'AzureWebJobsStorage__blobServiceUri'
+          value: storage.properties.primaryEndpoints.blob
+        }
+        {
+          name: 'AzureWebJobsStorage__queueServiceUri'
+          value: storage.properties.primaryEndpoints.queue
+        }
+        {
+          name: 'AzureWebJobsStorage__tableServiceUri'
+          value: storage.properties.primaryEndpoints.table
+        }
+        // Telemetry with Entra ID authentication (the component has local auth disabled).
+        {
+          name: 'APPLICATIONINSIGHTS_CONNECTION_STRING'
+          value: applicationInsights.properties.ConnectionString
+        }
+        {
+          name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING'
+          value: 'ClientId=${identity.properties.clientId};Authorization=AAD'
+        }
+        // The app's own settings (shared/config.py).
+        {
+          name: 'STATE_BACKEND'
+          value: 'azure'
+        }
+        {
+          name: 'STATE_TABLE'
+          value: stateTableName
+        }
+        {
+          name: 'SALES_MODE'
+          value: 'embedded'
+        }
+        {
+          name: 'EMAIL_TRANSPORT'
+          value: 'outbox'
+        }
+        // The deployed package is read-only; /tmp is the writable, per-instance, ephemeral disk. The
+        // embedded Sales and the .eml outbox live there until real adapters replace them.
+        {
+          name: 'DATA_DIR'
+          value: '/tmp/b2b'
+        }
+        {
+          name: 'LEAD_QUEUE'
+          value: leadQueueName
+        }
+        {
+          name: 'OUTCOME_QUEUE'
+          value: outcomeQueueName
+        }
+        {
+          name: 'EMAIL_QUEUE'
+          value: emailQueueName
+        }
+        {
+          name: 'CHANNEL_SYNC_SCHEDULE'
+          value: '0 * * * * *'
+        }
+        {
+          name: 'SYNC_BATCH_SIZE'
+          value: '200'
+        }
+        {
+          name: 'STORE_NAME'
+          value: storeName
+        }
+        {
+          name: 'STORE_URL'
+          value: empty(storeUrl) ? 'https://${name}.azurewebsites.net/api/signup' : storeUrl
+        }
+        {
+          name: 'EMAIL_SENDER_NAME'
+          value: emailSenderName
+        }
+        {
+          name: 'EMAIL_SENDER_ADDRESS'
+          value: emailSenderAddress
+        }
+        {
+          name: 'EMAIL_MAX_ATTEMPTS'
+          value: '8'
+        }
+        {
+          name: 'LOG_LEVEL'
+          value: 'INFO'
+        }
+      ]
+    }
+    functionAppConfig: {
+      deployment: {
+        storage: {
+          type: 'blobContainer'
+          value: '${storage.properties.primaryEndpoints.blob}${deploymentContainerName}'
+          authentication: {
+            type: 'UserAssignedIdentity'
+            userAssignedIdentityResourceId: identity.id
+          }
+        }
+      }
+      scaleAndConcurrency: {
+        maximumInstanceCount: maximumInstanceCount
+        instanceMemoryMB: instanceMemoryMB
+      }
+      runtime: {
+        name: 'python'
+        version: '3.11'
+      }
+    }
+  }
+}
+
+// Deployments (azd, Core Tools) authenticate with Entra ID; no FTP or SCM basic-auth credentials.
+resource ftpBasicAuth 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: functionApp
+  name: 'ftp'
+  properties: {
+    allow: false
+  }
+}
+
+resource scmBasicAuth 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: functionApp
+  name: 'scm'
+  properties: {
+    allow: false
+  }
+}
+
+output name string = functionApp.name
+output id string = functionApp.id
+output uri string = 'https://${functionApp.properties.defaultHostName}'

@@ -1,0 +1,158 @@
+"""The function app's settings in the Bicep against the settings the code reads (shared/config.py), both
+ways, read from pycep's parse tree; plus the queue and table names against the resources declared."""
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from shared.config import SETTING_NAMES, Settings
+from tests.infra.bicep_tree import INFRA, UNRESOLVED, BicepFile, bicep_files, loop_names
+
+# Settings the code reads that the Bicep deliberately does not set.
+NOT_SET_IN_AZURE = {
+    # The connection-string form of the storage connection (Azurite locally). In Azure the storage account
+    # has shared-key access disabled, so there is no key to put in one: host and code use the
+    # identity-based AzureWebJobsStorage__* settings instead, and this one must stay absent.
+    "AzureWebJobsStorage",
+}
+
+# Settings the Bicep sets that the code does not read: the Functions host and its telemetry read them.
+PLATFORM_SETTINGS = {
+    "AzureWebJobsStorage__blobServiceUri",  # host: locks, timer schedules, keys (blob)
+    "APPLICATIONINSIGHTS_CONNECTION_STRING",  # host and worker telemetry
+    "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",  # Entra ID auth for telemetry (local auth is off)
+}
+
+# App settings that Flex Consumption replaced with functionAppConfig (runtime, deployment, scale) or that
+# belong to other plans; setting them on Flex is wrong.
+NOT_ON_FLEX = {
+    "FUNCTIONS_WORKER_RUNTIME", "FUNCTIONS_EXTENSION_VERSION", "FUNCTIONS_WORKER_RUNTIME_VERSION",
+    "WEBSITE_RUN_FROM_PACKAGE", "WEBSITE_CONTENTAZUREFILECONNECTIONSTRING", "WEBSITE_CONTENTSHARE",
+    "WEBSITE_CONTENTOVERVNET", "SCM_DO_BUILD_DURING_DEPLOYMENT", "ENABLE_ORYX_BUILD",
+    "WEBSITE_MAX_DYNAMIC_APPLICATION_SCALE_OUT", "WEBSITE_NODE_DEFAULT_VERSION", "WEBSITE_TIME_ZONE", "TZ",
+}
+
+KEY_MATERIAL = re.compile(r"AccountKey|listKeys|listAccountSas|listServiceSas|SharedAccessSignature", re.I)
+QUEUE_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,62}$")  # Azure Storage queue naming rules
+TABLE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]{2,62}$")
+
+QUEUE_SETTINGS = ("LEAD_QUEUE", "OUTCOME_QUEUE", "EMAIL_QUEUE")
+QUEUE_TYPE = "Microsoft.Storage/storageAccounts/queueServices/queues"
+TABLE_TYPE = "Microsoft.Storage/storageAccounts/tableServices/tables"
+
+
+@pytest.fixture(scope="module")
+def function_app(bicep) -> tuple[BicepFile, dict]:
+    apps = [(file, resource) for file in bicep.values()
+            for resource in file.resources_of_type("Microsoft.Web/sites").values()]
+    assert len(apps) == 1, f"expected one function app, found {len(apps)}"
+    return apps[0]
+
+
+@pytest.fixture(scope="module")
+def app_settings(bicep, function_app) -> dict[str, object]:
+    """Setting name → its value in the parse tree (resolved where it is a literal, parameter or variable)."""
+    for name, file in bicep.items():
+        for resource in file.resources_of_type("Microsoft.Web/sites/config").values():
+            assert resource["config"].get("name") != "appsettings", (
+                f"{name}: a separate appsettings resource would replace the settings in siteConfig; keep them in one place")
+    file, resource = function_app
+    entries = resource["config"]["properties"]["siteConfig"]["appSettings"]
+    assert isinstance(entries, list) and entries, "siteConfig.appSettings must be a literal list"
+    settings: dict[str, object] = {}
+    for entry in entries:
+        assert set(entry) == {"name", "value"}, entry
+        name = entry["name"]
+        assert isinstance(name, str) and name not in file.params and name not in file.variables, (
+            f"setting names must be literals, not {name!r}")
+        assert name not in settings, f"{name} is set twice"
+        settings[name] = (entry["value"], file.resolve(entry["value"]))
+    return settings
+
+
+def test_every_setting_the_code_reads_is_set(app_settings):
+    missing = set(SETTING_NAMES) - NOT_SET_IN_AZURE - set(app_settings)
+    assert not missing, f"shared/config.py reads these, infra/app/api.bicep does not set them: {sorted(missing)}"
+
+
+def test_every_setting_the_bicep_sets_is_read(app_settings):
+    unread = set(app_settings) - set(SETTING_NAMES) - PLATFORM_SETTINGS
+    assert not unread, f"set in the Bicep, read by neither the code nor the platform: {sorted(unread)}"
+
+
+def test_allow_lists_stay_honest():
+    assert NOT_SET_IN_AZURE <= set(SETTING_NAMES), "an exception for a setting the code no longer reads"
+    assert not PLATFORM_SETTINGS & set(SETTING_NAMES), "a platform setting the code now reads: drop it from the list"
+
+
+def test_no_storage_keys_anywhere(app_settings):
+    assert "AzureWebJobsStorage" not in app_settings, "no connection string: the storage account refuses shared keys"
+    for name, (raw, _) in app_settings.items():
+        found = KEY_MATERIAL.search(json.dumps(raw))
+        assert not found, f"{name} uses key material ({found.group(0)})"
+    for path in bicep_files():
+        found = KEY_MATERIAL.search(path.read_text())
+        assert not found, f"{path.relative_to(INFRA)} mentions key material ({found.group(0)})"
+
+
+def test_host_storage_is_identity_based(app_settings):
+    credential = app_settings["AzureWebJobsStorage__credential"][1]
+    assert credential == "managedidentity"
+    for service in ("blob", "queue", "table"):
+        assert f"AzureWebJobsStorage__{service}ServiceUri" in app_settings
+    assert app_settings["AzureWebJobsStorage__clientId"][1] is UNRESOLVED  # the identity's clientId, at deploy time
+
+
+def test_no_settings_that_flex_consumption_replaced(app_settings, function_app):
+    assert not NOT_ON_FLEX & set(app_settings), sorted(NOT_ON_FLEX & set(app_settings))
+    file, resource = function_app
+    runtime = resource["config"]["properties"]["functionAppConfig"]["runtime"]
+    assert (file.resolve(runtime["name"]), file.resolve(runtime["version"])) == ("python", "3.11")
+
+
+def test_the_values_satisfy_the_codes_own_validation(app_settings):
+    """The resolved literals, with placeholders for what only exists at deploy time, load as Settings."""
+    placeholders = {
+        "AzureWebJobsStorage__clientId": "00000000-0000-0000-0000-000000000000",
+        "AzureWebJobsStorage__queueServiceUri": "https://example.queue.core.windows.net/",
+        "AzureWebJobsStorage__tableServiceUri": "https://example.table.core.windows.net/",
+    }
+    environ = {}
+    for name, (_, value) in app_settings.items():
+        if value is UNRESOLVED:
+            value = placeholders.get(name, "")
+        assert isinstance(value, str), f"{name}: app settings are strings, not {value!r}"
+        environ[name] = value
+    settings = Settings.from_env(environ)
+    assert (settings.state_backend, settings.sales_mode, settings.email_transport) == ("azure", "embedded", "outbox")
+    assert str(settings.data_dir).startswith("/tmp/"), "the deployed package is read-only; only /tmp is writable"
+    unresolved = {name for name, (_, value) in app_settings.items() if value is UNRESOLVED} - set(placeholders)
+    assert unresolved <= PLATFORM_SETTINGS | {"AzureWebJobsStorage__blobServiceUri", "STORE_URL"}, unresolved
+
+
+def _declared(bicep, resource_type) -> set[str]:
+    names: set[str] = set()
+    for file_name, file in bicep.items():
+        for resource_name, resource in file.resources_of_type(resource_type).items():
+            for name in loop_names(file, resource):
+                assert isinstance(name, str), f"{file_name}: cannot resolve the names of {resource_name}"
+                names.add(name)
+    return names
+
+
+def test_queue_settings_match_the_declared_queues(bicep, app_settings):
+    queues = {name: app_settings[name][1] for name in QUEUE_SETTINGS}
+    for name, queue in queues.items():
+        assert isinstance(queue, str), f"{name} does not resolve to a literal queue name"
+        assert QUEUE_NAME.match(queue) and QUEUE_NAME.match(f"{queue}-poison"), f"{name}: invalid queue name {queue!r}"
+    assert len(set(queues.values())) == len(queues), f"two settings name the same queue: {queues}"
+    expected = set(queues.values()) | {f"{queue}-poison" for queue in queues.values()}
+    assert _declared(bicep, QUEUE_TYPE) == expected
+
+
+def test_state_table_is_declared(bicep, app_settings):
+    table = app_settings["STATE_TABLE"][1]
+    assert isinstance(table, str) and TABLE_NAME.match(table), f"STATE_TABLE: {table!r}"
+    assert _declared(bicep, TABLE_TYPE) == {table}

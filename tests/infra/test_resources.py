@@ -1,0 +1,75 @@
+"""The security properties the design relies on, read from the parse tree: keyless storage, Entra-only
+telemetry, an RBAC Key Vault that keeps deleted secrets, and the identity's roles."""
+from __future__ import annotations
+
+import pytest
+
+from tests.infra.bicep_tree import BicepFile
+
+ROLES = {
+    "b7e6dc6d-f1e8-4753-8033-0f276bb0955b": "Storage Blob Data Owner",
+    "974c5e8b-45b9-4653-ba55-5f855dd0fb88": "Storage Queue Data Contributor",
+    "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3": "Storage Table Data Contributor",
+    "3913510d-42f4-4e42-8a64-420c390055eb": "Monitoring Metrics Publisher",
+    "4633458b-17de-408a-b874-0445c86b69e6": "Key Vault Secrets User",
+}
+
+
+def _one(bicep, resource_type) -> tuple[BicepFile, dict]:
+    found = [(file, resource["config"]) for file in bicep.values()
+             for resource in file.resources_of_type(resource_type).values()]
+    assert len(found) == 1, f"expected one {resource_type}, found {len(found)}"
+    return found[0]
+
+
+def _properties(bicep, resource_type) -> dict:
+    file, config = _one(bicep, resource_type)
+    return file.resolve(config["properties"])
+
+
+def test_storage_account_is_keyless_and_private_to_entra_id(bicep):
+    properties = _properties(bicep, "Microsoft.Storage/storageAccounts")
+    assert properties["allowSharedKeyAccess"] is False
+    assert properties["allowBlobPublicAccess"] is False
+    assert properties["supportsHttpsTrafficOnly"] is True
+    assert properties["minimumTlsVersion"] == "TLS1_2"
+
+
+def test_application_insights_accepts_only_entra_id(bicep):
+    assert _properties(bicep, "Microsoft.Insights/components")["DisableLocalAuth"] is True
+
+
+def test_key_vault_uses_rbac_and_keeps_deleted_secrets(bicep):
+    properties = _properties(bicep, "Microsoft.KeyVault/vaults")
+    assert properties["enableRbacAuthorization"] is True
+    assert properties["enableSoftDelete"] is True
+    assert properties["enablePurgeProtection"] is True
+
+
+def test_function_app_runs_on_flex_consumption_as_the_user_assigned_identity(bicep):
+    plan = _one(bicep, "Microsoft.Web/serverfarms")[1]
+    assert (plan["sku"]["name"], plan["sku"]["tier"]) == ("FC1", "FlexConsumption")
+    file, app = _one(bicep, "Microsoft.Web/sites")
+    assert app["identity"]["type"] == "UserAssigned"
+    storage = app["properties"]["functionAppConfig"]["deployment"]["storage"]
+    assert file.resolve(storage["type"]) == "blobContainer"
+    assert file.resolve(storage["authentication"]["type"]) == "UserAssignedIdentity"
+    assert app["properties"]["httpsOnly"] is True
+
+
+def _assigned_role(file: BicepFile, config: dict) -> object:
+    """The role id of `subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.x)`."""
+    function = config["properties"]["roleDefinitionId"].get("function", {})
+    assert function.get("type") == "subscription_resource_id", config["properties"]["roleDefinitionId"]
+    return file.resolve(function["parameters"]["resource_name_1"])
+
+
+@pytest.mark.parametrize("role_id", ROLES, ids=ROLES.get)
+def test_the_identity_holds_its_role(bicep, role_id):
+    """Unconditionally, and once: the app does not start without its storage and telemetry roles."""
+    holders = [(file.path.name, name) for file in bicep.values()
+               for name, resource in file.resources_of_type("Microsoft.Authorization/roleAssignments").items()
+               if "condition" not in resource["config"] and "loop_type" not in resource["config"]
+               and resource["config"]["properties"]["principalId"] == "identityPrincipalId"
+               and _assigned_role(file, resource["config"]) == role_id]
+    assert len(holders) == 1, f"the managed identity should hold {ROLES[role_id]} exactly once: {holders}"
