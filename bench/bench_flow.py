@@ -22,9 +22,10 @@ from shared.queue_worker import QueueRules, drain_queues  # noqa: E402
 RULES = QueueRules(batch_size=32, visibility_timeout=0)
 
 
-def run(n: int) -> dict[str, float]:
+def run(n: int, environ: dict[str, str] | None = None) -> dict[str, float]:
+    """The whole flow for ``n`` signups on the backend that ``environ`` selects (the embedded default)."""
     with tempfile.TemporaryDirectory(prefix="b2b-bench-") as folder:
-        c = Container.build(Settings.from_env({}, data_dir=Path(folder), sync_batch_size=500))
+        c = Container.build(Settings.from_env(environ or {}, data_dir=Path(folder), sync_batch_size=500))
         phases: dict[str, float] = {}
         start = time.perf_counter()
 
