@@ -19,6 +19,10 @@ resource logAnalytics 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
       name: 'PerGB2018'
     }
     retentionInDays: retentionInDays
+    features: {
+      // Queries and ingestion with Entra ID only, like Application Insights below.
+      disableLocalAuth: true
+    }
   }
 }
 

@@ -37,6 +37,7 @@ def test_storage_account_is_keyless_and_private_to_entra_id(bicep):
 
 def test_application_insights_accepts_only_entra_id(bicep):
     assert _properties(bicep, "Microsoft.Insights/components")["DisableLocalAuth"] is True
+    assert _properties(bicep, "Microsoft.OperationalInsights/workspaces")["features"]["disableLocalAuth"] is True
 
 
 def test_key_vault_uses_rbac_and_keeps_deleted_secrets(bicep):
