@@ -15,7 +15,7 @@ import time
 import uuid
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, Iterator, TypeVar
 
 from pydantic import BaseModel
 
@@ -62,7 +62,8 @@ class TableUnitOfWork:
         self._read_only = read_only
         self._etags: dict[tuple[str, str], str] = {}
         self._writes: dict[str, list[tuple]] = {}
-        self._after_commit: list[Callable[[], None]] = []
+        self._new_pointers: dict[tuple[str, str], dict] = {}
+        self._dropped_pointers: list[tuple[str, str]] = []
         self._history_seq = 0
 
     # --- plumbing -----------------------------------------------------------------------------
@@ -106,14 +107,21 @@ class TableUnitOfWork:
         self._write("replace", partition, row, model, **properties)
 
     def _pointer(self, kind: str, key: str, target: str, **properties: Any) -> None:
-        """Written now, before the transaction it points into (a pointer to nothing is harmless)."""
+        """Written at commit, before the transaction it points into (a pointer to nothing is harmless)."""
         if self._read_only:
             raise DomainError("a read-only unit of work cannot write")
-        self._table.upsert_entity({"PartitionKey": _INDEX + kind, "RowKey": _key(key), "target": target, **properties})
+        entity = {"PartitionKey": _INDEX + kind, "RowKey": _key(key), "target": target, **properties}
+        self._new_pointers[(entity["PartitionKey"], entity["RowKey"])] = entity
 
     def _follow(self, kind: str, key: str) -> str | None:
+        written = self._new_pointers.get((_INDEX + kind, _key(key)))
+        if written is not None:  # this unit of work's own pointer (a member follows its new hierarchy)
+            return written["target"]
         entity = self._get(_INDEX + kind, _key(key))
         return None if entity is None else entity["target"]
+
+    def _drop_after_commit(self, kind: str, key: str) -> None:
+        self._dropped_pointers.append((_INDEX + kind, _key(key)))
 
     def _drop_pointer(self, kind: str, key: str) -> None:
         from azure.core.exceptions import ResourceNotFoundError
@@ -123,10 +131,60 @@ class TableUnitOfWork:
         except ResourceNotFoundError:
             pass
 
+    def _submit_by_partition(self, operations: list[tuple]) -> None:
+        """Pointer writes, grouped into as few transactions as their partitions allow."""
+        by_partition: dict[str, list[tuple]] = {}
+        for operation in operations:
+            by_partition.setdefault(operation[1]["PartitionKey"], []).append(operation)
+        for batch in by_partition.values():
+            for start in range(0, len(batch), MAX_TRANSACTION):
+                self._execute(batch[start:start + MAX_TRANSACTION])
+
+    def _execute(self, operations: list[tuple]) -> None:
+        """Operations on one partition, atomically: one request, and a plain one where there is one
+        operation (the SDK's transaction envelope costs more than the request itself)."""
+        from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceModifiedError
+        from azure.data.tables import TableTransactionError
+
+        try:
+            if len(operations) > 1:
+                self._table.submit_transaction(operations)
+                return
+            operation, entity, *options = operations[0]
+            if operation == "delete":
+                self._table.delete_entity(entity["PartitionKey"], entity["RowKey"])
+            elif operation == "create":
+                self._table.create_entity(entity)
+            elif operation == "update":
+                self._table.update_entity(entity, **options[0])
+            else:
+                self._table.upsert_entity(entity, **options[0])
+        except (TableTransactionError, ResourceExistsError, ResourceModifiedError, HttpResponseError) as error:
+            where = operations[0][1]["PartitionKey"]
+            if error.status_code == 409:
+                raise DuplicateRecord(f"{where}: {getattr(error, 'error_code', '')}") from None
+            if error.status_code == 412:
+                raise ConcurrencyConflict(f"{where} changed since it was read") from None
+            raise
+
+    def _drop_pointers(self) -> None:
+        from azure.core.exceptions import HttpResponseError
+
+        deletes = [("delete", {"PartitionKey": pk, "RowKey": rk}) for pk, rk in dict.fromkeys(self._dropped_pointers)]
+        try:
+            self._submit_by_partition(deletes)
+        except HttpResponseError:
+            # Someone cleaned one up first (a transaction fails whole): drop them one by one.
+            for _, entity in deletes:
+                self._drop_pointer(entity["PartitionKey"].removeprefix(_INDEX), entity["RowKey"])
+
     def commit(self) -> None:
         from azure.core import MatchConditions
-        from azure.data.tables import TableTransactionError, UpdateMode
+        from azure.data.tables import UpdateMode
 
+        if self._new_pointers:
+            self._submit_by_partition([("upsert", entity, {"mode": UpdateMode.REPLACE})
+                                       for entity in self._new_pointers.values()])
         for partition, writes in self._writes.items():
             operations = []
             for operation, entity in writes:
@@ -139,16 +197,9 @@ class TableUnitOfWork:
                 else:
                     operations.append(("upsert", entity, {"mode": UpdateMode.REPLACE}))
             for start in range(0, len(operations), MAX_TRANSACTION):
-                try:
-                    self._table.submit_transaction(operations[start:start + MAX_TRANSACTION])
-                except TableTransactionError as error:
-                    if error.status_code == 409:
-                        raise DuplicateRecord(f"{partition}: {error.error_code}") from None
-                    if error.status_code == 412:
-                        raise ConcurrencyConflict(f"{partition} changed since it was read") from None
-                    raise
-        for action in self._after_commit:
-            action()
+                self._execute(operations[start:start + MAX_TRANSACTION])
+        if self._dropped_pointers:
+            self._drop_pointers()
 
     # --- signups ------------------------------------------------------------------------------
     @staticmethod
@@ -206,7 +257,7 @@ class TableUnitOfWork:
         self._replace(self._signup_partition(signup.id), "signup", signup, kind="signup", status=signup.status.value)
         if signup.status is not SignupStatus.RECEIVED:
             key = f"{_stamp(signup.received_at)}-{signup.id}"
-            self._after_commit.append(lambda: self._drop_pointer("pending-signup", key))
+            self._drop_after_commit("pending-signup", key)
 
     # --- prospects ----------------------------------------------------------------------------
     def add_prospect(self, prospect: Prospect) -> None:
@@ -363,7 +414,7 @@ class TableUnitOfWork:
         self._replace(message.aggregate_id, f"outbox-{_key(message.id)}",
                       current.model_copy(update={"sent_at": sent_at}), kind="outbox")
         key = f"{_stamp(message.created_at)}-{message.id}"
-        self._after_commit.append(lambda: self._drop_pointer("pending-outbox", key))
+        self._drop_after_commit("pending-outbox", key)
 
     # --- emails -------------------------------------------------------------------------------
     @staticmethod
