@@ -137,6 +137,7 @@ module api 'app/api.bicep' = {
     outcomeQueueName: appQueues.outcome
     emailQueueName: appQueues.email
     stateTableName: stateTableName
+    keyVaultName: keyVault.outputs.name
   }
   // The host and the first deployment need their storage roles before the app starts.
   dependsOn: [

@@ -42,6 +42,16 @@ def build_sales(settings: Settings, queue: Queue, clock: Clock) -> SalesGateway:
 
 
 def build_transport(settings: Settings) -> EmailTransport:
+    if settings.email_transport == "smtp":
+        from shared.adapters.smtp_email import SmtpTransport
+
+        return SmtpTransport(settings.smtp_host, settings.smtp_port, username=settings.smtp_username or None,
+                             password=settings.smtp_password or None, starttls=settings.smtp_starttls,
+                             timeout=settings.smtp_timeout_seconds)
+    if settings.email_transport == "ses":
+        from shared.adapters.ses_email import SesTransport
+
+        return SesTransport(region=settings.ses_region, configuration_set=settings.ses_configuration_set or None)
     from shared.adapters.outbox_email import OutboxFolderTransport
 
     return OutboxFolderTransport(settings.data_dir / "outbox")

@@ -24,6 +24,16 @@ _SETTINGS: dict[str, tuple[str, str]] = {
     "EMAIL_SENDER_ADDRESS": ("email_sender_address", "no-reply@contoso.example"),
     "EMAIL_MAX_ATTEMPTS": ("email_max_attempts", "8"),
     "LOG_LEVEL": ("log_level", "INFO"),
+    # EMAIL_TRANSPORT=smtp
+    "SMTP_HOST": ("smtp_host", ""),
+    "SMTP_PORT": ("smtp_port", "587"),
+    "SMTP_USERNAME": ("smtp_username", ""),
+    "SMTP_PASSWORD": ("smtp_password", ""),
+    "SMTP_STARTTLS": ("smtp_starttls", "true"),
+    "SMTP_TIMEOUT_SECONDS": ("smtp_timeout_seconds", "30"),
+    # EMAIL_TRANSPORT=ses (AWS credentials come from boto3's own chain, not from these settings)
+    "SES_REGION": ("ses_region", ""),
+    "SES_CONFIGURATION_SET": ("ses_configuration_set", ""),
     # The Azure backend reads the same storage settings the Functions host reads for its triggers:
     # a connection string (Azurite, local) or identity-based service URIs.
     "AzureWebJobsStorage": ("storage_connection_string", ""),
@@ -54,6 +64,14 @@ class Settings:
     email_sender_address: str
     email_max_attempts: int
     log_level: str
+    smtp_host: str
+    smtp_port: int
+    smtp_username: str
+    smtp_password: str
+    smtp_starttls: bool
+    smtp_timeout_seconds: float
+    ses_region: str
+    ses_configuration_set: str
     storage_connection_string: str
     storage_queue_uri: str
     storage_table_uri: str
@@ -78,11 +96,15 @@ class Settings:
         choices = {
             "STATE_BACKEND": (self.state_backend, {"sqlite", "azure"}),
             "SALES_MODE": (self.sales_mode, {"embedded"}),
-            "EMAIL_TRANSPORT": (self.email_transport, {"outbox"}),
+            "EMAIL_TRANSPORT": (self.email_transport, {"outbox", "smtp", "ses"}),
         }
         for name, (value, allowed) in choices.items():
             if value not in allowed:
                 raise ValueError(f"{name}={value!r} is not one of {sorted(allowed)}")
+        if self.email_transport == "smtp" and not self.smtp_host:
+            raise ValueError("EMAIL_TRANSPORT=smtp needs SMTP_HOST")
+        if self.email_transport == "ses" and not self.ses_region:
+            raise ValueError("EMAIL_TRANSPORT=ses needs SES_REGION")
         if self.state_backend == "azure":
             if not (self.storage_connection_string or (self.storage_queue_uri and self.storage_table_uri)):
                 raise ValueError(
@@ -95,12 +117,20 @@ class Settings:
         return (self.lead_queue, self.outcome_queue, self.email_queue)
 
 
+_TRUE, _FALSE = {"true", "1", "yes", "on"}, {"false", "0", "no", "off"}
+
+
 def _convert(kind: object, raw: str, name: str) -> object:
-    if kind in (int, "int"):
+    if kind in (int, "int", float, "float"):
+        number = int if kind in (int, "int") else float
         try:
-            return int(raw)
+            return number(raw)
         except ValueError:
-            raise ValueError(f"{name} must be a whole number, not {raw!r}") from None
+            raise ValueError(f"{name} must be a number, not {raw!r}") from None
+    if kind in (bool, "bool"):
+        if raw.strip().lower() not in _TRUE | _FALSE:
+            raise ValueError(f"{name} must be true or false, not {raw!r}")
+        return raw.strip().lower() in _TRUE
     if kind in (Path, "Path"):
         return Path(raw)
     return raw

@@ -20,6 +20,8 @@ param leadQueueName string
 param outcomeQueueName string
 param emailQueueName string
 param stateTableName string
+@description('The Key Vault holding the app\'s secrets (referenced by app settings through the identity).')
+param keyVaultName string
 
 param storeName string = 'Contoso B2B'
 @description('Storefront link used in emails. Empty: the app\'s own onboarding form, https://<app>.azurewebsites.net/api/signup.')
@@ -190,6 +192,40 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'LOG_LEVEL'
           value: 'INFO'
+        }
+        // Email transports other than the outbox (EMAIL_TRANSPORT=smtp or ses); empty until chosen.
+        {
+          name: 'SMTP_HOST'
+          value: ''
+        }
+        {
+          name: 'SMTP_PORT'
+          value: '587'
+        }
+        {
+          name: 'SMTP_USERNAME'
+          value: ''
+        }
+        // A Key Vault reference, resolved with the app's identity: the password is never in a setting.
+        {
+          name: 'SMTP_PASSWORD'
+          value: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=smtp-password)'
+        }
+        {
+          name: 'SMTP_STARTTLS'
+          value: 'true'
+        }
+        {
+          name: 'SMTP_TIMEOUT_SECONDS'
+          value: '30'
+        }
+        {
+          name: 'SES_REGION'
+          value: ''
+        }
+        {
+          name: 'SES_CONFIGURATION_SET'
+          value: ''
         }
       ]
     }

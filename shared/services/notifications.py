@@ -97,7 +97,9 @@ class EmailDelivery:
     def _failed(self, email: EmailRecord, error: Exception) -> EmailStatus:
         attempts = email.attempts + 1
         now = self._clock.now()
-        give_up = attempts >= self._max_attempts
+        # A refusal that no retry can change (a 5xx reply, an address the transport cannot carry)
+        # goes to the operator at once instead of after every backoff.
+        give_up = attempts >= self._max_attempts or getattr(error, "permanent", False)
         delay = retry_delay(attempts)
         status = EmailStatus.FAILED if give_up else EmailStatus.PENDING
         with self._store.unit_of_work() as uow:

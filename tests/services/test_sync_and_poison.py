@@ -118,3 +118,28 @@ def test_email_failures_retry_with_backoff_and_never_send_twice(container, body)
     assert sent == [email.id]
     c.email_delivery.deliver(email.id)  # a stray repeat
     assert sent == [email.id]
+
+
+def test_a_permanent_refusal_is_not_retried(container, body):
+    c = container
+    c.intake.submit(body)
+    c.channel_sync.run()
+    work(c)
+    c.sales.disqualify(c.sales.b2b_leads()[0]["leadid"])
+
+    class Refused(Exception):
+        permanent = True
+
+    calls = []
+
+    class RefusingTransport:
+        def send(self, email):
+            calls.append(email.message_id)
+            raise Refused("550 mailbox unavailable")
+
+    c = Container.build(c.settings, clock=c.clock, transport=RefusingTransport())
+    work(c)
+    c.clock.advance(3600)
+    work(c)
+    email = c.operator.emails()[0]
+    assert email.status.value == "failed" and email.attempts == 1 and len(calls) == 1

@@ -1,0 +1,29 @@
+"""Settings choose the email transport; bootstrap builds it (nothing is sent here)."""
+from __future__ import annotations
+
+import pytest
+
+from shared.bootstrap import build_transport
+from shared.config import Settings
+
+
+def test_smtp_needs_a_host_and_reads_its_options():
+    with pytest.raises(ValueError, match="SMTP_HOST"):
+        Settings.from_env({"EMAIL_TRANSPORT": "smtp"})
+    settings = Settings.from_env({"EMAIL_TRANSPORT": "smtp", "SMTP_HOST": "mail.example", "SMTP_PORT": "2525",
+                                  "SMTP_STARTTLS": "false", "SMTP_TIMEOUT_SECONDS": "2.5"})
+    assert (settings.smtp_port, settings.smtp_starttls, settings.smtp_timeout_seconds) == (2525, False, 2.5)
+    assert type(build_transport(settings)).__name__ == "SmtpTransport"
+
+
+def test_ses_needs_a_region():
+    with pytest.raises(ValueError, match="SES_REGION"):
+        Settings.from_env({"EMAIL_TRANSPORT": "ses"})
+    assert type(build_transport(Settings.from_env({"EMAIL_TRANSPORT": "ses", "SES_REGION": "eu-west-1"}))).__name__ \
+        == "SesTransport"
+
+
+@pytest.mark.parametrize("value", ["maybe", ""])
+def test_a_flag_that_is_not_true_or_false_is_refused(value):
+    with pytest.raises(ValueError, match="SMTP_STARTTLS"):
+        Settings.from_env({"SMTP_STARTTLS": value})
