@@ -14,11 +14,13 @@ from typing import Callable, ContextManager
 import pytest
 
 from shared.adapters.clock import ManualClock
+from shared.adapters.dataverse_sales import DataverseSales
 from shared.adapters.embedded_sales import EmbeddedSales
 from shared.adapters.sqlite_queue import SqliteQueue
 from shared.domain.sales import LeadDraft, LeadState
 from shared.ports import SalesGateway
 from tests.contract.factories import lead_draft
+from tests.dataverse_sim import SalesClient, running_simulator
 
 
 @dataclass
@@ -41,7 +43,23 @@ def _embedded(tmp_path):
         queue.close()
 
 
-SALES_BUILDERS: dict[str, Callable[..., ContextManager[SalesHarness]]] = {"embedded": _embedded}
+@contextmanager
+def _dataverse(tmp_path):
+    """DataverseSales against the Web API simulator; a salesperson qualifies over HTTP (QualifyLead)."""
+    with running_simulator() as sim:
+        token = sim.issue_token()
+        sales = DataverseSales(sim.url, lambda: token, timeout=(2.0, 5.0))
+        salesperson = SalesClient(sim.api_url, sim.issue_token("a salesperson"))
+        try:
+            yield SalesHarness(sales, salesperson.qualify, sim.lead_count, sim.notes)
+        finally:
+            sales.close()
+
+
+SALES_BUILDERS: dict[str, Callable[..., ContextManager[SalesHarness]]] = {
+    "embedded": _embedded,
+    "dataverse": _dataverse,
+}
 
 
 @pytest.fixture(params=sorted(SALES_BUILDERS))

@@ -98,7 +98,7 @@ def test_boto3_is_imported_only_when_needed():
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[2])
 
 
-def test_a_refused_email_is_retried_and_delivered_once_the_sender_is_verified(tmp_path, ses):
+def test_a_refused_email_waits_for_the_operator_and_is_delivered_once_after_the_fix(tmp_path, ses):
     clock = ManualClock()
     settings = Settings.from_env({}, data_dir=tmp_path)
     c = Container.build(settings, clock=clock, transport=SesTransport(region=SES_REGION))
@@ -106,17 +106,18 @@ def test_a_refused_email_is_retried_and_delivered_once_the_sender_is_verified(tm
         with c.store.unit_of_work() as uow:
             uow.add_email(email_record("email-1", T0))
 
-        assert c.email_delivery.deliver("email-1") is EmailStatus.PENDING
+        # An unverified sender is a refusal no retry changes: the email fails at once for the operator.
+        assert c.email_delivery.deliver("email-1") is EmailStatus.FAILED
         email = c.operator.emails()[0]
         assert email.attempts == 1 and "MessageRejected" in email.last_error
         assert settings.email_sender_address not in email.last_error
-        assert c.queue.count(settings.email_queue) == 1
+        assert c.queue.count(settings.email_queue) == 0
 
         ses.create_email_identity(EmailIdentity=settings.email_sender_address.split("@")[1])
-        clock.advance(3600)
+        c.email_delivery.retry("email-1")  # what `b2b retry-email` does once the sender is verified
         work(c)
         email = c.operator.emails()[0]
-        assert email.status is EmailStatus.DELIVERED and email.attempts == 2
+        assert email.status is EmailStatus.DELIVERED
         c.email_delivery.deliver("email-1")  # a stray repeat
         clock.advance(3600)
         work(c)
