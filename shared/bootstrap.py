@@ -36,6 +36,11 @@ def build_queue(settings: Settings, clock: Clock | None = None) -> Queue:
 
 
 def build_sales(settings: Settings, queue: Queue, clock: Clock) -> SalesGateway:
+    if settings.sales_mode == "dataverse":
+        from shared.adapters.dataverse_sales import DataverseSales, managed_identity_credential
+
+        return DataverseSales(settings.dataverse_url, managed_identity_credential(settings.dataverse_client_id),
+                              prospect_number_column=settings.dataverse_prospect_number_column)
     from shared.adapters.embedded_sales import EmbeddedSales
 
     return EmbeddedSales(settings.data_dir / "sales.sqlite3", clock, queue, settings.outcome_queue)

@@ -24,6 +24,10 @@ _SETTINGS: dict[str, tuple[str, str]] = {
     "EMAIL_SENDER_ADDRESS": ("email_sender_address", "no-reply@contoso.example"),
     "EMAIL_MAX_ATTEMPTS": ("email_max_attempts", "8"),
     "LOG_LEVEL": ("log_level", "INFO"),
+    # SALES_MODE=dataverse: the organization, and the managed identity registered as its application user
+    "DATAVERSE_URL": ("dataverse_url", ""),
+    "DATAVERSE_CLIENT_ID": ("dataverse_client_id", ""),
+    "DATAVERSE_PROSPECT_NUMBER_COLUMN": ("dataverse_prospect_number_column", "cr_b2bprospectnumber"),
     # EMAIL_TRANSPORT=smtp
     "SMTP_HOST": ("smtp_host", ""),
     "SMTP_PORT": ("smtp_port", "587"),
@@ -64,6 +68,9 @@ class Settings:
     email_sender_address: str
     email_max_attempts: int
     log_level: str
+    dataverse_url: str
+    dataverse_client_id: str
+    dataverse_prospect_number_column: str
     smtp_host: str
     smtp_port: int
     smtp_username: str
@@ -95,12 +102,14 @@ class Settings:
     def validate(self) -> None:
         choices = {
             "STATE_BACKEND": (self.state_backend, {"sqlite", "azure"}),
-            "SALES_MODE": (self.sales_mode, {"embedded"}),
+            "SALES_MODE": (self.sales_mode, {"embedded", "dataverse"}),
             "EMAIL_TRANSPORT": (self.email_transport, {"outbox", "smtp", "ses"}),
         }
         for name, (value, allowed) in choices.items():
             if value not in allowed:
                 raise ValueError(f"{name}={value!r} is not one of {sorted(allowed)}")
+        if self.sales_mode == "dataverse" and not self.dataverse_url.startswith("https://"):
+            raise ValueError("SALES_MODE=dataverse needs DATAVERSE_URL, e.g. https://contoso.crm4.dynamics.com")
         if self.email_transport == "smtp" and not self.smtp_host:
             raise ValueError("EMAIL_TRANSPORT=smtp needs SMTP_HOST")
         if self.email_transport == "ses" and not self.ses_region:

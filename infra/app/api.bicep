@@ -22,6 +22,8 @@ param emailQueueName string
 param stateTableName string
 @description('The Key Vault holding the app\'s secrets (referenced by app settings through the identity).')
 param keyVaultName string
+@description('Dynamics 365 Sales organization URL (SALES_MODE=dataverse); empty while the embedded Sales runs.')
+param dataverseUrl string = ''
 
 param storeName string = 'Contoso B2B'
 @description('Storefront link used in emails. Empty: the app\'s own onboarding form, https://<app>.azurewebsites.net/api/signup.')
@@ -192,6 +194,19 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'LOG_LEVEL'
           value: 'INFO'
+        }
+        // SALES_MODE=dataverse: the organization URL, and the identity registered there as application user.
+        {
+          name: 'DATAVERSE_URL'
+          value: dataverseUrl
+        }
+        {
+          name: 'DATAVERSE_CLIENT_ID'
+          value: identity.properties.clientId
+        }
+        {
+          name: 'DATAVERSE_PROSPECT_NUMBER_COLUMN'
+          value: 'cr_b2bprospectnumber'
         }
         // Email transports other than the outbox (EMAIL_TRANSPORT=smtp or ses); empty until chosen.
         {

@@ -117,6 +117,7 @@ def test_the_values_satisfy_the_codes_own_validation(app_settings):
     """The resolved literals, with placeholders for what only exists at deploy time, load as Settings."""
     placeholders = {
         "AzureWebJobsStorage__clientId": "00000000-0000-0000-0000-000000000000",
+        "DATAVERSE_CLIENT_ID": "00000000-0000-0000-0000-000000000000",
         "AzureWebJobsStorage__queueServiceUri": "https://example.queue.core.windows.net/",
         "AzureWebJobsStorage__tableServiceUri": "https://example.table.core.windows.net/",
     }

@@ -27,3 +27,12 @@ def test_ses_needs_a_region():
 def test_a_flag_that_is_not_true_or_false_is_refused(value):
     with pytest.raises(ValueError, match="SMTP_STARTTLS"):
         Settings.from_env({"SMTP_STARTTLS": value})
+
+
+def test_dataverse_needs_the_organization_url_and_builds_the_gateway():
+    with pytest.raises(ValueError, match="DATAVERSE_URL"):
+        Settings.from_env({"SALES_MODE": "dataverse"})
+    from shared.bootstrap import build_sales
+
+    settings = Settings.from_env({"SALES_MODE": "dataverse", "DATAVERSE_URL": "https://contoso.crm4.dynamics.com"})
+    assert type(build_sales(settings, queue=None, clock=None)).__name__ == "DataverseSales"
