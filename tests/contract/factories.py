@@ -110,3 +110,11 @@ def known_bug(request, adapter: str, reason: str, fixture: str = "harness") -> N
     callspec = getattr(request.node, "callspec", None)
     if callspec is not None and callspec.params.get(fixture) == adapter:
         request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
+
+
+def build_harness(builders: dict, request, tmp_path):
+    """The adapter named by the running parameter, as a context manager: a builder gets ``tmp_path``
+    and the fixtures named in its ``fixtures`` attribute (the Azure ones run on the session's Azurite)."""
+    builder = builders[request.param]
+    fixtures = {name: request.getfixturevalue(name) for name in getattr(builder, "fixtures", ())}
+    return builder(tmp_path, **fixtures)

@@ -17,6 +17,8 @@ from typing import Callable, ContextManager
 
 import pytest
 
+from tests.contract.factories import build_harness
+
 from shared.adapters.outbox_email import OutboxFolderTransport, parse_eml
 from shared.adapters.smtp_email import UnsupportedAddress
 from shared.ports import EmailTransport, OutgoingEmail
@@ -144,9 +146,7 @@ TRANSPORT_BUILDERS: dict[str, Callable[..., ContextManager[EmailHarness]]] = {
 
 @pytest.fixture(params=sorted(TRANSPORT_BUILDERS))
 def harness(request, tmp_path) -> EmailHarness:
-    builder = TRANSPORT_BUILDERS[request.param]
-    fixtures = {name: request.getfixturevalue(name) for name in getattr(builder, "fixtures", ())}
-    with builder(tmp_path, **fixtures) as built:
+    with build_harness(TRANSPORT_BUILDERS, request, tmp_path) as built:
         yield built
 
 

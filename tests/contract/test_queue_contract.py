@@ -17,6 +17,8 @@ from typing import Callable, ContextManager
 
 import pytest
 
+from tests.contract.factories import build_harness
+
 from shared.adapters.clock import ManualClock
 from shared.adapters.sqlite_queue import MessageNotFound, SqliteQueue
 from shared.ports import Queue
@@ -75,9 +77,7 @@ QUEUE_BUILDERS: dict[str, Callable[..., ContextManager[QueueHarness]]] = {
 
 @pytest.fixture(params=sorted(QUEUE_BUILDERS))
 def harness(request, tmp_path) -> QueueHarness:
-    builder = QUEUE_BUILDERS[request.param]
-    fixtures = {name: request.getfixturevalue(name) for name in getattr(builder, "fixtures", ())}
-    with builder(tmp_path, **fixtures) as built:
+    with build_harness(QUEUE_BUILDERS, request, tmp_path) as built:
         yield built
 
 

@@ -13,6 +13,8 @@ from typing import Callable, ContextManager
 
 import pytest
 
+from tests.contract.factories import build_harness
+
 from shared.adapters.clock import ManualClock
 from shared.adapters.dataverse_sales import DataverseSales
 from shared.adapters.embedded_sales import EmbeddedSales
@@ -64,7 +66,7 @@ SALES_BUILDERS: dict[str, Callable[..., ContextManager[SalesHarness]]] = {
 
 @pytest.fixture(params=sorted(SALES_BUILDERS))
 def harness(request, tmp_path) -> SalesHarness:
-    with SALES_BUILDERS[request.param](tmp_path) as built:
+    with build_harness(SALES_BUILDERS, request, tmp_path) as built:
         yield built
 
 

@@ -28,6 +28,7 @@ from shared.domain.model import (
 )
 from shared.ports import Store
 from tests.contract.factories import (
+    build_harness,
     at,
     customer,
     email_record,
@@ -79,9 +80,7 @@ STORE_BUILDERS: dict[str, Callable[..., ContextManager[StoreHarness]]] = {"sqlit
 
 @pytest.fixture(params=sorted(STORE_BUILDERS))
 def harness(request, tmp_path) -> StoreHarness:
-    builder = STORE_BUILDERS[request.param]
-    fixtures = {name: request.getfixturevalue(name) for name in getattr(builder, "fixtures", ())}
-    with builder(tmp_path, **fixtures) as built:
+    with build_harness(STORE_BUILDERS, request, tmp_path) as built:
         yield built
 
 
