@@ -17,11 +17,10 @@ from typing import Callable, ContextManager
 
 import pytest
 
-from tests.contract.factories import build_harness
-
 from shared.adapters.outbox_email import OutboxFolderTransport, parse_eml
 from shared.adapters.smtp_email import UnsupportedAddress
 from shared.ports import EmailTransport, OutgoingEmail
+from tests.contract.factories import build_harness
 
 
 @dataclass

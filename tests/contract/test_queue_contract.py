@@ -17,11 +17,10 @@ from typing import Callable, ContextManager
 
 import pytest
 
-from tests.contract.factories import build_harness
-
 from shared.adapters.clock import ManualClock
 from shared.adapters.sqlite_queue import MessageNotFound, SqliteQueue
 from shared.ports import Queue
+from tests.contract.factories import build_harness
 
 Q = "contract-queue"
 

@@ -13,8 +13,6 @@ from typing import Callable, ContextManager
 
 import pytest
 
-from tests.contract.factories import build_harness
-
 from shared.adapters.clock import ManualClock
 from shared.adapters.dataverse_sales import DataverseSales
 from shared.adapters.embedded_sales import EmbeddedSales
@@ -23,6 +21,7 @@ from shared.domain.sales import LeadDraft, LeadState
 from shared.ports import SalesGateway
 from tests.contract.factories import lead_draft
 from tests.dataverse_sim import SalesClient, running_simulator
+from tests.contract.factories import build_harness
 
 
 @dataclass
