@@ -35,7 +35,10 @@ def build_queue(settings: Settings, clock: Clock | None = None) -> Queue:
     return SqliteQueue(settings.data_dir / "queues.sqlite3", clock or build_clock(settings))
 
 
-def build_sales(settings: Settings, queue: Queue, clock: Clock) -> SalesGateway:
+def build_sales(settings: Settings, queue: Queue, clock: Clock) -> SalesGateway | None:
+    """The Sales gateway; None with SALES_MODE=none (no CRM: back-office users decide prospects)."""
+    if settings.sales_mode == "none":
+        return None
     if settings.sales_mode == "dataverse":
         from shared.adapters.dataverse_sales import DataverseSales, managed_identity_credential
 
@@ -70,7 +73,7 @@ class Container:
     clock: Clock
     store: Store
     queue: Queue
-    sales: SalesGateway
+    sales: SalesGateway | None  # None with SALES_MODE=none
     transport: EmailTransport
 
     @classmethod
@@ -109,13 +112,25 @@ class Container:
     def channel_sync(self):
         from shared.services.sync import ChannelSync
 
-        return ChannelSync(self.store, self.clock, self.relay, self.settings.lead_queue, self.settings.sync_batch_size)
+        return ChannelSync(self.store, self.clock, self.relay, self.settings.lead_queue, self.settings.sync_batch_size,
+                           create_leads=self.sales is not None)
 
     @cached_property
     def lead_creation(self):
+        if self.sales is None:
+            from shared.services.back_office import LeadsDisabled
+
+            return LeadsDisabled(self.store, self.clock)
         from shared.services.leads import LeadCreation
 
         return LeadCreation(self.store, self.sales, self.clock)
+
+    @cached_property
+    def decision_effects(self):
+        from shared.services.propagation import DecisionEffects
+
+        s = self.settings
+        return DecisionEffects(s.email_queue, s.store_name, s.store_url)
 
     @cached_property
     def propagation(self):
@@ -123,6 +138,12 @@ class Container:
 
         s = self.settings
         return OutcomePropagation(self.store, self.sales, self.clock, self.relay, s.email_queue, s.store_name, s.store_url)
+
+    @cached_property
+    def back_office(self):
+        from shared.services.back_office import BackOffice
+
+        return BackOffice(self.store, self.clock, self.relay, self.decision_effects)
 
     @cached_property
     def email_delivery(self):

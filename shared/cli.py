@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import os
 import sys
@@ -63,6 +64,19 @@ class Cli:
         print("  history:")
         for h in details.history:
             print(f"    {h.at.isoformat(timespec='seconds')}  {h.actor:<24} {h.action}" + (f" — {h.detail}" if h.detail else ""))
+
+    # --- back-office decisions (every SALES_MODE; the only way with SALES_MODE=none) ---------------
+    def approve(self, args) -> None:
+        self._decided(self.c.back_office.approve(args.key, args.operator))
+
+    def reject(self, args) -> None:
+        self._decided(self.c.back_office.reject(args.key, args.reason, args.operator))
+
+    @staticmethod
+    def _decided(decision) -> None:
+        state = "" if decision.changed else " already; nothing changed"
+        hierarchy = f", hierarchy {decision.hierarchy_id}" if decision.hierarchy_id else ""
+        print(f"{decision.number} {decision.status.value}{state}{hierarchy}")
 
     # --- emails ------------------------------------------------------------------------------
     def emails(self, args) -> None:
@@ -164,6 +178,13 @@ class Cli:
         run_demo(self.c, out=print)
 
 
+def _default_operator() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no login name (a container): the history still says it was the CLI
+        return "cli"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="b2b", description="Operate the B2B partner onboarding flow.")
     parser.add_argument("--data-dir", help="state folder of the embedded default (setting DATA_DIR)")
@@ -178,6 +199,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--status", choices=["pending", "approved", "rejected"])
     p.add_argument("--attention", action="store_true", help="only those an operator must look at")
     add("prospect", "prospect", "show one prospect with its full history").add_argument("key", help="PRO-000001 or id")
+    p = add("approve", "approve", "approve a prospect in the back office")
+    p.add_argument("key", help="PRO-000001 or id")
+    p.add_argument("--operator", default=_default_operator(), help="who decides (recorded in the history)")
+    p = add("reject", "reject", "reject a prospect in the back office")
+    p.add_argument("key", help="PRO-000001 or id")
+    p.add_argument("--reason", required=True)
+    p.add_argument("--operator", default=_default_operator(), help="who decides (recorded in the history)")
     add("emails", "emails", "list the email outbox records").add_argument("--pending", action="store_true")
     add("outbox", "outbox", "list delivered .eml files, or read one").add_argument("id", nargs="?")
     add("retry-email", "retry_email", "queue a failed email again").add_argument("id")

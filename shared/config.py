@@ -102,7 +102,7 @@ class Settings:
     def validate(self) -> None:
         choices = {
             "STATE_BACKEND": (self.state_backend, {"sqlite", "azure"}),
-            "SALES_MODE": (self.sales_mode, {"embedded", "dataverse"}),
+            "SALES_MODE": (self.sales_mode, {"embedded", "dataverse", "none"}),
             "EMAIL_TRANSPORT": (self.email_transport, {"outbox", "smtp", "ses"}),
         }
         for name, (value, allowed) in choices.items():

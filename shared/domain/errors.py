@@ -13,6 +13,10 @@ class IllegalTransition(DomainError):
     """The prospect's state machine has no such edge (for example Approved → Rejected)."""
 
 
+class DecisionConflict(IllegalTransition):
+    """The prospect was decided the other way already (terminal states stay terminal)."""
+
+
 class MalformedMessage(DomainError):
     """A queue message that no retry can make valid; it ends on the poison queue for an operator."""
 

@@ -7,7 +7,9 @@ what a late or conflicting outcome may still change: nothing, once the prospect 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Callable
 
 from shared.domain.email_templates import PROSPECT_APPROVED, PROSPECT_REJECTED
 from shared.domain.errors import MalformedMessage, NotReady
@@ -50,6 +52,100 @@ def hierarchy_id(value: int) -> str:
     return f"CH-{value:06d}"
 
 
+Note = Callable[..., None]  # note(action, detail="") appends one history line for the caller's actor
+
+
+def build_customers(prospect: Prospect, now: datetime,
+                    qualification: Qualification | None = None) -> tuple[Customer, Customer]:
+    """The Person and Organization customers of a prospect, with their deterministic ids.
+
+    From Sales' contact and account when the lead was qualified there, each field falling back to the
+    signup; from the signup alone when a back-office user decides without Sales."""
+    request = prospect.request
+    contact, company, address = request.contact, request.company, request.company.address
+    sales_contact = qualification.contact if qualification else None
+    account = qualification.account if qualification else None
+    first_name = sales_contact.first_name if sales_contact else contact.first_name
+    last_name = sales_contact.last_name if sales_contact else contact.last_name
+    person = Customer(
+        id=customer_id_for(prospect.id, CustomerType.PERSON.value), type=CustomerType.PERSON,
+        name=f"{first_name} {last_name}", first_name=first_name, last_name=last_name,
+        email=(sales_contact and sales_contact.email) or contact.email,
+        phone=(sales_contact and sales_contact.phone) or contact.phone,
+        sales_record_id=sales_contact.contact_id if sales_contact else None,
+        prospect_id=prospect.id, created_at=now,
+    )
+    organization = Customer(
+        id=customer_id_for(prospect.id, CustomerType.ORGANIZATION.value), type=CustomerType.ORGANIZATION,
+        name=account.name if account else company.name, phone=(account and account.phone) or company.phone,
+        street=(account and account.street) or address.street, city=(account and account.city) or address.city,
+        zip_code=(account and account.zip_code) or address.zip_code,
+        country=(account and account.country) or address.country,
+        sales_record_id=account.account_id if account else None, prospect_id=prospect.id, created_at=now,
+    )
+    return person, organization
+
+
+@dataclass(frozen=True)
+class DecisionEffects:
+    """What deciding a prospect writes, whoever decides (a Sales outcome or a back-office user).
+
+    Every method writes into the caller's unit of work and returns the outbox messages to send once it
+    commits; every effect has a deterministic identity, so applying a decision twice writes it once."""
+
+    email_queue: str
+    store_name: str
+    store_url: str
+
+    def create_customers(self, uow: UnitOfWork, prospect: Prospect, now: datetime,
+                         qualification: Qualification | None = None) -> tuple[Prospect, Customer]:
+        person, organization = build_customers(prospect, now, qualification)
+        uow.save_customer(person)
+        uow.save_customer(organization)
+        opportunity_id = qualification.opportunity_id if qualification else None
+        return prospect.with_customers(person.id, organization.id, opportunity_id, now), organization
+
+    def approve(self, uow: UnitOfWork, prospect: Prospect, organization: Customer, now: datetime, *, by: str,
+                note: Note) -> list[OutboxMessage]:
+        """The customer hierarchy (requester as Admin), the prospect Approved, the "approved" email."""
+        hierarchy = uow.find_hierarchy_by_prospect(prospect.id)
+        if hierarchy is None:
+            hierarchy = CustomerHierarchy(
+                id=hierarchy_id(uow.number_for(HIERARCHY_SEQUENCE, prospect.id)), name=organization.name,
+                organization_customer_id=organization.id, prospect_id=prospect.id, created_at=now,
+            )
+            uow.save_hierarchy(hierarchy)
+        uow.save_member(HierarchyMember(
+            hierarchy_id=hierarchy.id, customer_id=prospect.person_customer_id, role=HierarchyRole.ADMIN,
+            status=MemberStatus.ACTIVE, added_at=now,
+        ))
+        uow.save_prospect(prospect.approve(hierarchy.id, now, by=by))
+        note("approved", f"customer hierarchy {hierarchy.id} '{hierarchy.name}' with the requester as Admin")
+        request = prospect.request
+        values = {
+            "firstname": request.contact.first_name, "lastname": request.contact.last_name,
+            "company": organization.name, "email": request.contact.email, "zipcode": request.company.address.zip_code,
+            "comments": request.comments or "", "storename": self.store_name, "storeurl": self.store_url,
+        }
+        return [self._email(uow, prospect, PROSPECT_APPROVED, values, now)]
+
+    def reject(self, uow: UnitOfWork, prospect: Prospect, reason: str, now: datetime, *, by: str,
+               note: Note) -> list[OutboxMessage]:
+        """The prospect Rejected and the decline email."""
+        uow.save_prospect(prospect.reject(reason, now, by=by))
+        note("rejected", reason)
+        request = prospect.request
+        values = {"firstname": request.contact.first_name, "lastname": request.contact.last_name,
+                  "company": request.company.name}
+        return [self._email(uow, prospect, PROSPECT_REJECTED, values, now)]
+
+    def _email(self, uow: UnitOfWork, prospect: Prospect, template: str, values: dict[str, str],
+               now: datetime) -> OutboxMessage:
+        return queue_email(uow, template=template, to=prospect.request.contact.email,
+                           language=prospect.request.contact.preferred_language, values=values,
+                           prospect_id=prospect.id, email_queue=self.email_queue, now=now)
+
+
 class OutcomePropagation:
     def __init__(self, store: Store, sales: SalesGateway, clock: Clock, relay: OutboxRelay, email_queue: str,
                  store_name: str, store_url: str):
@@ -57,9 +153,7 @@ class OutcomePropagation:
         self._sales = sales
         self._clock = clock
         self._relay = relay
-        self._email_queue = email_queue
-        self._store_name = store_name
-        self._store_url = store_url
+        self._effects = DecisionEffects(email_queue, store_name, store_url)
 
     def handle(self, body: str | bytes) -> str:
         """Apply one outcome message; returns what happened: applied, duplicate or conflict."""
@@ -114,7 +208,7 @@ class OutcomePropagation:
             if not prospect.is_qualified:
                 if qualification is None:
                     raise NotReady("the qualification is not readable yet; retry")
-                prospect, _ = self._create_customers(uow, prospect, qualification, now)
+                prospect, _ = self._effects.create_customers(uow, prospect, now, qualification)
                 uow.save_prospect(prospect)
                 note("qualified in Sales", "arrived after the opportunity was lost; customers created")
                 return "applied", []
@@ -135,76 +229,15 @@ class OutcomePropagation:
         if outcome.kind in _POSITIVE and not prospect.is_qualified:
             if qualification is None:
                 raise NotReady("the prospect was qualified concurrently; retry")
-            prospect, organization = self._create_customers(uow, prospect, qualification, now)
+            prospect, organization = self._effects.create_customers(uow, prospect, now, qualification)
             note("qualified in Sales", f"Person and Organization customers created; opportunity {qualification.opportunity_id}")
 
         if target is ProspectStatus.APPROVED:
             # Read only what earlier units of work committed; what this one wrote is passed along.
             organization = organization or uow.get_customer(prospect.organization_customer_id)
-            return "applied", self._approve(uow, prospect, organization, now, note)
+            return "applied", self._effects.approve(uow, prospect, organization, now, by=outcome.kind, note=note)
         if target is ProspectStatus.REJECTED:
-            return "applied", self._reject(uow, prospect, outcome, now, note)
+            reason = outcome.kind.replace("_", " ") + (f" ({outcome.reason})" if outcome.reason else "")
+            return "applied", self._effects.reject(uow, prospect, reason, now, by=outcome.kind, note=note)
         uow.save_prospect(prospect)
         return "applied", []
-
-    def _create_customers(self, uow: UnitOfWork, prospect: Prospect, qualification: Qualification,
-                          now: datetime) -> tuple[Prospect, Customer]:
-        contact, account = qualification.contact, qualification.account
-        request = prospect.request
-        person = Customer(
-            id=customer_id_for(prospect.id, CustomerType.PERSON.value), type=CustomerType.PERSON,
-            name=f"{contact.first_name} {contact.last_name}", first_name=contact.first_name,
-            last_name=contact.last_name, email=contact.email or request.contact.email,
-            phone=contact.phone or request.contact.phone, sales_record_id=contact.contact_id,
-            prospect_id=prospect.id, created_at=now,
-        )
-        address = request.company.address
-        organization = Customer(
-            id=customer_id_for(prospect.id, CustomerType.ORGANIZATION.value), type=CustomerType.ORGANIZATION,
-            name=account.name, phone=account.phone or request.company.phone,
-            street=account.street or address.street, city=account.city or address.city,
-            zip_code=account.zip_code or address.zip_code, country=account.country or address.country,
-            sales_record_id=account.account_id, prospect_id=prospect.id, created_at=now,
-        )
-        uow.save_customer(person)
-        uow.save_customer(organization)
-        return prospect.with_customers(person.id, organization.id, qualification.opportunity_id, now), organization
-
-    def _approve(self, uow: UnitOfWork, prospect: Prospect, organization: Customer, now: datetime,
-                 note) -> list[OutboxMessage]:
-        hierarchy = uow.find_hierarchy_by_prospect(prospect.id)
-        if hierarchy is None:
-            hierarchy = CustomerHierarchy(
-                id=hierarchy_id(uow.number_for(HIERARCHY_SEQUENCE, prospect.id)), name=organization.name,
-                organization_customer_id=organization.id, prospect_id=prospect.id, created_at=now,
-            )
-            uow.save_hierarchy(hierarchy)
-        uow.save_member(HierarchyMember(
-            hierarchy_id=hierarchy.id, customer_id=prospect.person_customer_id, role=HierarchyRole.ADMIN,
-            status=MemberStatus.ACTIVE, added_at=now,
-        ))
-        uow.save_prospect(prospect.approve(hierarchy.id, now, by="opportunity_won"))
-        note("approved", f"customer hierarchy {hierarchy.id} '{hierarchy.name}' with the requester as Admin")
-        request = prospect.request
-        values = {
-            "firstname": request.contact.first_name, "lastname": request.contact.last_name,
-            "company": organization.name, "email": request.contact.email, "zipcode": request.company.address.zip_code,
-            "comments": request.comments or "", "storename": self._store_name, "storeurl": self._store_url,
-        }
-        return [self._email(uow, prospect, PROSPECT_APPROVED, values, now)]
-
-    def _reject(self, uow: UnitOfWork, prospect: Prospect, outcome: SalesOutcome, now: datetime,
-                note) -> list[OutboxMessage]:
-        reason = f"{outcome.kind.replace('_', ' ')}" + (f" ({outcome.reason})" if outcome.reason else "")
-        uow.save_prospect(prospect.reject(reason, now, by=outcome.kind))
-        note("rejected", reason)
-        request = prospect.request
-        values = {"firstname": request.contact.first_name, "lastname": request.contact.last_name,
-                  "company": request.company.name}
-        return [self._email(uow, prospect, PROSPECT_REJECTED, values, now)]
-
-    def _email(self, uow: UnitOfWork, prospect: Prospect, template: str, values: dict[str, str],
-               now: datetime) -> OutboxMessage:
-        return queue_email(uow, template=template, to=prospect.request.contact.email,
-                           language=prospect.request.contact.preferred_language, values=values,
-                           prospect_id=prospect.id, email_queue=self._email_queue, now=now)

@@ -26,12 +26,16 @@ class SyncReport:
 
 
 class ChannelSync:
-    def __init__(self, store: Store, clock: Clock, relay: OutboxRelay, lead_queue: str, batch_size: int = 200):
+    def __init__(self, store: Store, clock: Clock, relay: OutboxRelay, lead_queue: str, batch_size: int = 200,
+                 create_leads: bool = True):
+        """``create_leads`` is off without a Sales integration (SALES_MODE=none): then a back-office user
+        decides each prospect, and no create-lead message is written at all."""
         self._store = store
         self._clock = clock
         self._relay = relay
         self._lead_queue = lead_queue
         self._batch_size = batch_size
+        self._create_leads = create_leads
 
     def run(self, max_batches: int = 1000) -> SyncReport:
         # Leftovers first: messages a crashed run committed but never sent go out before new work.
@@ -51,6 +55,7 @@ class ChannelSync:
         create-lead messages commit together or not at all, so a crash half way loses nothing."""
         now = self._clock.now()
         messages: list[OutboxMessage] = []
+        created = 0
         with self._store.unit_of_work() as uow:
             # Read inside the writer's transaction: a concurrent run that got here first has marked
             # these signups synced already, so no request becomes two prospects.
@@ -71,6 +76,9 @@ class ChannelSync:
                     HistoryEntry(prospect_id=prospect_id, at=now, actor="channel-sync", action="prospect created",
                                  detail=f"{prospect.number} from channel {signup.request.channel_id}")
                 )
+                created += 1
+                if not self._create_leads:
+                    continue
                 message = OutboxMessage(
                     id=derived_id("outbox", "create-lead", prospect_id),
                     aggregate_id=prospect_id,
@@ -81,4 +89,4 @@ class ChannelSync:
                 uow.add_outbox_message(message)
                 messages.append(message)
         self._relay.send_now(messages)
-        return len(messages)
+        return created

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from shared.cli import main
 
 
@@ -68,3 +70,37 @@ def test_salesperson_commands_and_poison(tmp_path, capsys):
     code, out = run(capsys, "--data-dir", data, "poison", "replay", "b2b-sales-outcomes-poison", "all")
     assert code == 0 and f"replayed {message_id}" in out
     assert c.queue.count(c.settings.outcome_queue) == 1
+
+
+def test_back_office_commands_without_sales(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("SALES_MODE", "none")
+    data = str(tmp_path)
+    from tests.services.flow import signup_body
+
+    for n in (1, 2):
+        body = tmp_path / f"signup{n}.json"
+        body.write_text(json.dumps(signup_body(n)))
+        assert run(capsys, "--data-dir", data, "submit", str(body))[0] == 0
+    assert "prospects created: 2" in run(capsys, "--data-dir", data, "sync")[1]
+    assert "messages processed: 0" in run(capsys, "--data-dir", data, "work")[1]  # no create-lead messages
+
+    code, out = run(capsys, "--data-dir", data, "approve", "PRO-000001", "--operator", "alice")
+    assert code == 0 and "PRO-000001 Approved, hierarchy CH-000001" in out
+    code, out = run(capsys, "--data-dir", data, "approve", "pro-000001")
+    assert code == 0 and "Approved already; nothing changed" in out
+    code, out = run(capsys, "--data-dir", data, "reject", "PRO-000002", "--reason", "Outside our market",
+                    "--operator", "alice")
+    assert code == 0 and "PRO-000002 Rejected" in out
+    code, out = run(capsys, "--data-dir", data, "approve", "PRO-000002")
+    assert code == 1 and "cannot become Approved" in out
+    code, out = run(capsys, "--data-dir", data, "approve", "PRO-000009")
+    assert code == 1 and "no prospect PRO-000009" in out
+    with pytest.raises(SystemExit) as refused:  # --reason is required
+        main(["--data-dir", data, "reject", "PRO-000001"])
+    assert refused.value.code == 2 and "--reason" in capsys.readouterr().err
+
+    assert "messages processed: 2" in run(capsys, "--data-dir", data, "work")[1]
+    code, out = run(capsys, "--data-dir", data, "prospect", "PRO-000001")
+    assert "back-office:alice" in out and "Admin Active" in out and "lead created" not in out
+    with pytest.raises(SystemExit, match="embedded Sales"):  # no Sales to show
+        main(["--data-dir", data, "leads"])

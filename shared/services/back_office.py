@@ -1,0 +1,140 @@
+"""The back office: a person approves or rejects a prospect directly, without Sales.
+
+Deciding here has the effects a Sales outcome has (``DecisionEffects``, shared with propagation): on
+approval the Person and Organization customers from the signup (unless Sales qualified the lead and
+made them already), the customer hierarchy with the requester as Admin, the prospect Approved and the
+"approved" email; on rejection the prospect Rejected and the decline email. Each decision is one unit
+of work. Works in every SALES_MODE; with SALES_MODE=none it is the only way a prospect is decided.
+"""
+from __future__ import annotations
+
+import logging
+import unicodedata
+from dataclasses import dataclass
+
+from shared.domain.errors import DecisionConflict, InvalidInput, MalformedMessage, NotFound
+from shared.domain.ids import derived_id
+from shared.domain.messages import CreateLead, parse_message
+from shared.domain.model import HistoryEntry, OutboxMessage, Prospect, ProspectStatus
+from shared.ports import Clock, Store, UnitOfWork
+from shared.services.outbox import OutboxRelay
+from shared.services.propagation import DecisionEffects
+
+log = logging.getLogger("b2b.back_office")
+
+ACTOR_PREFIX = "back-office"
+MAX_OPERATOR = 64
+MAX_REASON = 500
+
+
+@dataclass(frozen=True)
+class Decision:
+    prospect_id: str
+    number: str
+    status: ProspectStatus
+    changed: bool  # False: the prospect had this decision already, nothing was written
+    hierarchy_id: str | None
+    decided_by: str | None
+
+    def to_json(self) -> dict:
+        return {"id": self.prospect_id, "number": self.number, "status": self.status.value, "changed": self.changed,
+                "hierarchy_id": self.hierarchy_id, "decided_by": self.decided_by}
+
+
+def _clean(field: str, value: object, limit: int, multiline: bool = False) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput([(field, "is required")])
+    text = value.strip()
+    if len(text) > limit:
+        raise InvalidInput([(field, f"may be at most {limit} characters")])
+    allowed = {"\n", "\t"} if multiline else set()
+    if any(unicodedata.category(ch) in ("Cc", "Cf") and ch not in allowed for ch in text):
+        raise InvalidInput([(field, "contains control characters")])
+    return text
+
+
+def _find(uow: UnitOfWork, key: str) -> Prospect:
+    prospect = uow.find_prospect_by_number(key.strip().upper()) or uow.get_prospect(key.strip())
+    if prospect is None:
+        raise NotFound(f"no prospect {key}")
+    return prospect
+
+
+class BackOffice:
+    def __init__(self, store: Store, clock: Clock, relay: OutboxRelay, effects: DecisionEffects):
+        self._store = store
+        self._clock = clock
+        self._relay = relay
+        self._effects = effects
+
+    def approve(self, prospect_key: str, operator: str) -> Decision:
+        operator = _clean("operator", operator, MAX_OPERATOR)
+        return self._decide(prospect_key, operator, ProspectStatus.APPROVED, reason=None)
+
+    def reject(self, prospect_key: str, reason: str, operator: str) -> Decision:
+        operator = _clean("operator", operator, MAX_OPERATOR)
+        reason = _clean("reason", reason, MAX_REASON, multiline=True)
+        return self._decide(prospect_key, operator, ProspectStatus.REJECTED, reason=reason)
+
+    def _decide(self, key: str, operator: str, target: ProspectStatus, reason: str | None) -> Decision:
+        actor = f"{ACTOR_PREFIX}:{operator}"
+        now = self._clock.now()
+        messages: list[OutboxMessage] = []
+        with self._store.unit_of_work() as uow:
+            prospect = _find(uow, key)
+            if prospect.status is target:
+                return self._answer(prospect, changed=False)
+            if prospect.is_terminal:
+                raise DecisionConflict(f"prospect {prospect.number} is {prospect.status.value} already "
+                                       f"(decided by {prospect.decided_by}); it cannot become {target.value}")
+
+            def note(action: str, detail: str = "") -> None:
+                uow.append_history(HistoryEntry(prospect_id=prospect.id, at=now, actor=actor, action=action,
+                                                detail=detail))
+
+            if target is ProspectStatus.APPROVED:
+                if prospect.is_qualified:  # qualified in Sales before: its customers are the ones to use
+                    organization = uow.get_customer(prospect.organization_customer_id)
+                else:
+                    prospect, organization = self._effects.create_customers(uow, prospect, now)
+                    note("customers created", "Person and Organization customers from the signup")
+                messages = self._effects.approve(uow, prospect, organization, now, by=actor, note=note)
+            else:
+                messages = self._effects.reject(uow, prospect, reason, now, by=actor, note=note)
+        self._relay.send_now(messages)
+        with self._store.unit_of_work(read_only=True) as uow:  # what committed (stores may buffer writes)
+            decided = uow.get_prospect(prospect.id)
+        log.info("prospect decided in the back office",
+                 extra={"prospect": prospect.number, "status": target.value, "operator": operator})
+        return self._answer(decided, changed=True)
+
+    @staticmethod
+    def _answer(prospect: Prospect, changed: bool) -> Decision:
+        return Decision(prospect_id=prospect.id, number=prospect.number, status=prospect.status, changed=changed,
+                        hierarchy_id=prospect.hierarchy_id, decided_by=prospect.decided_by)
+
+
+class LeadsDisabled:
+    """The create-lead consumer when there is no Sales (SALES_MODE=none).
+
+    The sync writes no create-lead message then; one written before the switch (still on the queue or
+    in the outbox) is acknowledged with one history note instead of failing into the poison queue."""
+
+    def __init__(self, store: Store, clock: Clock):
+        self._store = store
+        self._clock = clock
+
+    def handle(self, body: str | bytes) -> None:
+        message = parse_message(body, CreateLead)
+        event_id = derived_id("create-lead-skipped", message.prospect_id)
+        with self._store.unit_of_work() as uow:
+            prospect = uow.get_prospect(message.prospect_id)
+            if prospect is None:
+                raise MalformedMessage(f"create-lead names an unknown prospect {message.prospect_id}")
+            if uow.event_seen(prospect.id, event_id):
+                return
+            uow.append_history(HistoryEntry(
+                prospect_id=prospect.id, at=self._clock.now(), actor="lead-creation", action="no lead created",
+                detail="SALES_MODE=none: a back-office user decides this prospect", event_id=event_id,
+            ))
+            uow.record_event(prospect.id, event_id, "create_lead", "skipped")

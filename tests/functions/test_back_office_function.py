@@ -1,0 +1,79 @@
+"""The back-office functions called with real azure.functions requests: thin, admin-keyed, honest status codes."""
+from __future__ import annotations
+
+import json
+
+import azure.functions as func
+
+from functions.back_office import backoffice_approve, backoffice_reject, bp
+from tests.services.flow import signup_body, work
+
+BASE = "http://localhost:7071/api/backoffice/prospects"
+
+
+def call(function, key: str, payload: object, content_type: str = "application/json") -> func.HttpResponse:
+    action = "approve" if function is backoffice_approve else "reject"
+    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    request = func.HttpRequest("POST", f"{BASE}/{key}/{action}", headers={"content-type": content_type},
+                               route_params={"key": key}, body=body)
+    return function(request)
+
+
+def answer(response: func.HttpResponse) -> dict:
+    return json.loads(response.get_body())
+
+
+def pending(c, n: int = 1) -> None:
+    for i in range(1, n + 1):
+        c.intake.submit(signup_body(i))
+    c.channel_sync.run()
+
+
+def test_routes_need_an_admin_key():
+    triggers = {b._function.get_function_name(): b._function.get_trigger() for b in bp._function_builders}
+    assert {name: (t.route, t.auth_level, [m.value for m in t.methods]) for name, t in triggers.items()} == {
+        "backoffice_approve": ("backoffice/prospects/{key}/approve", func.AuthLevel.ADMIN, ["POST"]),
+        "backoffice_reject": ("backoffice/prospects/{key}/reject", func.AuthLevel.ADMIN, ["POST"]),
+    }
+
+
+def test_approve_then_again_then_reject_is_a_conflict(app_container):
+    pending(app_container)
+    response = call(backoffice_approve, "PRO-000001", {"operator": "alice"})
+    assert response.status_code == 200 and response.headers["x-correlation-id"]
+    data = answer(response)
+    assert data["status"] == "Approved" and data["changed"] is True and data["number"] == "PRO-000001"
+    assert data["hierarchy_id"] == "CH-000001" and data["decided_by"] == "back-office:alice"
+
+    again = call(backoffice_approve, data["id"], {"operator": "alice"})
+    assert again.status_code == 200 and answer(again)["changed"] is False
+
+    conflict = call(backoffice_reject, "pro-000001", {"operator": "bob", "reason": "no"})
+    assert conflict.status_code == 409 and conflict.mimetype == "application/problem+json"
+    assert "Approved" in answer(conflict)["detail"]
+    work(app_container)
+    assert [e.template for e in app_container.operator.emails()] == ["prospect_approved"]
+
+
+def test_reject(app_container):
+    pending(app_container, 2)
+    response = call(backoffice_reject, "PRO-000002", {"operator": "bob", "reason": "Outside our market"})
+    assert response.status_code == 200 and answer(response)["status"] == "Rejected"
+    assert call(backoffice_approve, "PRO-000002", {"operator": "bob"}).status_code == 409
+    details = app_container.operator.prospect("PRO-000002")
+    assert details.prospect.rejection_reason == "Outside our market"
+    assert any(h.actor == "back-office:bob" and h.action == "rejected" for h in details.history)
+
+
+def test_refusals(app_container):
+    pending(app_container)
+    assert call(backoffice_approve, "PRO-424242", {"operator": "alice"}).status_code == 404
+    assert call(backoffice_approve, "PRO-000001", b"{nope").status_code == 400
+    assert call(backoffice_approve, "PRO-000001", {"operator": "alice"}, content_type="text/plain").status_code == 415
+    assert call(backoffice_approve, "PRO-000001", [1]).status_code == 422
+    missing = call(backoffice_approve, "PRO-000001", {})
+    assert missing.status_code == 422 and answer(missing)["errors"] == [{"field": "operator", "message": "is required"}]
+    no_reason = call(backoffice_reject, "PRO-000001", {"operator": "alice"})
+    assert no_reason.status_code == 422 and answer(no_reason)["errors"][0]["field"] == "reason"
+    assert call(backoffice_approve, "PRO-000001", {"operator": 7}).status_code == 422
+    assert app_container.operator.prospect("PRO-000001").prospect.status.value == "Pending"
