@@ -159,6 +159,14 @@ class Container:
 
         return OperatorService(self.store, self.queue, self.settings.queue_names)
 
+    @cached_property
+    def sales_webhook(self):
+        from shared.services.sales_webhook import SalesWebhook
+
+        opportunity_lead = self.sales.get_opportunity_lead if self.sales is not None else None
+        return SalesWebhook(self.queue, self.settings.outcome_queue, self.clock, sales=self.sales, store=self.store,
+                            opportunity_lead=opportunity_lead)
+
     def queue_handlers(self) -> dict:
         """Which service consumes which queue (the CLI drains queues with these, as the host would)."""
         s = self.settings

@@ -131,6 +131,9 @@ class SalesGateway(Protocol):
     def get_qualification(self, lead_id: str) -> Qualification | None:
         """The contact, account and opportunity that qualifying the lead created, if it was qualified."""
         ...
+    def get_opportunity_lead(self, opportunity_id: str) -> str | None:
+        """The lead an opportunity originated from (a "won" names only the opportunity), if any."""
+        ...
 
 
 @dataclass(frozen=True)

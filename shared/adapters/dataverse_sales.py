@@ -263,6 +263,15 @@ class DataverseSales:
             _raise_for(response, f"read lead {lead_id}")
         return self._snapshot(response.json())
 
+    def get_opportunity_lead(self, opportunity_id: str) -> str | None:
+        response = self._send("GET", f"opportunities({_guid(opportunity_id)})",
+                              params={"$select": "_originatingleadid_value"})
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            _raise_for(response, f"read opportunity {opportunity_id}")
+        return response.json().get("_originatingleadid_value")
+
     def get_qualification(self, lead_id: str) -> Qualification | None:
         lead_id = _guid(lead_id)
         response = self._send("GET", "opportunities", params={

@@ -89,6 +89,10 @@ class EmbeddedSales:
             row = db.execute("SELECT * FROM leads WHERE leadid = ?", (lead_id.lower(),)).fetchone()
         return None if row is None else _snapshot(row)
 
+    def get_opportunity_lead(self, opportunity_id: str) -> str | None:
+        row = self.opportunity(opportunity_id)
+        return None if row is None else row["originatingleadid"]
+
     def get_qualification(self, lead_id: str) -> Qualification | None:
         with self.database.transaction(read_only=True) as db:
             return self._qualification(db, lead_id.lower())

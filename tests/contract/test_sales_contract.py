@@ -167,3 +167,12 @@ def test_create_lead_after_qualify_returns_the_qualified_lead(harness):
     assert again.statecode is LeadState.QUALIFIED
     if harness.lead_count:
         assert harness.lead_count() == 1
+
+
+def test_an_opportunity_names_the_lead_it_came_from(harness):
+    sales = harness.gateway
+    created = sales.create_lead(lead_draft(7))
+    harness.qualify(created.lead_id)
+    opportunity_id = sales.get_qualification(created.lead_id).opportunity_id
+    assert sales.get_opportunity_lead(opportunity_id).lower() == created.lead_id.lower()
+    assert sales.get_opportunity_lead("00000000-0000-0000-0000-0000000000ff") is None

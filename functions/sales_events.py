@@ -1,0 +1,44 @@
+"""The Dataverse webhook endpoint: decisions made in Sales arrive here and go on the outcome queue.
+
+Registered in Dataverse as a webhook with WebhookKey authentication: Dataverse sends the key as the
+``code`` query parameter, which is a function key, so the host refuses anyone without it.
+"""
+from __future__ import annotations
+
+import azure.functions as func
+
+from functions._http import RequestRefused, http_function, json_response, problem
+from functions._runtime import container
+
+bp = func.Blueprint()
+
+# A RemoteExecutionContext with entity images can be far larger than a signup; still bounded.
+MAX_WEBHOOK_BYTES = 512 * 1024
+_JSON_TYPES = ("application/json", "text/json")
+
+
+def _read(req: func.HttpRequest) -> bytes:
+    content_type = (req.headers.get("content-type") or "").split(";")[0].strip().lower()
+    if content_type and content_type not in _JSON_TYPES:
+        raise RequestRefused(415, "Unsupported Media Type", "send application/json")
+    declared = req.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > MAX_WEBHOOK_BYTES:
+        raise RequestRefused(413, "Payload Too Large", f"the body may be at most {MAX_WEBHOOK_BYTES} bytes")
+    body = req.get_body() or b""
+    if len(body) > MAX_WEBHOOK_BYTES:
+        raise RequestRefused(413, "Payload Too Large", f"the body may be at most {MAX_WEBHOOK_BYTES} bytes")
+    return body
+
+
+@bp.function_name("sales_events")
+@bp.route(route="sales/events", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+@http_function
+def sales_events(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.services.sales_webhook import WebhookRejected
+
+    body = _read(req)
+    try:
+        result = container().sales_webhook.handle(body, req.headers)
+    except WebhookRejected as rejected:
+        return problem(400, "Bad Request", str(rejected))
+    return json_response({"status": result.status, "kind": result.kind, "event_id": result.event_id}, status=202)

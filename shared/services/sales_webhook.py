@@ -1,0 +1,419 @@
+"""The Dataverse webhook: a decision made in Dynamics 365 Sales becomes a ``SalesOutcome`` on the outcome queue.
+
+Dataverse posts the ``RemoteExecutionContext`` of the SDK message a step is registered on (serialized
+with the .NET data contract serializer: parameters and attributes are lists of ``{"key", "value"}``,
+typed values carry ``__type``, dates look like ``/Date(ms)/``). The mapping:
+
+=====================================================  ===================  ===============================
+SDK message (primary entity)                           outcome kind         reason
+=====================================================  ===================  ===============================
+``QualifyLead`` (lead)                                 ``lead_qualified``   —
+``Update`` (lead), statecode 2 in Target or PostImage  ``lead_disqualified`` ``LEAD_DISQUALIFY_REASONS``
+``SetState`` / ``SetStateDynamicEntity`` (lead), 2     ``lead_disqualified`` ``LEAD_DISQUALIFY_REASONS``
+``Win`` (opportunity; ``OpportunityClose`` input)      ``opportunity_won``  —
+``Lose`` (opportunity; ``OpportunityClose`` input)     ``opportunity_lost`` ``OPPORTUNITY_LOSS_REASONS``
+=====================================================  ===================  ===============================
+
+The event id is ``outcome_event_id(kind, primary id)`` — the lead for ``lead_*``, the opportunity for
+``opportunity_*`` — exactly what the embedded Sales and a reconciliation derive, so the same decision
+reported twice (a webhook retry, a second instance, a reconciliation) is applied once downstream.
+
+Repeats: Dataverse retries a webhook it did not see answered. A repeat is recognised in this process by
+its request id (``RequestId``, the ``x-ms-correlation-request-id`` header, or ``OperationId``) and not
+enqueued again; a repeat that reaches another instance is enqueued again, and harmlessly so: its message
+carries the same event id (and the same ``occurred_at``, taken from the context), which propagation has
+recorded. No store is needed for either.
+
+A recognised message that is no decision (an ``Update`` that does not disqualify, an opportunity or
+lead that is not a B2B prospect's) is acknowledged and ignored. Anything else is refused with
+``UnsupportedWebhook`` / ``InvalidWebhook`` (HTTP 400). Logs name the message, entity and ids only:
+never names, emails or other columns of the records.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Literal, Mapping
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from shared.domain.errors import DomainError
+from shared.domain.ids import outcome_event_id
+from shared.domain.messages import SalesOutcome
+from shared.domain.sales import LEAD_DISQUALIFY_REASONS, OPPORTUNITY_LOSS_REASONS, LeadState, Qualification
+from shared.ports import Clock, Queue, SalesGateway, Store
+
+log = logging.getLogger("b2b.sales_webhook")
+
+SOURCE = "dataverse-webhook"
+_DATE = re.compile(r"^/Date\((-?\d+)([+-]\d{4})?\)/$")
+
+
+# --- errors -------------------------------------------------------------------------------------
+class WebhookRejected(DomainError):
+    """A webhook request no retry can make acceptable (answered 400)."""
+
+
+class InvalidWebhook(WebhookRejected):
+    """The body is not a RemoteExecutionContext (not JSON, or required fields missing or mistyped)."""
+
+
+class UnsupportedWebhook(WebhookRejected):
+    """A well-formed context of a message (or entity) this webhook does not handle."""
+
+
+# --- the context ------------------------------------------------------------------------------
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+
+class KeyValue(_Model):
+    key: str
+    value: Any = None
+
+
+def parse_dotnet_date(value: Any) -> datetime | None:
+    """``/Date(1495810153000)/`` or ``/Date(1495810153000+0000)/`` (the JSON text escapes the slashes as
+    ``\\/``) → an aware UTC datetime. The milliseconds are UTC; the offset is display information only."""
+    if value is None or isinstance(value, datetime):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("not a /Date(ms)/ string")
+    match = _DATE.match(value.strip())
+    if match is None:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))  # ISO 8601 tolerated
+        return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(milliseconds=int(match.group(1)))
+
+
+class RemoteExecutionContext(_Model):
+    """The fields of ``Microsoft.Xrm.Sdk.RemoteExecutionContext`` this webhook reads."""
+
+    message_name: str = Field(alias="MessageName", min_length=1, max_length=200)
+    primary_entity_name: str = Field(alias="PrimaryEntityName", min_length=1, max_length=200)
+    primary_entity_id: str | None = Field(None, alias="PrimaryEntityId")
+    input_parameters: list[KeyValue] = Field(default_factory=list, alias="InputParameters")
+    output_parameters: list[KeyValue] = Field(default_factory=list, alias="OutputParameters")
+    pre_entity_images: list[KeyValue] = Field(default_factory=list, alias="PreEntityImages")
+    post_entity_images: list[KeyValue] = Field(default_factory=list, alias="PostEntityImages")
+    correlation_id: str | None = Field(None, alias="CorrelationId")
+    request_id: str | None = Field(None, alias="RequestId")
+    operation_id: str | None = Field(None, alias="OperationId")
+    operation_created_on: datetime | None = Field(None, alias="OperationCreatedOn")
+
+    @field_validator("input_parameters", "output_parameters", "pre_entity_images", "post_entity_images",
+                     mode="before")
+    @classmethod
+    def _null_is_empty(cls, value: Any) -> Any:
+        return [] if value is None else value
+
+    @field_validator("operation_created_on", mode="before")
+    @classmethod
+    def _dotnet_date(cls, value: Any) -> datetime | None:
+        return parse_dotnet_date(value)
+
+    def parameter(self, name: str) -> Any:
+        return _lookup(self.input_parameters, name)
+
+    def output(self, name: str) -> Any:
+        return _lookup(self.output_parameters, name)
+
+    def images(self) -> list[dict]:
+        return [image.value for image in (*self.post_entity_images, *self.pre_entity_images)
+                if isinstance(image.value, dict)]
+
+
+def _lookup(pairs: list[KeyValue], name: str) -> Any:
+    for pair in pairs:
+        if pair.key.lower() == name.lower():
+            return pair.value
+    return None
+
+
+def _attribute(entity: Any, name: str) -> Any:
+    """An attribute of a serialized ``Entity`` (``Attributes`` is a key/value list, or a plain object)."""
+    if not isinstance(entity, dict):
+        return None
+    attributes = entity.get("Attributes")
+    if isinstance(attributes, list):
+        for pair in attributes:
+            if isinstance(pair, dict) and str(pair.get("key", "")).lower() == name:
+                return pair.get("value")
+        return None
+    if isinstance(attributes, dict):
+        return attributes.get(name)
+    return None
+
+
+def _option(value: Any) -> int | None:
+    """An ``OptionSetValue`` (``{"__type": "OptionSetValue:…", "Value": 2}``) or a bare integer."""
+    if isinstance(value, dict):
+        value = value.get("Value")
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.lstrip("-").isdigit():
+        return int(value)
+    return None
+
+
+def _guid(value: Any) -> str | None:
+    """A GUID in Dataverse's form (lower case); None for null, the empty GUID and anything else."""
+    if isinstance(value, dict):  # an EntityReference or an Entity
+        value = value.get("Id")
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = uuid.UUID(value.strip())
+    except ValueError:
+        return None
+    return None if parsed.int == 0 else str(parsed)
+
+
+def _references(value: Any) -> list[dict]:
+    """An ``EntityReferenceCollection``: a list of references, or an object wrapping one."""
+    if isinstance(value, dict):
+        for key in ("Entities", "value", "Value"):
+            if isinstance(value.get(key), list):
+                value = value[key]
+                break
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+# --- the result -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Decision:
+    kind: Literal["lead_qualified", "lead_disqualified", "opportunity_won", "opportunity_lost"]
+    lead_id: str | None
+    opportunity_id: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class WebhookResult:
+    """``enqueued``: the outcome is on the queue; ``duplicate``: a repeat of a request already enqueued
+    here; ``ignored``: a recognised message that is no decision about a B2B prospect."""
+
+    status: Literal["enqueued", "duplicate", "ignored"]
+    message_name: str
+    entity: str
+    kind: str | None = None
+    event_id: str | None = None
+    lead_id: str | None = None
+    opportunity_id: str | None = None
+    detail: str = ""
+
+
+class _RecentRequests:
+    """Request keys enqueued by this process, the oldest forgotten first (best effort; see module doc)."""
+
+    def __init__(self, size: int):
+        self._size = size
+        self._keys: OrderedDict[str, None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __contains__(self, key: str) -> bool:
+        with self._lock:
+            return key in self._keys
+
+    def add(self, key: str) -> None:
+        with self._lock:
+            self._keys[key] = None
+            self._keys.move_to_end(key)
+            while len(self._keys) > self._size:
+                self._keys.popitem(last=False)
+
+
+OpportunityLeadLookup = Callable[[str], "str | None"]
+
+
+class SalesWebhook:
+    """Turns Dataverse webhook requests into ``SalesOutcome`` messages on ``outcome_queue``.
+
+    - ``sales``: the gateway; ``get_qualification`` fills a ``lead_qualified`` outcome (the context names
+      the created records but carries none of their columns). When it fails or finds nothing yet, the
+      outcome goes without it and propagation reads it later, as it does for a "won" that overtakes.
+    - ``opportunity_lead``: the lead an opportunity originated from (``originatingleadid``), for ``Win`` and
+      ``Lose``, whose context names only the opportunity. Read from the context first when it is there.
+    - ``store``: when given, decisions about leads that no prospect has (Sales' other leads) are ignored
+      instead of enqueued (they would end on the poison queue).
+    """
+
+    def __init__(self, queue: Queue, outcome_queue: str, clock: Clock, *, sales: SalesGateway | None = None,
+                 opportunity_lead: OpportunityLeadLookup | None = None, store: Store | None = None,
+                 read_qualification: bool = True, remember: int = 10_000):
+        self._queue = queue
+        self._outcome_queue = outcome_queue
+        self._clock = clock
+        self._sales = sales
+        self._opportunity_lead = opportunity_lead
+        self._store = store
+        self._read_qualification = read_qualification and sales is not None
+        self._recent = _RecentRequests(remember)
+
+    # --- entry point -------------------------------------------------------------------------
+    def handle(self, body: bytes | str | Mapping[str, Any], headers: Mapping[str, str] | None = None) -> WebhookResult:
+        context = self.parse(body)
+        headers = {str(k).lower(): str(v) for k, v in (headers or {}).items()}
+        decision = self._decide(context)
+        message, entity = context.message_name, context.primary_entity_name.lower()
+        base = {"sdk_message": message, "entity": entity, "primary_id": _guid(context.primary_entity_id),
+                "correlation_id": context.correlation_id}
+        if isinstance(decision, str):  # recognised, but no decision
+            log.info("sales webhook ignored", extra={**base, "why": decision})
+            return WebhookResult("ignored", message, entity, detail=decision)
+
+        lead_id = decision.lead_id or self._lead_of(context, decision.opportunity_id)
+        if lead_id is None:
+            detail = f"opportunity {decision.opportunity_id} has no originating lead"
+            log.info("sales webhook ignored", extra={**base, "why": detail})
+            return WebhookResult("ignored", message, entity, kind=decision.kind, detail=detail,
+                                 opportunity_id=decision.opportunity_id)
+        primary_id = lead_id if decision.kind.startswith("lead_") else decision.opportunity_id
+        assert primary_id is not None
+        event_id = outcome_event_id(decision.kind, primary_id)
+        result = {"kind": decision.kind, "event_id": event_id, "lead_id": lead_id,
+                  "opportunity_id": decision.opportunity_id}
+        log_extra = {**base, **result}
+
+        if self._store is not None and not self._is_prospect_lead(lead_id):
+            log.info("sales webhook ignored: no prospect has the lead", extra=log_extra)
+            return WebhookResult("ignored", message, entity, detail="no prospect has this lead", **result)
+
+        request_key = self._request_key(context, headers)
+        if request_key is not None and f"{request_key}/{event_id}" in self._recent:
+            log.info("sales webhook repeated; already enqueued", extra={**log_extra, "request_id": request_key})
+            return WebhookResult("duplicate", message, entity, detail="request already handled", **result)
+
+        qualification = self._qualification(decision.kind, lead_id)
+        outcome = SalesOutcome(
+            event_id=event_id, kind=decision.kind, lead_id=lead_id,
+            opportunity_id=decision.opportunity_id or (qualification.opportunity_id if qualification else None),
+            occurred_at=context.operation_created_on or self._clock.now(),
+            qualification=qualification, reason=decision.reason, source=SOURCE,
+        )
+        self._queue.send(self._outcome_queue, outcome.to_json())
+        if request_key is not None:
+            self._recent.add(f"{request_key}/{event_id}")
+        log.info("sales outcome enqueued", extra={**log_extra, "request_id": request_key})
+        return WebhookResult("enqueued", message, entity, **{**result, "opportunity_id": outcome.opportunity_id})
+
+    # --- parsing ---------------------------------------------------------------------------
+    @staticmethod
+    def parse(body: bytes | str | Mapping[str, Any]) -> RemoteExecutionContext:
+        try:
+            if isinstance(body, Mapping):
+                return RemoteExecutionContext.model_validate(body)
+            return RemoteExecutionContext.model_validate_json(body)
+        except ValidationError as error:
+            # Name the fields, never their values (they may be personal data).
+            problems = sorted({".".join(str(p) for p in e["loc"]) or "(body)" for e in error.errors()})
+            if any(e["type"] == "json_invalid" for e in error.errors()):
+                raise InvalidWebhook("the body is not valid JSON") from None
+            raise InvalidWebhook(f"not a RemoteExecutionContext: {', '.join(problems)}") from None
+        except (ValueError, RecursionError):
+            raise InvalidWebhook("the body is not valid JSON") from None
+
+    def _decide(self, context: RemoteExecutionContext) -> Decision | str:
+        message, entity = context.message_name, context.primary_entity_name.lower()
+        if entity == "lead":
+            if message == "QualifyLead":
+                lead_id = _guid(context.primary_entity_id) or _guid(context.parameter("LeadId"))
+                if lead_id is None:
+                    raise InvalidWebhook("QualifyLead names no lead (PrimaryEntityId, LeadId)")
+                created = _references(context.output("CreatedEntities"))
+                opportunity_id = next((_guid(r) for r in created if str(r.get("LogicalName")).lower() == "opportunity"),
+                                      None)
+                return Decision("lead_qualified", lead_id, opportunity_id)
+            if message == "Update":
+                return self._lead_update(context)
+            if message in ("SetState", "SetStateDynamicEntity"):
+                return self._lead_set_state(context)
+        if entity in ("opportunity", "opportunityclose") and message in ("Win", "Lose"):
+            close = context.parameter("OpportunityClose")
+            if not isinstance(close, dict):
+                raise InvalidWebhook(f"{message} has no OpportunityClose input")
+            opportunity_id = _guid(_attribute(close, "opportunityid"))
+            if opportunity_id is None and entity == "opportunity":
+                opportunity_id = _guid(context.primary_entity_id)
+            if opportunity_id is None:
+                raise InvalidWebhook(f"{message}: the OpportunityClose names no opportunity")
+            lead_id = _guid(_attribute(close, "originatingleadid"))
+            if message == "Win":
+                return Decision("opportunity_won", lead_id, opportunity_id)
+            status = _option(context.parameter("Status"))
+            return Decision("opportunity_lost", lead_id, opportunity_id, _reason(OPPORTUNITY_LOSS_REASONS, status))
+        raise UnsupportedWebhook(f"unsupported message {message[:60]!r} on {entity[:60]!r}; this webhook handles "
+                                 "QualifyLead, Update, SetState and SetStateDynamicEntity on lead, Win and Lose "
+                                 "on opportunity")
+
+    def _lead_update(self, context: RemoteExecutionContext) -> Decision | str:
+        target = context.parameter("Target")
+        lead_id = _guid(target) or _guid(context.primary_entity_id)
+        if lead_id is None:
+            raise InvalidWebhook("Update names no lead (Target, PrimaryEntityId)")
+        sources = [target, *context.images()]
+        state = next((s for s in (_option(_attribute(e, "statecode")) for e in sources) if s is not None), None)
+        if state != LeadState.DISQUALIFIED:
+            return "the update does not disqualify the lead"
+        status = next((s for s in (_option(_attribute(e, "statuscode")) for e in sources) if s is not None), None)
+        return Decision("lead_disqualified", lead_id, reason=_reason(LEAD_DISQUALIFY_REASONS, status))
+
+    def _lead_set_state(self, context: RemoteExecutionContext) -> Decision | str:
+        lead_id = _guid(context.parameter("EntityMoniker")) or _guid(context.primary_entity_id)
+        if lead_id is None:
+            raise InvalidWebhook(f"{context.message_name} names no lead (EntityMoniker, PrimaryEntityId)")
+        if _option(context.parameter("State")) != LeadState.DISQUALIFIED:
+            return "the state change does not disqualify the lead"
+        return Decision("lead_disqualified", lead_id,
+                        reason=_reason(LEAD_DISQUALIFY_REASONS, _option(context.parameter("Status"))))
+
+    # --- lookups ---------------------------------------------------------------------------
+    def _lead_of(self, context: RemoteExecutionContext, opportunity_id: str | None) -> str | None:
+        for image in context.images():
+            if str(image.get("LogicalName", "")).lower() == "opportunity":
+                lead_id = _guid(_attribute(image, "originatingleadid"))
+                if lead_id is not None:
+                    return lead_id
+        if opportunity_id is None:
+            return None
+        if self._opportunity_lead is None:  # a wiring fault, not bad input: a 500, and Dataverse retries
+            raise RuntimeError("SalesWebhook needs opportunity_lead to find the lead of an opportunity")
+        lead_id = self._opportunity_lead(opportunity_id)
+        return _guid(lead_id) if lead_id else None
+
+    def _is_prospect_lead(self, lead_id: str) -> bool:
+        assert self._store is not None
+        with self._store.unit_of_work(read_only=True) as uow:
+            return uow.find_prospect_by_lead(lead_id) is not None
+
+    def _qualification(self, kind: str, lead_id: str) -> Qualification | None:
+        if kind != "lead_qualified" or not self._read_qualification:
+            return None
+        assert self._sales is not None
+        try:
+            return self._sales.get_qualification(lead_id)
+        except Exception as error:  # Sales is slow or down: propagation reads it later
+            log.warning("qualification not read; the outcome goes without it",
+                        extra={"lead_id": lead_id, "error": type(error).__name__})
+            return None
+
+    @staticmethod
+    def _request_key(context: RemoteExecutionContext, headers: Mapping[str, str]) -> str | None:
+        for value in (context.request_id, headers.get("x-ms-correlation-request-id"), context.operation_id):
+            key = _guid(value)
+            if key is not None:
+                return key
+        return None
+
+
+def _reason(reasons: Mapping[int, str], status: int | None) -> str | None:
+    if status is None:
+        return None
+    return reasons.get(status, f"statuscode {status}")

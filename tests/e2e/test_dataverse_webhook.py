@@ -1,0 +1,212 @@
+"""End to end on Dataverse (the simulator): signup → sync → lead created in Dataverse → a salesperson
+qualifies and wins, disqualifies, or loses there → the simulator's webhook deliveries (RemoteExecutionContext
+JSON) reach the ``sales_events`` function → outcome queue → propagation → prospect approved with its
+hierarchy and welcome email, or rejected with its email.
+
+In process, not through ``start_host``: ``SALES_MODE=dataverse`` needs an https ``DATAVERSE_URL`` and an
+azure-identity credential, which the simulator (http, its own bearer tokens) cannot satisfy. The
+container gets ``DataverseSales(sim.url, token_provider=...)`` instead, and the function is called with
+real ``func.HttpRequest`` objects (directly, and through a loopback HTTP server that checks ``?code=``
+the way the host checks a function key).
+"""
+from __future__ import annotations
+
+import json
+import threading
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Iterator
+from urllib.parse import parse_qs, urlsplit
+
+import azure.functions as func
+import pytest
+import requests
+
+from functions import _runtime
+from functions.sales_events import sales_events
+from shared.adapters.dataverse_sales import DataverseSales
+from shared.bootstrap import Container
+from shared.config import Settings
+from shared.domain.ids import outcome_event_id
+from shared.domain.model import ProspectStatus
+from shared.services.sales_webhook import SalesWebhook
+from tests.dataverse_sim import SalesClient, running_simulator
+from tests.dataverse_sim.webhook import WebhookRelay
+from tests.services.flow import signup_body, work
+
+pytestmark = pytest.mark.e2e
+
+FUNCTION_KEY = "webhook-key-for-tests"
+URL = "https://b2b.example.net/api/sales/events"
+
+
+@pytest.fixture
+def sim():
+    with running_simulator() as simulator:
+        yield simulator
+
+
+@pytest.fixture
+def app(sim, tmp_path, monkeypatch) -> Iterator[Container]:
+    """The functions' container on a fresh state folder, with Sales on the simulator."""
+    token = sim.issue_token()
+    c = Container.build(Settings.from_env({"OUTCOME_QUEUE": "b2b-sales-outcomes"}, data_dir=tmp_path),
+                        sales=DataverseSales(sim.url, lambda: token))
+    monkeypatch.setattr(_runtime, "_container", c)
+    yield c
+    c.store.close()
+    c.queue.close()
+
+
+def call_function(body: bytes, headers: dict[str, str]) -> func.HttpResponse:
+    return sales_events(func.HttpRequest("POST", f"{URL}?code={FUNCTION_KEY}", headers=headers, body=body,
+                                         params={"code": FUNCTION_KEY}))
+
+
+def leads_in_sales(c: Container, n: int) -> dict[str, str]:
+    """Submit ``n`` signups and sync them; returns prospect number → lead id, each lead in the simulator."""
+    for i in range(n):
+        c.intake.submit(signup_body(i + 1))
+    c.channel_sync.run()
+    work(c)
+    return {p.number: p.lead_id for p in c.operator.prospects()}
+
+
+@contextmanager
+def function_server() -> Iterator[str]:
+    """The function behind loopback HTTP, refusing requests without the function key (as the host does)."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):
+            query = parse_qs(urlsplit(self.path).query)
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if query.get("code") != [FUNCTION_KEY]:
+                status, headers, payload = 401, {}, b""
+            else:
+                response = sales_events(func.HttpRequest("POST", f"http://127.0.0.1{self.path}", body=body,
+                                                         headers=dict(self.headers.items()),
+                                                         params={k: v[0] for k, v in query.items()}))
+                status, headers, payload = response.status_code, dict(response.headers), response.get_body()
+                headers["Content-Type"] = response.mimetype
+            self.send_response(status)
+            for name, value in headers.items():
+                if name.lower() != "content-length":
+                    self.send_header(name, value)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/api/sales/events"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_qualified_and_won_in_dataverse_approves_the_prospect(sim, app):
+    c = app
+    [(number, lead_id)] = leads_in_sales(c, 1).items()
+    assert sim.lead(lead_id)["statecode"] == 0
+    relay = WebhookRelay(sim)
+    relay.pending()  # the lead's Create: no step is registered on it
+
+    salesperson = SalesClient(sim.api_url, sim.issue_token("a salesperson"))
+    created = salesperson.qualify(lead_id)
+    salesperson.win(created["opportunity"])
+
+    answers = relay.deliver(call_function)
+    assert [a.status_code for a in answers] == [202, 202]
+    results = [json.loads(a.get_body()) for a in answers]
+    assert [(r["status"], r["kind"]) for r in results] == [("enqueued", "lead_qualified"), ("enqueued", "opportunity_won")]
+    assert results[0]["event_id"] == outcome_event_id("lead_qualified", lead_id)
+    assert results[1]["event_id"] == outcome_event_id("opportunity_won", created["opportunity"])
+
+    body, headers = relay.delivered[1]  # Dataverse retries a delivery it did not see answered
+    retried = call_function(body, headers)
+    assert retried.status_code == 202 and json.loads(retried.get_body())["status"] == "duplicate"
+    assert c.queue.count(c.settings.outcome_queue) == 2
+
+    work(c)
+    details = c.operator.prospect(number)
+    assert details.prospect.status is ProspectStatus.APPROVED
+    assert details.hierarchy is not None and details.hierarchy.name == "Company 1 & Sons"
+    assert [(m.role.value, m.status.value) for m in details.members] == [("Admin", "Active")]
+    with c.store.unit_of_work(read_only=True) as uow:  # the customers carry the Dataverse record ids
+        assert uow.get_customer(details.prospect.organization_customer_id).sales_record_id == created["account"]
+        assert uow.get_customer(details.prospect.person_customer_id).sales_record_id == created["contact"]
+    emails = c.transport.list()
+    assert len(emails) == 1 and emails[0]["subject"].startswith("Welcome to")
+    actions = [(h.actor, h.action) for h in details.history if h.actor.startswith("dataverse-webhook")]
+    assert actions == [("dataverse-webhook:lead_qualified", "qualified in Sales"),
+                       ("dataverse-webhook:opportunity_won", "approved")]
+
+    for delivery in relay.delivered:  # a redelivery on another instance: enqueued again, applied never
+        c.queue.send(c.settings.outcome_queue, _outcome_body(delivery, c))
+    work(c)
+    assert c.operator.prospect(number).prospect.status is ProspectStatus.APPROVED and len(c.transport.list()) == 1
+
+
+def _outcome_body(delivery: tuple[bytes, dict], c: Container) -> str:
+    """The queue message another instance (no shared memory) would enqueue for the same delivery."""
+    other = SalesWebhook(c.queue, "elsewhere", c.clock, sales=c.sales,
+                         opportunity_lead=c.sales.get_opportunity_lead)
+    other.handle(*delivery)
+    [message] = c.queue.receive("elsewhere", max_messages=1, visibility_timeout=0)
+    c.queue.delete(message)
+    return message.body
+
+
+def test_disqualified_and_lost_over_http_reject_with_reasons(sim, app):
+    c = app
+    leads = leads_in_sales(c, 2)
+    (dq_number, dq_lead), (lost_number, lost_lead) = sorted(leads.items())
+    relay = WebhookRelay(sim)
+    relay.pending()
+    salesperson = SalesClient(sim.api_url, sim.issue_token("a salesperson"))
+    salesperson.disqualify(dq_lead, statuscode=6)
+    salesperson.lose(salesperson.qualify(lost_lead)["opportunity"], statuscode=5)
+
+    with function_server() as url:
+        assert requests.post(url, data=b"{}", timeout=10).status_code == 401  # no function key
+        answers = relay.post(url, key=FUNCTION_KEY)
+        assert [a.status_code for a in answers] == [202, 202, 202]
+        assert [a.json()["kind"] for a in answers] == ["lead_disqualified", "lead_qualified", "opportunity_lost"]
+
+        bad = requests.post(url, params={"code": FUNCTION_KEY}, data=b"{not json",
+                            headers={"Content-Type": "application/json"}, timeout=10)
+        assert bad.status_code == 400 and bad.headers["Content-Type"].startswith("application/problem+json")
+        create = json.loads(relay.delivered[0][0])
+        create["MessageName"] = "Create"
+        unknown = requests.post(url, params={"code": FUNCTION_KEY}, json=create, timeout=10)
+        assert unknown.status_code == 400 and "Create" in unknown.json()["detail"]
+        wrong_type = requests.post(url, params={"code": FUNCTION_KEY}, data=b"<xml/>",
+                                   headers={"Content-Type": "application/xml"}, timeout=10)
+        assert wrong_type.status_code == 415
+
+    work(c)
+    disqualified, lost = c.operator.prospect(dq_number).prospect, c.operator.prospect(lost_number).prospect
+    assert disqualified.status is ProspectStatus.REJECTED and disqualified.rejection_reason == \
+        "lead disqualified (No Longer Interested)"
+    assert lost.status is ProspectStatus.REJECTED and lost.rejection_reason == "opportunity lost (Out-Sold)"
+    assert len(c.transport.list()) == 2
+
+
+def test_decisions_on_other_leads_are_acknowledged_and_ignored(sim, app):
+    """A salesperson's own leads (no prospect) also fire the steps: 202, nothing enqueued."""
+    c = app
+    leads_in_sales(c, 1)
+    other_lead = "3c2b1a09-8f7e-4d6c-9b5a-493827160504"
+    SalesClient(sim.api_url, sim.issue_token("a salesperson"))._call(
+        "POST", "leads", {"leadid": other_lead, "subject": "Walk-in", "lastname": "Other"})
+    relay = WebhookRelay(sim)
+    relay.pending()
+    SalesClient(sim.api_url, sim.issue_token("a salesperson")).disqualify(other_lead, statuscode=4)
+    [answer] = relay.deliver(call_function)
+    assert answer.status_code == 202 and json.loads(answer.get_body())["status"] == "ignored"
+    assert c.queue.count(c.settings.outcome_queue) == 0
