@@ -34,6 +34,17 @@ param salesClientSecret string = ''
 @description('Optional resource group name; default rg-<environmentName>.')
 param resourceGroupName string = ''
 
+@description('Where leads go and decisions come from: embedded (the stand-in), dataverse (Dynamics 365 Sales) or none (the back office decides).')
+@allowed([
+  'embedded'
+  'dataverse'
+  'none'
+])
+param salesMode string = 'embedded'
+
+@description('Dynamics 365 Sales organization URL, e.g. https://contoso.crm4.dynamics.com (SALES_MODE=dataverse).')
+param dataverseUrl string = ''
+
 var abbrs = loadJsonContent('./abbreviations.json')
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = {
@@ -138,6 +149,8 @@ module api 'app/api.bicep' = {
     emailQueueName: appQueues.email
     stateTableName: stateTableName
     keyVaultName: keyVault.outputs.name
+    salesMode: salesMode
+    dataverseUrl: dataverseUrl
   }
   // The host and the first deployment need their storage roles before the app starts.
   dependsOn: [

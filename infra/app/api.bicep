@@ -22,6 +22,8 @@ param emailQueueName string
 param stateTableName string
 @description('The Key Vault holding the app\'s secrets (referenced by app settings through the identity).')
 param keyVaultName string
+@description('embedded, dataverse or none (shared/config.py SALES_MODE).')
+param salesMode string = 'embedded'
 @description('Dynamics 365 Sales organization URL (SALES_MODE=dataverse); empty while the embedded Sales runs.')
 param dataverseUrl string = ''
 
@@ -139,7 +141,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         }
         {
           name: 'SALES_MODE'
-          value: 'embedded'
+          value: salesMode
         }
         {
           name: 'EMAIL_TRANSPORT'
