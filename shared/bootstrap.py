@@ -113,7 +113,16 @@ class Container:
         from shared.services.sync import ChannelSync
 
         return ChannelSync(self.store, self.clock, self.relay, self.settings.lead_queue, self.settings.sync_batch_size,
-                           create_leads=self.sales is not None)
+                           create_leads=self.sales is not None, reconciliation=self.reconciliation)
+
+    @cached_property
+    def reconciliation(self):
+        """Sales decisions whose outcome never arrived, enqueued again; None with SALES_MODE=none."""
+        if self.sales is None:
+            return None
+        from shared.services.reconciliation import Reconciliation
+
+        return Reconciliation(self.store, self.sales, self.queue, self.settings.outcome_queue)
 
     @cached_property
     def lead_creation(self):
@@ -157,7 +166,7 @@ class Container:
     def operator(self):
         from shared.services.operator import OperatorService
 
-        return OperatorService(self.store, self.queue, self.settings.queue_names)
+        return OperatorService(self.store, self.queue, self.settings.queue_names, sales=self.sales)
 
     @cached_property
     def sales_webhook(self):

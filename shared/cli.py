@@ -65,6 +65,11 @@ class Cli:
         for h in details.history:
             print(f"    {h.at.isoformat(timespec='seconds')}  {h.actor:<24} {h.action}" + (f" — {h.detail}" if h.detail else ""))
 
+    def drift(self, args) -> None:
+        found = self.c.operator.drift()
+        rows = [{"number": d.number, "ours": d.ours, "sales": d.sales, "problem": d.problem} for d in found]
+        _print_table(rows, ["number", "ours", "sales", "problem"])
+
     # --- back-office decisions (every SALES_MODE; the only way with SALES_MODE=none) ---------------
     def approve(self, args) -> None:
         self._decided(self.c.back_office.approve(args.key, args.operator))
@@ -163,6 +168,11 @@ class Cli:
     def sync(self, args) -> None:
         report = self.c.channel_sync.run()
         print(f"prospects created: {report.prospects_created}, outbox messages resent: {report.outbox_resent}")
+        if report.reconciliation is not None:
+            r = report.reconciliation
+            print(f"sales decisions read: {r.read}, outcomes enqueued again: {r.enqueued}")
+        if report.reconciliation_error:
+            print(f"reconciliation with Sales failed: {report.reconciliation_error}")
 
     def work(self, args) -> None:
         print(f"messages processed: {drain_queues(self.c.queue, self.c.queue_handlers())}")
@@ -199,6 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--status", choices=["pending", "approved", "rejected"])
     p.add_argument("--attention", action="store_true", help="only those an operator must look at")
     add("prospect", "prospect", "show one prospect with its full history").add_argument("key", help="PRO-000001 or id")
+    add("drift", "drift", "prospects whose state disagrees with Sales (an outcome still queued shows too)")
     p = add("approve", "approve", "approve a prospect in the back office")
     p.add_argument("key", help="PRO-000001 or id")
     p.add_argument("--operator", default=_default_operator(), help="who decides (recorded in the history)")

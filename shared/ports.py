@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # annotations only: importing the ports must not pull in pyda
         ProspectStatus,
         SignupRecord,
     )
-    from shared.domain.sales import LeadDraft, LeadSnapshot, Qualification
+    from shared.domain.sales import LeadDraft, LeadSnapshot, Qualification, SalesDecision
 
 
 class Clock(Protocol):
@@ -69,6 +69,14 @@ class UnitOfWork(Protocol):
 
         Numbers are unique and gap-free: each belongs to one owner, and an owner whose unit of work
         failed gets the same number again (or its number goes back) when it retries."""
+        ...
+
+    # watermarks: how far a job has read another system's changes (the reconciliation's "modifiedon")
+    def get_watermark(self, name: str) -> datetime | None: ...
+    def set_watermark(self, name: str, value: datetime) -> None:
+        """Store ``value`` (timezone-aware). A unit of work that read the watermark and then sets it
+        never commits over a value another one set in between: writers are serialized, or the commit
+        fails as any stale update does (the caller runs again)."""
         ...
 
     # idempotency: an event applied to an aggregate (a prospect) is recorded with its state change
@@ -127,12 +135,23 @@ class SalesGateway(Protocol):
     def create_lead(self, draft: LeadDraft) -> LeadSnapshot:
         """Create the lead with ``draft.lead_id``; if it exists already, return it unchanged."""
         ...
-    def get_lead(self, lead_id: str) -> LeadSnapshot | None: ...
+    def get_lead(self, lead_id: str) -> LeadSnapshot | None:
+        """The lead, with the state of its qualifying opportunity once it has one."""
+        ...
     def get_qualification(self, lead_id: str) -> Qualification | None:
         """The contact, account and opportunity that qualifying the lead created, if it was qualified."""
         ...
     def get_opportunity_lead(self, opportunity_id: str) -> str | None:
         """The lead an opportunity originated from (a "won" names only the opportunity), if any."""
+        ...
+    def decisions_since(self, since: datetime | None, limit: int) -> list[SalesDecision]:
+        """Closing decisions recorded after ``since`` (all of them when None), oldest first by their
+        ``modified_on``, at most ``limit``: B2B leads (those with a prospect number) qualified or
+        disqualified, and opportunities originating from B2B leads won or lost.
+
+        When ``limit`` decisions come back there may be more, some at the last one's ``modified_on``:
+        the caller asks again from a little before it. Every decision is reported by the record's
+        current state, so a record changed again (a lost opportunity's lead, say) is reported again."""
         ...
 
 

@@ -40,6 +40,7 @@ T = TypeVar("T", bound=BaseModel)
 # Entity-group transactions take at most 100 operations.
 MAX_TRANSACTION = 100
 _INDEX = "index-"
+_WATERMARK = "watermark"
 
 
 class ConcurrencyConflict(Exception):
@@ -65,6 +66,7 @@ class TableUnitOfWork:
         self._new_pointers: dict[tuple[str, str], dict] = {}
         self._dropped_pointers: list[tuple[str, str]] = []
         self._history_seq = 0
+        self._absent: set[tuple[str, str]] = set()  # rows read and found missing (a watermark's first write)
 
     # --- plumbing -----------------------------------------------------------------------------
     def _get(self, partition: str, row: str) -> dict | None:
@@ -377,6 +379,26 @@ class TableUnitOfWork:
                 if error.status_code not in (409, 412):
                     raise
                 # Another writer moved the counter or claimed for this owner first: look again.
+
+    # --- watermarks ---------------------------------------------------------------------------
+    # One entity per name in the "watermark" partition. Written like every record here: guarded by the
+    # ETag when this unit of work read it (the reconciliation reads, then advances: a run that raced
+    # another fails with ConcurrencyConflict instead of moving the watermark back); created when this unit
+    # of work read it as absent (two first runs cannot both write it: the second gets DuplicateRecord); an
+    # upsert when it was not read (a blind set, such as an operator's reset).
+    def get_watermark(self, name: str) -> datetime | None:
+        entity = self._get(_WATERMARK, _key(name))
+        if entity is None:
+            self._absent.add((_WATERMARK, _key(name)))
+            return None
+        return datetime.fromisoformat(entity["value"])
+
+    def set_watermark(self, name: str, value: datetime) -> None:
+        if value.tzinfo is None:
+            raise ValueError("a watermark is a timezone-aware moment")
+        operation = "create" if (_WATERMARK, _key(name)) in self._absent else "replace"
+        # An ISO string, not Edm.DateTime: that keeps microseconds and the offset exactly.
+        self._write(operation, _WATERMARK, _key(name), None, kind="watermark", value=value.isoformat())
 
     # --- idempotency of events ----------------------------------------------------------------
     def event_seen(self, scope: str, event_id: str) -> bool:

@@ -30,7 +30,16 @@ from urllib.parse import quote
 import requests
 from requests.adapters import HTTPAdapter
 
-from shared.domain.sales import LeadDraft, LeadSnapshot, LeadState, Qualification, SalesAccount, SalesContact
+from shared.domain.sales import (
+    LeadDraft,
+    LeadSnapshot,
+    LeadState,
+    OpportunityState,
+    Qualification,
+    SalesAccount,
+    SalesContact,
+    SalesDecision,
+)
 
 log = logging.getLogger("b2b.dataverse")
 
@@ -203,6 +212,12 @@ def _datetime(value: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
+def _odata_moment(value: datetime) -> str:
+    """A DateTimeOffset literal in UTC, rounded down to the second."""
+    moment = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 class DataverseSales:
     """The ``SalesGateway`` port on Dataverse. Thread-safe: share one per process."""
 
@@ -256,7 +271,8 @@ class DataverseSales:
         return self._created(lead_id, response.status_code, response.text, response)
 
     def get_lead(self, lead_id: str) -> LeadSnapshot | None:
-        response = self._send("GET", f"leads({_guid(lead_id)})", params={"$select": self._lead_select})
+        response = self._send("GET", f"leads({_guid(lead_id)})", params={
+            "$select": self._lead_select, "$expand": "qualifyingopportunityid($select=statecode,statuscode)"})
         if response.status_code == 404:
             return None
         if response.status_code != 200:
@@ -305,6 +321,54 @@ class DataverseSales:
                 phone=contact.get("telephone1"),
             ),
         )
+
+    def decisions_since(self, since: datetime | None, limit: int) -> list[SalesDecision]:
+        """Two queries, each ordered by ``modifiedon`` and cut at ``limit``: closed B2B leads, and closed
+        opportunities whose originating lead is a B2B lead (a filter on the lookup's column). Merged and
+        cut at ``limit`` again, the result is a complete prefix of both in ``modifiedon`` order.
+
+        ``since`` is sent to the second, rounded down (Dataverse answers ``modifiedon`` in seconds): the
+        window only widens, and a decision read twice is harmless to the caller."""
+        top = str(max(1, min(limit, 5000)))  # 5000: the most rows Dataverse answers in one page
+        after = f" and modifiedon gt {_odata_moment(since)}" if since is not None else ""
+        column = self._prospect_column
+        leads = self._rows("leads", "read decided B2B leads", {
+            "$select": f"leadid,statecode,statuscode,modifiedon,_qualifyingopportunityid_value,{column}",
+            "$filter": f"{column} ne null and statecode ne 0{after}",
+            "$orderby": "modifiedon asc", "$top": top,
+        })
+        opportunities = self._rows("opportunities", "read closed opportunities of B2B leads", {
+            "$select": "opportunityid,statecode,statuscode,modifiedon,_originatingleadid_value",
+            "$filter": f"_originatingleadid_value ne null and originatingleadid/{column} ne null "
+                       f"and statecode ne 0{after}",
+            "$expand": f"originatingleadid($select={column})",
+            "$orderby": "modifiedon asc", "$top": top,
+        })
+        decisions = []
+        for row in leads:
+            state = LeadState(row["statecode"])
+            decisions.append(SalesDecision(
+                kind="lead_qualified" if state is LeadState.QUALIFIED else "lead_disqualified",
+                lead_id=row["leadid"], opportunity_id=row.get("_qualifyingopportunityid_value"),
+                statuscode=row["statuscode"], modified_on=_datetime(row["modifiedon"]),
+                prospect_number=row.get(column),
+            ))
+        for row in opportunities:
+            state = OpportunityState(row["statecode"])
+            decisions.append(SalesDecision(
+                kind="opportunity_won" if state is OpportunityState.WON else "opportunity_lost",
+                lead_id=row["_originatingleadid_value"], opportunity_id=row["opportunityid"],
+                statuscode=row["statuscode"], modified_on=_datetime(row["modifiedon"]),
+                prospect_number=(row.get("originatingleadid") or {}).get(column),
+            ))
+        decisions.sort(key=lambda d: (d.modified_on, d.kind, d.primary_id))
+        return decisions[:limit]
+
+    def _rows(self, entity_set: str, doing: str, params: dict[str, str]) -> list[dict]:
+        response = self._send("GET", entity_set, params=params)
+        if response.status_code != 200:
+            _raise_for(response, doing)
+        return response.json().get("value", [])
 
     def _originating(self, entity_set: str, columns: str, lead_id: str) -> dict | None:
         response = self._send("GET", entity_set, params={
@@ -387,12 +451,15 @@ class DataverseSales:
         return body
 
     def _snapshot(self, row: dict) -> LeadSnapshot:
+        opportunity = row.get("qualifyingopportunityid")  # expanded by get_lead; absent from a create's answer
         return LeadSnapshot(
             lead_id=row["leadid"],
             prospect_number=row.get(self._prospect_column),
             statecode=LeadState(row["statecode"]),
             statuscode=row["statuscode"],
             qualifying_opportunity_id=row.get("_qualifyingopportunityid_value"),
+            opportunity_state=OpportunityState(opportunity["statecode"]) if opportunity else None,
+            opportunity_statuscode=opportunity["statuscode"] if opportunity else None,
             created_on=_datetime(row["createdon"]),
             modified_on=_datetime(row["modifiedon"]),
         )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 from shared.adapters.sqlite_base import SqliteDatabase
@@ -30,6 +30,7 @@ from shared.domain.sales import (
     Qualification,
     SalesAccount,
     SalesContact,
+    SalesDecision,
 )
 from shared.ports import Clock, Queue
 
@@ -51,6 +52,26 @@ CREATE TABLE IF NOT EXISTS opportunities (
 CREATE TABLE IF NOT EXISTS opportunitycloses (
     activityid TEXT PRIMARY KEY, opportunityid TEXT NOT NULL, subject TEXT NOT NULL, createdon TEXT NOT NULL);
 """
+
+
+# A lead with the state of its qualifying opportunity (what get_lead answers).
+_LEAD_WITH_OPPORTUNITY = """
+SELECT l.*, o.statecode AS opportunity_statecode, o.statuscode AS opportunity_statuscode
+FROM leads l LEFT JOIN opportunities o ON o.opportunityid = l.qualifyingopportunityid"""
+
+# Closed B2B leads and closed opportunities of B2B leads, modified after ?, oldest first.
+_DECISIONS = """
+SELECT * FROM (
+    SELECT CASE statecode WHEN 1 THEN 'lead_qualified' ELSE 'lead_disqualified' END AS kind,
+           leadid AS lead_id, qualifyingopportunityid AS opportunity_id, statuscode, modifiedon,
+           b2b_prospectnumber AS prospect_number
+    FROM leads WHERE b2b_prospectnumber IS NOT NULL AND statecode IN (1, 2) AND modifiedon > ?
+    UNION ALL
+    SELECT CASE o.statecode WHEN 1 THEN 'opportunity_won' ELSE 'opportunity_lost' END,
+           o.originatingleadid, o.opportunityid, o.statuscode, o.modifiedon, l.b2b_prospectnumber
+    FROM opportunities o JOIN leads l ON l.leadid = o.originatingleadid
+    WHERE l.b2b_prospectnumber IS NOT NULL AND o.statecode IN (1, 2) AND o.modifiedon > ?
+) ORDER BY modifiedon, kind, CASE WHEN kind LIKE 'lead%' THEN lead_id ELSE opportunity_id END LIMIT ?"""
 
 
 class SalesError(DomainError):
@@ -81,13 +102,25 @@ class EmbeddedSales:
                     "INSERT INTO annotations (annotationid, objectid, subject, notetext, createdon) VALUES (?, ?, ?, ?, ?)",
                     (str(uuid.uuid4()), lead_id, "Created by Commerce B2B onboarding", draft.timeline_note, now),
                 )
-            row = db.execute("SELECT * FROM leads WHERE leadid = ?", (lead_id,)).fetchone()
+            row = db.execute(_LEAD_WITH_OPPORTUNITY + " WHERE l.leadid = ?", (lead_id,)).fetchone()
         return _snapshot(row)
 
     def get_lead(self, lead_id: str) -> LeadSnapshot | None:
         with self.database.transaction(read_only=True) as db:
-            row = db.execute("SELECT * FROM leads WHERE leadid = ?", (lead_id.lower(),)).fetchone()
+            row = db.execute(_LEAD_WITH_OPPORTUNITY + " WHERE l.leadid = ?", (lead_id.lower(),)).fetchone()
         return None if row is None else _snapshot(row)
+
+    def decisions_since(self, since: datetime | None, limit: int) -> list[SalesDecision]:
+        # modifiedon is the ISO text of a UTC moment: ordered as text, as long as ``since`` is UTC too.
+        after = since.astimezone(timezone.utc).isoformat() if since is not None else ""
+        with self.database.transaction(read_only=True) as db:
+            rows = db.execute(_DECISIONS, (after, after, limit)).fetchall()
+        return [
+            SalesDecision(kind=row["kind"], lead_id=row["lead_id"], opportunity_id=row["opportunity_id"],
+                          statuscode=row["statuscode"], modified_on=datetime.fromisoformat(row["modifiedon"]),
+                          prospect_number=row["prospect_number"])
+            for row in rows
+        ]
 
     def get_opportunity_lead(self, opportunity_id: str) -> str | None:
         row = self.opportunity(opportunity_id)
@@ -243,6 +276,8 @@ def _snapshot(row: sqlite3.Row) -> LeadSnapshot:
         statecode=LeadState(row["statecode"]),
         statuscode=row["statuscode"],
         qualifying_opportunity_id=row["qualifyingopportunityid"],
+        opportunity_state=None if row["opportunity_statecode"] is None else OpportunityState(row["opportunity_statecode"]),
+        opportunity_statuscode=row["opportunity_statuscode"],
         created_on=datetime.fromisoformat(row["createdon"]),
         modified_on=datetime.fromisoformat(row["modifiedon"]),
     )

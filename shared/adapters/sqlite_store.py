@@ -54,6 +54,7 @@ CREATE TABLE IF NOT EXISTS outbox (
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (sent_at, created_at);
 CREATE TABLE IF NOT EXISTS emails (id TEXT PRIMARY KEY, status TEXT NOT NULL, created_at TEXT NOT NULL, data TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS emails_status ON emails (status, created_at);
+CREATE TABLE IF NOT EXISTS watermarks (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 T = TypeVar("T", bound=BaseModel)
@@ -198,6 +199,19 @@ class SqliteUnitOfWork:
         ).fetchone()[0])
         self._db.execute("INSERT INTO sequence_claims (sequence, owner, value) VALUES (?, ?, ?)", (sequence, owner, value))
         return value
+
+    # watermarks (writers are serialized by BEGIN IMMEDIATE: a read-then-set never overwrites a newer value)
+    def get_watermark(self, name: str) -> datetime | None:
+        row = self._db.execute("SELECT value FROM watermarks WHERE name = ?", (name,)).fetchone()
+        return None if row is None else datetime.fromisoformat(row["value"])
+
+    def set_watermark(self, name: str, value: datetime) -> None:
+        if value.tzinfo is None:
+            raise ValueError("a watermark is a timezone-aware moment")
+        self._db.execute(
+            "INSERT INTO watermarks (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            (name, value.isoformat()),
+        )
 
     def event_seen(self, scope: str, event_id: str) -> bool:
         return self._db.execute(

@@ -12,7 +12,7 @@ from typing import Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shared.domain.errors import MalformedMessage
-from shared.domain.sales import Qualification
+from shared.domain.sales import OutcomeKind, Qualification
 
 
 class _Message(BaseModel):
@@ -31,9 +31,6 @@ class CreateLead(_Message):
 class DeliverEmail(_Message):
     schema_: Literal["deliver-email"] = Field("deliver-email", alias="schema")
     email_id: str
-
-
-OutcomeKind = Literal["lead_qualified", "lead_disqualified", "opportunity_won", "opportunity_lost"]
 
 
 class SalesOutcome(_Message):

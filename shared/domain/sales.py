@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import IntEnum
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -17,6 +18,9 @@ class OpportunityState(IntEnum):
     OPEN = 0
     WON = 1
     LOST = 2
+
+
+OutcomeKind = Literal["lead_qualified", "lead_disqualified", "opportunity_won", "opportunity_lost"]
 
 
 class _Record(BaseModel):
@@ -48,6 +52,9 @@ class LeadSnapshot(_Record):
     statecode: LeadState
     statuscode: int
     qualifying_opportunity_id: str | None = None
+    # The state of the qualifying opportunity (None while there is none): what the drift report compares.
+    opportunity_state: OpportunityState | None = None
+    opportunity_statuscode: int | None = None
     created_on: datetime
     modified_on: datetime
 
@@ -77,6 +84,33 @@ class Qualification(_Record):
     contact: SalesContact
     account: SalesAccount
     opportunity_id: str
+
+
+class SalesDecision(_Record):
+    """A closing decision as Sales records it: a B2B lead qualified or disqualified, or an opportunity
+    that originated from one won or lost. Read back by the reconciliation, which turns each into the
+    outcome the webhook would have sent (``primary_id`` is what the outcome's event id derives from)."""
+
+    kind: OutcomeKind
+    lead_id: str
+    opportunity_id: str | None = None  # the opportunity closed, or the one qualifying the lead created
+    statuscode: int
+    modified_on: datetime
+    prospect_number: str | None = None
+
+    @property
+    def primary_id(self) -> str:
+        primary = self.lead_id if self.kind.startswith("lead_") else self.opportunity_id
+        assert primary is not None, "an opportunity decision names its opportunity"
+        return primary
+
+    @property
+    def reason(self) -> str | None:
+        """The reason an outcome carries: the disqualify or loss reason named by the statuscode."""
+        reasons = {"lead_disqualified": LEAD_DISQUALIFY_REASONS, "opportunity_lost": OPPORTUNITY_LOSS_REASONS}
+        if self.kind not in reasons:
+            return None
+        return reasons[self.kind].get(self.statuscode, f"statuscode {self.statuscode}")
 
 
 # statuscode values that belong to each closing statecode (Dataverse's defaults)

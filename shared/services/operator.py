@@ -1,9 +1,10 @@
-"""What an operator looks at and repairs: prospects and their history, emails, poison messages."""
+"""What an operator looks at and repairs: prospects and their history, emails, poison messages, and the
+prospects whose state disagrees with Sales (drift)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared.domain.errors import NotFound
+from shared.domain.errors import DomainError, NotFound
 from shared.domain.model import (
     CustomerHierarchy,
     EmailRecord,
@@ -12,7 +13,14 @@ from shared.domain.model import (
     Prospect,
     ProspectStatus,
 )
-from shared.ports import Queue, ReceivedMessage, Store
+from shared.domain.sales import (
+    LEAD_DISQUALIFY_REASONS,
+    OPPORTUNITY_LOSS_REASONS,
+    LeadSnapshot,
+    LeadState,
+    OpportunityState,
+)
+from shared.ports import Queue, ReceivedMessage, SalesGateway, Store
 from shared.queue_worker import POISON_SUFFIX, poison_queue_name
 
 
@@ -24,11 +32,65 @@ class ProspectDetails:
     members: list[HierarchyMember]
 
 
+@dataclass(frozen=True)
+class Drift:
+    """A prospect whose state disagrees with its lead in Sales: ``ours`` and ``sales`` say what each
+    holds, ``problem`` what disagrees. An outcome still on its way shows here until it is applied."""
+
+    number: str
+    ours: str
+    sales: str
+    problem: str
+
+
+def _sales_state(lead: LeadSnapshot | None) -> str:
+    if lead is None:
+        return "no lead"
+    if lead.statecode is LeadState.DISQUALIFIED:
+        return f"lead Disqualified ({LEAD_DISQUALIFY_REASONS.get(lead.statuscode, lead.statuscode)})"
+    if lead.statecode is LeadState.OPEN:
+        return "lead Open"
+    opportunity = lead.opportunity_state
+    if opportunity is None:
+        return "lead Qualified, no opportunity"
+    text = f"lead Qualified, opportunity {opportunity.name.capitalize()}"
+    if opportunity is OpportunityState.LOST:
+        text += f" ({OPPORTUNITY_LOSS_REASONS.get(lead.opportunity_statuscode, lead.opportunity_statuscode)})"
+    return text
+
+
+def drift_of(prospect: Prospect, lead: LeadSnapshot | None) -> Drift | None:
+    """What Sales' lead implies for the prospect — Approved once its opportunity is won, Rejected once
+    the lead is disqualified or the opportunity lost, customers once the lead is qualified — against
+    what the prospect is. None when they agree (a lead not created yet agrees with a Pending prospect)."""
+    ours = f"{prospect.status.value}, {'customers' if prospect.is_qualified else 'no customers'}"
+    problems: list[str] = []
+    if lead is None:
+        if prospect.lead_created_at is not None:
+            problems.append("the lead is missing in Sales")
+        elif prospect.status is not ProspectStatus.PENDING:
+            problems.append(f"{prospect.status.value} here, but Sales has no lead")
+    else:
+        implied = ProspectStatus.PENDING
+        if lead.statecode is LeadState.DISQUALIFIED or lead.opportunity_state is OpportunityState.LOST:
+            implied = ProspectStatus.REJECTED
+        elif lead.opportunity_state is OpportunityState.WON:
+            implied = ProspectStatus.APPROVED
+        if implied is not prospect.status:
+            problems.append(f"Sales says {implied.value}, we say {prospect.status.value}")
+        if lead.statecode is LeadState.QUALIFIED and not prospect.is_qualified:
+            problems.append("qualified in Sales, but no customers here")
+    if not problems:
+        return None
+    return Drift(prospect.number, ours, _sales_state(lead), "; ".join(problems))
+
+
 class OperatorService:
-    def __init__(self, store: Store, queue: Queue, queue_names: tuple[str, ...]):
+    def __init__(self, store: Store, queue: Queue, queue_names: tuple[str, ...], sales: SalesGateway | None = None):
         self._store = store
         self._queue = queue
         self._queue_names = queue_names
+        self._sales = sales
 
     def prospects(self, status: ProspectStatus | None = None, limit: int = 1000,
                   needs_attention: bool = False) -> list[Prospect]:
@@ -49,6 +111,17 @@ class OperatorService:
                 hierarchy=hierarchy,
                 members=uow.members(hierarchy.id) if hierarchy else [],
             )
+
+    def drift(self, limit: int = 10_000) -> list[Drift]:
+        """Prospects whose state disagrees with Sales (one lead read per prospect: an operator's check)."""
+        if self._sales is None:
+            raise DomainError("there is no Sales to compare with (SALES_MODE=none)")
+        found = []
+        for prospect in self.prospects(limit=limit):
+            drift = drift_of(prospect, self._sales.get_lead(prospect.lead_id))
+            if drift is not None:
+                found.append(drift)
+        return found
 
     def emails(self, limit: int = 1000, pending_only: bool = False) -> list[EmailRecord]:
         with self._store.unit_of_work(read_only=True) as uow:

@@ -3,12 +3,16 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from shared.domain.ids import derived_id, lead_id_for, prospect_id_for
 from shared.domain.messages import CreateLead
 from shared.domain.model import HistoryEntry, OutboxMessage, Prospect, SignupStatus
 from shared.ports import Clock, Store
 from shared.services.outbox import OutboxRelay
+
+if TYPE_CHECKING:
+    from shared.services.reconciliation import Reconciliation, ReconciliationReport
 
 log = logging.getLogger("b2b.sync")
 
@@ -23,19 +27,23 @@ def prospect_number(value: int) -> str:
 class SyncReport:
     prospects_created: int
     outbox_resent: int
+    reconciliation: ReconciliationReport | None = None  # None without Sales, or when it failed
+    reconciliation_error: str | None = None
 
 
 class ChannelSync:
     def __init__(self, store: Store, clock: Clock, relay: OutboxRelay, lead_queue: str, batch_size: int = 200,
-                 create_leads: bool = True):
+                 create_leads: bool = True, reconciliation: Reconciliation | None = None):
         """``create_leads`` is off without a Sales integration (SALES_MODE=none): then a back-office user
-        decides each prospect, and no create-lead message is written at all."""
+        decides each prospect, and no create-lead message is written at all. ``reconciliation`` (None
+        without Sales) re-enqueues the Sales decisions whose outcome never arrived, on every run."""
         self._store = store
         self._clock = clock
         self._relay = relay
         self._lead_queue = lead_queue
         self._batch_size = batch_size
         self._create_leads = create_leads
+        self._reconciliation = reconciliation
 
     def run(self, max_batches: int = 1000) -> SyncReport:
         # Leftovers first: messages a crashed run committed but never sent go out before new work.
@@ -46,9 +54,22 @@ class ChannelSync:
             created += batch
             if batch < self._batch_size:
                 break
+        reconciled, error = self._reconcile()
         if created or resent:
             log.info("channel sync done", extra={"prospects_created": created, "outbox_resent": resent})
-        return SyncReport(prospects_created=created, outbox_resent=resent)
+        return SyncReport(prospects_created=created, outbox_resent=resent, reconciliation=reconciled,
+                          reconciliation_error=error)
+
+    def _reconcile(self) -> tuple[ReconciliationReport | None, str | None]:
+        """Last, and on its own: Sales being down must not fail the sync that committed already. The
+        watermark has not moved, so the next run reads the same decisions again."""
+        if self._reconciliation is None:
+            return None, None
+        try:
+            return self._reconciliation.run(), None
+        except Exception as error:  # noqa: BLE001 - logged with its traceback; retried next run
+            log.exception("reconciliation with Sales failed; the next run retries it")
+            return None, f"{type(error).__name__}: {error}"
 
     def _sync_batch(self) -> int:
         """One transaction per batch: the prospects, their numbers, the signups' new state and the

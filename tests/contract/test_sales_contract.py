@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass
+import uuid
 from datetime import timedelta
 from typing import Callable, ContextManager
 
@@ -17,7 +18,7 @@ from shared.adapters.clock import ManualClock
 from shared.adapters.dataverse_sales import DataverseSales
 from shared.adapters.embedded_sales import EmbeddedSales
 from shared.adapters.sqlite_queue import SqliteQueue
-from shared.domain.sales import LeadDraft, LeadState
+from shared.domain.sales import LeadDraft, LeadState, OpportunityState, SalesDecision
 from shared.ports import SalesGateway
 from tests.contract.factories import lead_draft
 from tests.dataverse_sim import SalesClient, running_simulator
@@ -26,8 +27,17 @@ from tests.contract.factories import build_harness
 
 @dataclass
 class SalesHarness:
+    """The gateway, and what a salesperson does in Sales (``disqualify(lead, statuscode)``, ``win(opportunity)``,
+    ``lose(opportunity, statuscode)``); ``clock`` is Sales' clock (``modifiedon``), moved by whole seconds
+    since Dataverse keeps seconds; ``add_other_lead`` makes a lead without a prospect number (not B2B)."""
+
     gateway: SalesGateway
     qualify: Callable[[str], object]
+    disqualify: Callable[[str, int], object]
+    win: Callable[[str], object]
+    lose: Callable[[str, int], object]
+    clock: ManualClock
+    add_other_lead: Callable[[], str]
     lead_count: Callable[[], int] | None = None
     notes: Callable[[str], list] | None = None
 
@@ -37,8 +47,19 @@ def _embedded(tmp_path):
     clock = ManualClock()
     queue = SqliteQueue(tmp_path / "queue.db", clock)
     sales = EmbeddedSales(tmp_path / "sales.db", clock, queue, "sales-outcomes")
+
+    def add_other_lead() -> str:
+        lead_id = str(uuid.uuid4())
+        now = clock.now().isoformat()
+        with sales.database.transaction() as db:  # a salesperson's own lead: no prospect number
+            db.execute("INSERT INTO leads (leadid, statecode, statuscode, b2b_prospectnumber, ownerid, createdon, "
+                       "modifiedon, data) VALUES (?, 0, 1, NULL, 'a salesperson', ?, ?, ?)",
+                       (lead_id, now, now, lead_draft(99).model_dump_json()))
+        return lead_id
+
     try:
-        yield SalesHarness(sales, sales.qualify, lambda: len(sales.b2b_leads(state=None)), sales.notes)
+        yield SalesHarness(sales, sales.qualify, sales.disqualify, sales.win, sales.lose, clock, add_other_lead,
+                           lambda: len(sales.b2b_leads(state=None)), sales.notes)
     finally:
         sales.close()
         queue.close()
@@ -47,12 +68,19 @@ def _embedded(tmp_path):
 @contextmanager
 def _dataverse(tmp_path):
     """DataverseSales against the Web API simulator; a salesperson qualifies over HTTP (QualifyLead)."""
-    with running_simulator() as sim:
+    clock = ManualClock()
+    with running_simulator(now=clock.now) as sim:
         token = sim.issue_token()
         sales = DataverseSales(sim.url, lambda: token, timeout=(2.0, 5.0))
         salesperson = SalesClient(sim.api_url, sim.issue_token("a salesperson"))
+
+        def add_other_lead() -> str:
+            answer = salesperson._call("POST", "leads", {"subject": "Not from Commerce", "lastname": "Other"})
+            return answer.headers["OData-EntityId"].rsplit("(", 1)[1].rstrip(")")
+
         try:
-            yield SalesHarness(sales, salesperson.qualify, sim.lead_count, sim.notes)
+            yield SalesHarness(sales, salesperson.qualify, salesperson.disqualify, salesperson.win, salesperson.lose,
+                               clock, add_other_lead, sim.lead_count, sim.notes)
         finally:
             sales.close()
 
@@ -176,3 +204,93 @@ def test_an_opportunity_names_the_lead_it_came_from(harness):
     opportunity_id = sales.get_qualification(created.lead_id).opportunity_id
     assert sales.get_opportunity_lead(opportunity_id).lower() == created.lead_id.lower()
     assert sales.get_opportunity_lead("00000000-0000-0000-0000-0000000000ff") is None
+
+
+def test_get_lead_carries_the_state_of_its_opportunity(harness):
+    sales = harness.gateway
+    won, lost = sales.create_lead(lead_draft(1)), sales.create_lead(lead_draft(2))
+    assert sales.get_lead(won.lead_id).opportunity_state is None
+    for lead in (won, lost):
+        harness.qualify(lead.lead_id)
+    opened = sales.get_lead(won.lead_id)
+    assert (opened.opportunity_state, opened.opportunity_statuscode) == (OpportunityState.OPEN, 1)
+    harness.win(opened.qualifying_opportunity_id)
+    harness.lose(sales.get_lead(lost.lead_id).qualifying_opportunity_id, 5)
+    assert (sales.get_lead(won.lead_id).opportunity_state, sales.get_lead(won.lead_id).opportunity_statuscode) == \
+        (OpportunityState.WON, 3)
+    assert (sales.get_lead(lost.lead_id).opportunity_state, sales.get_lead(lost.lead_id).opportunity_statuscode) == \
+        (OpportunityState.LOST, 5)
+
+
+def _brief(decisions: list[SalesDecision]) -> list[tuple]:
+    return [(d.kind, d.lead_id.lower(), (d.opportunity_id or "").lower(), d.statuscode, d.prospect_number)
+            for d in decisions]
+
+
+def test_decisions_since_reports_closed_b2b_leads_and_opportunities_oldest_first(harness):
+    sales, clock = harness.gateway, harness.clock
+    start = clock.now()
+    leads = [sales.create_lead(lead_draft(n)).lead_id.lower() for n in (1, 2, 3, 4, 5)]
+    other = harness.add_other_lead()
+    assert sales.decisions_since(None, 100) == []  # open leads are no decisions
+    clock.advance(60)
+    harness.disqualify(leads[0], 6)
+    clock.advance(60)
+    won = harness.qualify(leads[1])
+    won_opportunity = sales.get_lead(leads[1]).qualifying_opportunity_id.lower()
+    clock.advance(60)
+    harness.win(won_opportunity)
+    clock.advance(60)
+    harness.qualify(leads[2])
+    lost_opportunity = sales.get_lead(leads[2]).qualifying_opportunity_id.lower()
+    clock.advance(60)
+    harness.lose(lost_opportunity, 5)
+    clock.advance(60)
+    harness.disqualify(other, 4)  # not a B2B lead: never reported
+    harness.qualify(leads[3])
+    qualified_only = sales.get_lead(leads[3]).qualifying_opportunity_id.lower()
+    assert won is not None
+
+    decisions = sales.decisions_since(None, 100)
+    assert _brief(decisions) == [
+        ("lead_disqualified", leads[0], "", 6, "PRO-000001"),
+        ("lead_qualified", leads[1], won_opportunity, 3, "PRO-000002"),
+        ("opportunity_won", leads[1], won_opportunity, 3, "PRO-000002"),
+        ("lead_qualified", leads[2], lost_opportunity, 3, "PRO-000003"),
+        ("opportunity_lost", leads[2], lost_opportunity, 5, "PRO-000003"),
+        ("lead_qualified", leads[3], qualified_only, 3, "PRO-000004"),
+    ]
+    assert [d.modified_on for d in decisions] == [start + timedelta(seconds=s) for s in (60, 120, 180, 240, 300, 360)]
+    assert all(d.modified_on.utcoffset() == timedelta(0) for d in decisions)
+    assert [d.reason for d in decisions] == ["No Longer Interested", None, None, None, "Out-Sold", None]
+    assert [d.primary_id.lower() for d in decisions] == [leads[0], leads[1], won_opportunity, leads[2],
+                                                          lost_opportunity, leads[3]]
+
+
+def test_decisions_since_is_strictly_after_and_limited(harness):
+    sales, clock = harness.gateway, harness.clock
+    start = clock.now()
+    leads = [sales.create_lead(lead_draft(n)).lead_id.lower() for n in (1, 2, 3)]
+    for lead in leads:
+        clock.advance(10)
+        harness.disqualify(lead, 4)
+    every = sales.decisions_since(None, 100)
+    assert [d.lead_id.lower() for d in every] == leads
+    assert [d.lead_id.lower() for d in sales.decisions_since(start + timedelta(seconds=10), 100)] == leads[1:]
+    assert [d.lead_id.lower() for d in sales.decisions_since(start + timedelta(seconds=9), 100)] == leads
+    assert sales.decisions_since(start + timedelta(seconds=30), 100) == []
+    assert sales.decisions_since(start + timedelta(days=1), 100) == []
+    assert [d.lead_id.lower() for d in sales.decisions_since(None, 2)] == leads[:2]
+    assert [d.lead_id.lower() for d in sales.decisions_since(every[1].modified_on, 2)] == leads[2:]
+
+
+def test_decisions_since_reports_a_record_changed_again_by_its_current_state(harness):
+    """A lead qualified long ago whose opportunity is lost now: only the opportunity moved."""
+    sales, clock = harness.gateway, harness.clock
+    lead = sales.create_lead(lead_draft(1)).lead_id
+    harness.qualify(lead)
+    clock.advance(3600)
+    checkpoint = clock.now()
+    clock.advance(1)
+    harness.lose(sales.get_lead(lead).qualifying_opportunity_id, 4)
+    assert [d.kind for d in sales.decisions_since(checkpoint, 100)] == ["opportunity_lost"]

@@ -452,6 +452,84 @@ def test_event_recorded_twice_is_refused(store):
             uow.record_event("p-1", "event-1", "opportunity_won", "approved again")
 
 
+# --- watermarks ------------------------------------------------------------------------------------
+
+def test_watermark_is_none_until_set_then_reads_back_exactly(store):
+    with store.unit_of_work(read_only=True) as uow:
+        assert uow.get_watermark("sales-decisions") is None
+    moment = at(0) + timedelta(microseconds=123456)
+    with store.unit_of_work() as uow:
+        assert uow.get_watermark("sales-decisions") is None
+        uow.set_watermark("sales-decisions", moment)
+    with store.unit_of_work(read_only=True) as uow:
+        read = uow.get_watermark("sales-decisions")
+    assert read == moment and read.utcoffset() == timedelta(0)
+
+
+def test_watermark_set_again_replaces_it_and_names_are_independent(store):
+    with store.unit_of_work() as uow:
+        uow.set_watermark("a", at(10))
+        uow.set_watermark("b/with#odd?chars", at(20))
+    with store.unit_of_work() as uow:
+        assert uow.get_watermark("a") == at(10)
+        uow.set_watermark("a", at(30))
+    with store.unit_of_work() as uow:
+        uow.set_watermark("b/with#odd?chars", at(5))  # a blind set (not read first) may move it anywhere
+    with store.unit_of_work(read_only=True) as uow:
+        assert (uow.get_watermark("a"), uow.get_watermark("b/with#odd?chars")) == (at(30), at(5))
+        assert uow.get_watermark("c") is None
+
+
+def test_watermark_of_a_failed_unit_of_work_is_not_kept(store):
+    with store.unit_of_work() as uow:
+        uow.set_watermark("a", at(10))
+    with pytest.raises(Boom):
+        with store.unit_of_work() as uow:
+            uow.get_watermark("a")
+            uow.set_watermark("a", at(20))
+            uow.set_watermark("new", at(20))
+            raise Boom
+    with store.unit_of_work(read_only=True) as uow:
+        assert (uow.get_watermark("a"), uow.get_watermark("new")) == (at(10), None)
+
+
+def test_concurrent_advances_never_move_the_watermark_back(harness):
+    """Read, then set the later of the two: racing units of work end with the latest value, whichever
+    committed last (the losers of a race fail and run again, as the port allows)."""
+    store = harness.store
+    threads = 8
+    values = [at(s) for s in random.Random(7).sample(range(1000), threads)]
+    errors: list[BaseException] = []
+    start = threading.Barrier(threads)
+
+    def advance(value) -> None:
+        with store.unit_of_work() as uow:
+            current = uow.get_watermark("race")
+            if current is None or value > current:
+                uow.set_watermark("race", value)
+
+    def worker(value) -> None:
+        try:
+            start.wait()
+            for _ in range(200):
+                try:
+                    return advance(value)
+                except (DuplicateRecord, *harness.conflict_errors):
+                    continue
+            raise AssertionError("unit of work kept losing its race")
+        except BaseException as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    pool = [threading.Thread(target=worker, args=(v,)) for v in values]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join(timeout=60)
+    assert not errors, errors
+    with store.unit_of_work(read_only=True) as uow:
+        assert uow.get_watermark("race") == max(values)
+
+
 # --- transactional outbox --------------------------------------------------------------------------
 
 def test_outbox_pending_in_creation_order_and_mark_sent(store):

@@ -78,6 +78,25 @@ def tables(prospect_column: str) -> dict[str, Table]:
     return {t.entity_set: t for t in (lead, annotation, account, contact, opportunity, close, user)}
 
 
+def _matches(actual: object, operator: str, expected: object) -> bool:
+    """One $filter condition, as Dataverse evaluates it: null equals only null and orders with nothing;
+    a DateTimeOffset literal compares with the column's moment."""
+    if isinstance(expected, datetime) and isinstance(actual, str):
+        moment = datetime.fromisoformat(actual.replace("Z", "+00:00"))
+        actual = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    if operator == "eq":
+        return actual == expected
+    if operator == "ne":
+        return actual != expected
+    if actual is None:
+        return False
+    try:
+        return {"gt": actual > expected, "ge": actual >= expected, "lt": actual < expected,
+                "le": actual <= expected}[operator]
+    except TypeError:
+        raise ODataError(400, INVALID_ARGUMENT, f"'{operator}' cannot compare {actual!r} with {expected!r}.") from None
+
+
 def _timestamp(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -135,15 +154,39 @@ class Store:
             raise ODataError(404, NOT_FOUND, f"{table.logical} With Id = {parse_guid(record_id)} Does Not Exist")
         return row
 
-    def select(self, entity_set: str, filters: list[tuple[str, object]]) -> list[dict]:
+    def select(self, entity_set: str, filters: list[tuple]) -> list[dict]:
+        """Rows matching every filter: ``(column, value)`` (eq) or ``(column, value, operator)``; a column
+        ``navigation/column`` is the column of the record a lookup points to (null when it points nowhere)."""
         table = self.table(entity_set)
-        for column, _ in filters:
-            if column not in table.columns():
+        conditions = []
+        for column, value, *rest in filters:
+            operator = rest[0] if rest else "eq"
+            navigation, _, inner = column.rpartition("/")
+            if navigation:
+                if navigation not in table.lookups:
+                    raise ODataError(400, INVALID_PROPERTY, f"Could not find a navigation property named "
+                                     f"'{navigation}' on type 'Microsoft.Dynamics.CRM.{table.logical}'.")
+                target = self.tables[table.lookups[navigation]]
+                owner, column = target, inner
+            else:
+                owner = table
+            if column not in owner.columns():
                 raise ODataError(400, INVALID_PROPERTY, f"Could not find a property named '{column}' on type "
-                                 f"'Microsoft.Dynamics.CRM.{table.logical}'.")
+                                 f"'Microsoft.Dynamics.CRM.{owner.logical}'.")
+            if operator in ("gt", "ge", "lt", "le") and value is None:
+                raise ODataError(400, INVALID_ARGUMENT, f"'{operator}' cannot compare with null.")
+            conditions.append((navigation, column, operator, value))
         with self.lock:
             return [dict(row) for row in self.rows[entity_set].values()
-                    if all(row.get(column) == value for column, value in filters)]
+                    if all(_matches(self._value(table, row, navigation, column), operator, value)
+                           for navigation, column, operator, value in conditions)]
+
+    def _value(self, table: Table, row: dict, navigation: str, column: str) -> object:
+        if not navigation:
+            return row.get(column)
+        target_id = row.get(f"_{navigation}_value")
+        target = self.rows[table.lookups[navigation]].get(target_id) if target_id else None
+        return None if target is None else target.get(column)
 
     def add_user(self, name: str) -> dict:
         with self.lock:

@@ -1,10 +1,15 @@
-"""OData plumbing of the simulator: errors, query options ($select, $filter, $expand, $orderby, $top)."""
+"""OData plumbing of the simulator: errors, query options ($select, $filter, $expand, $orderby, $top).
+
+``$filter`` takes conditions joined by ``and``: ``column op value`` with op one of eq, ne, gt, ge, lt, le,
+values as OData literals (strings, numbers, booleans, null, GUIDs, DateTimeOffsets), and a column that may
+be a lookup's column (``originatingleadid/cr_b2bprospectnumber``)."""
 from __future__ import annotations
 
 import json
 import re
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
 # Error codes Dataverse answers with (hex, as the Web API sends them).
 DUPLICATE_KEY = "0x80040237"  # "A record with matching key values already exists." (412 on create)
@@ -65,13 +70,17 @@ class Expansion:
 @dataclass
 class Query:
     select: list[str] | None = None
-    filters: list[tuple[str, object]] = field(default_factory=list)
+    # (column, value) means "eq"; (column, value, operator) any of ``OPERATORS``. A column may be a lookup's
+    # column, ``navigation/column`` (Dataverse filters on the values of single-valued navigation properties).
+    filters: list[tuple] = field(default_factory=list)
     expand: list[Expansion] = field(default_factory=list)
     orderby: tuple[str, bool] | None = None  # (attribute, descending)
     top: int | None = None
 
 
-_CONDITION = re.compile(r"^\s*([A-Za-z_][\w]*)\s+eq\s+(.+?)\s*$")
+OPERATORS = ("eq", "ne", "gt", "ge", "lt", "le")
+_CONDITION = re.compile(r"^\s*([A-Za-z_]\w*(?:/[A-Za-z_]\w*)?)\s+(eq|ne|gt|ge|lt|le)\s+(.+?)\s*$")
+_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$")
 
 
 def _literal(text: str) -> object:
@@ -83,6 +92,9 @@ def _literal(text: str) -> object:
         return text == "true"
     if re.fullmatch(r"-?\d+", text):
         return int(text)
+    if _DATETIME.match(text):  # a DateTimeOffset literal (unquoted); compared as a moment
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
     return parse_guid(text)
 
 
@@ -97,10 +109,10 @@ def parse_query(options: dict[str, str]) -> Query:
         for condition in re.split(r"\s+and\s+", options["$filter"].strip()):
             match = _CONDITION.match(condition)
             if not match:
-                raise ODataError(400, INVALID_ARGUMENT,
-                                 f"The simulator only understands 'column eq value' filters: {condition!r}")
-            value = match.group(2)
-            query.filters.append((match.group(1), _literal(value)))
+                raise ODataError(400, INVALID_ARGUMENT, "The simulator only understands 'column op value' filters "
+                                 f"joined by 'and' (op: {', '.join(OPERATORS)}): {condition!r}")
+            column, operator, value = match.groups()
+            query.filters.append((column, _literal(value), operator))
     if "$expand" in options:
         for item in _split_top_level(options["$expand"], ","):
             nav, _, rest = item.partition("(")

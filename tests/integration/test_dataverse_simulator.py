@@ -92,6 +92,31 @@ def test_unknown_columns_and_overlong_values_are_400(http):
     assert http("GET", "leads(not-a-guid)").status_code == 400
 
 
+def test_filter_comparisons_null_checks_and_lookup_columns(http, sim):
+    http("POST", "leads", json=lead_body())
+    other = str(uuid.uuid4())
+    http("POST", "leads", json={"leadid": other, "subject": "a salesperson's own lead", "lastname": "Other"})
+    created = sim.lead(LEAD)["modifiedon"]
+
+    def ids(query: str) -> list[str]:
+        answer = http("GET", "leads?$select=leadid&" + query)
+        assert answer.status_code == 200, answer.text
+        return sorted(row["leadid"] for row in answer.json()["value"])
+
+    assert ids("$filter=cr_b2bprospectnumber ne null") == [LEAD]
+    assert ids("$filter=cr_b2bprospectnumber eq null") == [other]
+    assert ids(f"$filter=modifiedon ge {created} and statecode eq 0") == sorted([LEAD, other])
+    assert ids(f"$filter=modifiedon gt {created}") == []
+    assert ids("$filter=modifiedon gt 2000-01-01T00:00:00Z and statecode ne 1") == sorted([LEAD, other])
+    opportunity = SalesClient(sim.api_url, sim.issue_token("a salesperson")).qualify(LEAD)["opportunity"]
+    found = http("GET", "opportunities?$select=opportunityid&$filter=originatingleadid/cr_b2bprospectnumber ne null")
+    assert [row["opportunityid"] for row in found.json()["value"]] == [opportunity]
+    assert http("GET", "opportunities?$filter=nosuchlookup/name ne null").status_code == 400
+    assert http("GET", "opportunities?$filter=originatingleadid/nosuchcolumn ne null").status_code == 400
+    assert http("GET", "leads?$filter=modifiedon gt null").status_code == 400
+    assert http("GET", "leads?$filter=subject has 'x'").status_code == 400
+
+
 def test_get_with_select_expand_and_etag(http):
     http("POST", "leads", json=lead_body())
     answer = http("GET", f"leads({LEAD})?$select=subject,_ownerid_value&$expand=Lead_Annotation($select=notetext)")

@@ -104,3 +104,28 @@ def test_back_office_commands_without_sales(tmp_path, capsys, monkeypatch):
     assert "back-office:alice" in out and "Admin Active" in out and "lead created" not in out
     with pytest.raises(SystemExit, match="embedded Sales"):  # no Sales to show
         main(["--data-dir", data, "leads"])
+
+
+def test_drift_and_the_reconciliation_in_sync(tmp_path, capsys):
+    data = str(tmp_path)
+    body = tmp_path / "signup.json"
+    from tests.services.flow import signup_body
+
+    body.write_text(json.dumps(signup_body()))
+    run(capsys, "--data-dir", data, "submit", str(body))
+    run(capsys, "--data-dir", data, "sync")
+    run(capsys, "--data-dir", data, "work")
+    assert run(capsys, "--data-dir", data, "drift") == (0, "(none)\n")
+    run(capsys, "--data-dir", data, "qualify", "PRO-000001")
+    run(capsys, "--data-dir", data, "win", "PRO-000001")
+    code, out = run(capsys, "--data-dir", data, "drift")  # the outcomes are queued, not applied yet
+    assert code == 0 and "PRO-000001" in out and "Pending, no customers" in out
+    assert "lead Qualified, opportunity Won" in out and "Sales says Approved, we say Pending" in out
+    code, out = run(capsys, "--data-dir", data, "sync")
+    assert "sales decisions read: 2, outcomes enqueued again: 2" in out  # harmless copies of the queued ones
+    run(capsys, "--data-dir", data, "work")
+    run(capsys, "--data-dir", data, "work")  # an email queued by the first pass, if that pass missed it
+    assert run(capsys, "--data-dir", data, "drift") == (0, "(none)\n")
+    code, out = run(capsys, "--data-dir", data, "prospect", "PRO-000001")
+    assert "Approved" in out and out.count("approved —") == 1
+    assert run(capsys, "--data-dir", data, "emails")[1].count("prospect_approved") == 1
