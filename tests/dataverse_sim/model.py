@@ -7,7 +7,6 @@ String columns carry Dataverse's default maximum lengths and refuse longer value
 """
 from __future__ import annotations
 
-import copy
 import threading
 import uuid
 from contextlib import contextmanager
@@ -112,17 +111,31 @@ class Store:
         self.lock = threading.RLock()
         self._now = now
         self._version = 1_000_000
+        self._depth = 0
 
     # --- plumbing --------------------------------------------------------------------------
     @contextmanager
     def transaction(self) -> Iterator[None]:
         with self.lock:
-            saved = (copy.deepcopy(self.rows), list(self.events), self._version)
+            if self._depth:  # inside a changeset already: the outermost snapshot rolls everything back
+                self._depth += 1
+                try:
+                    yield
+                finally:
+                    self._depth -= 1
+                return
+            # One copy per row, not a deep copy of the store: rows hold scalars, and copying all of it
+            # on every write made N creates cost N² (quadratic benchmarks, slow tests).
+            saved = ({name: {key: dict(row) for key, row in table.items()} for name, table in self.rows.items()},
+                     list(self.events), self._version)
+            self._depth = 1
             try:
                 yield
             except BaseException:
                 self.rows, self.events, self._version = saved
                 raise
+            finally:
+                self._depth = 0
 
     def table(self, entity_set: str) -> Table:
         try:
