@@ -52,17 +52,19 @@ def base_url(req: func.HttpRequest) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def read_body(req: func.HttpRequest, allowed_types: tuple[str, ...]) -> bytes:
+def read_body(req: func.HttpRequest, allowed_types: tuple[str, ...], *, max_bytes: int = MAX_BODY_BYTES,
+              type_optional: bool = False) -> bytes:
     """The body, once its type and size are acceptable (checked before anything parses it)."""
     content_type = (req.headers.get("content-type") or "").split(";")[0].strip().lower()
-    if content_type not in allowed_types:
+    if content_type not in allowed_types and not (type_optional and not content_type):
         raise RequestRefused(415, "Unsupported Media Type", f"send {' or '.join(allowed_types)}")
     declared = req.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise RequestRefused(413, "Payload Too Large", f"the body may be at most {MAX_BODY_BYTES} bytes")
+    too_large = RequestRefused(413, "Payload Too Large", f"the body may be at most {max_bytes} bytes")
+    if declared and declared.isdigit() and int(declared) > max_bytes:
+        raise too_large
     body = req.get_body() or b""
-    if len(body) > MAX_BODY_BYTES:
-        raise RequestRefused(413, "Payload Too Large", f"the body may be at most {MAX_BODY_BYTES} bytes")
+    if len(body) > max_bytes:
+        raise too_large
     return body
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from functions._http import RequestRefused, http_function, json_response, problem
+from functions._http import http_function, json_response, problem, read_body
 from functions._runtime import container
 
 bp = func.Blueprint()
@@ -17,26 +17,13 @@ MAX_WEBHOOK_BYTES = 512 * 1024
 _JSON_TYPES = ("application/json", "text/json")
 
 
-def _read(req: func.HttpRequest) -> bytes:
-    content_type = (req.headers.get("content-type") or "").split(";")[0].strip().lower()
-    if content_type and content_type not in _JSON_TYPES:
-        raise RequestRefused(415, "Unsupported Media Type", "send application/json")
-    declared = req.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > MAX_WEBHOOK_BYTES:
-        raise RequestRefused(413, "Payload Too Large", f"the body may be at most {MAX_WEBHOOK_BYTES} bytes")
-    body = req.get_body() or b""
-    if len(body) > MAX_WEBHOOK_BYTES:
-        raise RequestRefused(413, "Payload Too Large", f"the body may be at most {MAX_WEBHOOK_BYTES} bytes")
-    return body
-
-
 @bp.function_name("sales_events")
 @bp.route(route="sales/events", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 @http_function
 def sales_events(req: func.HttpRequest) -> func.HttpResponse:
     from shared.services.sales_webhook import WebhookRejected
 
-    body = _read(req)
+    body = read_body(req, _JSON_TYPES, max_bytes=MAX_WEBHOOK_BYTES, type_optional=True)
     try:
         result = container().sales_webhook.handle(body, req.headers)
     except WebhookRejected as rejected:
