@@ -82,6 +82,8 @@ class DataverseError(Exception):
 class DataverseRequestError(DataverseError):
     """A 4xx that retrying cannot fix (bad column, validation, permission, missing record...)."""
 
+    permanent = True  # read duck-typed by the services, which do not import this adapter
+
 
 class DataverseUnavailable(DataverseError):
     """5xx, timeouts or dropped connections outlasted the retries; a later retry may succeed."""
@@ -100,9 +102,11 @@ def _error_of(response: requests.Response) -> tuple[str | None, str]:
 
 
 def _raise_for(response: requests.Response, doing: str) -> None:
-    code, message = _error_of(response)
+    code, _message = _error_of(response)
+    # Dataverse's message can quote the values it refused (names, emails), and hosts log exception text:
+    # the text says what and how, the body stays on the error for the operator's record.
     raise DataverseRequestError(
-        f"Dataverse refused to {doing}: {response.status_code} {code or ''} {message}".strip(),
+        f"Dataverse refused to {doing}: {response.status_code} {code or ''}".strip(),
         status=response.status_code, code=code, body=response.text, method=response.request.method or "",
         url=response.url,
     )
