@@ -15,26 +15,20 @@ import json
 from datetime import datetime, timezone
 from typing import Iterator
 
-import azure.functions as func
 import pytest
 
-from functions import _runtime
-from functions.sales_events import sales_events
 from shared.adapters.clock import ManualClock
-from shared.adapters.dataverse_sales import DataverseSales
 from shared.bootstrap import Container
-from shared.config import Settings
 from shared.domain.ids import outcome_event_id
 from shared.domain.model import ProspectStatus
 from shared.services.reconciliation import OVERLAP, WATERMARK
 from tests.dataverse_sim import SalesClient, running_simulator
+from tests.e2e.dataverse_app import app_on_simulator, call_function
 from tests.dataverse_sim.webhook import WebhookRelay
 from tests.services.flow import count, signup_body, work
 
 pytestmark = pytest.mark.e2e
 
-FUNCTION_KEY = "webhook-key-for-tests"
-URL = "https://b2b.example.net/api/sales/events"
 
 
 @pytest.fixture
@@ -51,18 +45,8 @@ def sim(sales_clock):
 
 @pytest.fixture
 def app(sim, tmp_path, monkeypatch) -> Iterator[Container]:
-    token = sim.issue_token()
-    c = Container.build(Settings.from_env({"OUTCOME_QUEUE": "b2b-sales-outcomes"}, data_dir=tmp_path),
-                        sales=DataverseSales(sim.url, lambda: token))
-    monkeypatch.setattr(_runtime, "_container", c)
-    yield c
-    c.store.close()
-    c.queue.close()
-
-
-def call_function(body: bytes, headers: dict[str, str]) -> func.HttpResponse:
-    return sales_events(func.HttpRequest("POST", f"{URL}?code={FUNCTION_KEY}", headers=headers, body=body,
-                                         params={"code": FUNCTION_KEY}))
+    with app_on_simulator(sim, tmp_path, monkeypatch) as c:
+        yield c
 
 
 def watermark(c: Container):

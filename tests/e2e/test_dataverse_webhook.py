@@ -22,22 +22,18 @@ import azure.functions as func
 import pytest
 import requests
 
-from functions import _runtime
 from functions.sales_events import sales_events
-from shared.adapters.dataverse_sales import DataverseSales
 from shared.bootstrap import Container
-from shared.config import Settings
 from shared.domain.ids import outcome_event_id
 from shared.domain.model import ProspectStatus
 from shared.services.sales_webhook import SalesWebhook
 from tests.dataverse_sim import SalesClient, running_simulator
+from tests.e2e.dataverse_app import FUNCTION_KEY, app_on_simulator, call_function
 from tests.dataverse_sim.webhook import WebhookRelay
 from tests.services.flow import signup_body, work
 
 pytestmark = pytest.mark.e2e
 
-FUNCTION_KEY = "webhook-key-for-tests"
-URL = "https://b2b.example.net/api/sales/events"
 
 
 @pytest.fixture
@@ -48,19 +44,8 @@ def sim():
 
 @pytest.fixture
 def app(sim, tmp_path, monkeypatch) -> Iterator[Container]:
-    """The functions' container on a fresh state folder, with Sales on the simulator."""
-    token = sim.issue_token()
-    c = Container.build(Settings.from_env({"OUTCOME_QUEUE": "b2b-sales-outcomes"}, data_dir=tmp_path),
-                        sales=DataverseSales(sim.url, lambda: token))
-    monkeypatch.setattr(_runtime, "_container", c)
-    yield c
-    c.store.close()
-    c.queue.close()
-
-
-def call_function(body: bytes, headers: dict[str, str]) -> func.HttpResponse:
-    return sales_events(func.HttpRequest("POST", f"{URL}?code={FUNCTION_KEY}", headers=headers, body=body,
-                                         params={"code": FUNCTION_KEY}))
+    with app_on_simulator(sim, tmp_path, monkeypatch) as c:
+        yield c
 
 
 def leads_in_sales(c: Container, n: int) -> dict[str, str]:
