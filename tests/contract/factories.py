@@ -3,8 +3,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-import pytest
-
 from shared.domain.ids import hash_key, lead_id_for, prospect_id_for
 from shared.domain.model import (
     Customer,
@@ -103,13 +101,6 @@ def lead_draft(n: int = 1, *, lead_id: str | None = None, subject: str | None = 
         description="Ring mig gärna", prospect_number=p.number,
         timeline_note=f"This lead was created by the Commerce B2B onboarding integration from prospect {p.number}.",
     )
-
-
-def known_bug(request, adapter: str, reason: str, fixture: str = "harness") -> None:
-    """Mark the running test xfail (strict) for one adapter only: other adapters must still pass it."""
-    callspec = getattr(request.node, "callspec", None)
-    if callspec is not None and callspec.params.get(fixture) == adapter:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
 
 
 def build_harness(builders: dict, request, tmp_path):

@@ -11,7 +11,6 @@ import socket
 from contextlib import contextmanager
 from dataclasses import dataclass
 from email.message import EmailMessage
-from email.policy import default as default_policy
 from email.utils import parsedate_to_datetime
 from typing import Callable, ContextManager
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from shared.config import SETTING_NAMES, Settings
-from tests.infra.bicep_tree import INFRA, UNRESOLVED, BicepFile, bicep_files, loop_names
+from tests.infra.bicep_tree import INFRA, UNRESOLVED, BicepFile, bicep_files
 
 # Settings the code reads that the Bicep deliberately does not set.
 NOT_SET_IN_AZURE = {
