@@ -156,11 +156,14 @@ class Container:
 
     @cached_property
     def email_delivery(self):
+        from shared.domain.email_templates import validate_templates
         from shared.services.notifications import EmailDelivery, Sender
 
         s = self.settings
+        validate_templates(s.email_templates_dir)  # a broken override fails here, not in an inbox
         return EmailDelivery(self.store, self.transport, self.queue, self.clock,
-                             Sender(s.email_sender_name, s.email_sender_address), s.email_queue, s.email_max_attempts)
+                             Sender(s.email_sender_name, s.email_sender_address), s.email_queue, s.email_max_attempts,
+                             s.email_templates_dir)
 
     @cached_property
     def operator(self):

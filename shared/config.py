@@ -23,6 +23,7 @@ _SETTINGS: dict[str, tuple[str, str]] = {
     "EMAIL_SENDER_NAME": ("email_sender_name", "Contoso B2B"),
     "EMAIL_SENDER_ADDRESS": ("email_sender_address", "no-reply@contoso.example"),
     "EMAIL_MAX_ATTEMPTS": ("email_max_attempts", "8"),
+    "EMAIL_TEMPLATES_DIR": ("email_templates_dir", ""),
     "LOG_LEVEL": ("log_level", "INFO"),
     # SALES_MODE=dataverse: the organization, and the managed identity registered as its application user
     "DATAVERSE_URL": ("dataverse_url", ""),
@@ -67,6 +68,7 @@ class Settings:
     email_sender_name: str
     email_sender_address: str
     email_max_attempts: int
+    email_templates_dir: str
     log_level: str
     dataverse_url: str
     dataverse_client_id: str

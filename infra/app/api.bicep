@@ -193,6 +193,11 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
           name: 'EMAIL_MAX_ATTEMPTS'
           value: '8'
         }
+        // An operator's folder of <template>.<language>.html files overriding the shipped ones; empty: none.
+        {
+          name: 'EMAIL_TEMPLATES_DIR'
+          value: ''
+        }
         {
           name: 'LOG_LEVEL'
           value: 'INFO'

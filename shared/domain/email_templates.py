@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from pathlib import Path
 
 PROSPECT_APPROVED = "prospect_approved"
 PROSPECT_REJECTED = "prospect_rejected"
@@ -62,21 +63,42 @@ def _read(name: str, language: str) -> str | None:
     return resource.read_text("utf-8") if resource.is_file() else None
 
 
+def _read_override(folder: str, name: str, language: str) -> str | None:
+    path = Path(folder) / f"{name}.{language}.html"
+    return path.read_text("utf-8") if path.is_file() else None
+
+
 @cache
-def load_template(name: str, language: str) -> EmailTemplate:
+def load_template(name: str, language: str, override_folder: str = "") -> EmailTemplate:
     """The template in ``language`` (``sv-SE`` falls back to ``sv``, then to the default language).
 
-    An unknown placeholder is an error here, at load time, not a blank in somebody's inbox."""
+    An operator's folder (setting EMAIL_TEMPLATES_DIR) wins over the files shipped in the package, file by
+    file. An unknown placeholder is an error here, at load time, not a blank in somebody's inbox."""
     if name not in PLACEHOLDERS:
         raise TemplateError(f"no email template named {name!r}")
     for candidate in _language_fallbacks(language):
-        source = _read(name, candidate)
+        source = (_read_override(override_folder, name, candidate) if override_folder else None) \
+            or _read(name, candidate)
         if source is not None:
             unknown = set(_MARKER.findall(source)) - PLACEHOLDERS[name]
             if unknown:
                 raise TemplateError(f"template {name}.{candidate} uses unknown placeholders {sorted(unknown)}")
             return EmailTemplate(name, candidate, source)
     raise TemplateError(f"template {name} has no body in {language!r} nor in {DEFAULT_LANGUAGE!r}")
+
+
+def validate_templates(override_folder: str = "") -> None:
+    """Load every template an override folder holds, so a broken one stops the app at start."""
+    if not override_folder:
+        return
+    folder = Path(override_folder)
+    if not folder.is_dir():
+        raise TemplateError(f"EMAIL_TEMPLATES_DIR {override_folder!r} is not a folder")
+    for path in sorted(folder.glob("*.html")):
+        name, _, language = path.stem.partition(".")
+        if name not in PLACEHOLDERS or not language:
+            raise TemplateError(f"{path.name}: not <template>.<language>.html for a known template {sorted(PLACEHOLDERS)}")
+        load_template(name, language, override_folder)
 
 
 def _language_fallbacks(language: str) -> list[str]:

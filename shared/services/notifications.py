@@ -54,7 +54,7 @@ def retry_delay(attempts: int) -> float:
 
 class EmailDelivery:
     def __init__(self, store: Store, transport: EmailTransport, queue: Queue, clock: Clock, sender: Sender,
-                 email_queue: str, max_attempts: int = 8):
+                 email_queue: str, max_attempts: int = 8, templates_dir: str = ""):
         self._store = store
         self._transport = transport
         self._queue = queue
@@ -62,6 +62,7 @@ class EmailDelivery:
         self._sender = sender
         self._email_queue = email_queue
         self._max_attempts = max_attempts
+        self._templates_dir = templates_dir
 
     def handle(self, body: str | bytes) -> None:
         self.deliver(parse_message(body, DeliverEmail).email_id)
@@ -73,7 +74,7 @@ class EmailDelivery:
             raise MalformedMessage(f"deliver-email names an unknown email {email_id}")
         if email.status is not EmailStatus.PENDING:
             return email.status  # delivered (or given up) already: never send twice
-        rendered = load_template(email.template, email.language).render(email.values)
+        rendered = load_template(email.template, email.language, self._templates_dir).render(email.values)
         outgoing = OutgoingEmail(
             message_id=email.id, sender_name=self._sender.name, sender_address=self._sender.address, to=email.to,
             subject=rendered.subject, html_body=rendered.html_body, text_body=rendered.text_body,

@@ -16,6 +16,7 @@ from shared.domain.email_templates import (
     PROSPECT_REJECTED,
     TemplateError,
     load_template,
+    validate_templates,
 )
 
 _TAGS = re.compile(r"<[A-Za-z/!][^>]*>")
@@ -194,3 +195,28 @@ def test_any_value_appears_escaped_in_the_html(values, language):
     assert "\n" not in rendered.subject
     # nothing a value holds can open a tag in the HTML body
     assert len(re.findall(r"<script", rendered.html_body, re.I)) == 0
+
+
+def test_an_operators_folder_overrides_the_shipped_template_file_by_file(tmp_path):
+    (tmp_path / "prospect_rejected.sv.html").write_text(
+        "<html><head><title>Nej tack, %company%</title></head><body><p>Hej %firstname%</p></body></html>", "utf-8")
+    folder = str(tmp_path)
+    validate_templates(folder)
+    swedish = load_template(PROSPECT_REJECTED, "sv-SE", folder).render(
+        {"firstname": "Åsa", "lastname": "Berg", "company": "<AB>"})
+    assert swedish.subject == "Nej tack, <AB>" and "&lt;AB&gt;" not in swedish.subject
+    assert "Hej Åsa" in swedish.text_body
+    english = load_template(PROSPECT_REJECTED, "en", folder)  # not overridden: the shipped file
+    assert english.source == load_template(PROSPECT_REJECTED, "en").source
+
+
+def test_a_broken_override_is_refused_when_the_app_starts(tmp_path):
+    (tmp_path / "prospect_rejected.en.html").write_text("<body>%firstname% %password%</body>", "utf-8")
+    with pytest.raises(TemplateError, match="password"):
+        validate_templates(str(tmp_path))
+    (tmp_path / "prospect_rejected.en.html").unlink()
+    (tmp_path / "welcome.en.html").write_text("<body></body>", "utf-8")
+    with pytest.raises(TemplateError, match="welcome.en.html"):
+        validate_templates(str(tmp_path))
+    with pytest.raises(TemplateError, match="not a folder"):
+        validate_templates(str(tmp_path / "missing"))
