@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import boto3
+import moto
 import pytest
 
 from shared.adapters.clock import ManualClock
@@ -17,8 +19,6 @@ from tests.contract.factories import T0, email_record
 from tests.contract.test_email_transport_contract import SES_REGION, free_port, outgoing, ses_delivered
 from tests.services.flow import work
 
-boto3 = pytest.importorskip("boto3")
-moto = pytest.importorskip("moto")
 
 
 @pytest.fixture

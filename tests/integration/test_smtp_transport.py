@@ -18,7 +18,6 @@ from tests.contract.factories import email_record, T0
 from tests.contract.test_email_transport_contract import SmtpSink, free_port, outgoing
 from tests.services.flow import work
 
-pytest.importorskip("aiosmtpd")
 
 USER, PASSWORD = "relay-user", "s3cret+/="
 
@@ -82,7 +81,7 @@ def test_anything_but_one_plain_address_is_refused_before_connecting(to):
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory):
     """A self-signed certificate for 127.0.0.1 / localhost: (cert file, key file, PEM text)."""
-    x509 = pytest.importorskip("cryptography.x509")
+    from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
