@@ -12,11 +12,12 @@ import logging
 import unicodedata
 from dataclasses import dataclass
 
-from shared.domain.errors import DecisionConflict, InvalidInput, MalformedMessage, NotFound
+from shared.domain.errors import DecisionConflict, InvalidInput, MalformedMessage
 from shared.domain.ids import derived_id
 from shared.domain.messages import CreateLead, parse_message
 from shared.domain.model import HistoryEntry, OutboxMessage, Prospect, ProspectStatus
-from shared.ports import Clock, Store, UnitOfWork
+from shared.ports import Clock, Store
+from shared.services.operator import find_prospect
 from shared.services.outbox import OutboxRelay
 from shared.services.propagation import DecisionEffects
 
@@ -53,13 +54,6 @@ def _clean(field: str, value: object, limit: int, multiline: bool = False) -> st
     return text
 
 
-def _find(uow: UnitOfWork, key: str) -> Prospect:
-    prospect = uow.find_prospect_by_number(key.strip().upper()) or uow.get_prospect(key.strip())
-    if prospect is None:
-        raise NotFound(f"no prospect {key}")
-    return prospect
-
-
 class BackOffice:
     def __init__(self, store: Store, clock: Clock, relay: OutboxRelay, effects: DecisionEffects):
         self._store = store
@@ -81,7 +75,7 @@ class BackOffice:
         now = self._clock.now()
         messages: list[OutboxMessage] = []
         with self._store.unit_of_work() as uow:
-            prospect = _find(uow, key)
+            prospect = find_prospect(uow, key)
             if prospect.status is target:
                 return self._answer(prospect, changed=False)
             if prospect.is_terminal:

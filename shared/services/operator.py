@@ -20,8 +20,17 @@ from shared.domain.sales import (
     LeadState,
     OpportunityState,
 )
-from shared.ports import Queue, ReceivedMessage, SalesGateway, Store
+from shared.ports import Queue, ReceivedMessage, SalesGateway, Store, UnitOfWork
 from shared.queue_worker import POISON_SUFFIX, poison_queue_name
+
+
+def find_prospect(uow: UnitOfWork, key: str) -> Prospect:
+    """A prospect by the key a person types: its number (pro-000001 works too) or its id."""
+    key = key.strip()
+    prospect = uow.find_prospect_by_number(key.upper()) or uow.get_prospect(key)
+    if prospect is None:
+        raise NotFound(f"no prospect {key}")
+    return prospect
 
 
 @dataclass(frozen=True)
@@ -101,9 +110,7 @@ class OperatorService:
     def prospect(self, key: str) -> ProspectDetails:
         """A prospect by number (PRO-000001) or id, with its full history."""
         with self._store.unit_of_work(read_only=True) as uow:
-            prospect = uow.find_prospect_by_number(key.upper()) or uow.get_prospect(key)
-            if prospect is None:
-                raise NotFound(f"no prospect {key}")
+            prospect = find_prospect(uow, key)
             hierarchy = uow.find_hierarchy_by_prospect(prospect.id)
             return ProspectDetails(
                 prospect=prospect,
