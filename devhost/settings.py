@@ -28,16 +28,22 @@ class ConfigError(ValueError):
 
 # --- local.settings.json -------------------------------------------------------------------------
 
-def read_local_settings(app_dir: Path | str) -> dict[str, Any]:
-    path = Path(app_dir) / "local.settings.json"
-    if not path.is_file():
-        return {}
+def _json_object(path: Path) -> dict[str, Any]:
+    """A JSON file that must hold an object (BOM tolerated, as the Functions host does)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8-sig"))
     except json.JSONDecodeError as error:
         raise ConfigError(f"{path} is not valid JSON: {error}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path} must hold a JSON object")
+    return data
+
+
+def read_local_settings(app_dir: Path | str) -> dict[str, Any]:
+    path = Path(app_dir) / "local.settings.json"
+    if not path.is_file():
+        return {}
+    data = _json_object(path)
     if data.get("IsEncrypted"):
         raise ConfigError(f"{path} is encrypted (IsEncrypted=true); devhost reads plain values only")
     return data
@@ -80,13 +86,7 @@ def load_host_config(app_dir: Path | str, environ: Mapping[str, str] | None = No
     path = Path(app_dir) / "host.json"
     if not path.is_file():
         raise ConfigError(f"{path} not found: the app directory of a Functions app has a host.json")
-    try:
-        config = json.loads(path.read_text(encoding="utf-8-sig"))
-    except json.JSONDecodeError as error:
-        raise ConfigError(f"{path} is not valid JSON: {error}") from None
-    if not isinstance(config, dict):
-        raise ConfigError(f"{path} must hold a JSON object")
-    return apply_overrides(config, os.environ if environ is None else environ)
+    return apply_overrides(_json_object(path), os.environ if environ is None else environ)
 
 
 def apply_overrides(config: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
