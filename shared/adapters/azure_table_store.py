@@ -19,7 +19,7 @@ from typing import Any, Iterator, TypeVar
 
 from pydantic import BaseModel
 
-from shared.domain.errors import DomainError, DuplicateRecord
+from shared.domain.errors import ConcurrencyConflict, DomainError, DuplicateRecord
 from shared.domain.ids import prospect_id_for
 from shared.domain.model import (
     Customer,
@@ -41,10 +41,6 @@ T = TypeVar("T", bound=BaseModel)
 MAX_TRANSACTION = 100
 _INDEX = "index-"
 _WATERMARK = "watermark"
-
-
-class ConcurrencyConflict(Exception):
-    """Another writer changed a record since this unit of work read it; retry the unit of work."""
 
 
 def _stamp(at: datetime) -> str:
@@ -441,7 +437,7 @@ class TableUnitOfWork:
     # --- emails -------------------------------------------------------------------------------
     @staticmethod
     def _email_partition(email: EmailRecord) -> str:
-        return email.prospect_id or f"email-{_key(email.id)}"
+        return email.aggregate_id or email.prospect_id or f"email-{_key(email.id)}"
 
     def add_email(self, email: EmailRecord) -> None:
         partition = self._email_partition(email)

@@ -24,6 +24,7 @@ from shared.domain.model import (
     SignupRecord,
     SignupStatus,
 )
+from shared.domain.partners import CreditLine, PartnerUser, Reservation
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS signups (
@@ -55,6 +56,13 @@ CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (sent_at, created_at);
 CREATE TABLE IF NOT EXISTS emails (id TEXT PRIMARY KEY, status TEXT NOT NULL, created_at TEXT NOT NULL, data TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS emails_status ON emails (status, created_at);
 CREATE TABLE IF NOT EXISTS watermarks (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS partner_users (
+    id TEXT PRIMARY KEY, hierarchy_id TEXT NOT NULL, email TEXT NOT NULL, sync_pending INTEGER NOT NULL,
+    updated_at TEXT NOT NULL, data TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS partner_users_hierarchy ON partner_users (hierarchy_id, email);
+CREATE INDEX IF NOT EXISTS partner_users_sync ON partner_users (sync_pending, updated_at);
+CREATE TABLE IF NOT EXISTS credit_lines (hierarchy_id TEXT PRIMARY KEY, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS reservations (order_id TEXT PRIMARY KEY, hierarchy_id TEXT NOT NULL, data TEXT NOT NULL);
 """
 
 T = TypeVar("T", bound=BaseModel)
@@ -183,6 +191,54 @@ class SqliteUnitOfWork:
     def members(self, hierarchy_id: str) -> list[HierarchyMember]:
         return self._many(
             HierarchyMember, "SELECT data FROM members WHERE hierarchy_id = ? ORDER BY customer_id", (hierarchy_id,)
+        )
+
+    def remove_member(self, hierarchy_id: str, customer_id: str) -> None:
+        self._db.execute("DELETE FROM members WHERE hierarchy_id = ? AND customer_id = ?", (hierarchy_id, customer_id))
+
+    # partner users, credit lines, reservations (writers are serialized: no rule passes on stale reads)
+    def get_partner_user(self, user_id: str) -> PartnerUser | None:
+        return self._one(PartnerUser, "SELECT data FROM partner_users WHERE id = ?", (user_id,))
+
+    def partner_users(self, hierarchy_id: str) -> list[PartnerUser]:
+        return self._many(PartnerUser, "SELECT data FROM partner_users WHERE hierarchy_id = ? ORDER BY email, id",
+                          (hierarchy_id,))
+
+    def save_partner_user(self, user: PartnerUser) -> None:
+        self._db.execute(
+            "INSERT INTO partner_users (id, hierarchy_id, email, sync_pending, updated_at, data) VALUES (?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (id) DO UPDATE SET hierarchy_id = excluded.hierarchy_id, email = excluded.email, "
+            "sync_pending = excluded.sync_pending, updated_at = excluded.updated_at, data = excluded.data",
+            (user.id, user.hierarchy_id, user.email, int(user.sync is not None), user.updated_at.isoformat(),
+             user.model_dump_json()),
+        )
+
+    def users_to_sync(self, limit: int) -> list[PartnerUser]:
+        return self._many(PartnerUser, "SELECT data FROM partner_users WHERE sync_pending = 1 ORDER BY updated_at, id "
+                          "LIMIT ?", (limit,))
+
+    def get_credit_line(self, hierarchy_id: str) -> CreditLine | None:
+        return self._one(CreditLine, "SELECT data FROM credit_lines WHERE hierarchy_id = ?", (hierarchy_id,))
+
+    def save_credit_line(self, line: CreditLine) -> None:
+        self._db.execute(
+            "INSERT INTO credit_lines (hierarchy_id, data) VALUES (?, ?) "
+            "ON CONFLICT (hierarchy_id) DO UPDATE SET data = excluded.data",
+            (line.hierarchy_id, line.model_dump_json()),
+        )
+
+    def get_reservation(self, order_id: str) -> Reservation | None:
+        return self._one(Reservation, "SELECT data FROM reservations WHERE order_id = ?", (order_id,))
+
+    def save_reservation(self, reservation: Reservation) -> None:
+        existing = self._db.execute("SELECT hierarchy_id FROM reservations WHERE order_id = ?",
+                                    (reservation.order_id,)).fetchone()
+        if existing is not None and existing["hierarchy_id"] != reservation.hierarchy_id:
+            raise DuplicateRecord(f"order {reservation.order_id} is reserved by another partner")
+        self._db.execute(
+            "INSERT INTO reservations (order_id, hierarchy_id, data) VALUES (?, ?, ?) "
+            "ON CONFLICT (order_id) DO UPDATE SET data = excluded.data",
+            (reservation.order_id, reservation.hierarchy_id, reservation.model_dump_json()),
         )
 
     def number_for(self, sequence: str, owner: str) -> int:

@@ -43,3 +43,9 @@ class MalformedBody(InvalidInput):
 
 class IdempotencyConflict(DomainError):
     """An Idempotency-Key came back with a different body than the first time."""
+
+
+class ConcurrencyConflict(Exception):
+    """Another writer changed a record since this unit of work read it; run the unit of work again.
+
+    Stores that serialize writers never raise it; optimistic ones (ETags) do."""

@@ -163,8 +163,14 @@ class CustomerHierarchy(_Entity):
     name: str
     purpose: str = HIERARCHY_PURPOSE
     organization_customer_id: str
-    prospect_id: str | None = None
+    prospect_id: str | None = None  # None: onboarded by hand from an existing organization
     created_at: datetime
+
+    @property
+    def aggregate_id(self) -> str:
+        """The partner's records (users, credit, reservations, their emails and messages) are kept with
+        the hierarchy: with its prospect when it came from one, so a store can change them atomically."""
+        return self.prospect_id or f"hierarchy-{self.id}"
 
 
 class HierarchyMember(_Entity):
@@ -199,6 +205,7 @@ class EmailRecord(_Entity):
     language: str
     values: dict[str, str]
     prospect_id: str | None = None
+    aggregate_id: str | None = None  # the records it is written with (the prospect's, or a partner's)
     status: EmailStatus = EmailStatus.PENDING
     attempts: int = 0
     next_attempt_at: datetime | None = None

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from shared.domain.email_templates import load_template
 from shared.domain.errors import MalformedMessage, NotFound
-from shared.domain.ids import derived_id, email_id_for
+from shared.domain.ids import derived_id
 from shared.domain.messages import DeliverEmail, parse_message
 from shared.domain.model import EmailRecord, EmailStatus, OutboxMessage
 from shared.ports import Clock, EmailTransport, OutgoingEmail, Queue, Store, UnitOfWork
@@ -23,21 +23,21 @@ class Sender:
 
 
 def queue_email(
-    uow: UnitOfWork, *, template: str, to: str, language: str, values: dict[str, str], prospect_id: str,
-    email_queue: str, now: datetime,
+    uow: UnitOfWork, *, template: str, to: str, language: str, values: dict[str, str], email_id: str,
+    aggregate_id: str, email_queue: str, now: datetime, prospect_id: str | None = None,
 ) -> OutboxMessage:
     """Write an email and the message that delivers it in the caller's unit of work.
 
-    The email's id comes from the prospect and the template, so a state change that is applied
-    twice still writes one email."""
-    email_id = email_id_for(prospect_id, template)
+    ``email_id`` is deterministic (the prospect and the template, or a user's change and the template),
+    so a state change that is applied twice still writes one email. ``aggregate_id`` names the records
+    the email is written with, so a store keeps them in one transaction."""
     uow.add_email(
         EmailRecord(id=email_id, template=template, to=to, language=language, values=values,
-                    prospect_id=prospect_id, created_at=now)
+                    prospect_id=prospect_id, aggregate_id=aggregate_id, created_at=now)
     )
     message = OutboxMessage(
         id=derived_id("outbox", "deliver-email", email_id),
-        aggregate_id=prospect_id,
+        aggregate_id=aggregate_id,
         queue=email_queue,
         body=DeliverEmail(email_id=email_id).to_json(),
         created_at=now,

@@ -13,7 +13,7 @@ from typing import Callable
 
 from shared.domain.email_templates import PROSPECT_APPROVED, PROSPECT_REJECTED
 from shared.domain.errors import MalformedMessage, NotReady
-from shared.domain.ids import customer_id_for
+from shared.domain.ids import customer_id_for, email_id_for
 from shared.domain.messages import SalesOutcome, parse_message
 from shared.domain.model import (
     Customer,
@@ -143,6 +143,7 @@ class DecisionEffects:
                now: datetime) -> OutboxMessage:
         return queue_email(uow, template=template, to=prospect.request.contact.email,
                            language=prospect.request.contact.preferred_language, values=values,
+                           email_id=email_id_for(prospect.id, template), aggregate_id=prospect.id,
                            prospect_id=prospect.id, email_queue=self.email_queue, now=now)
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 
 from shared.domain.ids import hash_key, lead_id_for, prospect_id_for
 from shared.domain.model import (
@@ -20,6 +21,7 @@ from shared.domain.model import (
     SignupRecord,
     SignupStatus,
 )
+from shared.domain.partners import CreditLine, PartnerUser, Reservation, UserChange, UserStatus, user_id_for
 from shared.domain.sales import LeadDraft
 from shared.domain.signup import SignupRequest
 
@@ -79,6 +81,26 @@ def hierarchy(hierarchy_id: str, prospect_id: str | None, name: str = "Company A
 def member(hierarchy_id: str, customer_id: str, role: HierarchyRole = HierarchyRole.USER,
            status: MemberStatus = MemberStatus.PENDING) -> HierarchyMember:
     return HierarchyMember(hierarchy_id=hierarchy_id, customer_id=customer_id, role=role, status=status, added_at=T0)
+
+
+def partner_user(email: str, hierarchy_id: str, *, role: HierarchyRole = HierarchyRole.USER,
+                 status: UserStatus = UserStatus.ACTIVE, sync: UserChange | None = None,
+                 updated: datetime = T0, limit: str | None = "500.00") -> PartnerUser:
+    user_id = user_id_for(email)
+    return PartnerUser(id=user_id, hierarchy_id=hierarchy_id, customer_id=f"customer-{user_id}", email=email,
+                       first_name="Åsa", last_name="Öberg", role=role,
+                       spending_limit=None if limit is None else Decimal(limit), status=status, sync=sync,
+                       created_at=T0, updated_at=updated)
+
+
+def credit_line(hierarchy_id: str, limit: str = "1000.00", reserved: str = "0.00", currency: str = "EUR") -> CreditLine:
+    return CreditLine(hierarchy_id=hierarchy_id, limit=Decimal(limit), currency=currency, reserved=Decimal(reserved),
+                      updated_at=T0)
+
+
+def reservation(order_id: str, hierarchy_id: str, amount: str = "10.00", user_id: str = "user-1") -> Reservation:
+    return Reservation(order_id=order_id, hierarchy_id=hierarchy_id, user_id=user_id, amount=Decimal(amount),
+                       currency="EUR", created_at=T0)
 
 
 def outbox_message(message_id: str, created: datetime, queue: str = "create-lead",

@@ -62,7 +62,8 @@ def _azure_tables(tmp_path, azurite):
     # Azure Table Storage as Azurite serves it; a table of its own for each test.
     from azure.data.tables import TableServiceClient
 
-    from shared.adapters.azure_table_store import AzureTableStore, ConcurrencyConflict
+    from shared.adapters.azure_table_store import AzureTableStore
+    from shared.domain.errors import ConcurrencyConflict
 
     service = TableServiceClient.from_connection_string(azurite.connection_string)
     store = AzureTableStore(service, "state" + uuid.uuid4().hex[:16])

@@ -1,0 +1,147 @@
+"""What an approved partner has in Commerce: its sign-in users, its credit line and order reservations.
+
+A partner user is a sign-in identity. Its id derives from the sign-in email alone, so one email is one
+user (and one customer) across all partners: adding it to a second partner meets the first record.
+Changes made by the partner's admin wait in ``sync`` until the user sync applies them to the customer
+and the hierarchy (design.md §1: "edits and removals go through the same sync").
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import Enum
+
+from pydantic import BaseModel, ConfigDict
+
+from shared.domain.errors import DomainError, IllegalTransition
+from shared.domain.ids import derived_id
+from shared.domain.model import HierarchyRole
+
+
+class UserStatus(str, Enum):
+    PENDING = "Pending"  # added; the sync has not made it a member yet
+    ACTIVE = "Active"
+    REMOVED = "Removed"
+
+
+class UserChange(str, Enum):
+    """What the user sync still has to apply to the customer and the hierarchy."""
+
+    ADD = "add"
+    EDIT = "edit"
+    REMOVE = "remove"
+
+
+class EmailTaken(DomainError):
+    """The sign-in email belongs to a user of a partner already (one email, one customer)."""
+
+
+class LastAdmin(DomainError):
+    """The change would leave the partner without an Admin."""
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def user_id_for(email: str) -> str:
+    return derived_id("partner-user", normalize_email(email))
+
+
+def person_customer_id_for(user_id: str) -> str:
+    """The customer made for a user the admin added (the requester's is the prospect's Person)."""
+    return derived_id("customer", "partner-user", user_id)
+
+
+class _Entity(BaseModel):
+    model_config = ConfigDict(validate_assignment=False)
+
+
+class PartnerUser(_Entity):
+    id: str
+    hierarchy_id: str
+    customer_id: str
+    email: str
+    first_name: str
+    last_name: str
+    role: HierarchyRole
+    spending_limit: Decimal | None = None  # per order; None: no per-user limit (the credit line still holds)
+    language: str = "en"
+    status: UserStatus
+    sync: UserChange | None = None
+    version: int = 1  # every change counts up; the sync's effects (emails) are keyed by it
+    activated_at: datetime | None = None
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def is_active(self) -> bool:
+        return self.status is UserStatus.ACTIVE
+
+    @property
+    def counts_as_admin(self) -> bool:
+        return self.role is HierarchyRole.ADMIN and self.status is not UserStatus.REMOVED
+
+    def rejoin(self, hierarchy_id: str, first_name: str, last_name: str, role: HierarchyRole,
+               spending_limit: Decimal | None, language: str, at: datetime) -> PartnerUser:
+        """A removed user added again (to this partner or another): the same user and customer."""
+        if self.status is not UserStatus.REMOVED:
+            raise EmailTaken("this email signs in for a partner already")
+        return self.model_copy(update={
+            "hierarchy_id": hierarchy_id, "first_name": first_name, "last_name": last_name, "role": role,
+            "spending_limit": spending_limit, "language": language, "status": UserStatus.PENDING,
+            "sync": UserChange.ADD, "version": self.version + 1, "updated_at": at,
+        })
+
+    def edited(self, changes: dict, at: datetime) -> PartnerUser:
+        if self.status is UserStatus.REMOVED:
+            raise IllegalTransition("a removed user cannot be edited")
+        # A user the sync has not added yet stays an "add" (with the new values); others need an "edit".
+        sync = UserChange.ADD if self.sync is UserChange.ADD else UserChange.EDIT
+        return self.model_copy(update={**changes, "sync": sync, "version": self.version + 1, "updated_at": at})
+
+    def removed(self, at: datetime) -> PartnerUser:
+        if self.status is UserStatus.REMOVED:
+            return self
+        return self.model_copy(update={"status": UserStatus.REMOVED, "sync": UserChange.REMOVE,
+                                       "version": self.version + 1, "updated_at": at})
+
+    def synced(self, at: datetime) -> PartnerUser:
+        """The sync applied the pending change: an added or edited user is Active now."""
+        status = UserStatus.REMOVED if self.status is UserStatus.REMOVED else UserStatus.ACTIVE
+        return self.model_copy(update={
+            "status": status, "sync": None, "updated_at": at,
+            "activated_at": self.activated_at or (at if status is UserStatus.ACTIVE else None),
+        })
+
+
+class CreditLine(_Entity):
+    """The organization's credit: what it may owe at once, and how much of it open orders hold."""
+
+    hierarchy_id: str
+    limit: Decimal
+    currency: str
+    reserved: Decimal = Decimal(0)
+    updated_at: datetime
+
+    @property
+    def available(self) -> Decimal:
+        return self.limit - self.reserved
+
+
+class ReservationStatus(str, Enum):
+    HELD = "held"
+    RELEASED = "released"
+
+
+class Reservation(_Entity):
+    """An order's amount held against its partner's credit line (one per order id, ever)."""
+
+    order_id: str
+    hierarchy_id: str
+    user_id: str
+    amount: Decimal
+    currency: str
+    status: ReservationStatus = ReservationStatus.HELD
+    created_at: datetime
+    released_at: datetime | None = None

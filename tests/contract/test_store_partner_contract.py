@@ -1,0 +1,199 @@
+"""The Store port's contract for what an approved partner has: users, credit line, reservations.
+
+Runs on every Store adapter (the builders of test_store_contract). The hierarchy is saved before the
+records kept with it, as the services do.
+"""
+from __future__ import annotations
+
+import threading
+from decimal import Decimal
+
+import pytest
+
+from shared.domain.errors import DuplicateRecord
+from shared.domain.model import HierarchyRole, MemberStatus
+from shared.domain.partners import Reservation, ReservationStatus, UserChange, UserStatus
+from tests.contract.factories import at, credit_line, hierarchy, member, partner_user, reservation
+from tests.contract.test_store_contract import harness, retrying, store  # noqa: F401 - fixtures
+
+
+@pytest.fixture
+def partners(store):
+    """Two partners: one from a prospect, one onboarded by hand (no prospect)."""
+    with store.unit_of_work() as uow:
+        uow.save_hierarchy(hierarchy("CH-000001", "prospect-1"))
+        uow.save_hierarchy(hierarchy("CH-000002", None))
+    return store
+
+
+def test_partner_users_by_hierarchy_in_email_order(partners):
+    b = partner_user("b@one.example", "CH-000001")
+    a = partner_user("a@one.example", "CH-000001", role=HierarchyRole.ADMIN, limit=None)
+    other = partner_user("c@two.example", "CH-000002")
+    with partners.unit_of_work() as uow:
+        uow.save_partner_user(b)
+        uow.save_partner_user(a)
+        uow.save_partner_user(other)
+    with partners.unit_of_work(read_only=True) as uow:
+        assert uow.partner_users("CH-000001") == [a, b]
+        assert uow.partner_users("CH-000002") == [other]
+        assert uow.partner_users("CH-000009") == []
+        assert uow.get_partner_user(a.id) == a
+        assert uow.get_partner_user(a.id).spending_limit is None
+        assert uow.get_partner_user(b.id).spending_limit == Decimal("500.00")
+        assert uow.get_partner_user("nobody") is None
+
+
+def test_a_user_saved_again_replaces_it_and_may_move_to_another_partner(partners):
+    user = partner_user("a@one.example", "CH-000001")
+    with partners.unit_of_work() as uow:
+        uow.save_partner_user(user)
+    moved = user.model_copy(update={"hierarchy_id": "CH-000002", "status": UserStatus.PENDING, "version": 2,
+                                    "sync": UserChange.ADD, "updated_at": at(5)})
+    with partners.unit_of_work() as uow:
+        uow.save_partner_user(moved)
+    with partners.unit_of_work(read_only=True) as uow:
+        assert uow.get_partner_user(user.id) == moved
+        assert uow.partner_users("CH-000001") == []
+        assert uow.partner_users("CH-000002") == [moved]
+
+
+def test_users_to_sync_are_those_with_a_change_oldest_first(partners):
+    users = [
+        partner_user("late@one.example", "CH-000001", status=UserStatus.PENDING, sync=UserChange.ADD, updated=at(30)),
+        partner_user("done@one.example", "CH-000001", updated=at(1)),
+        partner_user("early@two.example", "CH-000002", sync=UserChange.EDIT, updated=at(10)),
+        partner_user("gone@one.example", "CH-000001", status=UserStatus.REMOVED, sync=UserChange.REMOVE,
+                     updated=at(20)),
+    ]
+    with partners.unit_of_work() as uow:
+        for user in users:
+            uow.save_partner_user(user)
+    with partners.unit_of_work(read_only=True) as uow:
+        assert [u.email for u in uow.users_to_sync(limit=10)] == [
+            "early@two.example", "gone@one.example", "late@one.example"]
+        assert [u.email for u in uow.users_to_sync(limit=2)] == ["early@two.example", "gone@one.example"]
+    with partners.unit_of_work() as uow:
+        uow.save_partner_user(users[2].model_copy(update={"sync": None, "updated_at": at(40)}))
+    with partners.unit_of_work(read_only=True) as uow:
+        assert [u.email for u in uow.users_to_sync(limit=10)] == ["gone@one.example", "late@one.example"]
+
+
+def test_remove_member_leaves_the_others(partners):
+    with partners.unit_of_work() as uow:
+        uow.save_member(member("CH-000002", "c-admin", HierarchyRole.ADMIN, MemberStatus.ACTIVE))
+        uow.save_member(member("CH-000002", "c-user", HierarchyRole.USER, MemberStatus.ACTIVE))
+    with partners.unit_of_work() as uow:
+        uow.remove_member("CH-000002", "c-user")
+        uow.remove_member("CH-000002", "c-never-there")
+    with partners.unit_of_work(read_only=True) as uow:
+        assert [m.customer_id for m in uow.members("CH-000002")] == ["c-admin"]
+
+
+def test_credit_line_save_get_replace(partners):
+    with partners.unit_of_work(read_only=True) as uow:
+        assert uow.get_credit_line("CH-000001") is None
+    line = credit_line("CH-000001", "2500.50")
+    with partners.unit_of_work() as uow:
+        uow.save_credit_line(line)
+    with partners.unit_of_work() as uow:
+        assert uow.get_credit_line("CH-000001") == line
+        uow.save_credit_line(line.model_copy(update={"reserved": Decimal("100.25")}))
+    with partners.unit_of_work(read_only=True) as uow:
+        stored = uow.get_credit_line("CH-000001")
+        assert stored.reserved == Decimal("100.25") and stored.available == Decimal("2400.25")
+        assert uow.get_credit_line("CH-000002") is None
+
+
+def test_reservation_save_get_and_release(partners):
+    held = reservation("order-1", "CH-000002", "99.99")
+    with partners.unit_of_work() as uow:
+        uow.save_reservation(held)
+    released = held.model_copy(update={"status": ReservationStatus.RELEASED, "released_at": at(60)})
+    with partners.unit_of_work() as uow:
+        assert uow.get_reservation("order-1") == held
+        uow.save_reservation(released)
+    with partners.unit_of_work(read_only=True) as uow:
+        assert uow.get_reservation("order-1") == released
+        assert uow.get_reservation("order-2") is None
+
+
+def test_an_order_id_belongs_to_one_partner(partners):
+    with partners.unit_of_work() as uow:
+        uow.save_reservation(reservation("order-1", "CH-000001"))
+    with pytest.raises(DuplicateRecord):
+        with partners.unit_of_work() as uow:
+            uow.save_reservation(reservation("order-1", "CH-000002"))
+    with partners.unit_of_work(read_only=True) as uow:
+        assert uow.get_reservation("order-1").hierarchy_id == "CH-000001"
+
+
+def test_concurrent_reservations_never_overdraw_the_credit_line(harness, partners):
+    """Read the line, check, write the line and the reservation: racing units of work stay consistent."""
+    with partners.unit_of_work() as uow:
+        uow.save_credit_line(credit_line("CH-000001", "100.00"))
+    threads = 12
+    start = threading.Barrier(threads)
+    errors: list[BaseException] = []
+
+    def reserve(order_id: str) -> None:
+        with partners.unit_of_work() as uow:
+            line = uow.get_credit_line("CH-000001")
+            if uow.get_reservation(order_id) is not None or line.available < Decimal("10.00"):
+                return
+            uow.save_reservation(reservation(order_id, "CH-000001", "10.00"))
+            uow.save_credit_line(line.model_copy(update={"reserved": line.reserved + Decimal("10.00")}))
+
+    def worker(index: int) -> None:
+        try:
+            start.wait()
+            retrying(harness, lambda: reserve(f"order-{index}"))
+        except BaseException as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    pool = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join(timeout=120)
+    assert not errors, errors
+    with partners.unit_of_work(read_only=True) as uow:
+        line = uow.get_credit_line("CH-000001")
+        held = [r for r in (uow.get_reservation(f"order-{i}") for i in range(threads)) if r is not None]
+    assert line.reserved == Decimal("100.00")
+    assert len(held) == 10 and all(isinstance(r, Reservation) for r in held)
+
+
+def test_a_rule_over_all_users_cannot_pass_twice_on_stale_reads(harness, partners):
+    """Three admins each step down only if another admin stays: at least one admin always remains."""
+    admins = [partner_user(f"admin{i}@one.example", "CH-000001", role=HierarchyRole.ADMIN) for i in range(3)]
+    with partners.unit_of_work() as uow:
+        for admin in admins:
+            uow.save_partner_user(admin)
+    start = threading.Barrier(len(admins))
+    errors: list[BaseException] = []
+
+    def step_down(user_id: str) -> None:
+        with partners.unit_of_work() as uow:
+            users = uow.partner_users("CH-000001")
+            me = next(u for u in users if u.id == user_id)
+            others = [u for u in users if u.role is HierarchyRole.ADMIN and u.id != user_id]
+            if me.role is HierarchyRole.ADMIN and others:
+                uow.save_partner_user(me.model_copy(update={"role": HierarchyRole.USER}))
+
+    def worker(user_id: str) -> None:
+        try:
+            start.wait()
+            retrying(harness, lambda: step_down(user_id))
+        except BaseException as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    pool = [threading.Thread(target=worker, args=(a.id,)) for a in admins]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join(timeout=60)
+    assert not errors, errors
+    with partners.unit_of_work(read_only=True) as uow:
+        roles = [u.role for u in uow.partner_users("CH-000001")]
+    assert roles.count(HierarchyRole.ADMIN) == 1
