@@ -25,6 +25,15 @@ if TYPE_CHECKING:  # annotations only: importing the ports must not pull in pyda
     from shared.domain.sales import LeadDraft, LeadSnapshot, Qualification, SalesDecision
 
 
+@dataclass(frozen=True)
+class Caller:
+    """Who a verified bearer token speaks for."""
+
+    subject: str  # the token's `sub`
+    email: str  # the sign-in email, lower-cased and stripped
+    issuer: str
+
+
 class Clock(Protocol):
     def now(self) -> datetime:
         """The current time, timezone-aware UTC."""

@@ -10,6 +10,8 @@ from pathlib import Path
 
 PROSPECT_APPROVED = "prospect_approved"
 PROSPECT_REJECTED = "prospect_rejected"
+USER_ADDED = "user_added"
+USER_REMOVED = "user_removed"
 
 # The placeholders each notification type offers (the product's documented lists).
 PLACEHOLDERS: dict[str, frozenset[str]] = {
@@ -17,6 +19,8 @@ PLACEHOLDERS: dict[str, frozenset[str]] = {
         {"firstname", "lastname", "company", "email", "zipcode", "comments", "storename", "storeurl"}
     ),
     PROSPECT_REJECTED: frozenset({"firstname", "lastname", "company"}),
+    USER_ADDED: frozenset({"firstname", "lastname", "company", "email", "storename", "storeurl"}),
+    USER_REMOVED: frozenset({"firstname", "lastname", "company", "storename"}),
 }
 DEFAULT_LANGUAGE = "en"
 
@@ -25,6 +29,10 @@ _TITLE = re.compile(r"<title>(.*?)</title>", re.S | re.I)
 _TAG = re.compile(r"<[^>]+>")
 _LINE_BREAK = re.compile(r"<br\s*/?>|</p>|</li>|</h[1-6]>", re.I)
 _BODY = re.compile(r"<body[^>]*>(.*)</body>", re.S | re.I)
+# A template may name its own sender; without these the settings' sender (EMAIL_SENDER_*) signs it.
+_SENDER = {field: re.compile(rf'<meta\s+name="sender-{field}"\s+content="([^"]*)"\s*/?>', re.I)
+           for field in ("name", "address")}
+_ADDRESS = re.compile(r"[^@\s<>\"%]+@[^@\s<>\"%]+\.[^@\s<>\"%]+")
 
 
 class TemplateError(ValueError):
@@ -37,6 +45,8 @@ class RenderedEmail:
     html_body: str
     text_body: str
     language: str
+    sender_name: str | None = None
+    sender_address: str | None = None
 
 
 @dataclass(frozen=True)
@@ -55,7 +65,10 @@ class EmailTemplate:
         inner = _BODY.search(body)
         text = html.unescape(_TAG.sub("", _LINE_BREAK.sub("\n", inner.group(1) if inner else body)))
         text = "\n".join(line.strip() for line in text.splitlines()).strip()
-        return RenderedEmail(subject=" ".join(subject.split()), html_body=body, text_body=text, language=self.language)
+        sender = {field: html.unescape(found.group(1)).strip() if (found := pattern.search(body)) else None
+                  for field, pattern in _SENDER.items()}
+        return RenderedEmail(subject=" ".join(subject.split()), html_body=body, text_body=text, language=self.language,
+                             sender_name=sender["name"] or None, sender_address=sender["address"] or None)
 
 
 def _read(name: str, language: str) -> str | None:
@@ -83,6 +96,10 @@ def load_template(name: str, language: str, override_folder: str = "") -> EmailT
             unknown = set(_MARKER.findall(source)) - PLACEHOLDERS[name]
             if unknown:
                 raise TemplateError(f"template {name}.{candidate} uses unknown placeholders {sorted(unknown)}")
+            address = _SENDER["address"].search(source)
+            if address and not _ADDRESS.fullmatch(html.unescape(address.group(1)).strip()):
+                raise TemplateError(f"template {name}.{candidate}: sender-address {address.group(1)!r} is not an "
+                                    "email address (placeholders are not allowed there)")
             return EmailTemplate(name, candidate, source)
     raise TemplateError(f"template {name} has no body in {language!r} nor in {DEFAULT_LANGUAGE!r}")
 

@@ -49,3 +49,7 @@ class ConcurrencyConflict(Exception):
     """Another writer changed a record since this unit of work read it; run the unit of work again.
 
     Stores that serialize writers never raise it; optimistic ones (ETags) do."""
+
+
+class Forbidden(DomainError):
+    """The caller is known and a member, but their role does not allow this (a User managing users)."""

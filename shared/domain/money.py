@@ -39,14 +39,20 @@ def currency_code(value: object) -> str:
 
 
 def amount_in(value: object, currency: str, *, allow_zero: bool = False) -> Decimal:
-    """``value`` (a decimal string, an int or a Decimal; a float is refused, it is not exact) as an amount
-    of ``currency``: finite, positive (or zero when allowed), at most the currency's minor units."""
-    if isinstance(value, bool) or isinstance(value, float):
+    """``value`` as an amount of ``currency``: at most the currency's minor units (see ``decimal_amount``)."""
+    units = MINOR_UNITS[currency_code(currency)]
+    amount = decimal_amount(value, units, allow_zero=allow_zero, what=currency)
+    return amount.quantize(Decimal(1).scaleb(-units))
+
+
+def decimal_amount(value: object, places: int, *, allow_zero: bool = False, what: str = "the amount") -> Decimal:
+    """``value`` (a decimal string, an int or a Decimal; a float is refused, it is not exact): finite, positive
+    (or zero when allowed), below MAX_AMOUNT, with at most ``places`` decimals."""
+    if isinstance(value, (bool, float)):
         raise MoneyError("an amount is a decimal string such as \"125.50\", not a floating-point number")
     if isinstance(value, str):
-        text = value.strip()
         try:
-            amount = Decimal(text)
+            amount = Decimal(value.strip())
         except InvalidOperation:
             raise MoneyError(f"{value!r} is not a decimal amount") from None
     elif isinstance(value, (int, Decimal)):
@@ -56,14 +62,13 @@ def amount_in(value: object, currency: str, *, allow_zero: bool = False) -> Deci
     if not amount.is_finite():
         raise MoneyError("an amount must be a finite number")
     if amount < 0 or (amount == 0 and not allow_zero):
-        raise MoneyError("an amount must be greater than zero" if not allow_zero else "an amount may not be negative")
+        raise MoneyError("an amount may not be negative" if allow_zero else "an amount must be greater than zero")
     if amount >= MAX_AMOUNT:
         raise MoneyError(f"an amount must be less than {MAX_AMOUNT:,.0f}")
-    units = MINOR_UNITS[currency_code(currency)]
     exponent = amount.normalize().as_tuple().exponent
-    if isinstance(exponent, int) and -exponent > units:
-        raise MoneyError(f"{currency} has {units} decimal places; {value} has more")
-    return amount.quantize(Decimal(1).scaleb(-units))
+    if isinstance(exponent, int) and -exponent > places:
+        raise MoneyError(f"{what} has {places} decimal places; {value} has more")
+    return amount
 
 
 def format_amount(amount: Decimal) -> str:

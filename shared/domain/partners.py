@@ -70,6 +70,7 @@ class PartnerUser(_Entity):
     status: UserStatus
     sync: UserChange | None = None
     version: int = 1  # every change counts up; the sync's effects (emails) are keyed by it
+    leaves_hierarchy_id: str | None = None  # re-added elsewhere before the sync took it out of this one
     activated_at: datetime | None = None
     created_at: datetime
     updated_at: datetime
@@ -87,7 +88,9 @@ class PartnerUser(_Entity):
         """A removed user added again (to this partner or another): the same user and customer."""
         if self.status is not UserStatus.REMOVED:
             raise EmailTaken("this email signs in for a partner already")
+        pending_exit = self.sync is UserChange.REMOVE and self.hierarchy_id != hierarchy_id
         return self.model_copy(update={
+            "leaves_hierarchy_id": self.hierarchy_id if pending_exit else self.leaves_hierarchy_id,
             "hierarchy_id": hierarchy_id, "first_name": first_name, "last_name": last_name, "role": role,
             "spending_limit": spending_limit, "language": language, "status": UserStatus.PENDING,
             "sync": UserChange.ADD, "version": self.version + 1, "updated_at": at,
@@ -110,7 +113,7 @@ class PartnerUser(_Entity):
         """The sync applied the pending change: an added or edited user is Active now."""
         status = UserStatus.REMOVED if self.status is UserStatus.REMOVED else UserStatus.ACTIVE
         return self.model_copy(update={
-            "status": status, "sync": None, "updated_at": at,
+            "status": status, "sync": None, "updated_at": at, "leaves_hierarchy_id": None,
             "activated_at": self.activated_at or (at if status is UserStatus.ACTIVE else None),
         })
 
@@ -145,3 +148,21 @@ class Reservation(_Entity):
     status: ReservationStatus = ReservationStatus.HELD
     created_at: datetime
     released_at: datetime | None = None
+
+
+def order_refusals(user: PartnerUser, line: CreditLine | None, amount: Decimal, currency: str) -> list[tuple[str, str]]:
+    """Why an order of ``amount`` by ``user`` may not go on the partner's credit: (code, reason) pairs,
+    all that apply; none means it may. The storefront shows the reasons, so they name the figures."""
+    refusals: list[tuple[str, str]] = []
+    if user.status is not UserStatus.ACTIVE:
+        refusals.append(("user_not_active", f"the user is {user.status.value}, not Active"))
+    if line is None:
+        refusals.append(("no_credit_line", "the partner has no credit line"))
+    elif currency != line.currency:
+        refusals.append(("currency_mismatch", f"the partner's credit is in {line.currency}, the order in {currency}"))
+    if user.spending_limit is not None and amount > user.spending_limit:
+        refusals.append(("over_user_limit", f"{amount} is over the user's spending limit of {user.spending_limit} per order"))
+    if line is not None and currency == line.currency and amount > line.available:
+        refusals.append(("over_credit", f"{amount} {currency} is over the partner's available credit of "
+                                        f"{line.available} {line.currency}"))
+    return refusals

@@ -5,12 +5,12 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from pydantic import ValidationError
 
 from shared.domain.errors import DuplicateRecord, IdempotencyConflict, InvalidInput, NotFound
 from shared.domain.ids import hash_key, new_public_id
 from shared.domain.model import Prospect, ProspectStatus, SignupRecord
 from shared.domain.signup import SignupRequest
+from shared.domain.validation import validated
 from shared.ports import Clock, Store
 
 log = logging.getLogger("b2b.intake")
@@ -59,28 +59,7 @@ class IntakeService:
 
 
 def validate_signup(payload: object) -> SignupRequest:
-    try:
-        return SignupRequest.model_validate(payload)
-    except ValidationError as error:
-        raise InvalidInput([_problem(e) for e in error.errors(include_url=False)]) from None
-
-
-# pydantic's wording where a person filling in a form deserves plainer words
-_PLAIN_MESSAGES = {
-    "missing": "is required",
-    "extra_forbidden": "is not a known field",
-    "string_type": "must be text",
-    "dict_type": "must be an object",
-    "model_type": "must be an object",
-}
-
-
-def _problem(error: dict) -> tuple[str, str]:
-    field = ".".join(str(part) for part in error["loc"]) or "(body)"
-    message = _PLAIN_MESSAGES.get(error["type"], error["msg"])
-    if error["type"] == "string_too_short" and error.get("ctx", {}).get("min_length") == 1:
-        message = "is required"
-    return field, message.removeprefix("Value error, ")
+    return validated(SignupRequest, payload)
 
 
 def _idempotency_key_hash(key: str | None) -> str | None:

@@ -76,7 +76,8 @@ class EmailDelivery:
             return email.status  # delivered (or given up) already: never send twice
         rendered = load_template(email.template, email.language, self._templates_dir).render(email.values)
         outgoing = OutgoingEmail(
-            message_id=email.id, sender_name=self._sender.name, sender_address=self._sender.address, to=email.to,
+            message_id=email.id, sender_name=rendered.sender_name or self._sender.name,
+            sender_address=rendered.sender_address or self._sender.address, to=email.to,
             subject=rendered.subject, html_body=rendered.html_body, text_body=rendered.text_body,
             language=rendered.language,
         )

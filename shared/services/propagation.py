@@ -27,6 +27,7 @@ from shared.domain.model import (
     Prospect,
     ProspectStatus,
 )
+from shared.domain.partners import PartnerUser, UserStatus, user_id_for
 from shared.domain.sales import Qualification
 from shared.ports import Clock, SalesGateway, Store, UnitOfWork
 from shared.services.notifications import queue_email
@@ -119,8 +120,13 @@ class DecisionEffects:
             hierarchy_id=hierarchy.id, customer_id=prospect.person_customer_id, role=HierarchyRole.ADMIN,
             status=MemberStatus.ACTIVE, added_at=now,
         ))
-        uow.save_prospect(prospect.approve(hierarchy.id, now, by=by))
+        approved = prospect.approve(hierarchy.id, now, by=by)
         note("approved", f"customer hierarchy {hierarchy.id} '{hierarchy.name}' with the requester as Admin")
+        clash = self._requester_signs_in(uow, prospect, hierarchy, now)
+        if clash:
+            note("requester not made a sign-in user", clash)
+            approved = approved.flagged(clash, now)
+        uow.save_prospect(approved)
         request = prospect.request
         values = {
             "firstname": request.contact.first_name, "lastname": request.contact.last_name,
@@ -128,6 +134,27 @@ class DecisionEffects:
             "comments": request.comments or "", "storename": self.store_name, "storeurl": self.store_url,
         }
         return [self._email(uow, prospect, PROSPECT_APPROVED, values, now)]
+
+    @staticmethod
+    def _requester_signs_in(uow: UnitOfWork, prospect: Prospect, hierarchy: CustomerHierarchy,
+                            now: datetime) -> str | None:
+        """The requester becomes the partner's first sign-in user (Admin, no per-order limit). Returns why
+        not when the email is another partner's user already: one email is one user, never two."""
+        contact = prospect.request.contact
+        user_id = user_id_for(contact.email)
+        existing = uow.get_partner_user(user_id)
+        if existing is not None:
+            if existing.hierarchy_id == hierarchy.id:
+                return None  # made by an earlier application of this approval
+            return (f"the requester's email signs in for partner {existing.hierarchy_id} already; "
+                    "add another Admin to this partner from the back office")
+        uow.save_partner_user(PartnerUser(
+            id=user_id, hierarchy_id=hierarchy.id, customer_id=prospect.person_customer_id, email=contact.email,
+            first_name=contact.first_name, last_name=contact.last_name, role=HierarchyRole.ADMIN,
+            language=contact.preferred_language, status=UserStatus.ACTIVE, activated_at=now, created_at=now,
+            updated_at=now,
+        ))
+        return None
 
     def reject(self, uow: UnitOfWork, prospect: Prospect, reason: str, now: datetime, *, by: str,
                note: Note) -> list[OutboxMessage]:

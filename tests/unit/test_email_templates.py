@@ -14,6 +14,8 @@ from shared.domain.email_templates import (
     PLACEHOLDERS,
     PROSPECT_APPROVED,
     PROSPECT_REJECTED,
+    USER_ADDED,
+    USER_REMOVED,
     TemplateError,
     load_template,
     validate_templates,
@@ -26,7 +28,10 @@ APPROVED_VALUES = {
     "zipcode": "753 10", "comments": "Call me", "storename": "Fabrikam Store", "storeurl": "https://shop.example/b2b",
 }
 REJECTED_VALUES = {"firstname": "Anna", "lastname": "Svensson", "company": "Contoso & Co"}
-VALUES = {PROSPECT_APPROVED: APPROVED_VALUES, PROSPECT_REJECTED: REJECTED_VALUES}
+USER_VALUES = {"firstname": "Anna", "lastname": "Svensson", "company": "Contoso & Co", "email": "anna@example.com",
+               "storename": "Fabrikam Store", "storeurl": "https://shop.example/b2b"}
+VALUES = {PROSPECT_APPROVED: APPROVED_VALUES, PROSPECT_REJECTED: REJECTED_VALUES, USER_ADDED: USER_VALUES,
+          USER_REMOVED: {k: USER_VALUES[k] for k in ("firstname", "lastname", "company", "storename")}}
 
 
 def shipped_templates() -> list[tuple[str, str]]:
@@ -50,7 +55,7 @@ def fresh_template_cache():
     ("sv-SE", "sv"), ("sv", "sv"), ("SV", "sv"), ("sv-FI", "sv"), ("en", "en"), ("en-GB", "en"),
     ("fr", "en"), ("fr-CA", "en"), ("zh-Hant-TW", "en"),
 ])
-@pytest.mark.parametrize("name", [PROSPECT_APPROVED, PROSPECT_REJECTED])
+@pytest.mark.parametrize("name", [PROSPECT_APPROVED, PROSPECT_REJECTED, USER_ADDED, USER_REMOVED])
 def test_language_fallback(name, requested, expected):
     template = load_template(name, requested)
     assert template.language == expected
@@ -75,9 +80,8 @@ def test_every_shipped_template_uses_only_documented_placeholders_and_renders(na
     assert "Anna" in rendered.text_body
 
 
-def test_both_templates_have_english_and_swedish():
-    assert {(PROSPECT_APPROVED, "en"), (PROSPECT_APPROVED, "sv"), (PROSPECT_REJECTED, "en"),
-            (PROSPECT_REJECTED, "sv")} <= set(shipped_templates())
+def test_every_template_has_english_and_swedish():
+    assert {(name, language) for name in PLACEHOLDERS for language in ("en", "sv")} <= set(shipped_templates())
 
 
 def test_values_are_html_escaped():
@@ -220,3 +224,28 @@ def test_a_broken_override_is_refused_when_the_app_starts(tmp_path):
         validate_templates(str(tmp_path))
     with pytest.raises(TemplateError, match="not a folder"):
         validate_templates(str(tmp_path / "missing"))
+
+
+def test_a_template_may_name_its_own_sender_and_escapes_values_there():
+    rendered = load_template(USER_ADDED, "en").render({**USER_VALUES, "storename": "A&B <Shop>"})
+    assert rendered.sender_name == "A&B <Shop> partner accounts"
+    assert rendered.sender_address is None  # the settings' address signs it
+
+
+def test_templates_without_a_sender_leave_it_to_the_settings():
+    rendered = load_template(PROSPECT_REJECTED, "en").render(REJECTED_VALUES)
+    assert (rendered.sender_name, rendered.sender_address) == (None, None)
+
+
+@pytest.mark.parametrize("address, good", [("partners@shop.example", True), ("%firstname%@shop.example", False),
+                                           ("not an address", False), ("a@b", False)])
+def test_a_sender_address_in_a_template_is_checked_at_load(tmp_path, address, good):
+    (tmp_path / "user_removed.en.html").write_text(
+        f'<html><head><meta name="sender-address" content="{address}"><title>Bye %firstname%</title></head>'
+        "<body><p>%lastname%</p></body></html>", "utf-8")
+    if good:
+        rendered = load_template(USER_REMOVED, "en", str(tmp_path)).render(VALUES[USER_REMOVED])
+        assert rendered.sender_address == address
+    else:
+        with pytest.raises(TemplateError, match="sender-address"):
+            load_template(USER_REMOVED, "en", str(tmp_path))

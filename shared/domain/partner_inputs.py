@@ -1,0 +1,117 @@
+"""What partner admins, the storefront and the back office send about partners (JSON, camelCase).
+
+Field names follow the storefront's JSON (``hierarchyId``, ``spendingLimit``); snake_case is accepted too.
+Amounts are decimal strings (or exact JSON numbers); their currency decides how many decimals they may have.
+"""
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.alias_generators import to_camel
+
+from shared.domain.errors import InvalidInput
+from shared.domain.money import MoneyError, currency_code
+from shared.domain.signup import Email, Language, _text
+
+_ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$"
+
+
+def checked_order_id(value: str) -> str:
+    """An order id from a route: the same shape as in a body."""
+    if not re.fullmatch(_ID, value or ""):
+        raise InvalidInput([("orderId", "is not a valid id (letters, digits, '.', '_', ':' or '-', at most 100)")])
+    return value
+
+
+class _Input(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, alias_generator=to_camel,
+                              populate_by_name=True)
+
+
+def _exact_decimal(value: Any) -> Any:
+    """Decimals stay exact: a float has already lost digits (JSON numbers are read as Decimal)."""
+    if value is None or isinstance(value, (str, int, Decimal)) and not isinstance(value, bool):
+        return value
+    raise ValueError("must be a decimal amount such as \"125.50\"")
+
+
+class NewPartnerUser(_Input):
+    first_name: _text(100)
+    last_name: _text(100)
+    email: Email
+    role: Literal["User", "Admin"] = "User"
+    spending_limit: str | int | Decimal | None = None
+    language: Language = "en"
+
+    _limit = field_validator("spending_limit", mode="before")(_exact_decimal)
+
+
+class PartnerUserChanges(_Input):
+    """An edit: only the fields sent change; ``spendingLimit: null`` removes the user's limit."""
+
+    first_name: _text(100) | None = None
+    last_name: _text(100) | None = None
+    role: Literal["User", "Admin"] | None = None
+    spending_limit: str | int | Decimal | None = None
+    language: Language | None = None
+
+    _limit = field_validator("spending_limit", mode="before")(_exact_decimal)
+
+    def sent(self) -> set[str]:
+        return set(self.model_fields_set)
+
+
+class _Currency(_Input):
+    currency: str
+
+    @field_validator("currency", mode="before")
+    @classmethod
+    def _iso_4217(cls, value: Any) -> str:
+        try:
+            return currency_code(value)
+        except MoneyError as error:
+            raise ValueError(str(error)) from None
+
+
+class OrderCheck(_Currency):
+    hierarchy_id: str = Field(pattern=_ID)
+    user_id: str = Field(pattern=_ID)
+    order_id: str = Field(pattern=_ID)
+    amount: str | int | Decimal
+
+    _amount = field_validator("amount", mode="before")(_exact_decimal)
+
+
+class OrderReservation(_Currency):
+    """The body of POST /api/orders/{orderId}/reserve: the order id is in the route."""
+
+    hierarchy_id: str = Field(pattern=_ID)
+    user_id: str = Field(pattern=_ID)
+    amount: str | int | Decimal
+
+    _amount = field_validator("amount", mode="before")(_exact_decimal)
+
+
+class CreditLineInput(_Currency):
+    limit: str | int | Decimal
+
+    _limit = field_validator("limit", mode="before")(_exact_decimal)
+
+
+class ExistingMember(_Input):
+    customer_id: str = Field(min_length=1, max_length=100)
+    role: Literal["User", "Admin"] = "User"
+    spending_limit: str | int | Decimal | None = None
+
+    _limit = field_validator("spending_limit", mode="before")(_exact_decimal)
+
+
+class OnboardExisting(_Input):
+    """Back office: make an existing Organization customer a partner, with existing Person customers."""
+
+    organization_customer_id: str = Field(min_length=1, max_length=100)
+    members: list[ExistingMember] = Field(min_length=1, max_length=100)
+    operator: _text(64)

@@ -1,0 +1,194 @@
+"""Credit and spending limits, enforced: order checks, reservations against the credit line, releases.
+
+The back office sets a partner's credit line; each user may have a per-order spending limit (set by the
+partner's admin). An order is checked against both, and a reservation holds its amount against the
+line in the same unit of work that reads it: concurrent reservations never overdraw (an optimistic
+store makes the loser run again). A reservation is idempotent by order id.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from decimal import Decimal
+
+from shared.domain.errors import Forbidden, IdempotencyConflict, InvalidInput, NotFound
+from shared.domain.model import HierarchyRole
+from shared.domain.money import MoneyError, amount_in, format_amount
+from shared.domain.partner_inputs import CreditLineInput, OrderCheck, OrderReservation, checked_order_id
+from shared.domain.partners import (
+    CreditLine,
+    PartnerUser,
+    Reservation,
+    ReservationStatus,
+    order_refusals,
+)
+from shared.domain.validation import validated
+from shared.ports import Caller, Clock, Store, UnitOfWork
+from shared.services.partner_users import member_of
+from shared.services.retry import on_conflict
+
+log = logging.getLogger("b2b.credit")
+
+
+@dataclass(frozen=True)
+class OrderDecision:
+    order_id: str
+    amount: Decimal
+    currency: str
+    refusals: list[tuple[str, str]]
+    available: Decimal | None  # the credit left after this answer (None without a credit line)
+    reservation: Reservation | None = None
+    repeated: bool = False  # a reservation asked for again: the first answer stands
+
+    @property
+    def allowed(self) -> bool:
+        return not self.refusals
+
+    def to_json(self) -> dict:
+        body: dict = {
+            "orderId": self.order_id, "decision": "allow" if self.allowed else "deny",
+            "amount": format_amount(self.amount), "currency": self.currency,
+            "reasons": [{"code": code, "message": message} for code, message in self.refusals],
+            "availableCredit": None if self.available is None else format_amount(self.available),
+        }
+        if self.reservation is not None:
+            body["reservation"] = reservation_json(self.reservation)
+        return body
+
+
+def reservation_json(reservation: Reservation) -> dict:
+    return {"orderId": reservation.order_id, "hierarchyId": reservation.hierarchy_id, "userId": reservation.user_id,
+            "amount": format_amount(reservation.amount), "currency": reservation.currency,
+            "status": reservation.status.value, "createdAt": reservation.created_at.isoformat(),
+            "releasedAt": reservation.released_at.isoformat() if reservation.released_at else None}
+
+
+def credit_line_json(line: CreditLine) -> dict:
+    return {"hierarchyId": line.hierarchy_id, "limit": format_amount(line.limit), "currency": line.currency,
+            "reserved": format_amount(line.reserved), "available": format_amount(line.available),
+            "updatedAt": line.updated_at.isoformat()}
+
+
+def _amount(value: object, currency: str, field: str = "amount", allow_zero: bool = False) -> Decimal:
+    try:
+        return amount_in(value, currency, allow_zero=allow_zero)
+    except MoneyError as error:
+        raise InvalidInput([(field, str(error))]) from None
+
+
+def _orderer(uow: UnitOfWork, caller: Caller, hierarchy_id: str, user_id: str) -> PartnerUser:
+    """The user the order is for. The caller must be an Active user of the partner (else 404); a User
+    orders for themselves only, an Admin for any user of the partner."""
+    _, me = member_of(uow, caller, hierarchy_id)
+    if user_id == me.id:
+        return me
+    if me.role is not HierarchyRole.ADMIN:
+        raise Forbidden("a User may check and reserve orders for themselves only")
+    user = uow.get_partner_user(user_id)
+    if user is None or user.hierarchy_id != hierarchy_id:
+        raise NotFound(f"no user {user_id} in partner {hierarchy_id}")
+    return user
+
+
+class Credit:
+    def __init__(self, store: Store, clock: Clock):
+        self._store = store
+        self._clock = clock
+
+    # --- the back office -------------------------------------------------------------------------
+    def set_line(self, hierarchy_id: str, payload: object) -> CreditLine:
+        """Set the partner's credit limit. The currency of a line with open reservations cannot change,
+        and the limit may go below what is reserved (orders then wait): it is the back office's call."""
+        given = validated(CreditLineInput, payload)
+        limit = _amount(given.limit, given.currency, "limit", allow_zero=True)
+        return on_conflict(lambda: self._set_line(hierarchy_id, limit, given.currency))
+
+    def _set_line(self, hierarchy_id: str, limit: Decimal, currency: str) -> CreditLine:
+        now = self._clock.now()
+        with self._store.unit_of_work() as uow:
+            if uow.get_hierarchy(hierarchy_id) is None:
+                raise NotFound(f"no partner {hierarchy_id}")
+            current = uow.get_credit_line(hierarchy_id)
+            if current is not None and current.currency != currency and current.reserved:
+                raise IdempotencyConflict(f"the credit line is in {current.currency} with "
+                                          f"{format_amount(current.reserved)} reserved; release those orders first")
+            line = (current or CreditLine(hierarchy_id=hierarchy_id, limit=limit, currency=currency, updated_at=now))
+            line = line.model_copy(update={"limit": limit, "currency": currency, "updated_at": now})
+            uow.save_credit_line(line)
+        log.info("credit line set", extra={"hierarchy": hierarchy_id, "currency": currency})
+        return line
+
+    def line(self, hierarchy_id: str) -> CreditLine:
+        with self._store.unit_of_work(read_only=True) as uow:
+            line = uow.get_credit_line(hierarchy_id)
+        if line is None:
+            raise NotFound(f"partner {hierarchy_id} has no credit line")
+        return line
+
+    # --- the storefront, for a signed-in user ----------------------------------------------------
+    def check(self, caller: Caller, payload: object) -> OrderDecision:
+        order = validated(OrderCheck, payload)
+        amount = _amount(order.amount, order.currency)
+        with self._store.unit_of_work(read_only=True) as uow:
+            user = _orderer(uow, caller, order.hierarchy_id, order.user_id)
+            line = uow.get_credit_line(order.hierarchy_id)
+        return OrderDecision(order.order_id, amount, order.currency, order_refusals(user, line, amount, order.currency),
+                             None if line is None else line.available)
+
+    def reserve(self, caller: Caller, order_id: str, payload: object) -> OrderDecision:
+        order = validated(OrderReservation, payload)
+        amount = _amount(order.amount, order.currency)
+        order_id = checked_order_id(order_id)
+        return on_conflict(lambda: self._reserve(caller, order_id, order, amount))
+
+    def _reserve(self, caller: Caller, order_id: str, order: OrderReservation, amount: Decimal) -> OrderDecision:
+        now = self._clock.now()
+        with self._store.unit_of_work() as uow:
+            user = _orderer(uow, caller, order.hierarchy_id, order.user_id)
+            line = uow.get_credit_line(order.hierarchy_id)
+            available = None if line is None else line.available
+            earlier = uow.get_reservation(order_id)
+            if earlier is not None:
+                same = (earlier.hierarchy_id, earlier.user_id, earlier.amount, earlier.currency) == (
+                    order.hierarchy_id, user.id, amount, order.currency)
+                if not same or earlier.status is not ReservationStatus.HELD:
+                    state = "released" if earlier.status is ReservationStatus.RELEASED else "reserved"
+                    raise IdempotencyConflict(f"order {order_id} was {state} already"
+                                              + ("" if same else " with a different user, amount or currency"))
+                return OrderDecision(order_id, amount, order.currency, [], available, earlier, repeated=True)
+            refusals = order_refusals(user, line, amount, order.currency)
+            if refusals:
+                return OrderDecision(order_id, amount, order.currency, refusals, available)
+            assert line is not None  # no refusal means there is a line in this currency
+            reservation = Reservation(order_id=order_id, hierarchy_id=order.hierarchy_id, user_id=user.id,
+                                      amount=amount, currency=order.currency, created_at=now)
+            line = line.model_copy(update={"reserved": line.reserved + amount, "updated_at": now})
+            uow.save_reservation(reservation)
+            uow.save_credit_line(line)
+        log.info("order reserved", extra={"hierarchy": order.hierarchy_id, "order": order_id})
+        return OrderDecision(order_id, amount, order.currency, [], line.available, reservation)
+
+    def release(self, caller: Caller, order_id: str) -> tuple[Reservation, bool]:
+        """Give the order's amount back to the credit line; (reservation, changed)."""
+        return on_conflict(lambda: self._release(caller, order_id))
+
+    def _release(self, caller: Caller, order_id: str) -> tuple[Reservation, bool]:
+        now = self._clock.now()
+        with self._store.unit_of_work() as uow:
+            reservation = uow.get_reservation(order_id)
+            if reservation is None:
+                raise NotFound(f"no reservation for order {order_id}")
+            try:
+                _orderer(uow, caller, reservation.hierarchy_id, reservation.user_id)
+            except (NotFound, Forbidden):
+                raise NotFound(f"no reservation for order {order_id}") from None
+            if reservation.status is ReservationStatus.RELEASED:
+                return reservation, False
+            line = uow.get_credit_line(reservation.hierarchy_id)
+            released = reservation.model_copy(update={"status": ReservationStatus.RELEASED, "released_at": now})
+            uow.save_reservation(released)
+            if line is not None:
+                uow.save_credit_line(line.model_copy(update={
+                    "reserved": max(line.reserved - reservation.amount, Decimal(0)), "updated_at": now}))
+        log.info("order released", extra={"hierarchy": reservation.hierarchy_id, "order": order_id})
+        return released, True

@@ -1,0 +1,190 @@
+"""A partner's admin manages the partner's sign-in users; the user sync applies the changes.
+
+Who may do what: the caller (a verified token's email) must be an Active user of the hierarchy, or
+the hierarchy "does not exist" for them (404: a user of partner A learns nothing about partner B);
+managing users takes the Admin role (403 for a User of the same partner). Each change is one unit of
+work that reads the partner's users first, so "keep at least one Admin" holds under concurrency.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from decimal import Decimal
+
+from shared.domain.errors import Forbidden, IllegalTransition, InvalidInput, NotFound
+from shared.domain.model import CustomerHierarchy, HierarchyRole
+from shared.domain.money import MoneyError, amount_in, decimal_amount
+from shared.domain.partner_inputs import NewPartnerUser, PartnerUserChanges
+from shared.domain.partners import (
+    CreditLine,
+    EmailTaken,
+    LastAdmin,
+    PartnerUser,
+    UserChange,
+    UserStatus,
+    person_customer_id_for,
+    user_id_for,
+)
+from shared.domain.validation import validated
+from shared.ports import Caller, Clock, Store, UnitOfWork
+from shared.services.retry import on_conflict
+
+log = logging.getLogger("b2b.partners")
+
+# A limit without a credit line to give it a currency: as many decimals as any currency has.
+_MAX_PLACES = 4
+
+
+def member_of(uow: UnitOfWork, caller: Caller, hierarchy_id: str) -> tuple[CustomerHierarchy, PartnerUser]:
+    """The hierarchy and the caller's user in it; NotFound unless the caller is an Active user there."""
+    user = uow.get_partner_user(user_id_for(caller.email))
+    hierarchy = uow.get_hierarchy(hierarchy_id)
+    if hierarchy is None or user is None or user.hierarchy_id != hierarchy_id or not user.is_active:
+        raise NotFound(f"no partner {hierarchy_id}")
+    return hierarchy, user
+
+
+def admin_of(uow: UnitOfWork, caller: Caller, hierarchy_id: str) -> CustomerHierarchy:
+    hierarchy, user = member_of(uow, caller, hierarchy_id)
+    if user.role is not HierarchyRole.ADMIN:
+        raise Forbidden(f"only an Admin of partner {hierarchy_id} may manage its users")
+    return hierarchy
+
+
+def spending_limit(value: object, line: CreditLine | None) -> Decimal | None:
+    """A user's per-order limit, in the partner's currency once it has a credit line."""
+    if value is None:
+        return None
+    try:
+        if line is not None:
+            return amount_in(value, line.currency, allow_zero=True)
+        return decimal_amount(value, _MAX_PLACES, allow_zero=True)
+    except MoneyError as error:
+        raise InvalidInput([("spendingLimit", str(error))]) from None
+
+
+def _user_in(users: list[PartnerUser], hierarchy_id: str, user_id: str) -> PartnerUser:
+    user = next((u for u in users if u.id == user_id), None)
+    if user is None or user.status is UserStatus.REMOVED:
+        raise NotFound(f"no user {user_id} in partner {hierarchy_id}")
+    return user
+
+
+def _keep_an_admin(users: list[PartnerUser], leaving: PartnerUser) -> None:
+    if leaving.counts_as_admin and not any(u.counts_as_admin for u in users if u.id != leaving.id):
+        raise LastAdmin("a partner keeps at least one Admin: make another user Admin first")
+
+
+@dataclass(frozen=True)
+class AddResult:
+    user: PartnerUser
+    created: bool  # False: the same add was made before (a retried request), nothing changed
+
+
+class PartnerUsers:
+    def __init__(self, store: Store, clock: Clock):
+        self._store = store
+        self._clock = clock
+
+    def me(self, caller: Caller) -> tuple[PartnerUser, CustomerHierarchy]:
+        """The caller's own user and partner (how a storefront finds the one customer of a sign-in)."""
+        with self._store.unit_of_work(read_only=True) as uow:
+            user = uow.get_partner_user(user_id_for(caller.email))
+            hierarchy = uow.get_hierarchy(user.hierarchy_id) if user is not None else None
+        if user is None or hierarchy is None or user.status is UserStatus.REMOVED:
+            raise NotFound("this sign-in is no user of a partner")
+        return user, hierarchy
+
+    def list(self, caller: Caller, hierarchy_id: str, include_removed: bool = False) -> list[PartnerUser]:
+        with self._store.unit_of_work(read_only=True) as uow:
+            admin_of(uow, caller, hierarchy_id)
+            users = uow.partner_users(hierarchy_id)
+        return [u for u in users if include_removed or u.status is not UserStatus.REMOVED]
+
+    def get(self, caller: Caller, hierarchy_id: str, user_id: str) -> PartnerUser:
+        with self._store.unit_of_work(read_only=True) as uow:
+            admin_of(uow, caller, hierarchy_id)
+            return _user_in(uow.partner_users(hierarchy_id), hierarchy_id, user_id)
+
+    def add(self, caller: Caller, hierarchy_id: str, payload: object) -> AddResult:
+        new = validated(NewPartnerUser, payload)
+        return on_conflict(lambda: self._add(caller, hierarchy_id, new))
+
+    def _add(self, caller: Caller, hierarchy_id: str, new: NewPartnerUser) -> AddResult:
+        now = self._clock.now()
+        with self._store.unit_of_work() as uow:
+            admin_of(uow, caller, hierarchy_id)
+            uow.partner_users(hierarchy_id)  # read with the change: a concurrent change of the partner conflicts
+            limit = spending_limit(new.spending_limit, uow.get_credit_line(hierarchy_id))
+            role = HierarchyRole(new.role)
+            user_id = user_id_for(new.email)
+            existing = uow.get_partner_user(user_id)
+            if existing is not None and existing.status is not UserStatus.REMOVED:
+                if existing.hierarchy_id == hierarchy_id and (existing.first_name, existing.last_name, existing.role,
+                                                              existing.spending_limit) == (
+                        new.first_name, new.last_name, role, limit):
+                    return AddResult(existing, created=False)
+                # Which partner holds it stays unsaid: that would tell one partner about another's users.
+                raise EmailTaken(f"{new.email} signs in to the store already; one email belongs to one user")
+            if existing is not None:
+                user = existing.rejoin(hierarchy_id, new.first_name, new.last_name, role, limit, new.language, now)
+            else:
+                user = PartnerUser(
+                    id=user_id, hierarchy_id=hierarchy_id, customer_id=person_customer_id_for(user_id),
+                    email=new.email, first_name=new.first_name, last_name=new.last_name, role=role,
+                    spending_limit=limit, language=new.language, status=UserStatus.PENDING, sync=UserChange.ADD,
+                    created_at=now, updated_at=now,
+                )
+            uow.save_partner_user(user)
+        log.info("partner user added", extra={"hierarchy": hierarchy_id, "user": user.id, "role": role.value})
+        return AddResult(user, created=True)
+
+    def edit(self, caller: Caller, hierarchy_id: str, user_id: str, payload: object) -> PartnerUser:
+        changes = validated(PartnerUserChanges, payload)
+        if not changes.sent():
+            raise InvalidInput([("(body)", "names no field to change (firstName, lastName, role, spendingLimit, "
+                                           "language)")])
+        return on_conflict(lambda: self._edit(caller, hierarchy_id, user_id, changes))
+
+    def _edit(self, caller: Caller, hierarchy_id: str, user_id: str, changes: PartnerUserChanges) -> PartnerUser:
+        now = self._clock.now()
+        with self._store.unit_of_work() as uow:
+            admin_of(uow, caller, hierarchy_id)
+            users = uow.partner_users(hierarchy_id)
+            user = _user_in(users, hierarchy_id, user_id)
+            update: dict[str, object] = {}
+            for field in changes.sent():
+                value = getattr(changes, field)
+                if field == "spending_limit":
+                    value = spending_limit(value, uow.get_credit_line(hierarchy_id))
+                elif field == "role":
+                    value = HierarchyRole(value)
+                elif value is None:
+                    raise InvalidInput([(field, "may not be null")])
+                update[field] = value
+            if update.get("role") is HierarchyRole.USER:
+                _keep_an_admin(users, user)
+            if all(getattr(user, field) == value for field, value in update.items()):
+                return user  # nothing changes: no version, no sync
+            try:
+                edited = user.edited(update, now)
+            except IllegalTransition as error:
+                raise NotFound(str(error)) from None
+            uow.save_partner_user(edited)
+        log.info("partner user edited", extra={"hierarchy": hierarchy_id, "user": user_id, "fields": sorted(update)})
+        return edited
+
+    def remove(self, caller: Caller, hierarchy_id: str, user_id: str) -> PartnerUser:
+        return on_conflict(lambda: self._remove(caller, hierarchy_id, user_id))
+
+    def _remove(self, caller: Caller, hierarchy_id: str, user_id: str) -> PartnerUser:
+        now = self._clock.now()
+        with self._store.unit_of_work() as uow:
+            admin_of(uow, caller, hierarchy_id)
+            users = uow.partner_users(hierarchy_id)
+            user = _user_in(users, hierarchy_id, user_id)
+            _keep_an_admin(users, user)
+            removed = user.removed(now)
+            uow.save_partner_user(removed)
+        log.info("partner user removed", extra={"hierarchy": hierarchy_id, "user": user_id})
+        return removed
