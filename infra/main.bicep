@@ -45,6 +45,15 @@ param salesMode string = 'embedded'
 @description('Dynamics 365 Sales organization URL, e.g. https://contoso.crm4.dynamics.com (SALES_MODE=dataverse).')
 param dataverseUrl string = ''
 
+@description('Issuer (iss) of the bearer tokens partner routes accept, e.g. https://<tenant>.ciamlogin.com/<tenant-id>/v2.0. Empty, with the audience and JWKS URL: partner routes are off.')
+param partnerTokenIssuer string = ''
+
+@description('Audience (aud) those tokens must name: the client id or App ID URI of the API registration.')
+param partnerTokenAudience string = ''
+
+@description('https URL of the issuer\'s signing keys (JWKS), e.g. https://<tenant>.ciamlogin.com/<tenant-id>/discovery/v2.0/keys.')
+param partnerTokenJwksUrl string = ''
+
 var abbrs = loadJsonContent('./abbreviations.json')
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = {
@@ -151,6 +160,9 @@ module api 'app/api.bicep' = {
     keyVaultName: keyVault.outputs.name
     salesMode: salesMode
     dataverseUrl: dataverseUrl
+    partnerTokenIssuer: partnerTokenIssuer
+    partnerTokenAudience: partnerTokenAudience
+    partnerTokenJwksUrl: partnerTokenJwksUrl
   }
   // The host and the first deployment need their storage roles before the app starts.
   dependsOn: [

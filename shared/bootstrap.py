@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from shared.config import Settings
-from shared.ports import Clock, EmailTransport, Queue, SalesGateway, Store
+from shared.ports import Clock, EmailTransport, Queue, SalesGateway, Store, TokenVerifier
 
 
 def build_clock(settings: Settings) -> Clock:
@@ -65,6 +65,19 @@ def build_transport(settings: Settings) -> EmailTransport:
     return OutboxFolderTransport(settings.data_dir / "outbox")
 
 
+def build_token_verifier(settings: Settings) -> TokenVerifier:
+    """The partner routes' bearer-token check; NotConfigured when PARTNER_TOKEN_* are empty (routes off)."""
+    if not settings.partner_tokens_configured:
+        from shared.domain.errors import NotConfigured
+
+        raise NotConfigured("partner routes are off: set PARTNER_TOKEN_ISSUER, PARTNER_TOKEN_AUDIENCE "
+                            "and PARTNER_TOKEN_JWKS_URL")
+    from shared.adapters.jwks_tokens import JwksTokenVerifier
+
+    return JwksTokenVerifier(settings.partner_token_issuer, settings.partner_token_audience,
+                             settings.partner_token_jwks_url)
+
+
 @dataclass
 class Container:
     """Adapters are built on construction; services on first use (a function builds only what it calls)."""
@@ -89,6 +102,12 @@ class Container:
             sales=replacements.pop("sales", None) or build_sales(settings, queue, clock),
             transport=replacements.pop("transport", None) or build_transport(settings),
         )
+
+    @cached_property
+    def token_verifier(self) -> TokenVerifier:
+        """Built on first use (no I/O: keys are fetched by the first verify). Raises NotConfigured, every time
+        it is asked, while the PARTNER_TOKEN_* settings are empty; tests may assign a verifier instead."""
+        return build_token_verifier(self.settings)
 
     @cached_property
     def relay(self):

@@ -5,6 +5,7 @@ import os
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Mapping
+from urllib.parse import urlsplit
 
 # Setting name → (attribute, default). The names are what Azure app settings, local.settings.json and
 # the Bicep use; a test keeps them in step.
@@ -39,6 +40,10 @@ _SETTINGS: dict[str, tuple[str, str]] = {
     # EMAIL_TRANSPORT=ses (AWS credentials come from boto3's own chain, not from these settings)
     "SES_REGION": ("ses_region", ""),
     "SES_CONFIGURATION_SET": ("ses_configuration_set", ""),
+    # Partner routes: bearer JWTs from this issuer for this audience, keys from its JWKS; empty: routes off
+    "PARTNER_TOKEN_ISSUER": ("partner_token_issuer", ""),
+    "PARTNER_TOKEN_AUDIENCE": ("partner_token_audience", ""),
+    "PARTNER_TOKEN_JWKS_URL": ("partner_token_jwks_url", ""),
     # The Azure backend reads the same storage settings the Functions host reads for its triggers:
     # a connection string (Azurite, local) or identity-based service URIs.
     "AzureWebJobsStorage": ("storage_connection_string", ""),
@@ -81,6 +86,9 @@ class Settings:
     smtp_timeout_seconds: float
     ses_region: str
     ses_configuration_set: str
+    partner_token_issuer: str
+    partner_token_audience: str
+    partner_token_jwks_url: str
     storage_connection_string: str
     storage_queue_uri: str
     storage_table_uri: str
@@ -116,12 +124,31 @@ class Settings:
             raise ValueError("EMAIL_TRANSPORT=smtp needs SMTP_HOST")
         if self.email_transport == "ses" and not self.ses_region:
             raise ValueError("EMAIL_TRANSPORT=ses needs SES_REGION")
+        self._validate_partner_tokens()
         if self.state_backend == "azure":
             if not (self.storage_connection_string or (self.storage_queue_uri and self.storage_table_uri)):
                 raise ValueError(
                     "STATE_BACKEND=azure needs AzureWebJobsStorage (a connection string) or "
                     "AzureWebJobsStorage__queueServiceUri and AzureWebJobsStorage__tableServiceUri"
                 )
+
+    def _validate_partner_tokens(self) -> None:
+        given = {"PARTNER_TOKEN_ISSUER": self.partner_token_issuer, "PARTNER_TOKEN_AUDIENCE": self.partner_token_audience,
+                 "PARTNER_TOKEN_JWKS_URL": self.partner_token_jwks_url}
+        if not any(given.values()):
+            return
+        missing = [name for name, value in given.items() if not value]
+        if missing:
+            raise ValueError(f"partner tokens need all of {', '.join(given)}; missing {', '.join(missing)}")
+        url = urlsplit(self.partner_token_jwks_url)
+        loopback = url.hostname in {"localhost", "127.0.0.1", "::1"}
+        if not (url.hostname and (url.scheme == "https" or (url.scheme == "http" and loopback))):
+            raise ValueError(f"PARTNER_TOKEN_JWKS_URL must be an https:// URL (http:// only on loopback), "
+                             f"not {self.partner_token_jwks_url!r}")
+
+    @property
+    def partner_tokens_configured(self) -> bool:
+        return bool(self.partner_token_issuer)
 
     @property
     def queue_names(self) -> tuple[str, ...]:

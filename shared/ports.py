@@ -25,15 +25,6 @@ if TYPE_CHECKING:  # annotations only: importing the ports must not pull in pyda
     from shared.domain.sales import LeadDraft, LeadSnapshot, Qualification, SalesDecision
 
 
-@dataclass(frozen=True)
-class Caller:
-    """Who a verified bearer token speaks for."""
-
-    subject: str  # the token's `sub`
-    email: str  # the sign-in email, lower-cased and stripped
-    issuer: str
-
-
 class Clock(Protocol):
     def now(self) -> datetime:
         """The current time, timezone-aware UTC."""
@@ -207,3 +198,19 @@ class EmailTransport(Protocol):
         after a failure)."""
         ...
 
+
+@dataclass(frozen=True)
+class Caller:
+    """Who a verified bearer token speaks for."""
+
+    subject: str  # the token's `sub`
+    email: str  # the sign-in email, lower-cased and stripped
+    issuer: str
+
+
+class TokenVerifier(Protocol):
+    def verify(self, authorization: str | None) -> Caller:
+        """The caller named by an `Authorization: Bearer <jwt>` header value; raises
+        shared.domain.errors.Unauthenticated (with a short reason safe to show) otherwise, and
+        shared.domain.errors.TokenKeysUnavailable when the issuer's keys cannot be fetched (not the caller's fault)."""
+        ...

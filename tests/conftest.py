@@ -18,3 +18,19 @@ def azurite(tmp_path_factory):
         pytest.skip(reason)
     with AzuriteProcess(tmp_path_factory.mktemp("azurite")) as running:
         yield running
+
+
+@pytest.fixture(scope="session")
+def _local_issuer():
+    from tests.auth_keys import LocalIssuer
+
+    with LocalIssuer() as issuer:
+        yield issuer
+
+
+@pytest.fixture
+def jwks(_local_issuer):
+    """A token issuer whose JWKS is served on loopback (tests/auth_keys.py), reset for each test: one published
+    key, no fetches counted. Keys are made once a session; each test's verifier has its own key cache."""
+    _local_issuer.reset()
+    return _local_issuer

@@ -26,6 +26,10 @@ param keyVaultName string
 param salesMode string = 'embedded'
 @description('Dynamics 365 Sales organization URL (SALES_MODE=dataverse); empty while the embedded Sales runs.')
 param dataverseUrl string = ''
+@description('Bearer tokens of the partner routes: issuer, audience and JWKS URL (all empty: partner routes off).')
+param partnerTokenIssuer string = ''
+param partnerTokenAudience string = ''
+param partnerTokenJwksUrl string = ''
 
 param storeName string = 'Contoso B2B'
 @description('Storefront link used in emails. Empty: the app\'s own onboarding form, https://<app>.azurewebsites.net/api/signup.')
@@ -248,6 +252,19 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'SES_CONFIGURATION_SET'
           value: ''
+        }
+        // Partner routes accept RS256 bearer tokens of this issuer and audience, keys from its JWKS; empty: off.
+        {
+          name: 'PARTNER_TOKEN_ISSUER'
+          value: partnerTokenIssuer
+        }
+        {
+          name: 'PARTNER_TOKEN_AUDIENCE'
+          value: partnerTokenAudience
+        }
+        {
+          name: 'PARTNER_TOKEN_JWKS_URL'
+          value: partnerTokenJwksUrl
         }
       ]
     }

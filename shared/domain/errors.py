@@ -53,3 +53,37 @@ class ConcurrencyConflict(Exception):
 
 class Forbidden(DomainError):
     """The caller is known and a member, but their role does not allow this (a User managing users)."""
+
+
+class Unauthenticated(DomainError):
+    """The request does not prove who sends it: no bearer token, or one that does not verify.
+
+    ``str(error)`` is a short reason safe to show the caller (it never repeats the token). ``error`` is the
+    RFC 6750 error code: ``None`` when the request offered no bearer credentials at all (no Authorization
+    header, or another scheme), in which case the challenge names no error."""
+
+    def __init__(self, reason: str, *, error: str | None = "invalid_token"):
+        self.reason = reason
+        self.error = error
+        super().__init__(reason)
+
+    def challenge(self, realm: str) -> str:
+        """The ``WWW-Authenticate`` header value of the 401 answer (RFC 6750 §3)."""
+        parts = [f'realm="{_quoted(realm)}"']
+        if self.error:
+            parts += [f'error="{self.error}"', f'error_description="{_quoted(self.reason)}"']
+        return "Bearer " + ", ".join(parts)
+
+
+def _quoted(text: str) -> str:
+    """Text fit for a quoted-string: RFC 6750 allows printable ASCII but for the quote and backslash."""
+    return "".join(c for c in text if " " <= c <= "~" and c not in '"\\')
+
+
+class TokenKeysUnavailable(Exception):
+    """The issuer's signing keys (its JWKS) could not be fetched: the server's trouble, not the caller's
+    (answer 503 and let the caller retry, never 401)."""
+
+
+class NotConfigured(Exception):
+    """A feature was asked for whose settings are empty (e.g. partner routes without PARTNER_TOKEN_*)."""

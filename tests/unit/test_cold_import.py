@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 HEAVY = ["pydantic", "email_validator", "requests", "boto3", "azure.data.tables", "azure.storage.queue",
-         "azure.identity", "sqlite3"]
+         "azure.identity", "sqlite3", "jwt", "cryptography"]
 
 
 def test_function_app_imports_no_heavy_module(tmp_path):
