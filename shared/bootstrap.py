@@ -132,7 +132,34 @@ class Container:
         from shared.services.sync import ChannelSync
 
         return ChannelSync(self.store, self.clock, self.relay, self.settings.lead_queue, self.settings.sync_batch_size,
-                           create_leads=self.sales is not None, reconciliation=self.reconciliation)
+                           create_leads=self.sales is not None, reconciliation=self.reconciliation,
+                           user_sync=self.user_sync)
+
+    @cached_property
+    def user_sync(self):
+        from shared.services.user_sync import UserSync
+
+        s = self.settings
+        return UserSync(self.store, self.clock, self.relay, s.email_queue, s.store_name, s.store_url,
+                        s.sync_batch_size)
+
+    @cached_property
+    def partner_users(self):
+        from shared.services.partner_users import PartnerUsers
+
+        return PartnerUsers(self.store, self.clock)
+
+    @cached_property
+    def credit(self):
+        from shared.services.credit import Credit
+
+        return Credit(self.store, self.clock)
+
+    @cached_property
+    def partner_onboarding(self):
+        from shared.services.partner_onboarding import PartnerOnboarding
+
+        return PartnerOnboarding(self.store, self.clock)
 
     @cached_property
     def reconciliation(self):

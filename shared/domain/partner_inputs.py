@@ -86,10 +86,11 @@ class OrderCheck(_Currency):
 
 
 class OrderReservation(_Currency):
-    """The body of POST /api/orders/{orderId}/reserve: the order id is in the route."""
+    """The body of POST /api/orders/{orderId}/reserve: the order id is in the route (the body may repeat it)."""
 
     hierarchy_id: str = Field(pattern=_ID)
     user_id: str = Field(pattern=_ID)
+    order_id: str | None = Field(None, pattern=_ID)
     amount: str | int | Decimal
 
     _amount = field_validator("amount", mode="before")(_exact_decimal)
@@ -115,3 +116,19 @@ class OnboardExisting(_Input):
     organization_customer_id: str = Field(min_length=1, max_length=100)
     members: list[ExistingMember] = Field(min_length=1, max_length=100)
     operator: _text(64)
+
+
+class NewCustomer(_Input):
+    """Back office: a customer that exists outside the onboarding flow (from the ERP), by account number."""
+
+    account_number: str = Field(pattern=_ID)
+    type: Literal["Person", "Organization"]
+    name: _text(200) | None = None  # an Organization's name; a Person's is first + last
+    first_name: _text(100) | None = None
+    last_name: _text(100) | None = None
+    email: Email | None = None
+    phone: _text(40) | None = None
+    street: _text(200) | None = None
+    city: _text(100) | None = None
+    zip_code: _text(20) | None = None
+    country: _text(2) | None = None

@@ -139,6 +139,8 @@ class Credit:
         order = validated(OrderReservation, payload)
         amount = _amount(order.amount, order.currency)
         order_id = checked_order_id(order_id)
+        if order.order_id is not None and order.order_id != order_id:
+            raise InvalidInput([("orderId", f"is {order.order_id!r} in the body but {order_id!r} in the address")])
         return on_conflict(lambda: self._reserve(caller, order_id, order, amount))
 
     def _reserve(self, caller: Caller, order_id: str, order: OrderReservation, amount: Decimal) -> OrderDecision:

@@ -13,6 +13,7 @@ from shared.services.outbox import OutboxRelay
 
 if TYPE_CHECKING:
     from shared.services.reconciliation import Reconciliation, ReconciliationReport
+    from shared.services.user_sync import UserSync
 
 log = logging.getLogger("b2b.sync")
 
@@ -29,11 +30,13 @@ class SyncReport:
     outbox_resent: int
     reconciliation: ReconciliationReport | None = None  # None without Sales, or when it failed
     reconciliation_error: str | None = None
+    users_synced: int = 0
 
 
 class ChannelSync:
     def __init__(self, store: Store, clock: Clock, relay: OutboxRelay, lead_queue: str, batch_size: int = 200,
-                 create_leads: bool = True, reconciliation: Reconciliation | None = None):
+                 create_leads: bool = True, reconciliation: Reconciliation | None = None,
+                 user_sync: UserSync | None = None):
         """``create_leads`` is off without a Sales integration (SALES_MODE=none): then a back-office user
         decides each prospect, and no create-lead message is written at all. ``reconciliation`` (None
         without Sales) re-enqueues the Sales decisions whose outcome never arrived, on every run."""
@@ -44,6 +47,7 @@ class ChannelSync:
         self._batch_size = batch_size
         self._create_leads = create_leads
         self._reconciliation = reconciliation
+        self._user_sync = user_sync  # partner admins' user changes ("synchronize customers")
 
     def run(self, max_batches: int = 1000) -> SyncReport:
         # Leftovers first: messages a crashed run committed but never sent go out before new work.
@@ -54,11 +58,12 @@ class ChannelSync:
             created += batch
             if batch < self._batch_size:
                 break
+        users = self._user_sync.run() if self._user_sync is not None else 0
         reconciled, error = self._reconcile()
         if created or resent:
             log.info("channel sync done", extra={"prospects_created": created, "outbox_resent": resent})
         return SyncReport(prospects_created=created, outbox_resent=resent, reconciliation=reconciled,
-                          reconciliation_error=error)
+                          reconciliation_error=error, users_synced=users)
 
     def _reconcile(self) -> tuple[ReconciliationReport | None, str | None]:
         """Last, and on its own: Sales being down must not fail the sync that committed already. The

@@ -1,0 +1,30 @@
+"""Helpers for the partner tests: an approved partner, callers, and what the outbox holds."""
+from __future__ import annotations
+
+from shared.bootstrap import Container
+from shared.domain.model import ProspectStatus
+from shared.ports import Caller
+from tests.services.flow import signup_body
+
+
+def caller(email: str) -> Caller:
+    return Caller(subject=f"sub-{email}", email=email.strip().lower(), issuer="https://issuer.example/")
+
+
+def approved_partner(c: Container, n: int = 1) -> tuple[str, Caller]:
+    """Signup ``n`` approved by the back office: (hierarchy id, the requester as caller)."""
+    c.intake.submit(signup_body(n))
+    c.channel_sync.run()
+    number = next(p.number for p in c.operator.prospects(ProspectStatus.PENDING)
+                  if p.request.contact.email.lower() == f"person{n}@example.com")
+    decision = c.back_office.approve(number, "alice")
+    return decision.hierarchy_id, caller(f"person{n}@example.com")
+
+
+def new_user(email: str, **extra) -> dict:
+    return {"firstName": "Nils", "lastName": "Holgersson", "email": email, **extra}
+
+
+def emails_to(c: Container, address: str) -> list[str]:
+    """The templates of the emails written to ``address``, oldest first."""
+    return [e.template for e in c.operator.emails() if e.to.lower() == address.lower()]

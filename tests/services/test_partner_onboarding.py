@@ -1,0 +1,97 @@
+"""The back office onboards an existing organization and its persons as a partner, by hand."""
+from __future__ import annotations
+
+import pytest
+
+from shared.domain.errors import DuplicateRecord, IdempotencyConflict, InvalidInput, NotFound
+from shared.domain.model import HierarchyRole, MemberStatus
+from shared.domain.partners import EmailTaken, UserStatus, user_id_for
+from tests.services.partners import approved_partner, caller, emails_to, new_user
+
+
+def customers(c):
+    org, _ = c.partner_onboarding.add_customer({"accountNumber": "ACC-100", "type": "Organization",
+                                                "name": "Fabrikam AB", "city": "Lund", "country": "SE"})
+    anna, _ = c.partner_onboarding.add_customer({"accountNumber": "ACC-101", "type": "Person", "firstName": "Anna",
+                                                 "lastName": "Berg", "email": "anna@fabrikam.example"})
+    bo, _ = c.partner_onboarding.add_customer({"accountNumber": "ACC-102", "type": "Person", "firstName": "Bo",
+                                               "lastName": "Ek", "email": "bo@fabrikam.example"})
+    return org, anna, bo
+
+
+def test_onboarding_builds_the_hierarchy_and_the_sync_welcomes_each_person(container):
+    org, anna, bo = customers(container)
+    done = container.partner_onboarding.onboard({
+        "organizationCustomerId": org.id, "operator": "alice",
+        "members": [{"customerId": anna.id, "role": "Admin"},
+                    {"customerId": bo.id, "role": "User", "spendingLimit": "300"}]})
+    assert done.created and done.hierarchy.prospect_id is None and done.hierarchy.name == "Fabrikam AB"
+    assert done.hierarchy.purpose == "B2B organization"
+    assert {u.email: u.status for u in done.users} == {"anna@fabrikam.example": UserStatus.PENDING,
+                                                      "bo@fabrikam.example": UserStatus.PENDING}
+    container.channel_sync.run()
+    with container.store.unit_of_work(read_only=True) as uow:
+        members = {m.customer_id: m for m in uow.members(done.hierarchy.id)}
+    assert members[anna.id].role is HierarchyRole.ADMIN and members[bo.id].status is MemberStatus.ACTIVE
+    assert emails_to(container, "anna@fabrikam.example") == ["user_added"]
+    # the hand-made partner works like any other: its admin manages users
+    admin = caller("anna@fabrikam.example")
+    container.partner_users.add(admin, done.hierarchy.id, new_user("cy@fabrikam.example"))
+    assert len(container.partner_users.list(admin, done.hierarchy.id)) == 3
+
+    again = container.partner_onboarding.onboard({"organizationCustomerId": org.id, "operator": "alice",
+                                                  "members": [{"customerId": anna.id, "role": "Admin"}]})
+    assert not again.created and again.hierarchy.id == done.hierarchy.id
+
+
+def test_a_person_who_signs_in_elsewhere_refuses_the_whole_onboarding(container):
+    hierarchy, admin = approved_partner(container)
+    org, anna, bo = customers(container)
+    container.partner_users.add(admin, hierarchy, new_user("bo@fabrikam.example"))
+    with pytest.raises(EmailTaken):
+        container.partner_onboarding.onboard({"organizationCustomerId": org.id, "operator": "alice",
+                                              "members": [{"customerId": anna.id, "role": "Admin"},
+                                                          {"customerId": bo.id}]})
+    with container.store.unit_of_work(read_only=True) as uow:
+        assert uow.get_partner_user(user_id_for("anna@fabrikam.example")) is None
+    assert [u.email for u in container.partner_users.list(admin, hierarchy)] == [
+        "bo@fabrikam.example", "person1@example.com"]
+
+
+def test_an_organization_from_an_approved_prospect_is_a_partner_already(container):
+    hierarchy, admin = approved_partner(container)
+    with container.store.unit_of_work(read_only=True) as uow:
+        organization_id = uow.get_hierarchy(hierarchy).organization_customer_id
+    _, anna, _ = customers(container)
+    with pytest.raises(DuplicateRecord):
+        container.partner_onboarding.onboard({"organizationCustomerId": organization_id, "operator": "alice",
+                                              "members": [{"customerId": anna.id, "role": "Admin"}]})
+
+
+@pytest.mark.parametrize("members, error", [
+    ([{"customerId": "ANNA", "role": "User"}], InvalidInput),  # no Admin
+    ([{"customerId": "ANNA", "role": "Admin"}, {"customerId": "ANNA"}], InvalidInput),  # twice
+    ([{"customerId": "ORG", "role": "Admin"}], InvalidInput),  # an organization as a person
+    ([{"customerId": "nobody", "role": "Admin"}], NotFound),
+])
+def test_onboarding_rules(container, members, error):
+    org, anna, _ = customers(container)
+    ids = {"ANNA": anna.id, "ORG": org.id}
+    members = [{**m, "customerId": ids.get(m["customerId"], m["customerId"])} for m in members]
+    with pytest.raises(error):
+        container.partner_onboarding.onboard({"organizationCustomerId": org.id, "operator": "a", "members": members})
+    with pytest.raises(InvalidInput):  # a person is not an organization either
+        container.partner_onboarding.onboard({"organizationCustomerId": anna.id, "operator": "a",
+                                              "members": [{"customerId": anna.id, "role": "Admin"}]})
+
+
+def test_customers_are_identified_by_account_number(container):
+    body = {"accountNumber": "ACC-7", "type": "Person", "firstName": "Ada", "lastName": "L", "email": "ada@x.example"}
+    first, created = container.partner_onboarding.add_customer(body)
+    again, created_again = container.partner_onboarding.add_customer(body)
+    assert created and not created_again and again == first
+    with pytest.raises(IdempotencyConflict):
+        container.partner_onboarding.add_customer({**body, "lastName": "Other"})
+    with pytest.raises(InvalidInput) as missing:
+        container.partner_onboarding.add_customer({"accountNumber": "ACC-8", "type": "Person", "firstName": "X"})
+    assert {f for f, _ in missing.value.problems} == {"lastName", "email"}
