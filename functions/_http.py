@@ -1,6 +1,7 @@
 """HTTP plumbing shared by the HTTP functions: problem+json errors, JSON answers, correlation ids."""
 from __future__ import annotations
 
+import decimal
 import functools
 import json
 import logging
@@ -10,12 +11,25 @@ from urllib.parse import urlsplit
 
 import azure.functions as func
 
-from shared.domain.errors import IdempotencyConflict, InvalidInput, MalformedBody, NotFound
+from shared.domain.errors import (
+    DomainError,
+    DuplicateRecord,
+    Forbidden,
+    IdempotencyConflict,
+    IllegalTransition,
+    InvalidInput,
+    MalformedBody,
+    NotConfigured,
+    NotFound,
+    TokenKeysUnavailable,
+    Unauthenticated,
+)
 from shared.observability import correlation
 
 log = logging.getLogger("b2b.http")
 
 MAX_BODY_BYTES = 64 * 1024
+REALM = "b2b-partners"  # named in the WWW-Authenticate challenge of partner routes
 _CORRELATION_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 
@@ -68,9 +82,11 @@ def read_body(req: func.HttpRequest, allowed_types: tuple[str, ...], *, max_byte
     return body
 
 
-def parse_json_body(body: bytes) -> object:
+def parse_json_body(body: bytes, *, exact_numbers: bool = False) -> object:
+    """The JSON body; with ``exact_numbers`` a JSON number with a fraction is read as a Decimal (money
+    must never pass through a float)."""
     try:
-        return json.loads(body)
+        return json.loads(body, parse_float=decimal.Decimal) if exact_numbers else json.loads(body)
     except (ValueError, UnicodeDecodeError) as error:
         raise MalformedBody([("(body)", f"is not valid JSON: {error}")]) from None
 
@@ -99,10 +115,25 @@ def _answer(handler, req: func.HttpRequest) -> func.HttpResponse:
     except InvalidInput as error:
         errors = [{"field": field, "message": message} for field, message in error.problems]
         return problem(422, "Unprocessable Content", "the request has invalid fields", errors)
-    except IdempotencyConflict as error:
-        return problem(409, "Conflict", str(error))
+    except Unauthenticated as error:
+        response = problem(401, "Unauthorized", str(error))
+        response.headers["WWW-Authenticate"] = error.challenge(REALM)
+        return response
+    except Forbidden as error:
+        return problem(403, "Forbidden", str(error))
     except NotFound as error:
         return problem(404, "Not Found", str(error))
+    except (IdempotencyConflict, DuplicateRecord, IllegalTransition) as error:
+        return problem(409, "Conflict", str(error))
+    except DomainError as error:  # the rules' own refusals (one email one user, keep an Admin …)
+        return problem(409, "Conflict", str(error))
+    except TokenKeysUnavailable:
+        log.warning("the token issuer's keys cannot be fetched", extra={"route": urlsplit(req.url).path})
+        response = problem(503, "Service Unavailable", "sign-in cannot be checked right now; please try again")
+        response.headers["Retry-After"] = "30"
+        return response
+    except NotConfigured as error:
+        return problem(503, "Service Unavailable", str(error))
     except Exception:
         log.exception("request failed", extra={"route": urlsplit(req.url).path})
         return problem(500, "Internal Server Error", "the request could not be handled; please try again later")

@@ -2,7 +2,11 @@
 
 POST /api/backoffice/prospects/{key}/approve   {"operator": "…"}
 POST /api/backoffice/prospects/{key}/reject    {"operator": "…", "reason": "…"}
-200 with the prospect's status, 404 unknown prospect, 409 decided the other way already."""
+200 with the prospect's status, 404 unknown prospect, 409 decided the other way already.
+
+PUT  /api/backoffice/partners/{hierarchyId}/credit   {"limit": "5000.00", "currency": "EUR"}  (GET reads it)
+POST /api/backoffice/customers                      an existing customer by account number (201, 200 again)
+POST /api/backoffice/partners                       onboard an existing organization and its persons (201)"""
 from __future__ import annotations
 
 import azure.functions as func
@@ -47,3 +51,38 @@ def backoffice_approve(req: func.HttpRequest) -> func.HttpResponse:
 @http_function
 def backoffice_reject(req: func.HttpRequest) -> func.HttpResponse:
     return _decide(req, "reject")
+
+
+@bp.function_name("backoffice_credit")
+@bp.route(route="backoffice/partners/{hierarchyId}/credit", methods=["GET", "PUT"], auth_level=func.AuthLevel.ADMIN)
+@http_function
+def backoffice_credit(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.services.credit import credit_line_json
+
+    credit, hierarchy_id = container().credit, req.route_params["hierarchyId"]
+    if req.method == "GET":
+        return json_response(credit_line_json(credit.line(hierarchy_id)), headers={"Cache-Control": "no-store"})
+    payload = parse_json_body(read_body(req, ("application/json",)), exact_numbers=True)
+    return json_response(credit_line_json(credit.set_line(hierarchy_id, payload)))
+
+
+@bp.function_name("backoffice_customers")
+@bp.route(route="backoffice/customers", methods=["POST"], auth_level=func.AuthLevel.ADMIN)
+@http_function
+def backoffice_customers(req: func.HttpRequest) -> func.HttpResponse:
+    customer, created = container().partner_onboarding.add_customer(_payload(req))
+    return json_response(customer.model_dump(mode="json"), status=201 if created else 200)
+
+
+@bp.function_name("backoffice_onboard_partner")
+@bp.route(route="backoffice/partners", methods=["POST"], auth_level=func.AuthLevel.ADMIN)
+@http_function
+def backoffice_onboard_partner(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.services.partner_users import user_json
+
+    done = container().partner_onboarding.onboard(parse_json_body(read_body(req, ("application/json",)),
+                                                                  exact_numbers=True))
+    body = {"hierarchyId": done.hierarchy.id, "name": done.hierarchy.name, "purpose": done.hierarchy.purpose,
+            "organizationCustomerId": done.hierarchy.organization_customer_id,
+            "users": [user_json(u) for u in done.users]}
+    return json_response(body, status=201 if done.created else 200)

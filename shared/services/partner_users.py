@@ -188,3 +188,14 @@ class PartnerUsers:
             uow.save_partner_user(removed)
         log.info("partner user removed", extra={"hierarchy": hierarchy_id, "user": user_id})
         return removed
+
+
+def user_json(user: PartnerUser) -> dict:
+    return {
+        "id": user.id, "hierarchyId": user.hierarchy_id, "customerId": user.customer_id, "email": user.email,
+        "firstName": user.first_name, "lastName": user.last_name, "role": user.role.value,
+        "spendingLimit": None if user.spending_limit is None else format(user.spending_limit, "f"),
+        "language": user.language, "status": user.status.value,
+        "pendingChange": None if user.sync is None else user.sync.value,
+        "createdAt": user.created_at.isoformat(), "updatedAt": user.updated_at.isoformat(),
+    }

@@ -1,0 +1,44 @@
+"""Order checks and credit reservations for a signed-in partner user (bearer JWT).
+
+POST /api/orders/check                 {hierarchyId, userId, orderId, amount, currency} → 200 allow | deny + reasons
+POST /api/orders/{orderId}/reserve     {hierarchyId, userId, amount, currency} → 201 held, 200 held before,
+                                       409 denied (reasons) or the order id used otherwise
+POST /api/orders/{orderId}/release     → 200 released (again: 200, unchanged)
+Amounts are decimal strings or exact JSON numbers, in an ISO 4217 currency."""
+from __future__ import annotations
+
+import azure.functions as func
+
+from functions._http import http_function, json_response
+from functions._runtime import container
+from functions.partners import json_payload, signed_in
+
+bp = func.Blueprint()
+_NO_STORE = {"Cache-Control": "no-store"}
+
+
+@bp.function_name("order_check")
+@bp.route(route="orders/check", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@http_function
+def order_check(req: func.HttpRequest) -> func.HttpResponse:
+    decision = container().credit.check(signed_in(req), json_payload(req))
+    return json_response(decision.to_json(), headers=_NO_STORE)
+
+
+@bp.function_name("order_reserve")
+@bp.route(route="orders/{orderId}/reserve", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@http_function
+def order_reserve(req: func.HttpRequest) -> func.HttpResponse:
+    decision = container().credit.reserve(signed_in(req), req.route_params["orderId"], json_payload(req))
+    status = 409 if not decision.allowed else 200 if decision.repeated else 201
+    return json_response(decision.to_json(), status=status, headers=_NO_STORE)
+
+
+@bp.function_name("order_release")
+@bp.route(route="orders/{orderId}/release", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@http_function
+def order_release(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.services.credit import reservation_json
+
+    reservation, changed = container().credit.release(signed_in(req), req.route_params["orderId"])
+    return json_response({**reservation_json(reservation), "changed": changed}, headers=_NO_STORE)

@@ -1,0 +1,76 @@
+"""The partner's admin manages its users (bearer JWT of a signed-in partner user).
+
+GET    /api/partners/me                                the caller's user and partner
+GET    /api/partners/{hierarchyId}/users               200 the partner's users
+POST   /api/partners/{hierarchyId}/users               201 added (Pending until the sync), 200 the same add again
+GET    /api/partners/{hierarchyId}/users/{userId}      200
+PATCH  /api/partners/{hierarchyId}/users/{userId}      202 changed (the sync applies it), 200 nothing changed
+DELETE /api/partners/{hierarchyId}/users/{userId}      202 removed (the sync takes it out of the hierarchy)
+401 no or bad token · 403 not an Admin · 404 not the caller's partner · 409 email taken, last Admin."""
+from __future__ import annotations
+
+import azure.functions as func
+
+from functions._http import http_function, json_response, parse_json_body, read_body
+from functions._runtime import container
+from shared.ports import Caller
+
+bp = func.Blueprint()
+_NO_STORE = {"Cache-Control": "no-store"}
+
+
+def signed_in(req: func.HttpRequest) -> Caller:
+    return container().token_verifier.verify(req.headers.get("authorization"))
+
+
+def json_payload(req: func.HttpRequest) -> object:
+    return parse_json_body(read_body(req, ("application/json",)), exact_numbers=True)
+
+
+def _user_answer(user, status: int, **headers: str) -> func.HttpResponse:
+    from shared.services.partner_users import user_json
+
+    return json_response(user_json(user), status=status, headers={**_NO_STORE, **headers})
+
+
+@bp.function_name("partner_me")
+@bp.route(route="partners/me", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@http_function
+def partner_me(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.services.partner_users import user_json
+
+    user, hierarchy = container().partner_users.me(signed_in(req))
+    return json_response({"user": user_json(user), "partner": {"hierarchyId": hierarchy.id, "name": hierarchy.name,
+                                                               "purpose": hierarchy.purpose}}, headers=_NO_STORE)
+
+
+@bp.function_name("partner_users")
+@bp.route(route="partners/{hierarchyId}/users", methods=["GET", "POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@http_function
+def partner_users(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.services.partner_users import user_json
+
+    caller, hierarchy_id = signed_in(req), req.route_params["hierarchyId"]
+    service = container().partner_users
+    if req.method == "GET":
+        removed = req.params.get("includeRemoved", "").lower() == "true"
+        users = service.list(caller, hierarchy_id, include_removed=removed)
+        return json_response({"users": [user_json(u) for u in users]}, headers=_NO_STORE)
+    added = service.add(caller, hierarchy_id, json_payload(req))
+    return _user_answer(added.user, 201 if added.created else 200,
+                        Location=f"/api/partners/{hierarchy_id}/users/{added.user.id}")
+
+
+@bp.function_name("partner_user")
+@bp.route(route="partners/{hierarchyId}/users/{userId}", methods=["GET", "PATCH", "DELETE"],
+          auth_level=func.AuthLevel.ANONYMOUS)
+@http_function
+def partner_user(req: func.HttpRequest) -> func.HttpResponse:
+    caller, hierarchy_id, user_id = signed_in(req), req.route_params["hierarchyId"], req.route_params["userId"]
+    service = container().partner_users
+    if req.method == "GET":
+        return _user_answer(service.get(caller, hierarchy_id, user_id), 200)
+    if req.method == "DELETE":
+        return _user_answer(service.remove(caller, hierarchy_id, user_id), 202)
+    user = service.edit(caller, hierarchy_id, user_id, json_payload(req))
+    return _user_answer(user, 200 if user.sync is None else 202)
