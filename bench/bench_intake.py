@@ -165,12 +165,12 @@ def signup_bodies(n: int, tag: str) -> list[bytes]:
             for i in range(n)]
 
 
-def post_all(url: str, bodies: list[bytes], threads: int) -> dict:
+def post_all(url: str, bodies: list[bytes], threads: int, headers: dict[str, str] | None = None) -> dict:
     """POST every body with `threads` client threads; a new TCP connection for each request."""
     import requests
 
     local = threading.local()
-    headers = {"Content-Type": "application/json", "Connection": "close"}
+    headers = {"Content-Type": "application/json", "Connection": "close", **(headers or {})}
 
     def post(body: bytes) -> tuple[float, int, str | None]:
         session = getattr(local, "session", None)
