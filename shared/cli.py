@@ -83,6 +83,36 @@ class Cli:
         hierarchy = f", hierarchy {decision.hierarchy_id}" if decision.hierarchy_id else ""
         print(f"{decision.number} {decision.status.value}{state}{hierarchy}")
 
+    # --- partners (the back office's view; partner admins use the HTTP API) --------------------------
+    def partner(self, args) -> None:
+        if args.credit:
+            limit, currency = args.credit
+            self.c.credit.set_line(args.hierarchy, {"limit": limit, "currency": currency})
+        details = self.c.operator.partner(args.hierarchy)
+        h, line = details.hierarchy, details.credit
+        print(f"{h.id} '{h.name}' ({h.purpose}), organization {h.organization_customer_id}"
+              + (f", from prospect {h.prospect_id}" if h.prospect_id else ", onboarded by hand"))
+        print(f"  credit: {line.limit} {line.currency}, reserved {line.reserved}, available {line.available}"
+              if line else "  credit: none")
+        rows = [{"email": u.email, "name": f"{u.first_name} {u.last_name}", "role": u.role.value,
+                 "status": u.status.value, "limit": "-" if u.spending_limit is None else u.spending_limit,
+                 "pending": u.sync.value if u.sync else "", "id": u.id} for u in details.users]
+        _print_table(rows, ["email", "name", "role", "status", "limit", "pending", "id"])
+
+    def customer(self, args) -> None:
+        fields = {"accountNumber": args.account, "type": args.type, "name": args.name, "firstName": args.first_name,
+                  "lastName": args.last_name, "email": args.email}
+        customer, created = self.c.partner_onboarding.add_customer({k: v for k, v in fields.items() if v})
+        print(f"{customer.type.value} {customer.id} '{customer.name}'" + ("" if created else " (exists already)"))
+
+    def onboard(self, args) -> None:
+        members = [{"customerId": c, "role": "Admin"} for c in args.admin] + [{"customerId": c} for c in args.user]
+        done = self.c.partner_onboarding.onboard({"organizationCustomerId": args.organization, "members": members,
+                                                  "operator": args.operator})
+        state = "" if done.created else " (a partner already; nothing changed)"
+        print(f"{done.hierarchy.id} '{done.hierarchy.name}'{state}: {len(done.users)} users, "
+              "Pending until the next sync")
+
     # --- emails ------------------------------------------------------------------------------
     def emails(self, args) -> None:
         rows = [{"id": e.id, "template": e.template, "status": e.status.value, "attempts": e.attempts,
@@ -167,7 +197,8 @@ class Cli:
     # --- running the jobs by hand --------------------------------------------------------------
     def sync(self, args) -> None:
         report = self.c.channel_sync.run()
-        print(f"prospects created: {report.prospects_created}, outbox messages resent: {report.outbox_resent}")
+        print(f"prospects created: {report.prospects_created}, outbox messages resent: {report.outbox_resent}, "
+              f"partner user changes applied: {report.users_synced}")
         if report.reconciliation is not None:
             r = report.reconciliation
             print(f"sales decisions read: {r.read}, outcomes enqueued again: {r.enqueued}")
@@ -217,6 +248,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("key", help="PRO-000001 or id")
     p.add_argument("--reason", required=True)
     p.add_argument("--operator", default=_default_operator(), help="who decides (recorded in the history)")
+    p = add("partner", "partner", "show a partner (hierarchy, users, credit), or set its credit line")
+    p.add_argument("hierarchy", help="CH-000001")
+    p.add_argument("--credit", nargs=2, metavar=("LIMIT", "CURRENCY"), help="set the credit line, e.g. 5000.00 EUR")
+    p = add("customer", "customer", "record an existing customer (from the ERP) by account number")
+    p.add_argument("account")
+    p.add_argument("--type", choices=["Person", "Organization"], required=True)
+    p.add_argument("--name", help="an Organization's name")
+    p.add_argument("--first-name")
+    p.add_argument("--last-name")
+    p.add_argument("--email")
+    p = add("onboard", "onboard", "make an existing organization a partner with existing persons as users")
+    p.add_argument("organization", help="the Organization customer's id")
+    p.add_argument("--admin", action="append", default=[], help="a Person customer's id, as Admin (repeatable)")
+    p.add_argument("--user", action="append", default=[], help="a Person customer's id, as User (repeatable)")
+    p.add_argument("--operator", default=_default_operator(), help="who onboards (logged)")
     add("emails", "emails", "list the email outbox records").add_argument("--pending", action="store_true")
     add("outbox", "outbox", "list delivered .eml files, or read one").add_argument("id", nargs="?")
     add("retry-email", "retry_email", "queue a failed email again").add_argument("id")

@@ -112,7 +112,8 @@ class Credit:
             if current is not None and current.currency != currency and current.reserved:
                 raise IdempotencyConflict(f"the credit line is in {current.currency} with "
                                           f"{format_amount(current.reserved)} reserved; release those orders first")
-            line = (current or CreditLine(hierarchy_id=hierarchy_id, limit=limit, currency=currency, updated_at=now))
+            line = current or CreditLine(hierarchy_id=hierarchy_id, limit=limit, currency=currency, updated_at=now,
+                                         reserved=amount_in(0, currency, allow_zero=True))
             line = line.model_copy(update={"limit": limit, "currency": currency, "updated_at": now})
             uow.save_credit_line(line)
         log.info("credit line set", extra={"hierarchy": hierarchy_id, "currency": currency})

@@ -13,6 +13,7 @@ from shared.domain.model import (
     Prospect,
     ProspectStatus,
 )
+from shared.domain.partners import CreditLine, PartnerUser
 from shared.domain.sales import (
     LEAD_DISQUALIFY_REASONS,
     OPPORTUNITY_LOSS_REASONS,
@@ -94,6 +95,14 @@ def drift_of(prospect: Prospect, lead: LeadSnapshot | None) -> Drift | None:
     return Drift(prospect.number, ours, _sales_state(lead), "; ".join(problems))
 
 
+@dataclass(frozen=True)
+class PartnerDetails:
+    hierarchy: CustomerHierarchy
+    members: list[HierarchyMember]
+    users: list[PartnerUser]
+    credit: CreditLine | None
+
+
 class OperatorService:
     def __init__(self, store: Store, queue: Queue, queue_names: tuple[str, ...], sales: SalesGateway | None = None):
         self._store = store
@@ -129,6 +138,15 @@ class OperatorService:
             if drift is not None:
                 found.append(drift)
         return found
+
+    def partner(self, hierarchy_id: str) -> PartnerDetails:
+        """A partner as the back office sees it: hierarchy, members, sign-in users, credit line."""
+        with self._store.unit_of_work(read_only=True) as uow:
+            hierarchy = uow.get_hierarchy(hierarchy_id)
+            if hierarchy is None:
+                raise NotFound(f"no partner {hierarchy_id}")
+            return PartnerDetails(hierarchy, uow.members(hierarchy_id), uow.partner_users(hierarchy_id),
+                                  uow.get_credit_line(hierarchy_id))
 
     def emails(self, limit: int = 1000, pending_only: bool = False) -> list[EmailRecord]:
         with self._store.unit_of_work(read_only=True) as uow:

@@ -129,3 +129,28 @@ def test_drift_and_the_reconciliation_in_sync(tmp_path, capsys):
     code, out = run(capsys, "--data-dir", data, "prospect", "PRO-000001")
     assert "Approved" in out and out.count("approved —") == 1
     assert run(capsys, "--data-dir", data, "emails")[1].count("prospect_approved") == 1
+
+
+def test_back_office_partner_commands(tmp_path, capsys):
+    data = str(tmp_path)
+    assert run(capsys, "--data-dir", data, "demo")[0] == 0
+    code, out = run(capsys, "--data-dir", data, "partner", "CH-000001", "--credit", "5000.00", "EUR")
+    assert code == 0 and "credit: 5000.00 EUR, reserved 0.00, available 5000.00" in out
+    assert "Admin" in out and "Active" in out and "from prospect" in out
+
+    code, out = run(capsys, "--data-dir", data, "customer", "ACC-1", "--type", "Organization", "--name", "Fabrikam AB")
+    org_id = out.split()[1]
+    code, out = run(capsys, "--data-dir", data, "customer", "ACC-2", "--type", "Person", "--first-name", "Bo",
+                    "--last-name", "Ek", "--email", "bo@fabrikam.example")
+    person_id = out.split()[1]
+    code, out = run(capsys, "--data-dir", data, "onboard", org_id, "--admin", person_id, "--operator", "alice")
+    assert code == 0 and "CH-000002 'Fabrikam AB': 1 users, Pending" in out
+    code, out = run(capsys, "--data-dir", data, "sync")
+    assert "partner user changes applied: 1" in out
+    code, out = run(capsys, "--data-dir", data, "partner", "CH-000002")
+    assert "onboarded by hand" in out and "bo@fabrikam.example" in out and "Active" in out
+
+    code, out = run(capsys, "--data-dir", data, "onboard", person_id, "--admin", person_id)
+    assert code == 1 and "not a Organization" in out
+    code, out = run(capsys, "--data-dir", data, "partner", "CH-000009")
+    assert code == 1 and "no partner CH-000009" in out
