@@ -8,6 +8,14 @@ Updates carry the ETag read in the same unit of work (optimistic concurrency: no
 Lookups by another key go through pointer entities in index partitions. Pointers are written before
 the transaction they point into and are only hints: a reader follows them and finds nothing if that
 transaction never committed, and cleans such leftovers up.
+
+A partner's records (its users, credit line and order reservations) live in its hierarchy's partition
+(``CustomerHierarchy.aggregate_id``), with the members, the emails and the outbox messages of the same
+change. Every change to a user also rewrites the partition's roster row, whose ETag ``partner_users``
+records: a rule over all of a partner's users cannot pass twice on stale reads. A user who moves to
+another partner is written in three steps, none of which loses it: its old row is marked as moving
+(with the old data), the new partition's transaction commits, and then the old row is deleted. A reader
+that meets a marked row looks for the user at the destination and keeps the old row while there is none.
 """
 from __future__ import annotations
 
@@ -15,7 +23,7 @@ import time
 import uuid
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any, Iterator, TypeVar
+from typing import Any, Callable, Iterator, TypeVar
 
 from pydantic import BaseModel
 
@@ -34,6 +42,7 @@ from shared.domain.model import (
     SignupRecord,
     SignupStatus,
 )
+from shared.domain.partners import CreditLine, PartnerUser, Reservation
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -41,6 +50,8 @@ T = TypeVar("T", bound=BaseModel)
 MAX_TRANSACTION = 100
 _INDEX = "index-"
 _WATERMARK = "watermark"
+_ROSTER = "user"  # a partner's roster row; its users are "user-<id>", so one prefix query reads them all
+_CREDIT = "credit"
 
 
 def _stamp(at: datetime) -> str:
@@ -53,16 +64,39 @@ def _key(value: str) -> str:
     return "".join(ch if ch.isprintable() and ch not in "/\\#?" else f"~{ord(ch):x}" for ch in value)
 
 
+def _member_row(hierarchy_id: str, customer_id: str) -> str:
+    return f"member-{_key(hierarchy_id)}-{_key(customer_id)}"
+
+
+def _user_row(user_id: str) -> str:
+    return f"user-{_key(user_id)}"
+
+
+def _sync_key(user: PartnerUser) -> str:
+    return f"{_stamp(user.updated_at)}-{user.id}"
+
+
+def _user(row: dict) -> PartnerUser:
+    return PartnerUser.model_validate_json(row["data"])
+
+
 class TableUnitOfWork:
     def __init__(self, table, read_only: bool):
         self._table = table
         self._read_only = read_only
         self._etags: dict[tuple[str, str], str] = {}
         self._writes: dict[str, list[tuple]] = {}
+        self._first_writes: dict[str, list[tuple]] = {}  # committed before the pointers and _writes (a move)
         self._new_pointers: dict[tuple[str, str], dict] = {}
+        self._followed: dict[tuple[str, str], dict | None] = {}  # pointers read in this unit of work
         self._dropped_pointers: list[tuple[str, str]] = []
+        self._deleted_after: list[tuple[str, str]] = []  # rows deleted after commit if still as written
+        self._written_etags: dict[tuple[str, str], str] = {}
         self._history_seq = 0
-        self._absent: set[tuple[str, str]] = set()  # rows read and found missing (a watermark's first write)
+        self._absent: set[tuple[str, str]] = set()  # rows read and found missing (created, not upserted)
+        self._conflict_if_exists: set[tuple[str, str]] = set()  # such creates that lose a race as a conflict
+        self._rosters: set[str] = set()  # partitions whose roster this unit of work rewrites
+        self._users: dict[str, tuple[str, dict] | None] = {}  # user id: (partition, row) where it is now
 
     # --- plumbing -----------------------------------------------------------------------------
     def _get(self, partition: str, row: str) -> dict | None:
@@ -71,7 +105,9 @@ class TableUnitOfWork:
         try:
             entity = self._table.get_entity(partition, row)
         except ResourceNotFoundError:
+            self._absent.add((partition, row))
             return None
+        self._absent.discard((partition, row))
         self._etags[(partition, row)] = entity.metadata["etag"]
         return entity
 
@@ -89,13 +125,15 @@ class TableUnitOfWork:
         )
 
     def _write(self, operation: str, partition: str, row: str, model: BaseModel | None = None,
-               **properties: Any) -> None:
+               *, first: bool = False, **properties: Any) -> None:
+        """Buffered until commit: in the partition's transaction, or (``first``) in one committed before
+        the pointers and all other transactions."""
         if self._read_only:
             raise DomainError("a read-only unit of work cannot write")
         entity = {"PartitionKey": partition, "RowKey": row, **properties}
         if model is not None:
             entity["data"] = model.model_dump_json()
-        self._writes.setdefault(partition, []).append((operation, entity))
+        (self._first_writes if first else self._writes).setdefault(partition, []).append((operation, entity))
 
     def _create(self, partition: str, row: str, model: BaseModel, **properties: Any) -> None:
         self._write("create", partition, row, model, **properties)
@@ -104,6 +142,11 @@ class TableUnitOfWork:
         """An update guarded by the ETag this unit of work read; an upsert of what it did not read."""
         self._write("replace", partition, row, model, **properties)
 
+    def _put(self, partition: str, row: str, model: BaseModel | None, **properties: Any) -> None:
+        """Created when this unit of work read it as absent (two first writers cannot both win), else
+        replaced as ``_replace`` does."""
+        self._write("create" if (partition, row) in self._absent else "replace", partition, row, model, **properties)
+
     def _pointer(self, kind: str, key: str, target: str, **properties: Any) -> None:
         """Written at commit, before the transaction it points into (a pointer to nothing is harmless)."""
         if self._read_only:
@@ -111,12 +154,52 @@ class TableUnitOfWork:
         entity = {"PartitionKey": _INDEX + kind, "RowKey": _key(key), "target": target, **properties}
         self._new_pointers[(entity["PartitionKey"], entity["RowKey"])] = entity
 
+    def _pointed(self, kind: str, key: str) -> dict | None:
+        """The pointer: this unit of work's own (a member follows its new hierarchy), else as read once."""
+        where = (_INDEX + kind, _key(key))
+        if where in self._new_pointers:
+            return self._new_pointers[where]
+        if where not in self._followed:
+            self._followed[where] = self._get(*where)
+        return self._followed[where]
+
     def _follow(self, kind: str, key: str) -> str | None:
-        written = self._new_pointers.get((_INDEX + kind, _key(key)))
-        if written is not None:  # this unit of work's own pointer (a member follows its new hierarchy)
-            return written["target"]
-        entity = self._get(_INDEX + kind, _key(key))
-        return None if entity is None else entity["target"]
+        pointer = self._pointed(kind, key)
+        return None if pointer is None else pointer["target"]
+
+    def _claim(self, kind: str, key: str, target: str, held: Callable[[str], bool],
+               refuse: Callable[[str], Exception]) -> None:
+        """Point ``key`` at ``target`` now, at once: the pointer is the lock. The first claim inserts it; a
+        later one finds it, and is refused if its target ``held`` the key (a record there committed); a
+        pointer to nothing (its writer never committed) is taken over, unless someone else just did."""
+        from azure.core import MatchConditions
+        from azure.core.exceptions import HttpResponseError, ResourceExistsError
+        from azure.data.tables import UpdateMode
+
+        if self._read_only:
+            raise DomainError("a read-only unit of work cannot write")
+        where = (_INDEX + kind, _key(key))
+        entity = {"PartitionKey": where[0], "RowKey": where[1], "target": target}
+        existing = self._followed.get(where)
+        if existing is None:
+            try:
+                self._table.create_entity(entity)
+                self._followed[where] = entity
+                return
+            except ResourceExistsError:
+                existing = self._followed[where] = self._get(*where)
+        if existing is None:  # gone again in between: someone is at it
+            raise refuse(target)
+        if existing["target"] == target:
+            return
+        if held(existing["target"]):
+            raise refuse(existing["target"])
+        try:
+            self._table.update_entity(entity, mode=UpdateMode.REPLACE, etag=existing.metadata["etag"],
+                                      match_condition=MatchConditions.IfNotModified)
+        except HttpResponseError:
+            raise refuse(target) from None
+        self._followed[where] = entity
 
     def _drop_after_commit(self, kind: str, key: str) -> None:
         self._dropped_pointers.append((_INDEX + kind, _key(key)))
@@ -138,25 +221,25 @@ class TableUnitOfWork:
             for start in range(0, len(batch), MAX_TRANSACTION):
                 self._execute(batch[start:start + MAX_TRANSACTION])
 
-    def _execute(self, operations: list[tuple]) -> None:
+    def _execute(self, operations: list[tuple]) -> list[dict]:
         """Operations on one partition, atomically: one request, and a plain one where there is one
-        operation (the SDK's transaction envelope costs more than the request itself)."""
+        operation (the SDK's transaction envelope costs more than the request itself). Returns each
+        operation's response metadata (its new ETag)."""
         from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceModifiedError
         from azure.data.tables import TableTransactionError
 
         try:
             if len(operations) > 1:
-                self._table.submit_transaction(operations)
-                return
+                return list(self._table.submit_transaction(operations))
             operation, entity, *options = operations[0]
             if operation == "delete":
-                self._table.delete_entity(entity["PartitionKey"], entity["RowKey"])
-            elif operation == "create":
-                self._table.create_entity(entity)
-            elif operation == "update":
-                self._table.update_entity(entity, **options[0])
-            else:
-                self._table.upsert_entity(entity, **options[0])
+                self._table.delete_entity(entity["PartitionKey"], entity["RowKey"], **(options[0] if options else {}))
+                return [{}]
+            if operation == "create":
+                return [self._table.create_entity(entity)]
+            if operation == "update":
+                return [self._table.update_entity(entity, **options[0])]
+            return [self._table.upsert_entity(entity, **options[0])]
         except (TableTransactionError, ResourceExistsError, ResourceModifiedError, HttpResponseError) as error:
             where = operations[0][1]["PartitionKey"]
             if error.status_code == 409:
@@ -176,26 +259,71 @@ class TableUnitOfWork:
             for _, entity in deletes:
                 self._drop_pointer(entity["PartitionKey"].removeprefix(_INDEX), entity["RowKey"])
 
-    def commit(self) -> None:
+    def _operations(self, partition: str, writes: list[tuple]) -> list[tuple]:
+        """Updates and deletes of rows this unit of work read are guarded by the ETag it read."""
         from azure.core import MatchConditions
         from azure.data.tables import UpdateMode
 
+        operations = []
+        for operation, entity in writes:
+            etag = self._etags.get((partition, entity["RowKey"]))
+            guard = {"etag": etag, "match_condition": MatchConditions.IfNotModified} if etag else {}
+            if operation == "create":
+                operations.append(("create", entity))
+            elif operation == "delete":
+                operations.append(("delete", entity, guard))
+            elif etag:
+                operations.append(("update", entity, {"mode": UpdateMode.REPLACE, **guard}))
+            else:
+                operations.append(("upsert", entity, {"mode": UpdateMode.REPLACE}))
+        return operations
+
+    def _commit_writes(self, writes: dict[str, list[tuple]]) -> None:
+        from azure.core.exceptions import HttpResponseError
+
+        for partition, partition_writes in writes.items():
+            operations = self._operations(partition, partition_writes)
+            for start in range(0, len(operations), MAX_TRANSACTION):
+                batch = operations[start:start + MAX_TRANSACTION]
+                try:
+                    results = self._execute(batch)
+                except DuplicateRecord:
+                    if any(op == "create" and (partition, entity["RowKey"]) in self._conflict_if_exists
+                           for op, entity, *_ in batch):
+                        raise ConcurrencyConflict(f"{partition} changed since it was read") from None
+                    raise
+                except HttpResponseError as error:
+                    if error.status_code == 404:  # a row this unit of work read was deleted since
+                        raise ConcurrencyConflict(f"{partition} changed since it was read") from None
+                    raise
+                for (_, entity, *_), result in zip(batch, results):
+                    if result and result.get("etag"):
+                        self._written_etags[(partition, entity["RowKey"])] = result["etag"]
+
+    def _delete_rows_after_commit(self) -> None:
+        """Each only if it is still as this unit of work wrote it (someone may have written it since)."""
+        from azure.core import MatchConditions
+        from azure.core.exceptions import HttpResponseError
+
+        for partition, row in self._deleted_after:
+            etag = self._written_etags.get((partition, row))
+            if etag is None:
+                continue
+            try:
+                self._table.delete_entity(partition, row, etag=etag, match_condition=MatchConditions.IfNotModified)
+            except HttpResponseError:
+                pass  # changed since: no longer this unit of work's to delete (a reader skips it if stale)
+
+    def commit(self) -> None:
+        from azure.data.tables import UpdateMode
+
+        self._commit_writes(self._first_writes)
         if self._new_pointers:
             self._submit_by_partition([("upsert", entity, {"mode": UpdateMode.REPLACE})
                                        for entity in self._new_pointers.values()])
-        for partition, writes in self._writes.items():
-            operations = []
-            for operation, entity in writes:
-                row = (partition, entity["RowKey"])
-                if operation == "create":
-                    operations.append(("create", entity))
-                elif row in self._etags:
-                    operations.append(("update", entity, {"mode": UpdateMode.REPLACE, "etag": self._etags[row],
-                                                          "match_condition": MatchConditions.IfNotModified}))
-                else:
-                    operations.append(("upsert", entity, {"mode": UpdateMode.REPLACE}))
-            for start in range(0, len(operations), MAX_TRANSACTION):
-                self._execute(operations[start:start + MAX_TRANSACTION])
+        self._commit_writes(self._writes)
+        if self._deleted_after:
+            self._delete_rows_after_commit()
         if self._dropped_pointers:
             self._drop_pointers()
 
@@ -212,25 +340,9 @@ class TableUnitOfWork:
         self._create(partition, "signup", signup, kind="signup", status=signup.status.value)
 
     def _claim_idempotency_key(self, key_hash: str, signup_id: str) -> None:
-        """The pointer is the lock: the first request with a key inserts it; a later one finds it."""
-        from azure.core import MatchConditions
-        from azure.core.exceptions import HttpResponseError, ResourceExistsError
-        from azure.data.tables import UpdateMode
-
-        entity = {"PartitionKey": _INDEX + "idempotency", "RowKey": key_hash, "target": signup_id}
-        try:
-            self._table.create_entity(entity)
-            return
-        except ResourceExistsError:
-            pass
-        existing = self._get(_INDEX + "idempotency", key_hash)
-        if existing is not None and self.get_signup(existing["target"]) is not None:
-            raise DuplicateRecord(f"idempotency key already used by signup {existing['target']}")
-        try:  # the earlier holder never committed: take the key over, unless someone else just did
-            self._table.update_entity(entity, mode=UpdateMode.REPLACE, etag=existing.metadata["etag"],
-                                      match_condition=MatchConditions.IfNotModified)
-        except HttpResponseError:
-            raise DuplicateRecord("idempotency key taken concurrently") from None
+        """The first request with a key claims it; a later one finds it."""
+        self._claim("idempotency", key_hash, signup_id, lambda holder: self.get_signup(holder) is not None,
+                    lambda holder: DuplicateRecord(f"idempotency key used by signup {holder} (or taken concurrently)"))
 
     def get_signup(self, signup_id: str) -> SignupRecord | None:
         return self._load(SignupRecord, self._signup_partition(signup_id), "signup")
@@ -322,8 +434,12 @@ class TableUnitOfWork:
         rows = self._partition_rows(prospect_id, "hierarchy-")
         return CustomerHierarchy.model_validate_json(rows[0]["data"]) if rows else None
 
+    def _hierarchy_partition(self, hierarchy_id: str) -> str:
+        """Where the hierarchy and the records kept with it live (saved first, possibly in this unit of work)."""
+        return self._follow("hierarchy", hierarchy_id) or _key(f"hierarchy-{hierarchy_id}")
+
     def save_hierarchy(self, hierarchy: CustomerHierarchy) -> None:
-        partition = hierarchy.prospect_id or f"hierarchy-{_key(hierarchy.id)}"
+        partition = _key(hierarchy.aggregate_id)
         self._pointer("hierarchy", hierarchy.id, partition)
         row = f"hierarchy-{_key(hierarchy.id)}"
         if hierarchy.prospect_id and self._get(partition, row) is None:
@@ -332,9 +448,8 @@ class TableUnitOfWork:
         self._replace(partition, row, hierarchy, kind="hierarchy")
 
     def save_member(self, member: HierarchyMember) -> None:
-        partition = self._follow("hierarchy", member.hierarchy_id) or f"hierarchy-{_key(member.hierarchy_id)}"
-        row = f"member-{_key(member.hierarchy_id)}-{_key(member.customer_id)}"
-        self._replace(partition, row, member, kind="member")
+        partition = self._hierarchy_partition(member.hierarchy_id)
+        self._replace(partition, _member_row(member.hierarchy_id, member.customer_id), member, kind="member")
 
     def members(self, hierarchy_id: str) -> list[HierarchyMember]:
         partition = self._follow("hierarchy", hierarchy_id)
@@ -342,6 +457,150 @@ class TableUnitOfWork:
             return []
         rows = self._partition_rows(partition, f"member-{_key(hierarchy_id)}-")
         return [HierarchyMember.model_validate_json(row["data"]) for row in rows]
+
+    def remove_member(self, hierarchy_id: str, customer_id: str) -> None:
+        partition = self._follow("hierarchy", hierarchy_id)
+        row = _member_row(hierarchy_id, customer_id)
+        if partition is not None and self._get(partition, row) is not None:
+            self._write("delete", partition, row)
+
+    # --- partner users, credit lines, reservations (in their hierarchy's partition) -----------
+    def _settle(self, partition: str, row: dict) -> tuple[str, dict]:
+        """Where a user row stands now: a row marked as moving gives way to its destination's row once
+        that exists (the move committed); until then it is the user."""
+        seen = {partition}
+        while (destination := row.get("moving_to")) and destination not in seen:
+            moved = self._get(destination, row["RowKey"])
+            if moved is None:
+                break
+            partition, row = destination, moved
+            seen.add(partition)
+        return partition, row
+
+    def _locate_user(self, user_id: str, hint: str | None = None) -> tuple[str, dict] | None:
+        """The user's partition and row: from ``hint`` (a partition that held it) when the row is there,
+        else from the pointer's target, or the partition it was moving from if that move never committed."""
+        if user_id in self._users:
+            return self._users[user_id]
+        partition, row = hint, None if hint is None else self._get(hint, _user_row(user_id))
+        if row is None and (pointer := self._pointed("user", user_id)) is not None:
+            for partition in filter(None, (pointer["target"], pointer.get("previous"))):
+                if (row := self._get(partition, _user_row(user_id))) is not None:
+                    break
+        found = self._users[user_id] = None if row is None else self._settle(partition, row)
+        return found
+
+    def get_partner_user(self, user_id: str) -> PartnerUser | None:
+        found = self._locate_user(user_id)
+        return None if found is None else _user(found[1])
+
+    def partner_users(self, hierarchy_id: str) -> list[PartnerUser]:
+        """One query reads the roster (its ETag guards this unit of work's user changes) and the users."""
+        partition = self._follow("hierarchy", hierarchy_id)
+        if partition is None:
+            return []
+        self._absent.add((partition, _ROSTER))
+        users: list[PartnerUser] = []
+        for row in self._partition_rows(partition, _ROSTER):
+            self._etags[(partition, row["RowKey"])] = row.metadata["etag"]
+            if row["RowKey"] == _ROSTER:
+                self._absent.discard((partition, _ROSTER))
+                continue
+            where, current = self._settle(partition, row)
+            if where != partition:
+                continue  # moved away: the old row's delete after the move did not happen (yet)
+            user = _user(current)
+            self._users[user.id] = (partition, current)
+            if user.hierarchy_id == hierarchy_id:
+                users.append(user)
+        return sorted(users, key=lambda user: (user.email, user.id))
+
+    def _rewrite_roster(self, partition: str, first: bool = False) -> None:
+        """Once per unit of work and partition; guarded by the ETag if ``partner_users`` read it."""
+        if partition in self._rosters:
+            return
+        self._rosters.add(partition)
+        if (partition, _ROSTER) in self._absent:
+            self._conflict_if_exists.add((partition, _ROSTER))
+        self._write("create" if (partition, _ROSTER) in self._absent else "replace", partition, _ROSTER,
+                    first=first, kind="roster")
+
+    def save_partner_user(self, user: PartnerUser) -> None:
+        partition = self._hierarchy_partition(user.hierarchy_id)
+        row = _user_row(user.id)
+        found = self._locate_user(user.id)
+        columns = {"kind": "partner-user", "hierarchy_id": user.hierarchy_id}
+        if found is None:  # a new user: one email, one user, in one partner at a time
+            self._claim("user", user.id, partition, lambda other: self._get(other, row) is not None,
+                        lambda other: ConcurrencyConflict(f"user {user.id} was saved concurrently"))
+            self._write("create", partition, row, user, **columns)
+        elif found[0] == partition:
+            pointer = self._followed.get((_INDEX + "user", _key(user.id)))
+            if pointer is not None and pointer["target"] != partition:  # left by a move that never committed
+                self._pointer("user", user.id, partition)
+            self._replace(partition, row, user, **columns)
+        else:
+            self._move_user(user.id, found, partition)
+            self._write("create" if (partition, row) in self._conflict_if_exists else "replace", partition, row,
+                        user, **columns)
+        self._rewrite_roster(partition)
+        before = None if found is None else _user(found[1])
+        new_key = None if user.sync is None else _sync_key(user)
+        old_key = None if before is None or before.sync is None else _sync_key(before)
+        if new_key is not None and (new_key != old_key or (found is not None and found[0] != partition)):
+            self._pointer("user-sync", new_key, partition, user_id=user.id)
+        if old_key is not None and old_key != new_key:
+            self._drop_after_commit("user-sync", old_key)
+
+    def _move_user(self, user_id: str, found: tuple[str, dict], partition: str) -> None:
+        """First mark the old row as moving (a guarded write in the old partition, whose roster changes
+        too), then the pointer (with the partition it moves from) and the new partition's transaction;
+        the old row goes after commit. A stale row left at the destination by an earlier move goes first
+        (and the new row is then created there), so that marks never point in a circle."""
+        old, old_row = found
+        row = _user_row(user_id)
+        if self._get(partition, row) is not None:
+            self._write("delete", partition, row, first=True)
+            self._conflict_if_exists.add((partition, row))
+        self._write("replace", old, row, None, first=True, data=old_row["data"], kind="partner-user",
+                    hierarchy_id=old_row.get("hierarchy_id"), moving_to=partition)
+        self._rewrite_roster(old, first=True)
+        self._pointer("user", user_id, partition, previous=old)
+        self._deleted_after.append((old, row))
+
+    def users_to_sync(self, limit: int) -> list[PartnerUser]:
+        found: list[PartnerUser] = []
+        if limit <= 0:
+            return found
+        for pointer in self._table.query_entities("PartitionKey eq @pk", parameters={"pk": _INDEX + "user-sync"}):
+            located = self._locate_user(pointer["user_id"], hint=pointer["target"])
+            user = None if located is None else _user(located[1])
+            if user is not None and user.sync is not None and _key(_sync_key(user)) == pointer["RowKey"]:
+                found.append(user)
+                if len(found) == limit:
+                    break
+            elif user is not None and not self._read_only:  # an older change's pointer: the user moved on
+                self._drop_pointer("user-sync", pointer["RowKey"])
+        return found
+
+    def get_credit_line(self, hierarchy_id: str) -> CreditLine | None:
+        partition = self._follow("hierarchy", hierarchy_id)
+        return None if partition is None else self._load(CreditLine, partition, _CREDIT)
+
+    def save_credit_line(self, line: CreditLine) -> None:
+        self._put(self._hierarchy_partition(line.hierarchy_id), _CREDIT, line, kind="credit")
+
+    def get_reservation(self, order_id: str) -> Reservation | None:
+        partition = self._follow("order", order_id)
+        return None if partition is None else self._load(Reservation, partition, f"reservation-{_key(order_id)}")
+
+    def save_reservation(self, reservation: Reservation) -> None:
+        """The order's pointer is claimed at once: of two partners racing for one order id, one wins."""
+        partition = self._hierarchy_partition(reservation.hierarchy_id)
+        row = f"reservation-{_key(reservation.order_id)}"
+        self._claim("order", reservation.order_id, partition, lambda other: self._get(other, row) is not None,
+                    lambda other: DuplicateRecord(f"order {reservation.order_id} is reserved by another partner"))
+        self._put(partition, row, reservation, kind="reservation")
 
     # --- number sequences ---------------------------------------------------------------------
     def number_for(self, sequence: str, owner: str) -> int:
@@ -385,16 +644,14 @@ class TableUnitOfWork:
     def get_watermark(self, name: str) -> datetime | None:
         entity = self._get(_WATERMARK, _key(name))
         if entity is None:
-            self._absent.add((_WATERMARK, _key(name)))
             return None
         return datetime.fromisoformat(entity["value"])
 
     def set_watermark(self, name: str, value: datetime) -> None:
         if value.tzinfo is None:
             raise ValueError("a watermark is a timezone-aware moment")
-        operation = "create" if (_WATERMARK, _key(name)) in self._absent else "replace"
         # An ISO string, not Edm.DateTime: that keeps microseconds and the offset exactly.
-        self._write(operation, _WATERMARK, _key(name), None, kind="watermark", value=value.isoformat())
+        self._put(_WATERMARK, _key(name), None, kind="watermark", value=value.isoformat())
 
     # --- idempotency of events ----------------------------------------------------------------
     def event_seen(self, scope: str, event_id: str) -> bool:
@@ -405,9 +662,9 @@ class TableUnitOfWork:
 
     # --- transactional outbox -----------------------------------------------------------------
     def add_outbox_message(self, message: OutboxMessage) -> None:
-        self._pointer("pending-outbox", f"{_stamp(message.created_at)}-{message.id}", message.aggregate_id,
-                      message_id=message.id)
-        self._create(message.aggregate_id, f"outbox-{_key(message.id)}", message, kind="outbox")
+        partition = _key(message.aggregate_id)
+        self._pointer("pending-outbox", f"{_stamp(message.created_at)}-{message.id}", partition, message_id=message.id)
+        self._create(partition, f"outbox-{_key(message.id)}", message, kind="outbox")
 
     def pending_outbox_messages(self, older_than: datetime | None, limit: int) -> list[OutboxMessage]:
         pointers = self._query("PartitionKey eq @pk", {"pk": _INDEX + "pending-outbox"})
@@ -426,10 +683,10 @@ class TableUnitOfWork:
         return found
 
     def mark_outbox_sent(self, message: OutboxMessage, sent_at: datetime) -> None:
-        current = self._load(OutboxMessage, message.aggregate_id, f"outbox-{_key(message.id)}")
+        current = self._load(OutboxMessage, _key(message.aggregate_id), f"outbox-{_key(message.id)}")
         if current is None or current.sent_at is not None:
             return
-        self._replace(message.aggregate_id, f"outbox-{_key(message.id)}",
+        self._replace(_key(message.aggregate_id), f"outbox-{_key(message.id)}",
                       current.model_copy(update={"sent_at": sent_at}), kind="outbox")
         key = f"{_stamp(message.created_at)}-{message.id}"
         self._drop_after_commit("pending-outbox", key)
@@ -437,7 +694,7 @@ class TableUnitOfWork:
     # --- emails -------------------------------------------------------------------------------
     @staticmethod
     def _email_partition(email: EmailRecord) -> str:
-        return email.aggregate_id or email.prospect_id or f"email-{_key(email.id)}"
+        return _key(email.aggregate_id or email.prospect_id or f"email-{email.id}")
 
     def add_email(self, email: EmailRecord) -> None:
         partition = self._email_partition(email)
