@@ -29,6 +29,10 @@ _SETTINGS: dict[str, tuple[str, str]] = {
     "DATAVERSE_URL": ("dataverse_url", ""),
     "DATAVERSE_CLIENT_ID": ("dataverse_client_id", ""),
     "DATAVERSE_PROSPECT_NUMBER_COLUMN": ("dataverse_prospect_number_column", "cr_b2bprospectnumber"),
+    # SALES_MODE=dataverse: the lead queue is drained in batches by a timer (create_lead_batches), each
+    # batch's leads created in one $batch; the per-message trigger create_lead is disabled in that mode.
+    "LEAD_BATCH_SCHEDULE": ("lead_batch_schedule", "*/10 * * * * *"),
+    "LEAD_BATCH_SIZE": ("lead_batch_size", "100"),
     # EMAIL_TRANSPORT=smtp
     "SMTP_HOST": ("smtp_host", ""),
     "SMTP_PORT": ("smtp_port", "587"),
@@ -73,6 +77,8 @@ class Settings:
     dataverse_url: str
     dataverse_client_id: str
     dataverse_prospect_number_column: str
+    lead_batch_schedule: str
+    lead_batch_size: int
     smtp_host: str
     smtp_port: int
     smtp_username: str

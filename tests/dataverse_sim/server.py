@@ -91,6 +91,12 @@ class DataverseSimulator:
     def user_id(self, user: str = INTEGRATION_USER) -> str:
         return self.store.add_user(user)["systemuserid"]
 
+    # --- plug-ins ---------------------------------------------------------------------------
+    def refuse_lead(self, lead_id: str, status: int = 400, code: str = "0x80040265",
+                    message: str = "The lead was refused by a plug-in (InvalidPluginExecutionException).") -> None:
+        """Every create of this lead fails with ``status`` (a sync plug-in throwing, or a 503 from it)."""
+        self.store.lead_create_errors[parse_guid(lead_id)] = (status, code, message)
+
     # --- looking inside ----------------------------------------------------------------------
     def lead_count(self) -> int:
         with self.store.lock:

@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 FAST_HOST = {
     "CHANNEL_SYNC_SCHEDULE": "*/1 * * * * *",
+    "LEAD_BATCH_SCHEDULE": "*/1 * * * * *",
     "LEAD_QUEUE": "b2b-leads",
     "OUTCOME_QUEUE": "b2b-sales-outcomes",
     "EMAIL_QUEUE": "b2b-emails",
