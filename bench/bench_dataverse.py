@@ -14,6 +14,11 @@ requests per ``--window`` seconds for the integration user. The gateway runs as 
 3. batch, service protection off: what the simulator and gateway manage at all on this machine.
 4. one lead per request (``create_lead``), operations counted, on ``--single-n`` leads.
 
+5. the app path (``--app-n`` leads): create-lead messages on the lead queue (the sync puts them there for
+   signups, on the SQLite default), drained by the batch consumer (``LeadBatchCreation``, what the
+   ``create_lead_batches`` timer runs with SALES_MODE=dataverse; ``--lead-batch`` messages per batch, one
+   thread as the timer is one) into the simulator, operations counted. Also: messages poisoned or left.
+
 For each: wall time, lead operations/s and its fraction of the ceiling, failed leads (results not OK, or a
 chunk whose call raised), duplicates (simulator lead count against distinct ids, and a re-submit of
 ``--resubmit`` created drafts that must not add leads), HTTP round trips per lead (counted by a transport
@@ -29,6 +34,7 @@ import logging
 import math
 import queue
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -41,8 +47,13 @@ from requests.adapters import HTTPAdapter
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from shared.adapters.dataverse_sales import DataverseError, DataverseSales, LeadResult  # noqa: E402
+from shared.adapters.dataverse_sales import DataverseError, DataverseSales  # noqa: E402
+from shared.bootstrap import Container  # noqa: E402
+from shared.config import Settings  # noqa: E402
+from shared.demo import demo_signup  # noqa: E402
 from shared.domain.sales import LeadDraft  # noqa: E402
+from shared.ports import LeadResult  # noqa: E402
+from shared.queue_worker import poison_queue_name  # noqa: E402
 from tests.contract.factories import lead_draft  # noqa: E402
 from tests.dataverse_sim import DataverseSimulator  # noqa: E402
 
@@ -180,6 +191,56 @@ def run_scenario(drafts: Sequence[LeadDraft], *, window: float, limit: int, coun
     }
 
 
+def run_app_scenario(n: int, *, window: float, limit: int, batch_size: int, lead_batch: int) -> dict:
+    """Messages on the queue → ``LeadBatchCreation.drain`` → the simulator; the messages are made first."""
+    with tempfile.TemporaryDirectory(prefix="b2b-bench-dv-") as folder, \
+            DataverseSimulator(max_requests=limit, window_seconds=window, batch_counts_operations=True) as sim:
+        token = sim.issue_token()
+        session = requests.Session()
+        adapter = CountingAdapter(pool_connections=1, pool_maxsize=4)
+        session.mount("http://", adapter)
+        sleeper = SleepMeter()
+        sales = DataverseSales(sim.url, lambda: token, session=session, batch_size=batch_size, sleep=sleeper,
+                               timeout=(5.0, 60.0))
+        settings = Settings.from_env({"SALES_MODE": "dataverse", "DATAVERSE_URL": "https://bench.crm4.dynamics.com",
+                                      "LEAD_BATCH_SIZE": str(lead_batch)}, data_dir=Path(folder), sync_batch_size=1000)
+        c = Container.build(settings, sales=sales)
+        for i in range(n):
+            c.intake.submit(demo_signup(f"Company {i} AB", "Anna", f"Berg{i}", "sv-SE", "SE", "111 22"))
+        while c.channel_sync.run().prospects_created:
+            pass
+        queued = c.queue.count(settings.lead_queue)
+        adapter.reset()
+        start = time.perf_counter()
+        done = c.lead_batches.drain(max_batches=10 ** 6)
+        wall = time.perf_counter() - start
+        trips, kinds, statuses = adapter.total, dict(adapter.kinds), dict(adapter.statuses)
+        recorded = sum(1 for p in c.operator.prospects(limit=n) if p.lead_created_at is not None)
+        left = c.queue.count(settings.lead_queue)
+        poisoned = c.queue.count(poison_queue_name(settings.lead_queue))
+        sim_leads = sim.lead_count()
+        for closable in (c.store, c.queue, sales, session):
+            closable.close()
+    return {"n": n, "queued": queued, "wall": wall, "created": done.created, "rate": done.created / wall,
+            "recorded": recorded, "retried": done.retried, "poisoned": poisoned, "left": left, "sim_leads": sim_leads,
+            "duplicates": sim_leads - recorded, "trips": trips, "kinds": kinds, "statuses": statuses,
+            "sleeps": sleeper.calls, "slept": sleeper.seconds}
+
+
+def report_app(r: dict, ceiling_ops: float, window: float, limit: int, lead_batch: int, batch_size: int) -> None:
+    print(f"\n== app path: {r['queued']} create-lead messages on the queue -> LeadBatchCreation ({lead_batch} messages "
+          f"per batch, $batch of {batch_size}) -> simulator, operations counted")
+    best = math.floor((r["n"] - 1) / limit) * window
+    print(f"   {r['created']} leads in {r['wall']:.1f} s: {r['rate']:.1f} lead ops/s = {r['rate'] / ceiling_ops:.2f} of the "
+          f"ceiling {ceiling_ops:.0f}/s (target >= {TARGET_FRACTION}); the window allows >= {best:.0f} s for {r['n']} "
+          f"(that / wall = {best / r['wall']:.2f})")
+    print(f"   recorded on prospects: {r['recorded']}; released for retry: {r['retried']}; poisoned: {r['poisoned']} "
+          f"(target 0); left on the queue: {r['left']}")
+    print(f"   duplicates: {r['duplicates']} (simulator {r['sim_leads']} leads; target 0)")
+    print(f"   HTTP round trips: {r['trips']} = {r['trips'] / r['n']:.3f} per lead {r['kinds']}")
+    print(f"   429s: {r['statuses'].get(429, 0)}; gateway slept {r['sleeps']} times, {r['slept']:.1f} s; answers {r['statuses']}")
+
+
 def report(title: str, r: dict, ceiling_ops: float | None, window: float, limit: int, cost_per_lead: float) -> None:
     print(f"\n== {title}")
     print(f"   {r['n']} leads in {r['wall']:.1f} s: {r['rate']:.1f} lead ops/s", end="")
@@ -220,7 +281,10 @@ def main() -> None:
     parser.add_argument("--chunk", type=int, default=50, help="drafts per create_leads call")
     parser.add_argument("--single-n", type=int, default=1200, help="leads for the one-lead-per-request scenario")
     parser.add_argument("--resubmit", type=int, default=200, help="created drafts to send again")
-    parser.add_argument("--skip", action="append", default=[], choices=["documented", "unthrottled", "single"],
+    parser.add_argument("--app-n", type=int, default=5000, help="leads for the app-path scenario")
+    parser.add_argument("--lead-batch", type=int, default=100, help="messages per batch of the app's consumer")
+    parser.add_argument("--skip", action="append", default=[],
+                        choices=["batch", "documented", "unthrottled", "single", "app"],
                         help="leave out a scenario (repeatable)")
     args = parser.parse_args()
     logging.getLogger("b2b.dataverse").setLevel(logging.ERROR)
@@ -234,9 +298,10 @@ def main() -> None:
     common = dict(window=args.window, limit=args.limit, workers=args.workers, batch_size=args.batch_size,
                   chunk=args.chunk, resubmit=args.resubmit)
 
-    r = run_scenario(drafts[:args.n], counts_operations=True, protection=True, batch=True, **common)
-    report("create_leads ($batch), operations inside a $batch count toward the window", r, ceiling, args.window,
-           args.limit, 1.0)
+    if "batch" not in args.skip:
+        r = run_scenario(drafts[:args.n], counts_operations=True, protection=True, batch=True, **common)
+        report("create_leads ($batch), operations inside a $batch count toward the window", r, ceiling, args.window,
+               args.limit, 1.0)
     if "documented" not in args.skip:
         r = run_scenario(drafts[:args.n], counts_operations=False, protection=True, batch=True, **common)
         report(f"create_leads ($batch), a $batch counts as one request (documented; ceiling {ceiling:.0f} "
@@ -249,6 +314,10 @@ def main() -> None:
     if "single" not in args.skip:
         r = run_scenario(drafts[:args.single_n], counts_operations=True, protection=True, batch=False, **common)
         report("create_lead, one lead per request, operations counted", r, ceiling, args.window, args.limit, 1.0)
+    if "app" not in args.skip:
+        r = run_app_scenario(args.app_n, window=args.window, limit=args.limit, batch_size=args.batch_size,
+                             lead_batch=args.lead_batch)
+        report_app(r, ceiling, args.window, args.limit, args.lead_batch, args.batch_size)
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ TARGET_RATIO = 0.7
 # queue polling are switched off on the command line, so only the HTTP functions run.
 HOST_SETTINGS = {
     "CHANNEL_SYNC_SCHEDULE": "0 * * * * *",
+    "LEAD_BATCH_SCHEDULE": "*/10 * * * * *",
     "LEAD_QUEUE": "b2b-leads",
     "OUTCOME_QUEUE": "b2b-sales-outcomes",
     "EMAIL_QUEUE": "b2b-emails",

@@ -181,6 +181,17 @@ class Container:
         return LeadCreation(self.store, self.sales, self.clock)
 
     @cached_property
+    def lead_batches(self):
+        """The batch consumer of the lead queue with SALES_MODE=dataverse (leads go to Dataverse in $batch
+        requests); None otherwise, where the per-message queue trigger creates each lead."""
+        if self.settings.sales_mode != "dataverse" or self.sales is None:
+            return None
+        from shared.services.leads import LeadBatchCreation
+
+        return LeadBatchCreation(self.lead_creation, self.sales, self.queue, self.settings.lead_queue,
+                                 batch_size=self.settings.lead_batch_size)
+
+    @cached_property
     def decision_effects(self):
         from shared.services.propagation import DecisionEffects
 

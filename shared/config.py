@@ -26,10 +26,17 @@ _SETTINGS: dict[str, tuple[str, str]] = {
     "EMAIL_MAX_ATTEMPTS": ("email_max_attempts", "8"),
     "EMAIL_TEMPLATES_DIR": ("email_templates_dir", ""),
     "LOG_LEVEL": ("log_level", "INFO"),
-    # SALES_MODE=dataverse: the organization, and the managed identity registered as its application user
+    # SALES_MODE=dataverse: the organization, and the managed identity registered as its application user.
+    # Tokens come from azure-identity's DefaultAzureCredential (shared/adapters/dataverse_sales.py): the
+    # platform's managed identity endpoint in Azure (IDENTITY_ENDPOINT/IDENTITY_HEADER, set by the platform),
+    # AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_CLIENT_SECRET or a developer sign-in elsewhere.
     "DATAVERSE_URL": ("dataverse_url", ""),
     "DATAVERSE_CLIENT_ID": ("dataverse_client_id", ""),
     "DATAVERSE_PROSPECT_NUMBER_COLUMN": ("dataverse_prospect_number_column", "cr_b2bprospectnumber"),
+    # SALES_MODE=dataverse: the lead queue is drained in batches by a timer (create_lead_batches), each
+    # batch's leads created in one $batch; the per-message trigger create_lead is disabled in that mode.
+    "LEAD_BATCH_SCHEDULE": ("lead_batch_schedule", "*/10 * * * * *"),
+    "LEAD_BATCH_SIZE": ("lead_batch_size", "100"),
     # EMAIL_TRANSPORT=smtp
     "SMTP_HOST": ("smtp_host", ""),
     "SMTP_PORT": ("smtp_port", "587"),
@@ -78,6 +85,8 @@ class Settings:
     dataverse_url: str
     dataverse_client_id: str
     dataverse_prospect_number_column: str
+    lead_batch_schedule: str
+    lead_batch_size: int
     smtp_host: str
     smtp_port: int
     smtp_username: str
@@ -118,8 +127,9 @@ class Settings:
         for name, (value, allowed) in choices.items():
             if value not in allowed:
                 raise ValueError(f"{name}={value!r} is not one of {sorted(allowed)}")
-        if self.sales_mode == "dataverse" and not self.dataverse_url.startswith("https://"):
-            raise ValueError("SALES_MODE=dataverse needs DATAVERSE_URL, e.g. https://contoso.crm4.dynamics.com")
+        if self.sales_mode == "dataverse" and not _organization_url(self.dataverse_url):
+            raise ValueError("SALES_MODE=dataverse needs DATAVERSE_URL, e.g. https://contoso.crm4.dynamics.com "
+                             "(http:// only on loopback, for a local Dataverse simulator)")
         if self.email_transport == "smtp" and not self.smtp_host:
             raise ValueError("EMAIL_TRANSPORT=smtp needs SMTP_HOST")
         if self.email_transport == "ses" and not self.ses_region:
@@ -153,6 +163,22 @@ class Settings:
     @property
     def queue_names(self) -> tuple[str, ...]:
         return (self.lead_queue, self.outcome_queue, self.email_queue)
+
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def _organization_url(url: str) -> bool:
+    """https with a host, as every Dataverse organization is; plain http only to a loopback address (a
+    simulator on this machine, in tests), so that no token ever crosses a network unencrypted."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        return False
+    if parts.scheme == "https":
+        return bool(host)
+    return parts.scheme == "http" and host in LOOPBACK_HOSTS
 
 
 _TRUE, _FALSE = {"true", "1", "yes", "on"}, {"false", "0", "no", "off"}

@@ -7,7 +7,7 @@ from __future__ import annotations
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, Sequence
 
 if TYPE_CHECKING:  # annotations only: importing the ports must not pull in pydantic
     from shared.domain.model import (
@@ -153,11 +153,32 @@ class Queue(Protocol):
     def count(self, queue: str) -> int: ...
 
 
+@dataclass(frozen=True)
+class LeadResult:
+    """The outcome of one lead of ``SalesGateway.create_leads``: its snapshot, or the error that stopped it.
+
+    An error with a true ``permanent`` attribute is a refusal no retry can fix (it carries ``status``,
+    ``code`` and the response ``body`` where Sales gave them); any other error may pass on a retry."""
+
+    lead_id: str
+    snapshot: LeadSnapshot | None = None
+    error: Exception | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.snapshot is not None
+
+
 class SalesGateway(Protocol):
     """The CRM where salespeople qualify, disqualify, win or lose B2B leads."""
 
     def create_lead(self, draft: LeadDraft) -> LeadSnapshot:
         """Create the lead with ``draft.lead_id``; if it exists already, return it unchanged."""
+        ...
+    def create_leads(self, drafts: Sequence[LeadDraft]) -> list[LeadResult]:
+        """``create_lead`` for many drafts, one result per draft in their order: a lead that fails (its
+        result carries the error) does not stop the others. Raises only when no lead could be tried
+        (Sales unreachable), never for one lead's refusal."""
         ...
     def get_lead(self, lead_id: str) -> LeadSnapshot | None:
         """The lead, with the state of its qualifying opportunity once it has one."""

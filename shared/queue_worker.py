@@ -72,15 +72,7 @@ class QueueWorker:
 
     def _failed(self, message: ReceivedMessage, error: Exception) -> None:
         if message.dequeue_count >= self._rules.max_dequeue_count:
-            poison = poison_queue_name(self._name)
-            # The original body, byte for byte, so that replay sends exactly what failed.
-            self._queue.send(poison, message.body)
-            self._queue.delete(message)
-            log.error(
-                "message moved to poison queue",
-                extra={"queue": self._name, "message_id": message.id, "dequeue_count": message.dequeue_count,
-                       "error": type(error).__name__},
-            )
+            move_to_poison(self._queue, message, error)
             return
         log.warning(
             "message failed; it will be retried",
@@ -88,6 +80,18 @@ class QueueWorker:
                    "error": type(error).__name__},
         )
         self._queue.release(message, visibility_timeout=self._rules.visibility_timeout)
+
+
+def move_to_poison(queue: Queue, message: ReceivedMessage, error: Exception | str) -> None:
+    """Move a received message to ``<its queue>-poison``, as the host does after ``maxDequeueCount``."""
+    # The original body, byte for byte, so that replay sends exactly what failed.
+    queue.send(poison_queue_name(message.queue), message.body)
+    queue.delete(message)
+    log.error(
+        "message moved to poison queue",
+        extra={"queue": message.queue, "message_id": message.id, "dequeue_count": message.dequeue_count,
+               "error": error if isinstance(error, str) else type(error).__name__},
+    )
 
 
 def drain_queues(queue: Queue, handlers: dict[str, Callable[[str], object]], rules: QueueRules | None = None,

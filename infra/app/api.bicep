@@ -219,6 +219,25 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
           name: 'DATAVERSE_PROSPECT_NUMBER_COLUMN'
           value: 'cr_b2bprospectnumber'
         }
+        // Which function consumes the lead queue: with Dataverse the timer create_lead_batches drains it in
+        // batches (one $batch per batch of leads) and the per-message queue trigger create_lead is disabled;
+        // otherwise the other way round (the host's documented AzureWebJobs.<function>.Disabled switch).
+        {
+          name: 'LEAD_BATCH_SCHEDULE'
+          value: '*/10 * * * * *'
+        }
+        {
+          name: 'LEAD_BATCH_SIZE'
+          value: '100'
+        }
+        {
+          name: 'AzureWebJobs.create_lead.Disabled'
+          value: salesMode == 'dataverse' ? 'true' : 'false'
+        }
+        {
+          name: 'AzureWebJobs.create_lead_batches.Disabled'
+          value: salesMode == 'dataverse' ? 'false' : 'true'
+        }
         // Email transports other than the outbox (EMAIL_TRANSPORT=smtp or ses); empty until chosen.
         {
           name: 'SMTP_HOST'

@@ -40,6 +40,7 @@ from shared.domain.sales import (
     SalesContact,
     SalesDecision,
 )
+from shared.ports import LeadResult
 
 log = logging.getLogger("b2b.dataverse")
 
@@ -184,19 +185,6 @@ class RetryPolicy:
     backoff_max: float = 30.0
     max_throttle_retries: int = 10
     max_retry_after: float = 300.0
-
-
-@dataclass(frozen=True)
-class LeadResult:
-    """The outcome of one lead of ``create_leads``: its snapshot, or the error that stopped it."""
-
-    lead_id: str
-    snapshot: LeadSnapshot | None = None
-    error: DataverseError | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.snapshot is not None
 
 
 def _guid(value: str) -> str:
@@ -387,11 +375,23 @@ class DataverseSales:
     def create_leads(self, drafts: Sequence[LeadDraft]) -> list[LeadResult]:
         """Create many leads through ``$batch`` (``batch_size`` per request, one changeset per lead,
         ``continue-on-error``): a lead that fails does not stop the others. Results come in draft order;
-        a lead that exists already is read and returned, as ``create_lead`` does."""
-        results: list[LeadResult] = []
-        for start in range(0, len(drafts), self._batch_size):
-            results.extend(self._create_batch(list(drafts[start:start + self._batch_size])))
-        return results
+        a lead that exists already is read and returned, as ``create_lead`` does. A draft whose id is no
+        GUID is refused without a request."""
+        results: dict[int, LeadResult] = {}
+        valid: list[tuple[int, LeadDraft]] = []
+        for index, draft in enumerate(drafts):
+            try:
+                _guid(draft.lead_id)
+                valid.append((index, draft))
+            except ValueError as error:  # refused before any request; the others go on
+                results[index] = LeadResult(draft.lead_id, error=DataverseRequestError(
+                    f"not sent to Dataverse: {error}", status=400, body=str(error), method="POST",
+                    url=self._api + "leads"))
+        for start in range(0, len(valid), self._batch_size):
+            chunk = valid[start:start + self._batch_size]
+            for (index, _), result in zip(chunk, self._create_batch([draft for _, draft in chunk])):
+                results[index] = result
+        return [results[index] for index in range(len(drafts))]
 
     def _create_batch(self, drafts: list[LeadDraft]) -> list[LeadResult]:
         boundary = f"batch_{uuid.uuid4()}"

@@ -12,6 +12,7 @@ import sqlite3
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Sequence
 
 from shared.adapters.sqlite_base import SqliteDatabase
 from shared.domain.errors import DomainError, NotFound
@@ -32,7 +33,7 @@ from shared.domain.sales import (
     SalesContact,
     SalesDecision,
 )
-from shared.ports import Clock, Queue
+from shared.ports import Clock, LeadResult, Queue
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS leads (
@@ -78,6 +79,21 @@ class SalesError(DomainError):
     """What Dataverse answers with a 400: the record is not in a state that allows the request."""
 
 
+PROSPECT_NUMBER_MAX_LENGTH = 100  # the column's MaxLength (infra/dataverse/column-cr_b2bprospectnumber.json)
+
+
+class LeadRefused(SalesError):
+    """A lead Dataverse would refuse (a value over its column's length): permanent, as its 400 is."""
+
+    permanent = True
+
+    def __init__(self, message: str, *, status: int = 400, code: str = "0x80044331"):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.body = json.dumps({"error": {"code": code, "message": message}})
+
+
 class EmbeddedSales:
     def __init__(self, path: Path | str, clock: Clock, queue: Queue, outcome_queue: str):
         self.database = SqliteDatabase(path, _SCHEMA)
@@ -88,6 +104,9 @@ class EmbeddedSales:
     # --- SalesGateway port -------------------------------------------------------------------
     def create_lead(self, draft: LeadDraft) -> LeadSnapshot:
         lead_id = draft.lead_id.lower()
+        if len(draft.prospect_number) > PROSPECT_NUMBER_MAX_LENGTH:
+            raise LeadRefused(f"The length of the prospect number column exceeds its maximum length of "
+                              f"{PROSPECT_NUMBER_MAX_LENGTH}.")
         now = self._clock.now().isoformat()
         data = draft.model_dump(exclude={"lead_id", "timeline_note"})
         with self.database.transaction() as db:
@@ -104,6 +123,16 @@ class EmbeddedSales:
                 )
             row = db.execute(_LEAD_WITH_OPPORTUNITY + " WHERE l.leadid = ?", (lead_id,)).fetchone()
         return _snapshot(row)
+
+    def create_leads(self, drafts: Sequence[LeadDraft]) -> list[LeadResult]:
+        """One ``create_lead`` per draft, each in its own transaction: one refused does not stop the others."""
+        results = []
+        for draft in drafts:
+            try:
+                results.append(LeadResult(draft.lead_id, snapshot=self.create_lead(draft)))
+            except Exception as error:  # noqa: BLE001 - reported on this lead's result, as Dataverse's $batch does
+                results.append(LeadResult(draft.lead_id, error=error))
+        return results
 
     def get_lead(self, lead_id: str) -> LeadSnapshot | None:
         with self.database.transaction(read_only=True) as db:

@@ -18,11 +18,14 @@ The event id is ``outcome_event_id(kind, primary id)`` — the lead for ``lead_*
 ``opportunity_*`` — exactly what the embedded Sales and a reconciliation derive, so the same decision
 reported twice (a webhook retry, a second instance, a reconciliation) is applied once downstream.
 
-Repeats: Dataverse retries a webhook it did not see answered. A repeat is recognised in this process by
-its request id (``RequestId``, the ``x-ms-correlation-request-id`` header, or ``OperationId``) and not
-enqueued again; a repeat that reaches another instance is enqueued again, and harmlessly so: its message
-carries the same event id (and the same ``occurred_at``, taken from the context), which propagation has
-recorded. No store is needed for either.
+Repeats: Dataverse retries a webhook it did not see answered, and the retry may reach another instance.
+A repeat is recognised by its request id (``RequestId``, the ``x-ms-correlation-request-id`` header, or
+``OperationId``): the (request id, event id) pair is recorded in the Store (``record_event`` in the scope
+``sales-webhook-<prospect id>``) *after* the outcome was sent, so a send that fails leaves nothing
+recorded and Dataverse's retry sends it. What slips through — two instances handling the same repeat at
+the same moment, or a crash between the send and the record — is enqueued twice, harmlessly: both
+messages carry the same event id (and the same ``occurred_at``, taken from the context), which
+propagation applies once. Without a store (tests) nothing is recorded and every request is enqueued.
 
 A recognised message that is no decision (an ``Update`` that does not disqualify, an opportunity or
 lead that is not a B2B prospect's) is acknowledged and ignored. Anything else is refused with
@@ -33,16 +36,14 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 import uuid
-from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from shared.domain.errors import DomainError
+from shared.domain.errors import DomainError, DuplicateRecord
 from shared.domain.ids import outcome_event_id
 from shared.domain.messages import SalesOutcome
 from shared.domain.sales import LEAD_DISQUALIFY_REASONS, OPPORTUNITY_LOSS_REASONS, LeadState, Qualification
@@ -51,6 +52,7 @@ from shared.ports import Clock, Queue, SalesGateway, Store
 log = logging.getLogger("b2b.sales_webhook")
 
 SOURCE = "dataverse-webhook"
+REQUEST_SCOPE = "sales-webhook-"  # + prospect id: the Store scope of the requests handled
 _DATE = re.compile(r"^/Date\((-?\d+)([+-]\d{4})?\)/$")
 
 
@@ -198,7 +200,7 @@ class Decision:
 @dataclass(frozen=True)
 class WebhookResult:
     """``enqueued``: the outcome is on the queue; ``duplicate``: a repeat of a request already enqueued
-    here; ``ignored``: a recognised message that is no decision about a B2B prospect."""
+    (by any instance sharing the store); ``ignored``: a recognised message that is no decision about a B2B prospect."""
 
     status: Literal["enqueued", "duplicate", "ignored"]
     message_name: str
@@ -208,26 +210,6 @@ class WebhookResult:
     lead_id: str | None = None
     opportunity_id: str | None = None
     detail: str = ""
-
-
-class _RecentRequests:
-    """Request keys enqueued by this process, the oldest forgotten first (best effort; see module doc)."""
-
-    def __init__(self, size: int):
-        self._size = size
-        self._keys: OrderedDict[str, None] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def __contains__(self, key: str) -> bool:
-        with self._lock:
-            return key in self._keys
-
-    def add(self, key: str) -> None:
-        with self._lock:
-            self._keys[key] = None
-            self._keys.move_to_end(key)
-            while len(self._keys) > self._size:
-                self._keys.popitem(last=False)
 
 
 OpportunityLeadLookup = Callable[[str], "str | None"]
@@ -242,12 +224,13 @@ class SalesWebhook:
     - ``opportunity_lead``: the lead an opportunity originated from (``originatingleadid``), for ``Win`` and
       ``Lose``, whose context names only the opportunity. Read from the context first when it is there.
     - ``store``: when given, decisions about leads that no prospect has (Sales' other leads) are ignored
-      instead of enqueued (they would end on the poison queue).
+      instead of enqueued (they would end on the poison queue), and repeated requests are recorded there
+      and recognised by every instance sharing it.
     """
 
     def __init__(self, queue: Queue, outcome_queue: str, clock: Clock, *, sales: SalesGateway | None = None,
                  opportunity_lead: OpportunityLeadLookup | None = None, store: Store | None = None,
-                 read_qualification: bool = True, remember: int = 10_000):
+                 read_qualification: bool = True):
         self._queue = queue
         self._outcome_queue = outcome_queue
         self._clock = clock
@@ -255,7 +238,6 @@ class SalesWebhook:
         self._opportunity_lead = opportunity_lead
         self._store = store
         self._read_qualification = read_qualification and sales is not None
-        self._recent = _RecentRequests(remember)
 
     # --- entry point -------------------------------------------------------------------------
     def handle(self, body: bytes | str | Mapping[str, Any], headers: Mapping[str, str] | None = None) -> WebhookResult:
@@ -282,12 +264,17 @@ class SalesWebhook:
                   "opportunity_id": decision.opportunity_id}
         log_extra = {**base, **result}
 
-        if self._store is not None and not self._is_prospect_lead(lead_id):
-            log.info("sales webhook ignored: no prospect has the lead", extra=log_extra)
-            return WebhookResult("ignored", message, entity, detail="no prospect has this lead", **result)
+        prospect_id = None
+        if self._store is not None:
+            prospect_id = self._prospect_of(lead_id)
+            if prospect_id is None:
+                log.info("sales webhook ignored: no prospect has the lead", extra=log_extra)
+                return WebhookResult("ignored", message, entity, detail="no prospect has this lead", **result)
 
         request_key = self._request_key(context, headers)
-        if request_key is not None and f"{request_key}/{event_id}" in self._recent:
+        delivery = (REQUEST_SCOPE + prospect_id, f"{request_key}.{event_id}") \
+            if prospect_id is not None and request_key is not None else None
+        if delivery is not None and self._seen(delivery):
             log.info("sales webhook repeated; already enqueued", extra={**log_extra, "request_id": request_key})
             return WebhookResult("duplicate", message, entity, detail="request already handled", **result)
 
@@ -299,8 +286,8 @@ class SalesWebhook:
             qualification=qualification, reason=decision.reason, source=SOURCE,
         )
         self._queue.send(self._outcome_queue, outcome.to_json())
-        if request_key is not None:
-            self._recent.add(f"{request_key}/{event_id}")
+        if delivery is not None:  # only once it went out: a failed send is retried by Dataverse, and sent then
+            self._record(delivery, decision.kind)
         log.info("sales outcome enqueued", extra={**log_extra, "request_id": request_key})
         return WebhookResult("enqueued", message, entity, **{**result, "opportunity_id": outcome.opportunity_id})
 
@@ -388,10 +375,25 @@ class SalesWebhook:
         lead_id = self._opportunity_lead(opportunity_id)
         return _guid(lead_id) if lead_id else None
 
-    def _is_prospect_lead(self, lead_id: str) -> bool:
+    def _prospect_of(self, lead_id: str) -> str | None:
         assert self._store is not None
         with self._store.unit_of_work(read_only=True) as uow:
-            return uow.find_prospect_by_lead(lead_id) is not None
+            prospect = uow.find_prospect_by_lead(lead_id)
+        return None if prospect is None else prospect.id
+
+    def _seen(self, delivery: tuple[str, str]) -> bool:
+        assert self._store is not None
+        with self._store.unit_of_work(read_only=True) as uow:
+            return uow.event_seen(*delivery)
+
+    def _record(self, delivery: tuple[str, str], kind: str) -> None:
+        assert self._store is not None
+        try:
+            with self._store.unit_of_work() as uow:
+                if not uow.event_seen(*delivery):
+                    uow.record_event(*delivery, kind, "enqueued")
+        except DuplicateRecord:  # another instance handled the same repeat at the same moment and recorded it
+            pass
 
     def _qualification(self, kind: str, lead_id: str) -> Qualification | None:
         if kind != "lead_qualified" or not self._read_qualification:

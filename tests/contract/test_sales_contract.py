@@ -294,3 +294,50 @@ def test_decisions_since_reports_a_record_changed_again_by_its_current_state(har
     clock.advance(1)
     harness.lose(sales.get_lead(lead).qualifying_opportunity_id, 4)
     assert [d.kind for d in sales.decisions_since(checkpoint, 100)] == ["opportunity_lost"]
+
+
+# --- many leads at once ----------------------------------------------------------------------------
+def over_long_prospect_number(n: int) -> LeadDraft:
+    """A lead Sales refuses for good: the prospect number is longer than its column (100)."""
+    return lead_draft(n).model_copy(update={"prospect_number": "P" * 101})
+
+
+def test_create_leads_returns_one_result_per_draft_in_order(harness):
+    sales = harness.gateway
+    drafts = [lead_draft(n) for n in (1, 2, 3)]
+    results = sales.create_leads(drafts)
+    assert [r.lead_id.lower() for r in results] == [d.lead_id.lower() for d in drafts]
+    assert all(r.ok and r.error is None for r in results)
+    assert [r.snapshot for r in results] == [sales.get_lead(d.lead_id) for d in drafts]
+    assert [r.snapshot.prospect_number for r in results] == ["PRO-000001", "PRO-000002", "PRO-000003"]
+    if harness.notes:
+        assert all(len(harness.notes(d.lead_id)) == 1 for d in drafts)
+
+
+def test_one_refused_lead_does_not_fail_the_others(harness):
+    sales = harness.gateway
+    bad = over_long_prospect_number(3)
+    drafts = [lead_draft(1), lead_draft(2), bad, lead_draft(4)]
+    results = sales.create_leads(drafts)
+    assert [r.ok for r in results] == [True, True, False, True]
+    refused = results[2]
+    assert refused.snapshot is None and getattr(refused.error, "permanent", False) is True
+    assert refused.error.status == 400 and refused.error.body  # Sales' answer, kept for the operator
+    assert sales.get_lead(bad.lead_id) is None
+    assert all(sales.get_lead(d.lead_id) is not None for d in drafts if d is not bad)
+    if harness.lead_count:
+        assert harness.lead_count() == 3
+
+
+def test_create_leads_of_existing_leads_returns_them_and_creates_nothing(harness):
+    sales = harness.gateway
+    first = sales.create_lead(lead_draft(1))
+    harness.qualify(first.lead_id)
+    results = sales.create_leads([lead_draft(1), lead_draft(2), lead_draft(1)])
+    assert all(r.ok for r in results)
+    assert results[0].snapshot == results[2].snapshot == sales.get_lead(first.lead_id)
+    assert results[0].snapshot.statecode is LeadState.QUALIFIED
+    if harness.lead_count:
+        assert harness.lead_count() == 2
+    if harness.notes:
+        assert len(harness.notes(first.lead_id)) == 1

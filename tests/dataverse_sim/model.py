@@ -108,6 +108,8 @@ class Store:
         self.tables = tables(prospect_column)
         self.rows: dict[str, dict[str, dict]] = {name: {} for name in self.tables}
         self.events: list[dict] = []  # what a webhook registration would see (message, entity, id)
+        # A synchronous plug-in on lead Create that refuses these lead ids: id → (status, code, message).
+        self.lead_create_errors: dict[str, tuple[int, str, str]] = {}
         self.lock = threading.RLock()
         self._now = now
         self._version = 1_000_000
@@ -263,6 +265,8 @@ class Store:
             lead_id = values.pop("leadid", None) or str(uuid.uuid4())
             if lead_id in self.rows["leads"]:
                 raise ODataError(412, DUPLICATE_KEY, "A record with matching key values already exists.")
+            if lead_id in self.lead_create_errors:
+                raise ODataError(*self.lead_create_errors[lead_id])
             row = self._new_lead(lead_id, values, user)
             for navigation, records in nested.items():
                 target_set, lookup = table.collections[navigation]

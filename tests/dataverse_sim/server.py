@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable, Iterator
 
 from tests.dataverse_sim.api import API_PATH, Answer, WebApi, count_operations, error_answer
+from tests.dataverse_sim.identity import PATH as IDENTITY_PATH, ManagedIdentityEndpoint
 from tests.dataverse_sim.limits import Faults, ServiceProtection
 from tests.dataverse_sim.model import Store
 from tests.dataverse_sim.odata import ODataError, parse_guid
@@ -38,6 +39,7 @@ class DataverseSimulator:
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.api: WebApi | None = None
+        self.identity: ManagedIdentityEndpoint | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
     def start(self) -> DataverseSimulator:
@@ -91,6 +93,20 @@ class DataverseSimulator:
     def user_id(self, user: str = INTEGRATION_USER) -> str:
         return self.store.add_user(user)["systemuserid"]
 
+    # --- an app in another process: the managed identity endpoint ------------------------------
+    def managed_identity(self, client_id: str | None = None) -> dict[str, str]:
+        """The environment of an app whose managed identity (``client_id``, or the system-assigned one) is
+        this organization's integration user: ``IDENTITY_ENDPOINT`` and ``IDENTITY_HEADER``, as App Service
+        sets them, pointing at this simulator (see ``identity``)."""
+        self.identity = ManagedIdentityEndpoint(self.url, self.issue_token, client_id)
+        return {"IDENTITY_ENDPOINT": self.url + IDENTITY_PATH, "IDENTITY_HEADER": self.identity.secret}
+
+    # --- plug-ins ---------------------------------------------------------------------------
+    def refuse_lead(self, lead_id: str, status: int = 400, code: str = "0x80040265",
+                    message: str = "The lead was refused by a plug-in (InvalidPluginExecutionException).") -> None:
+        """Every create of this lead fails with ``status`` (a sync plug-in throwing, or a 503 from it)."""
+        self.store.lead_create_errors[parse_guid(lead_id)] = (status, code, message)
+
     # --- looking inside ----------------------------------------------------------------------
     def lead_count(self) -> int:
         with self.store.lock:
@@ -122,6 +138,8 @@ class DataverseSimulator:
     def respond(self, method: str, raw_path: str, headers, body: bytes) -> tuple[Answer, float, str | None]:
         """The answer to one HTTP request, how long to hold it back, and who asked. A non-None user is
         in flight until ``leave(user)``."""
+        if raw_path.split("?")[0] == IDENTITY_PATH and method == "GET" and self.identity is not None:
+            return self.identity.answer(raw_path, headers), 0.0, None
         if not raw_path.startswith(API_PATH):
             return error_answer(ODataError(404, "", f"No Dataverse Web API at {raw_path}.")), 0.0, None
         target = raw_path[len(API_PATH):]

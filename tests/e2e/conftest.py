@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 FAST_HOST = {
     "CHANNEL_SYNC_SCHEDULE": "*/1 * * * * *",
+    "LEAD_BATCH_SCHEDULE": "*/1 * * * * *",
     "LEAD_QUEUE": "b2b-leads",
     "OUTCOME_QUEUE": "b2b-sales-outcomes",
     "EMAIL_QUEUE": "b2b-emails",
@@ -56,11 +57,11 @@ def wait_for(condition, timeout: float = 20.0, interval: float = 0.1, what: str 
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
-def start_host(data_dir: Path, extra_env: dict[str, str] | None = None) -> LiveHost:
+def start_host(data_dir: Path, extra_env: dict[str, str] | None = None, args: tuple[str, ...] = ()) -> LiveHost:
     settings = {**FAST_HOST, "DATA_DIR": str(data_dir), **(extra_env or {})}
     env = {**os.environ, **settings, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "devhost", "--app-dir", str(ROOT), "--port", "0"],
+        [sys.executable, "-m", "devhost", "--app-dir", str(ROOT), "--port", "0", *args],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
     )
     lines: queue.Queue[str] = queue.Queue()

@@ -3,11 +3,11 @@ qualifies and wins, disqualifies, or loses there → the simulator's webhook del
 JSON) reach the ``sales_events`` function → outcome queue → propagation → prospect approved with its
 hierarchy and welcome email, or rejected with its email.
 
-In process, not through ``start_host``: ``SALES_MODE=dataverse`` needs an https ``DATAVERSE_URL`` and an
-azure-identity credential, which the simulator (http, its own bearer tokens) cannot satisfy. The
-container gets ``DataverseSales(sim.url, token_provider=...)`` instead, and the function is called with
-real ``func.HttpRequest`` objects (directly, and through a loopback HTTP server that checks ``?code=``
-the way the host checks a function key).
+In process, for the finer cases (retried deliveries, rejections, other leads): the container gets
+``DataverseSales(sim.url, token_provider=...)``, and the function is called with real ``func.HttpRequest``
+objects (directly, and through a loopback HTTP server that checks ``?code=`` the way the host checks a
+function key). The same flow through the local host in its own process, with the app's production
+credential, is ``test_dataverse_through_host.py``.
 """
 from __future__ import annotations
 

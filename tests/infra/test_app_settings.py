@@ -24,6 +24,8 @@ PLATFORM_SETTINGS = {
     "AzureWebJobsStorage__blobServiceUri",  # host: locks, timer schedules, keys (blob)
     "APPLICATIONINSIGHTS_CONNECTION_STRING",  # host and worker telemetry
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",  # Entra ID auth for telemetry (local auth is off)
+    "AzureWebJobs.create_lead.Disabled",  # host: which consumer of the lead queue runs (by SALES_MODE)
+    "AzureWebJobs.create_lead_batches.Disabled",
 }
 
 # App settings that Flex Consumption replaced with functionAppConfig (runtime, deployment, scale) or that

@@ -265,6 +265,14 @@ def test_ids_that_are_not_guids_are_refused_before_any_request(sim, sales):
     assert sim.requests == []
 
 
+def test_a_draft_whose_id_is_no_guid_fails_alone_in_create_leads(sim, sales):
+    bad = lead_draft(2, lead_id="PRO-000002")
+    results = sales.create_leads([lead_draft(1), bad, lead_draft(3)])
+    assert [r.ok for r in results] == [True, False, True]
+    assert results[1].lead_id == "PRO-000002" and results[1].error.permanent and results[1].error.status == 400
+    assert sim.lead_count() == 2 and len(sim.requests_to("POST", "$batch")) == 1
+
+
 # --- tokens ---------------------------------------------------------------------------------------
 class FakeCredential:
     """An azure-identity credential: get_token(scope) -> AccessToken; each call issues a new token."""

@@ -196,3 +196,37 @@ def test_the_window_slides_and_rejected_requests_do_not_count(clock):
         assert get().status_code == 200  # the first left the window; the refused one never entered it
         other = {"Authorization": f"Bearer {sim.issue_token('someone else')}"}
         assert requests.get(sim.api_url + "leads", headers=other, timeout=5).status_code == 200  # per user
+
+
+def test_the_managed_identity_endpoint_gives_the_production_credential_a_token(monkeypatch):
+    """DefaultAzureCredential (what the app builds with SALES_MODE=dataverse) over the App Service managed
+    identity protocol, against the simulator's endpoint: the gateway works with it, and a wrong client id,
+    header or resource gets no token."""
+    from azure.core.exceptions import ClientAuthenticationError
+
+    from shared.adapters.dataverse_sales import DataverseSales, managed_identity_credential
+    from tests.contract.factories import lead_draft
+    from tests.dataverse_sim import running_simulator
+
+    client_id = str(uuid.uuid4())
+    with running_simulator() as sim:
+        for name, value in sim.managed_identity(client_id).items():
+            monkeypatch.setenv(name, value)
+        for name in ("AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_TENANT_ID", "AZURE_FEDERATED_TOKEN_FILE"):
+            monkeypatch.delenv(name, raising=False)
+        sales = DataverseSales(sim.url, managed_identity_credential(client_id))
+        try:
+            assert sales.create_lead(lead_draft(1)).prospect_number == "PRO-000001"
+        finally:
+            sales.close()
+        assert sim.identity.requests[-1]["issued"] and sim.identity.requests[-1]["query"]["resource"] == sim.url
+        assert [r["user"] for r in sim.requests_to("POST", "leads")] == ["commerce-b2b-integration"]
+
+        with pytest.raises(ClientAuthenticationError):
+            managed_identity_credential(str(uuid.uuid4())).get_token(f"{sim.url}/.default")
+        with pytest.raises(ClientAuthenticationError):
+            managed_identity_credential(client_id).get_token("https://other.crm.dynamics.com/.default")
+        monkeypatch.setenv("IDENTITY_HEADER", "not-the-secret")
+        with pytest.raises(ClientAuthenticationError):
+            managed_identity_credential(client_id).get_token(f"{sim.url}/.default")
+        assert [r["issued"] for r in sim.identity.requests[-3:]] == [False, False, False]

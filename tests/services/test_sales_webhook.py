@@ -257,28 +257,97 @@ def test_leads_no_prospect_has_are_ignored_when_a_store_is_given(queue, clock, t
 
 
 # --- repeats -------------------------------------------------------------------------------------
-def test_a_repeated_request_is_enqueued_once(webhook, queue):
+@pytest.fixture
+def store(tmp_path):
+    """The state store, with the prospect whose lead the payloads name."""
+    from shared.adapters.sqlite_store import SqliteStore
+    from tests.contract.factories import prospect
+
+    s = SqliteStore(tmp_path / "state.sqlite3")
+    with s.unit_of_work() as uow:
+        uow.add_prospect(prospect(1).model_copy(update={"lead_id": LEAD}))
+    yield s
+    s.close()
+
+
+def instance(queue, clock, sales, store) -> SalesWebhook:
+    """One function instance: its own SalesWebhook, sharing only the queue and the store."""
+    return SalesWebhook(queue, OUTCOMES, clock, sales=sales, opportunity_lead={OPPORTUNITY: LEAD.upper()}.get,
+                        store=store)
+
+
+def test_a_repeated_request_is_enqueued_once(queue, clock, sales, store):
+    webhook = instance(queue, clock, sales, store)
     body = wire(qualify_lead())
     assert [webhook.handle(body, {}).status for _ in range(3)] == ["enqueued", "duplicate", "duplicate"]
     assert queue.count(OUTCOMES) == 1
 
 
-def test_the_correlation_header_identifies_a_repeat_when_the_context_has_no_request_id(webhook, queue):
+def test_a_repeat_reaching_another_instance_is_recognised_through_the_store(queue, clock, sales, store):
+    one, two = instance(queue, clock, sales, store), instance(queue, clock, sales, store)
+    body = wire(close("Lose", 5))
+    assert one.handle(body, {}).status == "enqueued"
+    assert two.handle(body, {}).status == "duplicate"
+    assert two.handle(wire(close("Win", 3)), {}).status == "enqueued"  # another request: not a repeat
+    assert [o.kind for o in outcomes(queue)] == ["opportunity_lost", "opportunity_won"]
+
+
+def test_the_correlation_header_identifies_a_repeat_when_the_context_has_no_request_id(queue, clock, sales, store):
+    one, two = instance(queue, clock, sales, store), instance(queue, clock, sales, store)
     ctx = disqualify_update()
     ctx["RequestId"] = ctx["OperationId"] = None
     body = wire(ctx)
     headers = {"x-ms-correlation-request-id": "c0ffee00-0000-4000-8000-000000000005"}
-    assert webhook.handle(body, headers).status == "enqueued"
-    assert webhook.handle(body, headers).status == "duplicate"
-    assert webhook.handle(body, {"x-ms-correlation-request-id": "c0ffee00-0000-4000-8000-000000000006"}).status \
+    assert one.handle(body, headers).status == "enqueued"
+    assert two.handle(body, headers).status == "duplicate"
+    assert two.handle(body, {"x-ms-correlation-request-id": "c0ffee00-0000-4000-8000-000000000006"}).status \
         == "enqueued"  # another request, same decision: harmless (same event id)
     assert len({o.event_id for o in outcomes(queue)}) == 1
 
 
-def test_a_repeat_reaching_another_instance_is_the_same_message(queue, clock, sales):
+class FailingSend:
+    """A queue whose next send fails (the outcome never went out)."""
+
+    def __init__(self, queue):
+        self._queue, self.fail = queue, True
+
+    def send(self, name, body, **kwargs):
+        if self.fail:
+            self.fail = False
+            raise ConnectionError("queue unavailable")
+        return self._queue.send(name, body, **kwargs)
+
+
+def test_a_request_whose_send_failed_is_not_a_repeat_when_retried(queue, clock, sales, store):
+    failing = FailingSend(queue)
+    body = wire(qualify_lead())
+    with pytest.raises(ConnectionError):  # a 500: Dataverse retries the delivery
+        instance(failing, clock, sales, store).handle(body, {})
+    assert queue.count(OUTCOMES) == 0
+    assert instance(queue, clock, sales, store).handle(body, {}).status == "enqueued"
+    assert instance(queue, clock, sales, store).handle(body, {}).status == "duplicate"
+    assert queue.count(OUTCOMES) == 1
+
+
+def test_two_instances_racing_on_one_repeat_both_enqueue_the_same_message(queue, clock, sales, store):
+    """Both checked before either recorded: the second record meets the first and is not an error; the
+    two messages are the same outcome, which propagation applies once."""
+    one, two = instance(queue, clock, sales, store), instance(queue, clock, sales, store)
+    body = wire(close("Lose", 5))
+    seen = two._seen
+    two._seen = lambda delivery: False  # two read "not seen" before one recorded
+    assert one.handle(body, {}).status == "enqueued"
+    assert two.handle(body, {}).status == "enqueued"
+    two._seen = seen
+    first, second = (m.body for m in queue.peek(OUTCOMES, max_messages=8))
+    assert first == second  # same event id and occurred_at
+    assert two.handle(body, {}).status == "duplicate"
+
+
+def test_without_a_store_every_request_is_enqueued_with_the_same_event_id(queue, clock, sales):
     body = wire(close("Lose", 5))
     lookup = {OPPORTUNITY: LEAD}.get
-    for _ in range(2):  # two instances: no shared memory
+    for _ in range(2):
         SalesWebhook(queue, OUTCOMES, clock, sales=sales, opportunity_lead=lookup).handle(body, {})
     first, second = (m.body for m in queue.peek(OUTCOMES, max_messages=8))
     assert first == second  # same event id and occurred_at: propagation applies it once

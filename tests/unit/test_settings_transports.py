@@ -36,3 +36,16 @@ def test_dataverse_needs_the_organization_url_and_builds_the_gateway():
 
     settings = Settings.from_env({"SALES_MODE": "dataverse", "DATAVERSE_URL": "https://contoso.crm4.dynamics.com"})
     assert type(build_sales(settings, queue=None, clock=None)).__name__ == "DataverseSales"
+
+
+@pytest.mark.parametrize("url", ["http://contoso.crm4.dynamics.com", "http://10.0.0.5:8080", "https://", "contoso",
+                                 "ftp://127.0.0.1", "http://127.0.0.1.example.net"])
+def test_dataverse_url_is_https_or_plain_http_on_loopback_only(url):
+    with pytest.raises(ValueError, match="DATAVERSE_URL"):
+        Settings.from_env({"SALES_MODE": "dataverse", "DATAVERSE_URL": url})
+
+
+@pytest.mark.parametrize("url", ["https://contoso.crm4.dynamics.com", "http://127.0.0.1:50123", "http://localhost:8000",
+                                 "http://[::1]:8000"])
+def test_dataverse_url_accepted(url):
+    assert Settings.from_env({"SALES_MODE": "dataverse", "DATAVERSE_URL": url}).dataverse_url == url
