@@ -34,6 +34,9 @@ def test_routes_need_an_admin_key():
     assert {name: (t.route, t.auth_level, [m.value for m in t.methods]) for name, t in triggers.items()} == {
         "backoffice_approve": ("backoffice/prospects/{key}/approve", func.AuthLevel.ADMIN, ["POST"]),
         "backoffice_reject": ("backoffice/prospects/{key}/reject", func.AuthLevel.ADMIN, ["POST"]),
+        "backoffice_credit": ("backoffice/partners/{hierarchyId}/credit", func.AuthLevel.ADMIN, ["GET", "PUT"]),
+        "backoffice_customers": ("backoffice/customers", func.AuthLevel.ADMIN, ["POST"]),
+        "backoffice_onboard_partner": ("backoffice/partners", func.AuthLevel.ADMIN, ["POST"]),
     }
 
 
