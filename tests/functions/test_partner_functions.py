@@ -1,0 +1,99 @@
+"""The partner and order functions with real azure.functions requests: token checks, status codes, exact money."""
+from __future__ import annotations
+
+import json
+
+import azure.functions as func
+import pytest
+
+from functions._runtime import container, reset_container
+from functions.orders import order_check, order_reserve
+from functions.partners import partner_me, partner_users
+from shared.domain.partners import user_id_for
+from tests.services.partners import approved_partner
+
+BASE = "http://localhost:7071/api"
+
+
+def request(method: str, path: str, body: object = None, *, token: str | None = None, route: dict | None = None,
+            raw: bytes | None = None, content_type: str = "application/json") -> func.HttpRequest:
+    headers = {"content-type": content_type} if body is not None or raw is not None else {}
+    if token:
+        headers["authorization"] = token
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else b"")
+    return func.HttpRequest(method, f"{BASE}/{path}", headers=headers, route_params=route or {}, body=data)
+
+
+def answer(response: func.HttpResponse) -> dict:
+    return json.loads(response.get_body())
+
+
+@pytest.fixture
+def partner_app(tmp_path, monkeypatch, jwks):
+    monkeypatch.setenv("DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("SALES_MODE", "none")
+    for name, value in jwks.settings_env().items():
+        monkeypatch.setenv(name, value)
+    reset_container()
+    c = container()
+    yield c
+    c.store.close()
+    c.queue.close()
+    reset_container()
+
+
+def test_partner_routes_without_token_settings_answer_503_not_500(tmp_path, monkeypatch):
+    monkeypatch.setenv("DATA_DIR", str(tmp_path))
+    reset_container()
+    try:
+        response = partner_me(request("GET", "partners/me", token="Bearer abc"))
+        assert response.status_code == 503 and "PARTNER_TOKEN" in answer(response)["detail"]
+    finally:
+        c = container()
+        for adapter in (c.store, c.queue, c.sales):
+            adapter.close()
+        reset_container()
+
+
+def test_401_carries_the_bearer_challenge(partner_app, jwks):
+    missing = partner_me(request("GET", "partners/me"))
+    assert missing.status_code == 401 and missing.headers["WWW-Authenticate"] == 'Bearer realm="b2b-partners"'
+    expired = partner_me(request("GET", "partners/me", token=jwks.header_for("a@x.example", lifetime_seconds=-600)))
+    assert expired.status_code == 401 and 'error="invalid_token"' in expired.headers["WWW-Authenticate"]
+    assert answer(expired)["detail"] == "token expired" and expired.mimetype == "application/problem+json"
+
+
+def test_a_signed_in_stranger_gets_404_and_the_admin_201_then_200(partner_app, jwks):
+    hierarchy, admin = approved_partner(partner_app)
+    route = {"hierarchyId": hierarchy}
+    body = {"firstName": "Nils", "lastName": "H", "email": "nils@example.se", "spendingLimit": 99.5}
+    stranger = partner_users(request("GET", f"partners/{hierarchy}/users", token=jwks.header_for("x@y.example"),
+                                     route=route))
+    assert stranger.status_code == 404
+    first = partner_users(request("POST", f"partners/{hierarchy}/users", body, token=jwks.header_for(admin.email),
+                                  route=route))
+    assert first.status_code == 201 and answer(first)["spendingLimit"] == "99.5"  # a JSON number, kept exact
+    again = partner_users(request("POST", f"partners/{hierarchy}/users", body, token=jwks.header_for(admin.email),
+                                  route=route))
+    assert again.status_code == 200
+    clash = partner_users(request("POST", f"partners/{hierarchy}/users", {**body, "firstName": "Other"},
+                                  token=jwks.header_for(admin.email), route=route))
+    assert clash.status_code == 409
+    bad = partner_users(request("POST", f"partners/{hierarchy}/users", raw=b"{", token=jwks.header_for(admin.email),
+                                route=route))
+    assert bad.status_code == 400
+
+
+def test_order_answers_check_200_reserve_201_200_409(partner_app, jwks):
+    hierarchy, admin = approved_partner(partner_app)
+    partner_app.credit.set_line(hierarchy, {"limit": "100.00", "currency": "EUR"})
+    token = jwks.header_for(admin.email)
+    body = {"hierarchyId": hierarchy, "userId": user_id_for(admin.email), "amount": 60.10, "currency": "EUR"}
+    check = order_check(request("POST", "orders/check", {**body, "orderId": "SO-1"}, token=token))
+    assert check.status_code == 200 and answer(check)["decision"] == "allow" and answer(check)["amount"] == "60.10"
+    reserve = lambda order_id: order_reserve(request("POST", f"orders/{order_id}/reserve", body, token=token,
+                                                     route={"orderId": order_id}))
+    first, again, over = reserve("SO-1"), reserve("SO-1"), reserve("SO-2")
+    assert (first.status_code, again.status_code, over.status_code) == (201, 200, 409)
+    assert answer(first)["availableCredit"] == "39.90"
+    assert [r["code"] for r in answer(over)["reasons"]] == ["over_credit"]
