@@ -11,11 +11,9 @@ from datetime import datetime
 from decimal import Decimal
 from enum import Enum
 
-from pydantic import BaseModel, ConfigDict
-
 from shared.domain.errors import DomainError, IllegalTransition
 from shared.domain.ids import derived_id
-from shared.domain.model import HierarchyRole
+from shared.domain.model import HierarchyRole, _Entity
 
 
 class UserStatus(str, Enum):
@@ -51,10 +49,6 @@ def user_id_for(email: str) -> str:
 def person_customer_id_for(user_id: str) -> str:
     """The customer made for a user the admin added (the requester's is the prospect's Person)."""
     return derived_id("customer", "partner-user", user_id)
-
-
-class _Entity(BaseModel):
-    model_config = ConfigDict(validate_assignment=False)
 
 
 class PartnerUser(_Entity):

@@ -98,6 +98,27 @@ def retrying(harness: StoreHarness, work: Callable[[], object], attempts: int = 
     raise AssertionError("unit of work kept losing its race")
 
 
+def racing(harness: StoreHarness, works: list[Callable[[], object]], timeout: float = 120) -> None:
+    """Start every work in its own thread at the same moment, each retried while it loses its race;
+    fails with the first error any of them raised."""
+    start = threading.Barrier(len(works))
+    errors: list[BaseException] = []
+
+    def worker(work: Callable[[], object]) -> None:
+        try:
+            start.wait()
+            retrying(harness, work)
+        except BaseException as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    pool = [threading.Thread(target=worker, args=(work,)) for work in works]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join(timeout=timeout)
+    assert not errors, errors
+
+
 class Boom(Exception):
     pass
 
@@ -668,28 +689,17 @@ def test_concurrent_read_modify_write_never_loses_an_update(harness):
     with store.unit_of_work() as uow:
         uow.add_prospect(p)
     threads, per_thread = 8, 20
-    errors: list[BaseException] = []
-    start = threading.Barrier(threads)
 
     def increment(tag: str) -> None:
         with store.unit_of_work() as uow:
             current = uow.get_prospect(p.id)
             uow.save_prospect(current.model_copy(update={"attention_reason": (current.attention_reason or "") + tag}))
 
-    def worker(index: int) -> None:
-        try:
-            start.wait()
-            for _ in range(per_thread):
-                retrying(harness, lambda: increment(chr(ord("a") + index)))
-        except BaseException as error:  # noqa: BLE001 - reported below
-            errors.append(error)
+    def increments(tag: str) -> None:
+        for _ in range(per_thread):
+            retrying(harness, lambda: increment(tag))
 
-    pool = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join(timeout=60)
-    assert not errors, errors
+    racing(harness, [lambda i=i: increments(chr(ord("a") + i)) for i in range(threads)])
     with store.unit_of_work(read_only=True) as uow:
         final = uow.get_prospect(p.id).attention_reason
     assert len(final) == threads * per_thread

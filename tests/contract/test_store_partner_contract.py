@@ -5,7 +5,6 @@ records kept with it, as the services do.
 """
 from __future__ import annotations
 
-import threading
 from decimal import Decimal
 
 import pytest
@@ -14,7 +13,7 @@ from shared.domain.errors import DuplicateRecord
 from shared.domain.model import HierarchyRole, MemberStatus
 from shared.domain.partners import Reservation, ReservationStatus, UserChange, UserStatus
 from tests.contract.factories import at, credit_line, hierarchy, member, partner_user, reservation
-from tests.contract.test_store_contract import harness, retrying, store  # noqa: F401 - fixtures
+from tests.contract.test_store_contract import harness, racing, store  # noqa: F401 - fixtures
 
 
 @pytest.fixture
@@ -133,8 +132,6 @@ def test_concurrent_reservations_never_overdraw_the_credit_line(harness, partner
     with partners.unit_of_work() as uow:
         uow.save_credit_line(credit_line("CH-000001", "100.00"))
     threads = 12
-    start = threading.Barrier(threads)
-    errors: list[BaseException] = []
 
     def reserve(order_id: str) -> None:
         with partners.unit_of_work() as uow:
@@ -144,19 +141,7 @@ def test_concurrent_reservations_never_overdraw_the_credit_line(harness, partner
             uow.save_reservation(reservation(order_id, "CH-000001", "10.00"))
             uow.save_credit_line(line.model_copy(update={"reserved": line.reserved + Decimal("10.00")}))
 
-    def worker(index: int) -> None:
-        try:
-            start.wait()
-            retrying(harness, lambda: reserve(f"order-{index}"))
-        except BaseException as error:  # noqa: BLE001 - reported below
-            errors.append(error)
-
-    pool = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join(timeout=120)
-    assert not errors, errors
+    racing(harness, [lambda i=i: reserve(f"order-{i}") for i in range(threads)])
     with partners.unit_of_work(read_only=True) as uow:
         line = uow.get_credit_line("CH-000001")
         held = [r for r in (uow.get_reservation(f"order-{i}") for i in range(threads)) if r is not None]
@@ -170,8 +155,6 @@ def test_a_rule_over_all_users_cannot_pass_twice_on_stale_reads(harness, partner
     with partners.unit_of_work() as uow:
         for admin in admins:
             uow.save_partner_user(admin)
-    start = threading.Barrier(len(admins))
-    errors: list[BaseException] = []
 
     def step_down(user_id: str) -> None:
         with partners.unit_of_work() as uow:
@@ -181,19 +164,7 @@ def test_a_rule_over_all_users_cannot_pass_twice_on_stale_reads(harness, partner
             if me.role is HierarchyRole.ADMIN and others:
                 uow.save_partner_user(me.model_copy(update={"role": HierarchyRole.USER}))
 
-    def worker(user_id: str) -> None:
-        try:
-            start.wait()
-            retrying(harness, lambda: step_down(user_id))
-        except BaseException as error:  # noqa: BLE001 - reported below
-            errors.append(error)
-
-    pool = [threading.Thread(target=worker, args=(a.id,)) for a in admins]
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join(timeout=60)
-    assert not errors, errors
+    racing(harness, [lambda a=a: step_down(a.id) for a in admins], timeout=60)
     with partners.unit_of_work(read_only=True) as uow:
         roles = [u.role for u in uow.partner_users("CH-000001")]
     assert roles.count(HierarchyRole.ADMIN) == 1
