@@ -201,6 +201,18 @@ def post_all(url: str, bodies: list[bytes], threads: int, headers: dict[str, str
     }
 
 
+def print_best(results: dict[str, list[dict]]) -> dict[str, dict]:
+    """One line per kind of run: its best round's requests/s, every round's, and the best round's p50/p99."""
+    best = {}
+    width = max(len(name) for name in results) + 2
+    for name, runs in results.items():
+        best[name] = max(runs, key=lambda r: r["rps"])
+        rates = ", ".join(f"{r['rps']:.0f}" for r in runs)
+        print(f"  {name + ':':<{width}} {best[name]['rps']:7.0f} requests/s (rounds: {rates})   best round: "
+              f"p50 {best[name]['p50'] * 1000:5.1f} ms, p99 {best[name]['p99'] * 1000:5.1f} ms")
+    return best
+
+
 def _percentile(ordered: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
 
@@ -304,12 +316,7 @@ def main() -> None:
     total = args.n * args.rounds
     print(f"intake: {args.n} signups x {args.rounds} rounds per server, {args.threads} client threads, "
           f"a new connection per request (after {args.warmup} warm-up requests each)")
-    best = {}
-    for name, runs in results.items():
-        best[name] = max(runs, key=lambda r: r["rps"])
-        rates = ", ".join(f"{r['rps']:.0f}" for r in runs)
-        print(f"  {name + ':':<12} {best[name]['rps']:7.0f} requests/s (rounds: {rates})   best round: "
-              f"p50 {best[name]['p50'] * 1000:5.1f} ms, p99 {best[name]['p99'] * 1000:5.1f} ms")
+    best = print_best(results)
     ratio = best[host.name]["rps"] / best[baseline.name]["rps"]
     print(f"  ratio local host / baseline: {ratio:.2f}x (target >= {TARGET_RATIO}x)")
     print(f"  all {total} per server answered 202 and stored")

@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
-from bench_intake import check, post_all, signup_bodies, start_local_host  # noqa: E402
+from bench_intake import check, post_all, print_best, signup_bodies, start_local_host  # noqa: E402
 
 
 def approved_partner(data_dir: Path, issuer_env: dict[str, str]) -> tuple[str, str]:
@@ -99,12 +99,7 @@ def main() -> None:
 
     print(f"order checks vs intake through one local host: {args.n} requests x {args.rounds} rounds each, "
           f"{args.threads} client threads, a new connection per request (after {args.warmup} warm-up each)")
-    best = {}
-    for kind, runs in results.items():
-        best[kind] = max(runs, key=lambda r: r["rps"])
-        rates = ", ".join(f"{r['rps']:.0f}" for r in runs)
-        print(f"  {kind + ':':<14} {best[kind]['rps']:7.0f} requests/s (rounds: {rates})   best round: "
-              f"p50 {best[kind]['p50'] * 1000:5.1f} ms, p99 {best[kind]['p99'] * 1000:5.1f} ms")
+    best = print_best(results)
     print(f"  ratio order checks / intake: {best['order checks']['rps'] / best['intake']['rps']:.2f}x")
     print(f"  JWKS fetches by the host over the whole run: {jwks_fetches} (keys are cached)")
 
