@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 import azure.functions as func
 
 from shared.domain.errors import (
+    ConcurrencyConflict,
     DomainError,
     DuplicateRecord,
     Forbidden,
@@ -131,6 +132,11 @@ def _answer(handler, req: func.HttpRequest) -> func.HttpResponse:
         log.warning("the token issuer's keys cannot be fetched", extra={"route": urlsplit(req.url).path})
         response = problem(503, "Service Unavailable", "sign-in cannot be checked right now; please try again")
         response.headers["Retry-After"] = "30"
+        return response
+    except ConcurrencyConflict:
+        # Another writer kept winning the race for the same records (or one crashed holding a claim).
+        response = problem(503, "Service Unavailable", "the record is being changed right now; please try again")
+        response.headers["Retry-After"] = "1"
         return response
     except NotConfigured as error:
         return problem(503, "Service Unavailable", str(error))

@@ -22,7 +22,7 @@ from __future__ import annotations
 import time
 import uuid
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterator, TypeVar
 
 from pydantic import BaseModel
@@ -48,10 +48,18 @@ T = TypeVar("T", bound=BaseModel)
 
 # Entity-group transactions take at most 100 operations.
 MAX_TRANSACTION = 100
+# A claim whose record has not appeared may belong to a writer still committing: it is taken over only
+# once it is older than this (its writer crashed), never while two writers race.
+CLAIM_GRACE = timedelta(seconds=30)
 _INDEX = "index-"
 _WATERMARK = "watermark"
 _ROSTER = "user"  # a partner's roster row; its users are "user-<id>", so one prefix query reads them all
 _CREDIT = "credit"
+
+
+def _younger_than(entity, age: timedelta) -> bool:
+    written = entity.metadata.get("timestamp")
+    return written is None or datetime.now(timezone.utc) - written < age
 
 
 def _stamp(at: datetime) -> str:
@@ -81,9 +89,10 @@ def _user(row: dict) -> PartnerUser:
 
 
 class TableUnitOfWork:
-    def __init__(self, table, read_only: bool):
+    def __init__(self, table, read_only: bool, claim_grace: timedelta = CLAIM_GRACE):
         self._table = table
         self._read_only = read_only
+        self._claim_grace = claim_grace
         self._etags: dict[tuple[str, str], str] = {}
         self._writes: dict[str, list[tuple]] = {}
         self._first_writes: dict[str, list[tuple]] = {}  # committed before the pointers and _writes (a move)
@@ -170,8 +179,9 @@ class TableUnitOfWork:
     def _claim(self, kind: str, key: str, target: str, held: Callable[[str], bool],
                refuse: Callable[[str], Exception]) -> None:
         """Point ``key`` at ``target`` now, at once: the pointer is the lock. The first claim inserts it; a
-        later one finds it, and is refused if its target ``held`` the key (a record there committed); a
-        pointer to nothing (its writer never committed) is taken over, unless someone else just did."""
+        later one finds it, and is refused if its target ``held`` the key (a record there committed) or the
+        claim is younger than CLAIM_GRACE (its writer may be committing right now); an older pointer to
+        nothing (its writer never committed) is taken over, unless someone else just did."""
         from azure.core import MatchConditions
         from azure.core.exceptions import HttpResponseError, ResourceExistsError
         from azure.data.tables import UpdateMode
@@ -192,7 +202,7 @@ class TableUnitOfWork:
             raise refuse(target)
         if existing["target"] == target:
             return
-        if held(existing["target"]):
+        if held(existing["target"]) or _younger_than(existing, self._claim_grace):
             raise refuse(existing["target"])
         try:
             self._table.update_entity(entity, mode=UpdateMode.REPLACE, etag=existing.metadata["etag"],
@@ -722,9 +732,10 @@ class TableUnitOfWork:
 
 
 class AzureTableStore:
-    def __init__(self, service_client, table_name: str):
+    def __init__(self, service_client, table_name: str, claim_grace: timedelta = CLAIM_GRACE):
         from azure.core.exceptions import ResourceExistsError
 
+        self._claim_grace = claim_grace
         self._service = service_client
         try:
             self._service.create_table(table_name)
@@ -734,7 +745,7 @@ class AzureTableStore:
 
     @contextmanager
     def unit_of_work(self, read_only: bool = False) -> Iterator[TableUnitOfWork]:
-        uow = TableUnitOfWork(self.table, read_only)
+        uow = TableUnitOfWork(self.table, read_only, self._claim_grace)
         yield uow
         if not read_only:
             uow.commit()

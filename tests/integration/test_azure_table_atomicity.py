@@ -217,3 +217,59 @@ def test_a_moved_users_old_row_left_behind_is_no_user_of_the_old_partner(tables,
     with tables.unit_of_work(read_only=True) as uow:
         assert uow.get_partner_user(user.id) == back
         assert uow.partner_users("CH-000001") == [back] and uow.partner_users("CH-000002") == []
+
+
+@pytest.fixture
+def claim_store(azurite):
+    from azure.data.tables import TableServiceClient
+
+    from shared.adapters.azure_table_store import AzureTableStore
+
+    service = TableServiceClient.from_connection_string(azurite.connection_string)
+    name = "claims" + uuid.uuid4().hex[:10]
+
+    def store(grace_seconds: float):
+        from datetime import timedelta
+
+        built = AzureTableStore(TableServiceClient.from_connection_string(azurite.connection_string), name,
+                                claim_grace=timedelta(seconds=grace_seconds))
+        with built.unit_of_work() as uow:
+            uow.save_hierarchy(hierarchy("CH-000001", "prospect-1"))
+            uow.save_hierarchy(hierarchy("CH-000002", "prospect-2"))
+        return built
+
+    yield store
+    service.delete_table(name)
+    service.close()
+
+
+def test_a_new_users_claim_is_not_taken_over_while_its_writer_commits(claim_store):
+    """Two partners add the same email at once: the one that claimed first commits, the other must retry
+    (and then finds the user: one email, one user), never a second record."""
+    from shared.domain.errors import ConcurrencyConflict
+
+    store = claim_store(30)
+    first = partner_user("same@example.com", "CH-000001", status=UserStatus.PENDING, sync=UserChange.ADD)
+    with store.unit_of_work() as uow:
+        uow.save_partner_user(first)  # claimed now; committed when the block ends
+        with pytest.raises(ConcurrencyConflict):
+            with store.unit_of_work() as racing:
+                racing.save_partner_user(first.model_copy(update={"hierarchy_id": "CH-000002"}))
+    with store.unit_of_work(read_only=True) as uow:
+        assert uow.get_partner_user(first.id).hierarchy_id == "CH-000001"
+        assert [u.id for u in uow.partner_users("CH-000001")] == [first.id]
+        assert uow.partner_users("CH-000002") == []
+
+
+def test_a_claim_whose_writer_crashed_is_taken_over_after_the_grace(claim_store):
+    store = claim_store(0)
+    user = partner_user("same@example.com", "CH-000001", status=UserStatus.PENDING, sync=UserChange.ADD)
+    with pytest.raises(RuntimeError):
+        with store.unit_of_work() as uow:
+            uow.save_partner_user(user)
+            raise RuntimeError("the writer crashed before its commit")
+    with store.unit_of_work() as uow:
+        uow.save_partner_user(user.model_copy(update={"hierarchy_id": "CH-000002"}))
+    with store.unit_of_work(read_only=True) as uow:
+        assert uow.get_partner_user(user.id).hierarchy_id == "CH-000002"
+        assert [u.id for u in uow.partner_users("CH-000002")] == [user.id]
