@@ -20,9 +20,11 @@ $(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@
 
-# local.settings.json is the developer's own (not committed); the example gives the embedded default.
-local.settings.json:
-	cp local.settings.json.example $@
+# local.settings.json is the developer's own (not committed); the example gives the embedded default, and
+# settings the example gains later are added to it (the developer's own values stay).
+local.settings.json: local.settings.json.example | $(BIN)/python
+	$(BIN)/python -m devhost.example_settings local.settings.json.example $@
+	@touch $@
 
 run: $(VENV)/.runtime local.settings.json
 	@echo "Onboarding form: http://localhost:$(PORT)/api/signup   (API: POST/GET http://localhost:$(PORT)/api/signups)"
