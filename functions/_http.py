@@ -14,10 +14,7 @@ import azure.functions as func
 from shared.domain.errors import (
     ConcurrencyConflict,
     DomainError,
-    DuplicateRecord,
     Forbidden,
-    IdempotencyConflict,
-    IllegalTransition,
     InvalidInput,
     MalformedBody,
     NotConfigured,
@@ -92,6 +89,14 @@ def parse_json_body(body: bytes, *, exact_numbers: bool = False) -> object:
         raise MalformedBody([("(body)", f"is not valid JSON: {error}")]) from None
 
 
+def json_object(req: func.HttpRequest, *, exact_numbers: bool = False) -> dict:
+    """A JSON body that must be an object (type and size checked first); see ``parse_json_body``."""
+    payload = parse_json_body(read_body(req, ("application/json",)), exact_numbers=exact_numbers)
+    if not isinstance(payload, dict):
+        raise InvalidInput([("(body)", "must be a JSON object")])
+    return payload
+
+
 def http_function(handler: Callable[[func.HttpRequest], func.HttpResponse]):
     """Correlation id in and out, and domain errors turned into problem+json; never a 5xx for bad input."""
 
@@ -124,9 +129,7 @@ def _answer(handler, req: func.HttpRequest) -> func.HttpResponse:
         return problem(403, "Forbidden", str(error))
     except NotFound as error:
         return problem(404, "Not Found", str(error))
-    except (IdempotencyConflict, DuplicateRecord, IllegalTransition) as error:
-        return problem(409, "Conflict", str(error))
-    except DomainError as error:  # the rules' own refusals (one email one user, keep an Admin …)
+    except DomainError as error:  # the rules' own refusals: a duplicate, a decided prospect, the last Admin …
         return problem(409, "Conflict", str(error))
     except TokenKeysUnavailable:
         log.warning("the token issuer's keys cannot be fetched", extra={"route": urlsplit(req.url).path})

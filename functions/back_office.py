@@ -11,23 +11,15 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from functions._http import http_function, json_response, parse_json_body, problem, read_body
+from functions._http import http_function, json_object, json_response, problem
 from functions._runtime import container
-from shared.domain.errors import InvalidInput
 from shared.domain.errors import DecisionConflict
 
 bp = func.Blueprint()
 
 
-def _payload(req: func.HttpRequest) -> dict:
-    payload = parse_json_body(read_body(req, ("application/json",)))
-    if not isinstance(payload, dict):
-        raise InvalidInput([("(body)", "must be a JSON object")])
-    return payload
-
-
 def _decide(req: func.HttpRequest, target: str) -> func.HttpResponse:
-    payload = _payload(req)
+    payload = json_object(req)
     back_office, key = container().back_office, req.route_params["key"]
     try:
         if target == "approve":
@@ -62,15 +54,14 @@ def backoffice_credit(req: func.HttpRequest) -> func.HttpResponse:
     credit, hierarchy_id = container().credit, req.route_params["hierarchyId"]
     if req.method == "GET":
         return json_response(credit_line_json(credit.line(hierarchy_id)), headers={"Cache-Control": "no-store"})
-    payload = parse_json_body(read_body(req, ("application/json",)), exact_numbers=True)
-    return json_response(credit_line_json(credit.set_line(hierarchy_id, payload)))
+    return json_response(credit_line_json(credit.set_line(hierarchy_id, json_object(req, exact_numbers=True))))
 
 
 @bp.function_name("backoffice_customers")
 @bp.route(route="backoffice/customers", methods=["POST"], auth_level=func.AuthLevel.ADMIN)
 @http_function
 def backoffice_customers(req: func.HttpRequest) -> func.HttpResponse:
-    customer, created = container().partner_onboarding.add_customer(_payload(req))
+    customer, created = container().partner_onboarding.add_customer(json_object(req))
     return json_response(customer.model_dump(mode="json"), status=201 if created else 200)
 
 
@@ -80,8 +71,7 @@ def backoffice_customers(req: func.HttpRequest) -> func.HttpResponse:
 def backoffice_onboard_partner(req: func.HttpRequest) -> func.HttpResponse:
     from shared.services.partner_users import user_json
 
-    done = container().partner_onboarding.onboard(parse_json_body(read_body(req, ("application/json",)),
-                                                                  exact_numbers=True))
+    done = container().partner_onboarding.onboard(json_object(req, exact_numbers=True))
     body = {"hierarchyId": done.hierarchy.id, "name": done.hierarchy.name, "purpose": done.hierarchy.purpose,
             "organizationCustomerId": done.hierarchy.organization_customer_id,
             "users": [user_json(u) for u in done.users]}

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from functions._http import http_function, json_response
+from functions._http import http_function, json_object, json_response
 from functions._runtime import container
-from functions.partners import json_payload, signed_in
+from functions.partners import signed_in
 
 bp = func.Blueprint()
 _NO_STORE = {"Cache-Control": "no-store"}
@@ -21,7 +21,7 @@ _NO_STORE = {"Cache-Control": "no-store"}
 @bp.route(route="orders/check", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 @http_function
 def order_check(req: func.HttpRequest) -> func.HttpResponse:
-    decision = container().credit.check(signed_in(req), json_payload(req))
+    decision = container().credit.check(signed_in(req), json_object(req, exact_numbers=True))
     return json_response(decision.to_json(), headers=_NO_STORE)
 
 
@@ -29,7 +29,7 @@ def order_check(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="orders/{orderId}/reserve", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 @http_function
 def order_reserve(req: func.HttpRequest) -> func.HttpResponse:
-    decision = container().credit.reserve(signed_in(req), req.route_params["orderId"], json_payload(req))
+    decision = container().credit.reserve(signed_in(req), req.route_params["orderId"], json_object(req, exact_numbers=True))
     status = 409 if not decision.allowed else 200 if decision.repeated else 201
     return json_response(decision.to_json(), status=status, headers=_NO_STORE)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from functions._http import http_function, json_response, parse_json_body, read_body
+from functions._http import http_function, json_object, json_response
 from functions._runtime import container
 from shared.ports import Caller
 
@@ -21,10 +21,6 @@ _NO_STORE = {"Cache-Control": "no-store"}
 
 def signed_in(req: func.HttpRequest) -> Caller:
     return container().token_verifier.verify(req.headers.get("authorization"))
-
-
-def json_payload(req: func.HttpRequest) -> object:
-    return parse_json_body(read_body(req, ("application/json",)), exact_numbers=True)
 
 
 def _user_answer(user, status: int, **headers: str) -> func.HttpResponse:
@@ -56,7 +52,7 @@ def partner_users(req: func.HttpRequest) -> func.HttpResponse:
         removed = req.params.get("includeRemoved", "").lower() == "true"
         users = service.list(caller, hierarchy_id, include_removed=removed)
         return json_response({"users": [user_json(u) for u in users]}, headers=_NO_STORE)
-    added = service.add(caller, hierarchy_id, json_payload(req))
+    added = service.add(caller, hierarchy_id, json_object(req, exact_numbers=True))
     return _user_answer(added.user, 201 if added.created else 200,
                         Location=f"/api/partners/{hierarchy_id}/users/{added.user.id}")
 
@@ -72,5 +68,5 @@ def partner_user(req: func.HttpRequest) -> func.HttpResponse:
         return _user_answer(service.get(caller, hierarchy_id, user_id), 200)
     if req.method == "DELETE":
         return _user_answer(service.remove(caller, hierarchy_id, user_id), 202)
-    user = service.edit(caller, hierarchy_id, user_id, json_payload(req))
+    user = service.edit(caller, hierarchy_id, user_id, json_object(req, exact_numbers=True))
     return _user_answer(user, 200 if user.sync is None else 202)

@@ -127,7 +127,7 @@ class Settings:
         for name, (value, allowed) in choices.items():
             if value not in allowed:
                 raise ValueError(f"{name}={value!r} is not one of {sorted(allowed)}")
-        if self.sales_mode == "dataverse" and not _organization_url(self.dataverse_url):
+        if self.sales_mode == "dataverse" and not _https_or_loopback(self.dataverse_url):
             raise ValueError("SALES_MODE=dataverse needs DATAVERSE_URL, e.g. https://contoso.crm4.dynamics.com "
                              "(http:// only on loopback, for a local Dataverse simulator)")
         if self.email_transport == "smtp" and not self.smtp_host:
@@ -150,9 +150,7 @@ class Settings:
         missing = [name for name, value in given.items() if not value]
         if missing:
             raise ValueError(f"partner tokens need all of {', '.join(given)}; missing {', '.join(missing)}")
-        url = urlsplit(self.partner_token_jwks_url)
-        loopback = url.hostname in {"localhost", "127.0.0.1", "::1"}
-        if not (url.hostname and (url.scheme == "https" or (url.scheme == "http" and loopback))):
+        if not _https_or_loopback(self.partner_token_jwks_url):
             raise ValueError(f"PARTNER_TOKEN_JWKS_URL must be an https:// URL (http:// only on loopback), "
                              f"not {self.partner_token_jwks_url!r}")
 
@@ -168,9 +166,9 @@ class Settings:
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
-def _organization_url(url: str) -> bool:
-    """https with a host, as every Dataverse organization is; plain http only to a loopback address (a
-    simulator on this machine, in tests), so that no token ever crosses a network unencrypted."""
+def _https_or_loopback(url: str) -> bool:
+    """https with a host (a Dataverse organization, an issuer's JWKS); plain http only to a loopback address
+    (a simulator or local issuer on this machine, in tests), so that no token crosses a network unencrypted."""
     try:
         parts = urlsplit(url)
         host = parts.hostname

@@ -14,7 +14,7 @@ from pydantic.alias_generators import to_camel
 
 from shared.domain.errors import InvalidInput
 from shared.domain.money import MoneyError, currency_code
-from shared.domain.signup import Email, Language, _text
+from shared.domain.signup import CountryCode, Email, Language, Phone, _text
 
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$"
 
@@ -127,8 +127,8 @@ class NewCustomer(_Input):
     first_name: _text(100) | None = None
     last_name: _text(100) | None = None
     email: Email | None = None
-    phone: _text(40) | None = None
+    phone: Phone | None = None
     street: _text(200) | None = None
     city: _text(100) | None = None
     zip_code: _text(20) | None = None
-    country: _text(2) | None = None
+    country: CountryCode | None = None

@@ -63,11 +63,15 @@ def spending_limit(value: object, line: CreditLine | None) -> Decimal | None:
         raise InvalidInput([("spendingLimit", str(error))]) from None
 
 
-def _user_in(users: list[PartnerUser], hierarchy_id: str, user_id: str) -> PartnerUser:
-    user = next((u for u in users if u.id == user_id), None)
-    if user is None or user.status is UserStatus.REMOVED:
+def _present(user: PartnerUser | None, hierarchy_id: str, user_id: str) -> PartnerUser:
+    """The user, if it is a user of the partner that is not removed; NotFound otherwise."""
+    if user is None or user.hierarchy_id != hierarchy_id or user.status is UserStatus.REMOVED:
         raise NotFound(f"no user {user_id} in partner {hierarchy_id}")
     return user
+
+
+def _user_in(users: list[PartnerUser], hierarchy_id: str, user_id: str) -> PartnerUser:
+    return _present(next((u for u in users if u.id == user_id), None), hierarchy_id, user_id)
 
 
 def _keep_an_admin(users: list[PartnerUser], leaving: PartnerUser) -> None:
@@ -104,7 +108,7 @@ class PartnerUsers:
     def get(self, caller: Caller, hierarchy_id: str, user_id: str) -> PartnerUser:
         with self._store.unit_of_work(read_only=True) as uow:
             admin_of(uow, caller, hierarchy_id)
-            return _user_in(uow.partner_users(hierarchy_id), hierarchy_id, user_id)
+            return _present(uow.get_partner_user(user_id), hierarchy_id, user_id)
 
     def add(self, caller: Caller, hierarchy_id: str, payload: object) -> AddResult:
         new = validated(NewPartnerUser, payload)

@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from shared.domain.email_templates import USER_ADDED, USER_REMOVED
+from shared.domain.email_templates import PLACEHOLDERS, USER_ADDED, USER_REMOVED
 from shared.domain.ids import derived_id
 from shared.domain.model import Customer, CustomerHierarchy, CustomerType, HierarchyMember, MemberStatus, OutboxMessage
 from shared.domain.partners import PartnerUser, UserChange
@@ -94,8 +94,7 @@ class UserSync:
                now: datetime) -> OutboxMessage:
         values = {"firstname": user.first_name, "lastname": user.last_name, "company": hierarchy.name,
                   "email": user.email, "storename": self.store_name, "storeurl": self.store_url}
-        if template == USER_REMOVED:
-            values = {key: values[key] for key in ("firstname", "lastname", "company", "storename")}
+        values = {key: value for key, value in values.items() if key in PLACEHOLDERS[template]}
         return queue_email(uow, template=template, to=user.email, language=user.language, values=values,
                            email_id=derived_id("email", user.id, template, str(user.version)),
                            aggregate_id=hierarchy.aggregate_id, email_queue=self.email_queue, now=now)
