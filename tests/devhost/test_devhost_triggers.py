@@ -143,10 +143,10 @@ def test_notify_ends_the_backoff():
     poller = QueuePoller(plan("q"), "work", queue, options(batch_size=4, threshold=2, max_polling=30), invoker)
     poller.start()
     try:
-        time.sleep(0.4)  # empty polls: the interval has grown to 0.8 s
+        time.sleep(1.6)  # empty polls after 0.1, 0.3, 0.7 and 1.5 s: the next one is not before 3.1 s
         queue.send("work", "now")
         poller.notify()
-        assert eventually(lambda: invoker.calls, timeout=0.3)
+        assert eventually(lambda: invoker.calls, timeout=1.0)
     finally:
         poller.stop()
 
