@@ -206,7 +206,15 @@ class Cli:
             print(f"reconciliation with Sales failed: {report.reconciliation_error}")
 
     def work(self, args) -> None:
-        print(f"messages processed: {drain_queues(self.c.queue, self.c.queue_handlers())}")
+        handlers = self.c.queue_handlers()
+        batches = self.c.lead_batches
+        if batches is not None:
+            # Dataverse: leads go in $batch requests, as the create_lead_batches timer sends them.
+            del handlers[self.c.settings.lead_queue]
+            report = batches.drain()
+            print(f"leads: {report.created} created in batches, {report.done_already} there already, "
+                  f"{report.retried} to retry, {report.poisoned} to poison")
+        print(f"messages processed: {drain_queues(self.c.queue, handlers)}")
 
     def submit(self, args) -> None:
         payload = json.loads(Path(args.file).read_text("utf-8") if args.file != "-" else sys.stdin.read())

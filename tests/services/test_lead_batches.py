@@ -5,12 +5,14 @@ and flagged as the per-message path does, poisoned with the original body), a ma
 at once). On the embedded Sales with scripted failures, and through the Dataverse simulator."""
 from __future__ import annotations
 
+import argparse
 import json
 
 import pytest
 
 from shared.adapters.dataverse_sales import DataverseRequestError, DataverseSales, DataverseUnavailable, RetryPolicy
 from shared.bootstrap import Container
+from shared.cli import Cli
 from shared.config import Settings
 from shared.domain.messages import CreateLead
 from shared.ports import LeadResult
@@ -260,3 +262,17 @@ def test_through_the_simulator_one_batch_request_per_ten_leads_and_each_message_
     assert (report.taken, report.created) == (1, 1) and sim.lead(flaky.lead_id) is not None
     assert sim.lead_count() == 11 and len(sim.notes(flaky.lead_id)) == 1
     assert all(c.operator.prospect(p.number).prospect.lead_created_at for p in prospects if p is not refused)
+
+
+def test_the_cli_work_command_sends_leads_in_batches_with_dataverse(on_simulator, capsys):
+    sim, c = on_simulator
+    prospects_with_messages(c, 12)
+    before = len(sim.requests)
+
+    Cli(c).work(argparse.Namespace())
+
+    batches = [r for r in sim.requests[before:] if r["method"] == "POST" and r["path"].endswith("$batch")]
+    assert len(batches) == 2 and sim.lead_count() == 12 and c.queue.count(c.settings.lead_queue) == 0
+    out = capsys.readouterr().out
+    assert "leads: 12 created in batches, 0 there already, 0 to retry, 0 to poison" in out
+    assert "messages processed: 0" in out  # nothing else was queued
