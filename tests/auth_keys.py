@@ -19,8 +19,10 @@ import json
 import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.loopback import LoopbackServer
 
 ISSUER = "https://login.partners.test/11111111-2222-3333-4444-555555555555/v2.0"
 AUDIENCE = "api://b2b-partners"
@@ -51,8 +53,7 @@ class LocalIssuer:
         self._published: dict[str, Any] = {}
         self.fetches = 0
         self.fail_with: int | None = None
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._http: LoopbackServer | None = None
         self.reset()
 
     # -- the JWKS endpoint --------------------------------------------------------------------------------
@@ -74,18 +75,13 @@ class LocalIssuer:
             def log_message(self, *args):  # keep test output quiet
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="local-jwks", daemon=True)
-        self._thread.start()
+        self._http = LoopbackServer(Handler, "local-jwks").start()
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._thread.join(timeout=5)
-            self._server = self._thread = None
+        if self._http is not None:
+            self._http.stop()
+            self._http = None
 
     def __enter__(self) -> LocalIssuer:
         return self.start()
@@ -95,9 +91,8 @@ class LocalIssuer:
 
     @property
     def jwks_url(self) -> str:
-        assert self._server is not None, "start() the issuer first"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}{JWKS_PATH}"
+        assert self._http is not None, "start() the issuer first"
+        return self._http.url + JWKS_PATH
 
     def jwks(self) -> dict:
         """The JWKS document as served now: the public halves of the published keys."""

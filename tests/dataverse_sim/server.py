@@ -7,7 +7,7 @@ import threading
 import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Callable, Iterator
 
 from tests.dataverse_sim.api import API_PATH, Answer, WebApi, count_operations, error_answer
@@ -15,6 +15,7 @@ from tests.dataverse_sim.identity import PATH as IDENTITY_PATH, ManagedIdentityE
 from tests.dataverse_sim.limits import Faults, ServiceProtection
 from tests.dataverse_sim.model import Store
 from tests.dataverse_sim.odata import ODataError, parse_guid
+from tests.loopback import LoopbackServer
 
 DEFAULT_PROSPECT_COLUMN = "cr_b2bprospectnumber"
 INTEGRATION_USER = "commerce-b2b-integration"
@@ -36,31 +37,20 @@ class DataverseSimulator:
         self.requests: list[dict] = []  # every HTTP request: method, path, user, status
         self._tokens: dict[str, dict] = {}
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._http: LoopbackServer | None = None
         self.api: WebApi | None = None
         self.identity: ManagedIdentityEndpoint | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
     def start(self) -> DataverseSimulator:
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        server.daemon_threads = True
-        server.simulator = self  # type: ignore[attr-defined]
-        self._server = server
-        self.api = WebApi(self.store, f"http://127.0.0.1:{server.server_address[1]}")
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="dataverse-sim", daemon=True)
-        self._thread.start()
+        self._http = LoopbackServer(_Handler, "dataverse-sim", simulator=self).start()
+        self.api = WebApi(self.store, self._http.url)
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        if self._http is not None:
+            self._http.stop()
+            self._http = None
 
     def __enter__(self) -> DataverseSimulator:
         return self.start()

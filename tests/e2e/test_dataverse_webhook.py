@@ -12,9 +12,8 @@ credential, is ``test_dataverse_through_host.py``.
 from __future__ import annotations
 
 import json
-import threading
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Iterator
 from urllib.parse import parse_qs, urlsplit
 
@@ -30,6 +29,7 @@ from shared.services.sales_webhook import SalesWebhook
 from tests.dataverse_sim import SalesClient, running_simulator
 from tests.e2e.dataverse_app import FUNCTION_KEY, app_on_simulator, call_function
 from tests.dataverse_sim.webhook import WebhookRelay
+from tests.loopback import LoopbackServer
 from tests.services.flow import signup_body, work
 
 pytestmark = pytest.mark.e2e
@@ -84,14 +84,8 @@ def function_server() -> Iterator[str]:
             self.end_headers()
             self.wfile.write(payload)
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/api/sales/events"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with LoopbackServer(Handler, "webhook-front") as server:
+        yield server.url + "/api/sales/events"
 
 
 def test_qualified_and_won_in_dataverse_approves_the_prospect(sim, app):

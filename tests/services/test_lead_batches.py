@@ -17,7 +17,7 @@ from shared.config import Settings
 from shared.domain.messages import CreateLead
 from shared.ports import LeadResult
 from shared.queue_worker import poison_queue_name
-from shared.services.leads import LeadBatchCreation, LeadCreation
+from shared.services.leads import LeadBatchCreation
 from tests.dataverse_sim import running_simulator
 from tests.services.flow import sales_count, signup_body, work
 
