@@ -26,7 +26,7 @@ from bench_flow import run as run_flow  # noqa: E402
 from devhost.azurite import AzuriteProcess  # noqa: E402
 from shared.bootstrap import Container  # noqa: E402
 from shared.config import Settings  # noqa: E402
-from shared.demo import demo_signup  # noqa: E402
+from signups import numbered_signup  # noqa: E402
 
 
 def azure_environ(azurite, suffix: str) -> dict[str, str]:
@@ -64,7 +64,7 @@ def through_host(azurite, n: int) -> float:
         environ = {**azure_environ(azurite, suffix), "DATA_DIR": folder, "LOG_LEVEL": "WARNING"}
         c = Container.build(Settings.from_env(environ))
         for i in range(n):
-            c.intake.submit(demo_signup(f"Company {i} AB", "Anna", f"Berg{i}", "sv-SE", "SE", "111 22"))
+            c.intake.submit(numbered_signup(i))
         c.channel_sync.run()
         lead_queue = c.settings.lead_queue
         assert c.queue.count(lead_queue) == n

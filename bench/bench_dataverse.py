@@ -50,7 +50,7 @@ sys.path.insert(0, str(ROOT))
 from shared.adapters.dataverse_sales import DataverseError, DataverseSales  # noqa: E402
 from shared.bootstrap import Container  # noqa: E402
 from shared.config import Settings  # noqa: E402
-from shared.demo import demo_signup  # noqa: E402
+from signups import numbered_signup  # noqa: E402
 from shared.domain.sales import LeadDraft  # noqa: E402
 from shared.ports import LeadResult  # noqa: E402
 from shared.queue_worker import poison_queue_name  # noqa: E402
@@ -206,7 +206,7 @@ def run_app_scenario(n: int, *, window: float, limit: int, batch_size: int, lead
                                       "LEAD_BATCH_SIZE": str(lead_batch)}, data_dir=Path(folder), sync_batch_size=1000)
         c = Container.build(settings, sales=sales)
         for i in range(n):
-            c.intake.submit(demo_signup(f"Company {i} AB", "Anna", f"Berg{i}", "sv-SE", "SE", "111 22"))
+            c.intake.submit(numbered_signup(i))
         while c.channel_sync.run().prospects_created:
             pass
         queued = c.queue.count(settings.lead_queue)

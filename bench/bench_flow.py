@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from shared.bootstrap import Container  # noqa: E402
 from shared.config import Settings  # noqa: E402
-from shared.demo import demo_signup  # noqa: E402
+from signups import numbered_signup  # noqa: E402
 from shared.domain.model import ProspectStatus  # noqa: E402
 from shared.queue_worker import QueueRules, drain_queues  # noqa: E402
 
@@ -33,7 +33,7 @@ def run(n: int, environ: dict[str, str] | None = None) -> dict[str, float]:
             phases[name] = time.perf_counter() - start - sum(phases.values())
 
         for i in range(n):
-            c.intake.submit(demo_signup(f"Company {i} AB", "Anna", f"Berg{i}", "sv-SE", "SE", "111 22"))
+            c.intake.submit(numbered_signup(i))
         phase("intake")
         c.channel_sync.run()
         phase("sync")

@@ -160,10 +160,9 @@ def start_baseline(db_path: Path, log_path: Path) -> Server:
 # --- the client ----------------------------------------------------------------------------------------
 
 def signup_bodies(n: int, tag: str) -> list[bytes]:
-    from shared.demo import demo_signup
+    from signups import numbered_signup
 
-    return [json.dumps(demo_signup(f"Company {tag}{i} AB", "Anna", f"Berg{i}", "sv-SE", "SE", "111 22")).encode()
-            for i in range(n)]
+    return [json.dumps(numbered_signup(i, tag)).encode() for i in range(n)]
 
 
 def post_all(url: str, bodies: list[bytes], threads: int, headers: dict[str, str] | None = None) -> dict:
