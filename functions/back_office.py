@@ -3,8 +3,10 @@
 POST /api/backoffice/prospects/{key}/approve   {"operator": "…"}
 POST /api/backoffice/prospects/{key}/reject    {"operator": "…", "reason": "…"}
 200 with the prospect's status, 404 unknown prospect, 409 decided the other way already.
+POST /api/backoffice/prospects/{key}/acknowledge {"operator": "…", "note": "…"}  clears the attention flag (200)
 
 PUT  /api/backoffice/partners/{hierarchyId}/credit   {"limit": "5000.00", "currency": "EUR"}  (GET reads it)
+POST /api/backoffice/partners/{hierarchyId}/users    a user (e.g. an Admin) added by an operator (201, 200 again)
 POST /api/backoffice/customers                      an existing customer by account number (201, 200 again)
 POST /api/backoffice/partners                       onboard an existing organization and its persons (201)"""
 from __future__ import annotations
@@ -45,6 +47,16 @@ def backoffice_reject(req: func.HttpRequest) -> func.HttpResponse:
     return _decide(req, "reject")
 
 
+@bp.function_name("backoffice_acknowledge")
+@bp.route(route="backoffice/prospects/{key}/acknowledge", methods=["POST"], auth_level=func.AuthLevel.ADMIN)
+@http_function
+def backoffice_acknowledge(req: func.HttpRequest) -> func.HttpResponse:
+    payload = json_object(req)
+    done = container().back_office.acknowledge(req.route_params["key"], payload.get("note"), payload.get("operator"))
+    return json_response({"number": done.number, "changed": done.changed, "flag": done.reason},
+                         headers={"Cache-Control": "no-store"})
+
+
 @bp.function_name("backoffice_credit")
 @bp.route(route="backoffice/partners/{hierarchyId}/credit", methods=["GET", "PUT"], auth_level=func.AuthLevel.ADMIN)
 @http_function
@@ -55,6 +67,17 @@ def backoffice_credit(req: func.HttpRequest) -> func.HttpResponse:
     if req.method == "GET":
         return json_response(credit_line_json(credit.line(hierarchy_id)), headers={"Cache-Control": "no-store"})
     return json_response(credit_line_json(credit.set_line(hierarchy_id, json_object(req, exact_numbers=True))))
+
+
+@bp.function_name("backoffice_partner_users")
+@bp.route(route="backoffice/partners/{hierarchyId}/users", methods=["POST"], auth_level=func.AuthLevel.ADMIN)
+@http_function
+def backoffice_partner_users(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.services.partner_users import user_json
+
+    hierarchy_id = req.route_params["hierarchyId"]
+    added = container().partner_users.add_by_operator(hierarchy_id, json_object(req, exact_numbers=True))
+    return json_response(user_json(added.user), status=201 if added.created else 200)
 
 
 @bp.function_name("backoffice_customers")

@@ -77,6 +77,11 @@ class Cli:
     def reject(self, args) -> None:
         self._decided(self.c.back_office.reject(args.key, args.reason, args.operator))
 
+    def acknowledge(self, args) -> None:
+        done = self.c.back_office.acknowledge(args.key, args.note, args.operator)
+        print(f"{done.number}: flag acknowledged ({done.reason})" if done.changed
+              else f"{done.number} is not flagged; nothing changed")
+
     @staticmethod
     def _decided(decision) -> None:
         state = "" if decision.changed else " already; nothing changed"
@@ -98,6 +103,14 @@ class Cli:
                  "status": u.status.value, "limit": "-" if u.spending_limit is None else u.spending_limit,
                  "pending": u.sync.value if u.sync else "", "id": u.id} for u in details.users]
         _print_table(rows, ["email", "name", "role", "status", "limit", "pending", "id"])
+
+    def add_user(self, args) -> None:
+        fields = {"email": args.email, "firstName": args.first_name, "lastName": args.last_name, "role": args.role,
+                  "spendingLimit": args.limit, "language": args.language, "operator": args.operator}
+        added = self.c.partner_users.add_by_operator(args.hierarchy, {k: v for k, v in fields.items() if v})
+        user = added.user
+        state = "Pending until the next sync" if added.created else "added before; nothing changed"
+        print(f"{user.email} {user.role.value} of {user.hierarchy_id}: {state} (user {user.id})")
 
     def customer(self, args) -> None:
         fields = {"accountNumber": args.account, "type": args.type, "name": args.name, "firstName": args.first_name,
@@ -259,6 +272,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("partner", "partner", "show a partner (hierarchy, users, credit), or set its credit line")
     p.add_argument("hierarchy", help="CH-000001")
     p.add_argument("--credit", nargs=2, metavar=("LIMIT", "CURRENCY"), help="set the credit line, e.g. 5000.00 EUR")
+    p = add("acknowledge", "acknowledge", "clear a prospect's attention flag once it is dealt with")
+    p.add_argument("key", help="PRO-000001 or id")
+    p.add_argument("--note", required=True, help="what was done (kept in the history)")
+    p.add_argument("--operator", default=_default_operator(), help="who acknowledges (recorded in the history)")
+    p = add("add-user", "add_user", "add a user to a partner as the back office, e.g. an Admin it lacks")
+    p.add_argument("hierarchy", help="CH-000001")
+    p.add_argument("email")
+    p.add_argument("first_name", metavar="first-name")
+    p.add_argument("last_name", metavar="last-name")
+    p.add_argument("--role", choices=["User", "Admin"], default="User")
+    p.add_argument("--limit", help="spending limit per order, in the partner's currency")
+    p.add_argument("--language", help="for the emails, e.g. sv-SE (default en)")
+    p.add_argument("--operator", default=_default_operator(), help="who adds (logged)")
     p = add("customer", "customer", "record an existing customer (from the ERP) by account number")
     p.add_argument("account")
     p.add_argument("--type", choices=["Person", "Organization"], required=True)

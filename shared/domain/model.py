@@ -111,6 +111,10 @@ class Prospect(_Entity):
     def flagged(self, reason: str, at: datetime) -> Prospect:
         return self.model_copy(update={"needs_attention": True, "attention_reason": reason, "updated_at": at})
 
+    def attended(self, at: datetime) -> Prospect:
+        """An operator has dealt with what the flag asked for; the history keeps the reason and their note."""
+        return self.model_copy(update={"needs_attention": False, "attention_reason": None, "updated_at": at})
+
 
 class HistoryEntry(_Entity):
     """One line of a prospect's audit trail: what changed it, when, and from which message."""

@@ -49,6 +49,12 @@ class NewPartnerUser(_Input):
     _limit = field_validator("spending_limit", mode="before")(_exact_decimal)
 
 
+class OperatorNewPartnerUser(NewPartnerUser):
+    """Back office: a user an operator adds to a partner (how a partner without an Admin gets one)."""
+
+    operator: _text(64)
+
+
 class PartnerUserChanges(_Input):
     """An edit: only the fields sent change; ``spendingLimit: null`` removes the user's limit."""
 

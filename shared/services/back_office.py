@@ -54,6 +54,13 @@ def _clean(field: str, value: object, limit: int, multiline: bool = False) -> st
     return text
 
 
+@dataclass(frozen=True)
+class Acknowledgement:
+    number: str
+    changed: bool  # False: the prospect was not flagged (acknowledged before): nothing was written
+    reason: str | None  # what the flag said
+
+
 class BackOffice:
     def __init__(self, store: Store, clock: Clock, relay: OutboxRelay, effects: DecisionEffects):
         self._store = store
@@ -69,6 +76,23 @@ class BackOffice:
         operator = _clean("operator", operator, MAX_OPERATOR)
         reason = _clean("reason", reason, MAX_REASON, multiline=True)
         return self._decide(prospect_key, operator, ProspectStatus.REJECTED, reason=reason)
+
+    def acknowledge(self, prospect_key: str, note: str, operator: str) -> Acknowledgement:
+        """Clear a prospect's attention flag once an operator has dealt with it; the history keeps what the
+        flag said and the operator's note, so ``b2b prospects --attention`` lists only what is still open."""
+        operator = _clean("operator", operator, MAX_OPERATOR)
+        note = _clean("note", note, MAX_REASON, multiline=True)
+        now = self._clock.now()
+        with self._store.unit_of_work() as uow:
+            prospect = find_prospect(uow, prospect_key)
+            if not prospect.needs_attention:
+                return Acknowledgement(prospect.number, changed=False, reason=None)
+            uow.save_prospect(prospect.attended(now))
+            uow.append_history(HistoryEntry(prospect_id=prospect.id, at=now, actor=f"{ACTOR_PREFIX}:{operator}",
+                                            action="attention acknowledged",
+                                            detail=f"{note} (the flag said: {prospect.attention_reason})"))
+        log.info("prospect flag acknowledged", extra={"prospect": prospect.number, "operator": operator})
+        return Acknowledgement(prospect.number, changed=True, reason=prospect.attention_reason)
 
     def _decide(self, key: str, operator: str, target: ProspectStatus, reason: str | None) -> Decision:
         actor = f"{ACTOR_PREFIX}:{operator}"

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Callable
 from decimal import Decimal
 
 from shared.domain.errors import Forbidden, IllegalTransition, InvalidInput, NotFound
 from shared.domain.model import CustomerHierarchy, HierarchyRole
 from shared.domain.money import MoneyError, amount_in, decimal_amount
-from shared.domain.partner_inputs import NewPartnerUser, PartnerUserChanges
+from shared.domain.partner_inputs import NewPartnerUser, OperatorNewPartnerUser, PartnerUserChanges
 from shared.domain.partners import (
     CreditLine,
     EmailTaken,
@@ -42,6 +43,13 @@ def member_of(uow: UnitOfWork, caller: Caller, hierarchy_id: str) -> tuple[Custo
     if hierarchy is None or user is None or user.hierarchy_id != hierarchy_id or not user.is_active:
         raise NotFound(f"no partner {hierarchy_id}")
     return hierarchy, user
+
+
+def existing_partner(uow: UnitOfWork, hierarchy_id: str) -> CustomerHierarchy:
+    hierarchy = uow.get_hierarchy(hierarchy_id)
+    if hierarchy is None:
+        raise NotFound(f"no partner {hierarchy_id}")
+    return hierarchy
 
 
 def admin_of(uow: UnitOfWork, caller: Caller, hierarchy_id: str) -> CustomerHierarchy:
@@ -112,12 +120,21 @@ class PartnerUsers:
 
     def add(self, caller: Caller, hierarchy_id: str, payload: object) -> AddResult:
         new = validated(NewPartnerUser, payload)
-        return on_conflict(lambda: self._add(caller, hierarchy_id, new))
+        return on_conflict(lambda: self._add(lambda uow: admin_of(uow, caller, hierarchy_id), hierarchy_id, new,
+                                             by="partner admin"))
 
-    def _add(self, caller: Caller, hierarchy_id: str, new: NewPartnerUser) -> AddResult:
+    def add_by_operator(self, hierarchy_id: str, payload: object) -> AddResult:
+        """The back office adds a user to any partner, with the same rules and sync as an admin's add: how a
+        partner gets an Admin when it has none (its requester's email signed in for another partner already)."""
+        new = validated(OperatorNewPartnerUser, payload)
+        return on_conflict(lambda: self._add(lambda uow: existing_partner(uow, hierarchy_id), hierarchy_id, new,
+                                             by=f"back-office:{new.operator}"))
+
+    def _add(self, authorize: Callable[[UnitOfWork], CustomerHierarchy], hierarchy_id: str, new: NewPartnerUser,
+             by: str) -> AddResult:
         now = self._clock.now()
         with self._store.unit_of_work() as uow:
-            admin_of(uow, caller, hierarchy_id)
+            authorize(uow)
             uow.partner_users(hierarchy_id)  # read with the change: a concurrent change of the partner conflicts
             limit = spending_limit(new.spending_limit, uow.get_credit_line(hierarchy_id))
             role = HierarchyRole(new.role)
@@ -140,7 +157,8 @@ class PartnerUsers:
                     created_at=now, updated_at=now,
                 )
             uow.save_partner_user(user)
-        log.info("partner user added", extra={"hierarchy": hierarchy_id, "user": user.id, "role": role.value})
+        log.info("partner user added", extra={"hierarchy": hierarchy_id, "user": user.id, "role": role.value,
+                                              "by": by})
         return AddResult(user, created=True)
 
     def edit(self, caller: Caller, hierarchy_id: str, user_id: str, payload: object) -> PartnerUser:

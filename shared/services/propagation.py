@@ -146,8 +146,9 @@ class DecisionEffects:
         if existing is not None:
             if existing.hierarchy_id == hierarchy.id:
                 return None  # made by an earlier application of this approval
-            return (f"the requester's email signs in for partner {existing.hierarchy_id} already; "
-                    "add another Admin to this partner from the back office")
+            return (f"the requester's email signs in for partner {existing.hierarchy_id} already; add an Admin "
+                    f"to {hierarchy.id} from the back office (b2b add-user {hierarchy.id} … --role Admin, or POST "
+                    f"/api/backoffice/partners/{hierarchy.id}/users), then acknowledge this flag")
         uow.save_partner_user(PartnerUser(
             id=user_id, hierarchy_id=hierarchy.id, customer_id=prospect.person_customer_id, email=contact.email,
             first_name=contact.first_name, last_name=contact.last_name, role=HierarchyRole.ADMIN,

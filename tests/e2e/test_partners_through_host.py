@@ -150,3 +150,37 @@ def test_partner_admin_manages_users_and_orders_use_credit(host, jwks):
     credit = http.get(host.url(f"backoffice/partners/{hierarchy}/credit"), headers={"x-functions-key": KEY},
                       timeout=30).json()
     assert (credit["reserved"], credit["available"]) == ("975.00", "25.00")
+
+
+def test_the_back_office_gives_a_partner_without_a_user_its_admin(host, jwks):
+    http = requests.Session()
+    office = {"x-functions-key": KEY}
+    first = approved_partner(http, host, 1)
+    body = {"firstName": "P", "lastName": "Two", "email": "person2@example.com"}
+    added = http.post(host.url(f"partners/{first}/users"), json=body, headers=bearer(jwks, "person1@example.com"),
+                      timeout=30)
+    assert added.status_code == 201, added.text
+    second = approved_partner(http, host, 2)  # person2 signs in for the first partner: no user for the second
+    c = host.container()
+    [flagged] = c.operator.prospects(needs_attention=True)
+    assert flagged.hierarchy_id == second and c.operator.partner(second).users == []
+
+    admin = {"firstName": "Bo", "lastName": "Boss", "email": "boss@company2.example", "role": "Admin",
+             "operator": "alice"}
+    url = host.url(f"backoffice/partners/{second}/users")
+    assert http.post(url, json=admin, timeout=30).status_code == 401  # the admin key is required
+    answer = http.post(url, json=admin, headers=office, timeout=30)
+    assert answer.status_code == 201 and answer.json()["status"] == "Pending", answer.text
+    boss = bearer(jwks, "boss@company2.example")
+
+    def active_me():
+        me = http.get(host.url("partners/me"), headers=boss, timeout=30).json()
+        return me if me["user"]["status"] == "Active" else None
+
+    me = wait_for(active_me, timeout=30, what="the user sync")
+    assert (me["partner"]["hierarchyId"], me["user"]["role"], me["user"]["status"]) == (second, "Admin", "Active")
+
+    done = http.post(host.url(f"backoffice/prospects/{flagged.number}/acknowledge"), headers=office, timeout=30,
+                     json={"operator": "alice", "note": "Admin boss@company2.example added"})
+    assert done.status_code == 200 and done.json()["changed"] is True, done.text
+    assert c.operator.prospects(needs_attention=True) == []

@@ -5,8 +5,15 @@ import json
 
 import azure.functions as func
 
-from functions.back_office import backoffice_approve, backoffice_reject, bp
+from functions.back_office import (
+    backoffice_acknowledge,
+    backoffice_approve,
+    backoffice_partner_users,
+    backoffice_reject,
+    bp,
+)
 from tests.services.flow import signup_body, work
+from tests.services.partners import new_user, partner_without_admin
 
 BASE = "http://localhost:7071/api/backoffice/prospects"
 
@@ -34,6 +41,8 @@ def test_routes_need_an_admin_key():
     assert {name: (t.route, t.auth_level, [m.value for m in t.methods]) for name, t in triggers.items()} == {
         "backoffice_approve": ("backoffice/prospects/{key}/approve", func.AuthLevel.ADMIN, ["POST"]),
         "backoffice_reject": ("backoffice/prospects/{key}/reject", func.AuthLevel.ADMIN, ["POST"]),
+        "backoffice_acknowledge": ("backoffice/prospects/{key}/acknowledge", func.AuthLevel.ADMIN, ["POST"]),
+        "backoffice_partner_users": ("backoffice/partners/{hierarchyId}/users", func.AuthLevel.ADMIN, ["POST"]),
         "backoffice_credit": ("backoffice/partners/{hierarchyId}/credit", func.AuthLevel.ADMIN, ["GET", "PUT"]),
         "backoffice_customers": ("backoffice/customers", func.AuthLevel.ADMIN, ["POST"]),
         "backoffice_onboard_partner": ("backoffice/partners", func.AuthLevel.ADMIN, ["POST"]),
@@ -80,3 +89,39 @@ def test_refusals(app_container):
     assert no_reason.status_code == 422 and answer(no_reason)["errors"][0]["field"] == "reason"
     assert call(backoffice_approve, "PRO-000001", {"operator": 7}).status_code == 422
     assert app_container.operator.prospect("PRO-000001").prospect.status.value == "Pending"
+
+
+def post(function, url: str, route_params: dict, payload: object) -> func.HttpResponse:
+    return function(func.HttpRequest("POST", url, headers={"content-type": "application/json"},
+                                     route_params=route_params, body=json.dumps(payload).encode()))
+
+
+def test_an_operator_adds_an_admin_then_acknowledges_the_flag(app_container):
+    hierarchy, number = partner_without_admin(app_container)
+    url = f"http://localhost:7071/api/backoffice/partners/{hierarchy}/users"
+    body = {**new_user("boss@company2.example", role="Admin", spendingLimit="250.00"), "operator": "alice"}
+    created = post(backoffice_partner_users, url, {"hierarchyId": hierarchy}, body)
+    assert created.status_code == 201
+    user = answer(created)
+    assert (user["hierarchyId"], user["role"], user["status"], user["spendingLimit"]) == (
+        hierarchy, "Admin", "Pending", "250.00")
+    assert post(backoffice_partner_users, url, {"hierarchyId": hierarchy}, body).status_code == 200
+    taken = post(backoffice_partner_users, url, {"hierarchyId": hierarchy},
+                 {**new_user("person2@example.com"), "operator": "alice"})
+    assert taken.status_code == 409 and "CH-000001" not in answer(taken)["detail"]
+    assert post(backoffice_partner_users, url.replace(hierarchy, "CH-424242"), {"hierarchyId": "CH-424242"},
+                body).status_code == 404
+    no_operator = post(backoffice_partner_users, url, {"hierarchyId": hierarchy}, new_user("x@example.com"))
+    assert no_operator.status_code == 422 and answer(no_operator)["errors"] == [
+        {"field": "operator", "message": "is required"}]
+
+    url = f"{BASE}/{number}/acknowledge"
+    no_note = post(backoffice_acknowledge, url, {"key": number}, {"operator": "alice"})
+    assert no_note.status_code == 422 and answer(no_note)["errors"][0]["field"] == "note"
+    done = post(backoffice_acknowledge, url, {"key": number}, {"operator": "alice", "note": "Admin added"})
+    assert done.status_code == 200 and done.headers["Cache-Control"] == "no-store"
+    assert answer(done)["changed"] is True and "signs in for partner" in answer(done)["flag"]
+    again = post(backoffice_acknowledge, url, {"key": number}, {"operator": "alice", "note": "Admin added"})
+    assert answer(again) == {"number": number, "changed": False, "flag": None}
+    assert post(backoffice_acknowledge, f"{BASE}/PRO-424242/acknowledge", {"key": "PRO-424242"},
+                {"operator": "alice", "note": "n"}).status_code == 404

@@ -21,6 +21,16 @@ def approved_partner(c: Container, n: int = 1) -> tuple[str, Caller]:
     return decision.hierarchy_id, caller(f"person{n}@example.com")
 
 
+def partner_without_admin(c: Container) -> tuple[str, str]:
+    """Partner 1's admin adds person2@example.com; then person2's own signup is approved: (hierarchy, number)."""
+    first, admin = approved_partner(c, 1)
+    c.partner_users.add(admin, first, new_user("person2@example.com"))
+    c.channel_sync.run()
+    hierarchy, _ = approved_partner(c, 2)
+    number = c.operator.partner(hierarchy).hierarchy.prospect_id
+    return hierarchy, c.operator.prospect(number).prospect.number
+
+
 def new_user(email: str, **extra) -> dict:
     return {"firstName": "Nils", "lastName": "Holgersson", "email": email, **extra}
 

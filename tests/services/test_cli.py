@@ -154,3 +154,36 @@ def test_back_office_partner_commands(tmp_path, capsys):
     assert code == 1 and "not a Organization" in out
     code, out = run(capsys, "--data-dir", data, "partner", "CH-000009")
     assert code == 1 and "no partner CH-000009" in out
+
+
+def test_the_back_office_gives_a_partner_an_admin_and_acknowledges_the_flag(tmp_path, capsys):
+    from shared.bootstrap import Container
+    from shared.config import Settings
+    from tests.services.partners import partner_without_admin
+
+    c = Container.build(Settings.from_env({}, data_dir=tmp_path))
+    try:
+        hierarchy, number = partner_without_admin(c)
+    finally:
+        for adapter in (c.store, c.queue, c.sales):
+            adapter.close()
+    data = str(tmp_path)
+    assert number in run(capsys, "--data-dir", data, "prospects", "--attention")[1]
+
+    add = ["--data-dir", data, "add-user", hierarchy, "boss@company2.example", "Bo", "Boss", "--role", "Admin",
+           "--limit", "100.00", "--language", "sv-SE", "--operator", "alice"]
+    code, out = run(capsys, *add)
+    assert code == 0 and f"boss@company2.example Admin of {hierarchy}: Pending until the next sync" in out
+    assert "added before; nothing changed" in run(capsys, *add)[1]
+    code, out = run(capsys, "--data-dir", data, "add-user", hierarchy, "person2@example.com", "P", "Two")
+    assert code == 1 and "signs in to the store already" in out
+
+    run(capsys, "--data-dir", data, "sync")
+    run(capsys, "--data-dir", data, "work")
+    out = run(capsys, "--data-dir", data, "partner", hierarchy)[1]
+    assert "boss@company2.example" in out and "Admin" in out and "Active" in out
+
+    code, out = run(capsys, "--data-dir", data, "acknowledge", number, "--note", "Admin added", "--operator", "alice")
+    assert code == 0 and f"{number}: flag acknowledged (the requester's email signs in for partner" in out
+    assert number not in run(capsys, "--data-dir", data, "prospects", "--attention")[1]
+    assert "not flagged; nothing changed" in run(capsys, "--data-dir", data, "acknowledge", number, "--note", "x")[1]
