@@ -6,7 +6,8 @@ POST /api/backoffice/prospects/{key}/reject    {"operator": "…", "reason": "�
 POST /api/backoffice/prospects/{key}/acknowledge {"operator": "…", "note": "…"}  clears the attention flag (200)
 
 PUT  /api/backoffice/partners/{hierarchyId}/credit   {"limit": "5000.00", "currency": "EUR"}  (GET reads it)
-POST /api/backoffice/partners/{hierarchyId}/users    a user (e.g. an Admin) added by an operator (201, 200 again)
+POST /api/backoffice/partners/{hierarchyId}/users    a user (e.g. an Admin) added by an operator (201, 200 again);
+                                                    GET lists the partner's users, removed ones too
 POST /api/backoffice/customers                      an existing customer by account number (201, 200 again)
 POST /api/backoffice/partners                       onboard an existing organization and its persons (201)"""
 from __future__ import annotations
@@ -70,12 +71,15 @@ def backoffice_credit(req: func.HttpRequest) -> func.HttpResponse:
 
 
 @bp.function_name("backoffice_partner_users")
-@bp.route(route="backoffice/partners/{hierarchyId}/users", methods=["POST"], auth_level=func.AuthLevel.ADMIN)
+@bp.route(route="backoffice/partners/{hierarchyId}/users", methods=["GET", "POST"], auth_level=func.AuthLevel.ADMIN)
 @http_function
 def backoffice_partner_users(req: func.HttpRequest) -> func.HttpResponse:
     from shared.services.partner_users import user_json
 
     hierarchy_id = req.route_params["hierarchyId"]
+    if req.method == "GET":  # every user, removed ones too: the back office sees the whole story
+        users = container().operator.partner(hierarchy_id).users
+        return json_response({"users": [user_json(u) for u in users]}, headers={"Cache-Control": "no-store"})
     added = container().partner_users.add_by_operator(hierarchy_id, json_object(req, exact_numbers=True))
     return json_response(user_json(added.user), status=201 if added.created else 200)
 

@@ -179,6 +179,8 @@ def test_the_back_office_gives_a_partner_without_a_user_its_admin(host, jwks):
 
     me = wait_for(active_me, timeout=30, what="the user sync")
     assert (me["partner"]["hierarchyId"], me["user"]["role"], me["user"]["status"]) == (second, "Admin", "Active")
+    users = http.get(url, headers=office, timeout=30).json()["users"]
+    assert [(u["email"], u["role"], u["status"]) for u in users] == [("boss@company2.example", "Admin", "Active")]
 
     done = http.post(host.url(f"backoffice/prospects/{flagged.number}/acknowledge"), headers=office, timeout=30,
                      json={"operator": "alice", "note": "Admin boss@company2.example added"})

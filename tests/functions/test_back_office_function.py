@@ -42,7 +42,8 @@ def test_routes_need_an_admin_key():
         "backoffice_approve": ("backoffice/prospects/{key}/approve", func.AuthLevel.ADMIN, ["POST"]),
         "backoffice_reject": ("backoffice/prospects/{key}/reject", func.AuthLevel.ADMIN, ["POST"]),
         "backoffice_acknowledge": ("backoffice/prospects/{key}/acknowledge", func.AuthLevel.ADMIN, ["POST"]),
-        "backoffice_partner_users": ("backoffice/partners/{hierarchyId}/users", func.AuthLevel.ADMIN, ["POST"]),
+        "backoffice_partner_users": ("backoffice/partners/{hierarchyId}/users", func.AuthLevel.ADMIN,
+                                     ["GET", "POST"]),
         "backoffice_credit": ("backoffice/partners/{hierarchyId}/credit", func.AuthLevel.ADMIN, ["GET", "PUT"]),
         "backoffice_customers": ("backoffice/customers", func.AuthLevel.ADMIN, ["POST"]),
         "backoffice_onboard_partner": ("backoffice/partners", func.AuthLevel.ADMIN, ["POST"]),
@@ -111,6 +112,10 @@ def test_an_operator_adds_an_admin_then_acknowledges_the_flag(app_container):
     assert taken.status_code == 409 and "CH-000001" not in answer(taken)["detail"]
     assert post(backoffice_partner_users, url.replace(hierarchy, "CH-424242"), {"hierarchyId": "CH-424242"},
                 body).status_code == 404
+    listed = backoffice_partner_users(func.HttpRequest("GET", url, route_params={"hierarchyId": hierarchy}, body=b""))
+    assert listed.status_code == 200 and [u["email"] for u in answer(listed)["users"]] == ["boss@company2.example"]
+    assert backoffice_partner_users(func.HttpRequest("GET", url, route_params={"hierarchyId": "CH-424242"},
+                                                     body=b"")).status_code == 404
     no_operator = post(backoffice_partner_users, url, {"hierarchyId": hierarchy}, new_user("x@example.com"))
     assert no_operator.status_code == 422 and answer(no_operator)["errors"] == [
         {"field": "operator", "message": "is required"}]
