@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Callable
 from decimal import Decimal
+from typing import Callable
 
 from shared.domain.errors import Forbidden, IllegalTransition, InvalidInput, NotFound
 from shared.domain.model import CustomerHierarchy, HierarchyRole
