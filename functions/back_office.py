@@ -9,7 +9,8 @@ PUT  /api/backoffice/partners/{hierarchyId}/credit   {"limit": "5000.00", "curre
 POST /api/backoffice/partners/{hierarchyId}/users    a user (e.g. an Admin) added by an operator (201, 200 again);
                                                     GET lists the partner's users, removed ones too
 POST /api/backoffice/customers                      an existing customer by account number (201, 200 again)
-POST /api/backoffice/partners                       onboard an existing organization and its persons (201)"""
+POST /api/backoffice/partners                       onboard an existing organization and its persons (201);
+                                                    GET lists every partner in number order"""
 from __future__ import annotations
 
 import azure.functions as func
@@ -92,14 +93,16 @@ def backoffice_customers(req: func.HttpRequest) -> func.HttpResponse:
     return json_response(customer.model_dump(mode="json"), status=201 if created else 200)
 
 
-@bp.function_name("backoffice_onboard_partner")
-@bp.route(route="backoffice/partners", methods=["POST"], auth_level=func.AuthLevel.ADMIN)
+@bp.function_name("backoffice_partners")
+@bp.route(route="backoffice/partners", methods=["GET", "POST"], auth_level=func.AuthLevel.ADMIN)
 @http_function
-def backoffice_onboard_partner(req: func.HttpRequest) -> func.HttpResponse:
+def backoffice_partners(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.services.operator import hierarchy_json
     from shared.services.partner_users import user_json
 
+    if req.method == "GET":
+        partners = container().operator.partners()
+        return json_response({"partners": [hierarchy_json(h) for h in partners]}, headers={"Cache-Control": "no-store"})
     done = container().partner_onboarding.onboard(json_object(req, exact_numbers=True))
-    body = {"hierarchyId": done.hierarchy.id, "name": done.hierarchy.name, "purpose": done.hierarchy.purpose,
-            "organizationCustomerId": done.hierarchy.organization_customer_id,
-            "users": [user_json(u) for u in done.users]}
+    body = {**hierarchy_json(done.hierarchy), "users": [user_json(u) for u in done.users]}
     return json_response(body, status=201 if done.created else 200)

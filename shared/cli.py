@@ -89,6 +89,11 @@ class Cli:
         print(f"{decision.number} {decision.status.value}{state}{hierarchy}")
 
     # --- partners (the back office's view; partner admins use the HTTP API) --------------------------
+    def partners(self, args) -> None:
+        rows = [{"hierarchy": h.id, "name": h.name, "created": h.created_at.date().isoformat(),
+                 "origin": "prospect" if h.prospect_id else "onboarded by hand"} for h in self.c.operator.partners()]
+        _print_table(rows, ["hierarchy", "name", "created", "origin"])
+
     def partner(self, args) -> None:
         if args.credit:
             limit, currency = args.credit
@@ -269,6 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("key", help="PRO-000001 or id")
     p.add_argument("--reason", required=True)
     p.add_argument("--operator", default=_default_operator(), help="who decides (recorded in the history)")
+    add("partners", "partners", "list every partner (customer hierarchy) in number order")
     p = add("partner", "partner", "show a partner (hierarchy, users, credit), or set its credit line")
     p.add_argument("hierarchy", help="CH-000001")
     p.add_argument("--credit", nargs=2, metavar=("LIMIT", "CURRENCY"), help="set the credit line, e.g. 5000.00 EUR")

@@ -457,6 +457,12 @@ class TableUnitOfWork:
             self._create(partition, "hierarchy", hierarchy, kind="hierarchy-marker")
         self._replace(partition, row, hierarchy, kind="hierarchy")
 
+    def list_hierarchies(self, limit: int) -> list[CustomerHierarchy]:
+        # An operator's listing, as list_prospects: a filtered scan.
+        hierarchies = [CustomerHierarchy.model_validate_json(row["data"]) for row in self._query("kind eq 'hierarchy'", {})]
+        hierarchies.sort(key=lambda h: (len(h.id), h.id))
+        return hierarchies[:limit]
+
     def save_member(self, member: HierarchyMember) -> None:
         partition = self._hierarchy_partition(member.hierarchy_id)
         self._replace(partition, _member_row(member.hierarchy_id, member.customer_id), member, kind="member")

@@ -181,6 +181,9 @@ class SqliteUnitOfWork:
         except sqlite3.IntegrityError as error:
             raise DuplicateRecord(str(error)) from None
 
+    def list_hierarchies(self, limit: int) -> list[CustomerHierarchy]:
+        return self._many(CustomerHierarchy, "SELECT data FROM hierarchies ORDER BY length(id), id LIMIT ?", (limit,))
+
     def save_member(self, member: HierarchyMember) -> None:
         self._db.execute(
             "INSERT INTO members (hierarchy_id, customer_id, data) VALUES (?, ?, ?) "

@@ -103,6 +103,12 @@ class PartnerDetails:
     credit: CreditLine | None
 
 
+def hierarchy_json(hierarchy: CustomerHierarchy) -> dict:
+    return {"hierarchyId": hierarchy.id, "name": hierarchy.name, "purpose": hierarchy.purpose,
+            "organizationCustomerId": hierarchy.organization_customer_id, "prospectId": hierarchy.prospect_id,
+            "createdAt": hierarchy.created_at.isoformat()}
+
+
 class OperatorService:
     def __init__(self, store: Store, queue: Queue, queue_names: tuple[str, ...], sales: SalesGateway | None = None):
         self._store = store
@@ -138,6 +144,10 @@ class OperatorService:
             if drift is not None:
                 found.append(drift)
         return found
+
+    def partners(self, limit: int = 1000) -> list[CustomerHierarchy]:
+        with self._store.unit_of_work(read_only=True) as uow:
+            return uow.list_hierarchies(limit)
 
     def partner(self, hierarchy_id: str) -> PartnerDetails:
         """A partner as the back office sees it: hierarchy, members, sign-in users, credit line."""

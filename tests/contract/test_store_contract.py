@@ -356,6 +356,20 @@ def test_hierarchy_save_get_find_by_prospect(store):
         assert uow.find_hierarchy_by_prospect("prospect-1") == renamed
 
 
+def test_list_hierarchies_in_number_order(store):
+    with store.unit_of_work() as uow:
+        for hierarchy_id, prospect_id in (("CH-000010", None), ("CH-000002", "p-2"), ("CH-1000000", None),
+                                          ("CH-000001", "p-1")):
+            uow.save_hierarchy(hierarchy(hierarchy_id, prospect_id))
+    with store.unit_of_work() as uow:
+        uow.save_hierarchy(hierarchy("CH-000002", "p-2", name="Renamed AB"))  # saved again: listed once
+    with store.unit_of_work(read_only=True) as uow:
+        listed = uow.list_hierarchies(limit=100)
+        assert [h.id for h in listed] == ["CH-000001", "CH-000002", "CH-000010", "CH-1000000"]
+        assert listed[1].name == "Renamed AB" and listed[1].prospect_id == "p-2"
+        assert [h.id for h in uow.list_hierarchies(limit=2)] == ["CH-000001", "CH-000002"]
+
+
 def test_members_upsert_by_hierarchy_and_customer(store):
     with store.unit_of_work() as uow:
         uow.save_hierarchy(hierarchy("H-1", "p-1"))

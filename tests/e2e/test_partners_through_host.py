@@ -186,3 +186,5 @@ def test_the_back_office_gives_a_partner_without_a_user_its_admin(host, jwks):
                      json={"operator": "alice", "note": "Admin boss@company2.example added"})
     assert done.status_code == 200 and done.json()["changed"] is True, done.text
     assert c.operator.prospects(needs_attention=True) == []
+    partners = http.get(host.url("backoffice/partners"), headers=office, timeout=30).json()["partners"]
+    assert [p["hierarchyId"] for p in partners] == [first, second]

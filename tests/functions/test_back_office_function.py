@@ -9,11 +9,12 @@ from functions.back_office import (
     backoffice_acknowledge,
     backoffice_approve,
     backoffice_partner_users,
+    backoffice_partners,
     backoffice_reject,
     bp,
 )
 from tests.services.flow import signup_body, work
-from tests.services.partners import new_user, partner_without_admin
+from tests.services.partners import customers, new_user, partner_without_admin
 
 BASE = "http://localhost:7071/api/backoffice/prospects"
 
@@ -46,7 +47,7 @@ def test_routes_need_an_admin_key():
                                      ["GET", "POST"]),
         "backoffice_credit": ("backoffice/partners/{hierarchyId}/credit", func.AuthLevel.ADMIN, ["GET", "PUT"]),
         "backoffice_customers": ("backoffice/customers", func.AuthLevel.ADMIN, ["POST"]),
-        "backoffice_onboard_partner": ("backoffice/partners", func.AuthLevel.ADMIN, ["POST"]),
+        "backoffice_partners": ("backoffice/partners", func.AuthLevel.ADMIN, ["GET", "POST"]),
     }
 
 
@@ -130,3 +131,24 @@ def test_an_operator_adds_an_admin_then_acknowledges_the_flag(app_container):
     assert answer(again) == {"number": number, "changed": False, "flag": None}
     assert post(backoffice_acknowledge, f"{BASE}/PRO-424242/acknowledge", {"key": "PRO-424242"},
                 {"operator": "alice", "note": "n"}).status_code == 404
+
+
+def test_partners_are_listed_in_number_order_and_onboarded_over_http(app_container):
+    url = "http://localhost:7071/api/backoffice/partners"
+    pending(app_container)
+    app_container.back_office.approve("PRO-000001", "alice")  # a partner from a prospect first
+    org, anna, _ = customers(app_container)
+    body = {"organizationCustomerId": org.id, "operator": "alice", "members": [{"customerId": anna.id, "role": "Admin"}]}
+    onboarded = post(backoffice_partners, url, {}, body)
+    assert onboarded.status_code == 201, onboarded.get_body()
+    data = answer(onboarded)
+    assert (data["hierarchyId"], data["name"], data["prospectId"]) == ("CH-000002", "Fabrikam AB", None)
+    assert [u["email"] for u in data["users"]] == ["anna@fabrikam.example"]
+    assert post(backoffice_partners, url, {}, body).status_code == 200
+
+    listed = backoffice_partners(func.HttpRequest("GET", url, body=b""))
+    assert listed.status_code == 200 and listed.headers["Cache-Control"] == "no-store"
+    partners = answer(listed)["partners"]
+    assert [(p["hierarchyId"], p["name"]) for p in partners] == [("CH-000001", "Company 1 & Sons"),
+                                                                ("CH-000002", "Fabrikam AB")]
+    assert partners[0]["prospectId"] and partners[0]["purpose"] == "B2B organization"

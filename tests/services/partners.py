@@ -31,6 +31,17 @@ def partner_without_admin(c: Container) -> tuple[str, str]:
     return hierarchy, c.operator.prospect(number).prospect.number
 
 
+def customers(c: Container):
+    """An Organization (Fabrikam AB) and two Persons recorded by account number, as the ERP knows them."""
+    org, _ = c.partner_onboarding.add_customer({"accountNumber": "ACC-100", "type": "Organization",
+                                                "name": "Fabrikam AB", "city": "Lund", "country": "SE"})
+    anna, _ = c.partner_onboarding.add_customer({"accountNumber": "ACC-101", "type": "Person", "firstName": "Anna",
+                                                 "lastName": "Berg", "email": "anna@fabrikam.example"})
+    bo, _ = c.partner_onboarding.add_customer({"accountNumber": "ACC-102", "type": "Person", "firstName": "Bo",
+                                               "lastName": "Ek", "email": "bo@fabrikam.example"})
+    return org, anna, bo
+
+
 def new_user(email: str, **extra) -> dict:
     return {"firstName": "Nils", "lastName": "Holgersson", "email": email, **extra}
 

@@ -182,6 +182,9 @@ def test_the_back_office_gives_a_partner_an_admin_and_acknowledges_the_flag(tmp_
     run(capsys, "--data-dir", data, "work")
     out = run(capsys, "--data-dir", data, "partner", hierarchy)[1]
     assert "boss@company2.example" in out and "Admin" in out and "Active" in out
+    listed = run(capsys, "--data-dir", data, "partners")[1].splitlines()
+    assert [line.split()[0] for line in listed] == ["HIERARCHY", "CH-000001", hierarchy]
+    assert "Company 2 & Sons" in listed[2] and listed[2].rstrip().endswith("prospect")
 
     code, out = run(capsys, "--data-dir", data, "acknowledge", number, "--note", "Admin added", "--operator", "alice")
     assert code == 0 and f"{number}: flag acknowledged (the requester's email signs in for partner" in out

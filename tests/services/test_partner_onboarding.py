@@ -6,17 +6,7 @@ import pytest
 from shared.domain.errors import DuplicateRecord, IdempotencyConflict, InvalidInput, NotFound
 from shared.domain.model import HierarchyRole, MemberStatus
 from shared.domain.partners import EmailTaken, UserStatus, user_id_for
-from tests.services.partners import approved_partner, caller, emails_to, new_user
-
-
-def customers(c):
-    org, _ = c.partner_onboarding.add_customer({"accountNumber": "ACC-100", "type": "Organization",
-                                                "name": "Fabrikam AB", "city": "Lund", "country": "SE"})
-    anna, _ = c.partner_onboarding.add_customer({"accountNumber": "ACC-101", "type": "Person", "firstName": "Anna",
-                                                 "lastName": "Berg", "email": "anna@fabrikam.example"})
-    bo, _ = c.partner_onboarding.add_customer({"accountNumber": "ACC-102", "type": "Person", "firstName": "Bo",
-                                               "lastName": "Ek", "email": "bo@fabrikam.example"})
-    return org, anna, bo
+from tests.services.partners import approved_partner, caller, customers, emails_to, new_user
 
 
 def test_onboarding_builds_the_hierarchy_and_the_sync_welcomes_each_person(container):
