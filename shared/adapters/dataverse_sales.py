@@ -24,7 +24,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Callable, NoReturn, Protocol, Sequence
 from urllib.parse import quote
 
 import requests
@@ -94,23 +94,26 @@ class DataverseThrottled(DataverseUnavailable):
     """Service protection (429) asked for more waiting than this call may spend; retry later."""
 
 
-def _error_of(response: requests.Response) -> tuple[str | None, str]:
+def _error_of(text: str) -> tuple[str | None, str]:
     try:
-        error = response.json().get("error", {})
+        error = json.loads(text).get("error", {})
         return error.get("code"), error.get("message", "")
     except (ValueError, AttributeError):
-        return None, response.text[:500]
+        return None, text[:500]
 
 
-def _raise_for(response: requests.Response, doing: str) -> None:
-    code, _message = _error_of(response)
+def _refusal(status: int, text: str, doing: str, *, method: str, url: str) -> DataverseRequestError:
+    """From status and body alone: a refusal inside a $batch answer has no response of its own."""
+    code, _message = _error_of(text)
     # Dataverse's message can quote the values it refused (names, emails), and hosts log exception text:
     # the text says what and how, the body stays on the error for the operator's record.
-    raise DataverseRequestError(
-        f"Dataverse refused to {doing}: {response.status_code} {code or ''}".strip(),
-        status=response.status_code, code=code, body=response.text, method=response.request.method or "",
-        url=response.url,
-    )
+    return DataverseRequestError(f"Dataverse refused to {doing}: {status} {code or ''}".strip(),
+                                 status=status, code=code, body=text, method=method, url=url)
+
+
+def _raise_for(response: requests.Response, doing: str) -> NoReturn:
+    raise _refusal(response.status_code, response.text, doing, method=response.request.method or "",
+                   url=response.url)
 
 
 # --- tokens -------------------------------------------------------------------------------------
@@ -260,7 +263,7 @@ class DataverseSales:
         lead_id = _guid(draft.lead_id)
         response = self._send("POST", "leads", params={"$select": self._lead_select}, json_body=self.lead_body(draft),
                               headers={"Prefer": "return=representation"})
-        return self._created(lead_id, response.status_code, response.text, response)
+        return self._created(lead_id, response.status_code, response.text, response.url)
 
     def get_lead(self, lead_id: str) -> LeadSnapshot | None:
         response = self._send("GET", f"leads({_guid(lead_id)})", params={
@@ -424,7 +427,7 @@ class DataverseSales:
                 if status is None or status == 429 or status in RETRYABLE_STATUS:
                     snapshot = self.create_lead(draft)  # not done in the batch: on its own, with its retries
                 else:
-                    snapshot = self._created(lead_id, status, text, None)
+                    snapshot = self._created(lead_id, status, text, self._api + "leads")
                 results.append(LeadResult(lead_id, snapshot=snapshot))
             except DataverseError as error:
                 results.append(LeadResult(lead_id, error=error))
@@ -468,9 +471,9 @@ class DataverseSales:
             modified_on=_datetime(row["modifiedon"]),
         )
 
-    def _created(self, lead_id: str, status: int, text: str, response: requests.Response | None) -> LeadSnapshot:
-        """The lead after a create answered ``status``: its representation, or (204, or 412 = it exists
-        already) what a read finds."""
+    def _created(self, lead_id: str, status: int, text: str, url: str) -> LeadSnapshot:
+        """The lead after a create (POSTed to ``url``) answered ``status``: its representation, or (204,
+        or 412 = it exists already) what a read finds."""
         if status in (200, 201):
             return self._snapshot(json.loads(text))
         if status in (204, 412):
@@ -479,15 +482,7 @@ class DataverseSales:
                 if status == 412:
                     log.info("lead exists already; returning it", extra={"lead_id": lead_id})
                 return existing
-        if response is not None:
-            _raise_for(response, f"create lead {lead_id}")
-        try:
-            error = json.loads(text).get("error", {})
-        except (ValueError, AttributeError):
-            error = {}
-        code, message = error.get("code"), error.get("message", "")
-        raise DataverseRequestError(f"Dataverse refused to create lead {lead_id}: {status} {code or ''} {message}".strip(),
-                                    status=status, code=code, body=text, method="POST", url=self._api + "leads")
+        raise _refusal(status, text, f"create lead {lead_id}", method="POST", url=url)
 
     # --- HTTP with service protection ----------------------------------------------------------
     def _send(self, method: str, path: str, *, params: dict[str, str] | None = None, json_body: Any = None,
@@ -520,7 +515,7 @@ class DataverseSales:
                 if wait is None:
                     wait = self._backoff(throttles)
                 if throttles > self.retry.max_throttle_retries or wait > self.retry.max_retry_after:
-                    code, message = _error_of(response)
+                    code, message = _error_of(response.text)
                     raise DataverseThrottled(f"{method} {url} throttled (Retry-After {wait}s): {message}",
                                              status=429, code=code, body=response.text, method=method, url=url)
                 log.warning("Dataverse service protection; waiting Retry-After",
@@ -530,7 +525,7 @@ class DataverseSales:
             if status in RETRYABLE_STATUS:
                 failures += 1
                 if failures >= self.retry.max_attempts:
-                    code, message = _error_of(response)
+                    code, message = _error_of(response.text)
                     raise DataverseUnavailable(f"{method} {url} answered {status} {failures} times: {message}",
                                                status=status, code=code, body=response.text, method=method, url=url)
                 wait = self._retry_after(response) or self._backoff(failures)

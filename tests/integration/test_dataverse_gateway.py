@@ -189,6 +189,20 @@ def test_a_400_raises_at_once_with_the_response_body(sim, fake_time):
     assert sim.lead_count() == 0
 
 
+def test_a_refusal_in_a_batch_keeps_dataverse_message_out_of_the_error_text_as_alone(sim, sales):
+    alone, batched = lead_draft(1), lead_draft(2)
+    for draft in (alone, batched):
+        sim.refuse_lead(draft.lead_id, message=f"A plug-in refused the lead of {draft.email}.")
+    with pytest.raises(DataverseRequestError) as raised:
+        sales.create_lead(alone)
+    [result] = sales.create_leads([batched])
+    for draft, error in ((alone, raised.value), (batched, result.error)):
+        assert isinstance(error, DataverseRequestError) and error.status == 400 and error.code == "0x80040265"
+        assert draft.email not in str(error)  # hosts log exception text
+        assert str(error) == f"Dataverse refused to create lead {draft.lead_id}: 400 0x80040265"
+        assert draft.email in error.body and error.method == "POST"
+
+
 # --- idempotent creation ------------------------------------------------------------------------
 def test_creating_twice_makes_one_lead_and_one_note(sim, sales):
     draft = lead_draft(1)
