@@ -142,7 +142,6 @@ class _TokenCache:
         self._lock = threading.Lock()
         self._token: str | None = None
         self._expires_on: float | None = None
-        self.fetches = 0
 
     def get(self) -> str:
         with self._lock:
@@ -150,7 +149,6 @@ class _TokenCache:
                     self._clock() < self._expires_on - self._margin:
                 return self._token
             result = self._fetch()
-            self.fetches += 1
             if isinstance(result, str):
                 token, expires_on = result, None
             elif isinstance(result, tuple):
