@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared.adapters.azure_credentials import managed_identity_credential
 from shared.config import Settings
 
 
@@ -15,9 +16,7 @@ def storage_credential(settings: Settings) -> Any:
         from azure.identity import ManagedIdentityCredential
 
         return ManagedIdentityCredential(client_id=settings.storage_client_id or None)
-    from azure.identity import DefaultAzureCredential
-
-    return DefaultAzureCredential(managed_identity_client_id=settings.storage_client_id or None)
+    return managed_identity_credential(settings.storage_client_id)
 
 
 def uses_connection_string(settings: Settings) -> bool:

@@ -30,6 +30,8 @@ from urllib.parse import quote
 import requests
 from requests.adapters import HTTPAdapter
 
+# The credential Dataverse is reached with; bootstrap builds it from here.
+from shared.adapters.azure_credentials import managed_identity_credential  # noqa: F401
 from shared.domain.sales import (
     LeadDraft,
     LeadSnapshot,
@@ -164,14 +166,6 @@ class _TokenCache:
         with self._lock:
             self._token = None
             self._expires_on = None
-
-
-def managed_identity_credential(client_id: str | None = None) -> TokenCredential:
-    """The credential for Azure: the app's managed identity (user-assigned when ``client_id`` is given),
-    falling back to developer sign-ins locally (DefaultAzureCredential)."""
-    from azure.identity import DefaultAzureCredential
-
-    return DefaultAzureCredential(managed_identity_client_id=client_id or None)
 
 
 # --- policy -------------------------------------------------------------------------------------

@@ -10,10 +10,9 @@ boto3 is imported only when the transport is built without a client.
 """
 from __future__ import annotations
 
-import re
 from typing import Any
 
-from shared.adapters.smtp_email import UnsupportedAddress, wire_message
+from shared.adapters.smtp_email import UnsupportedAddress, hide_addresses, wire_message
 from shared.ports import OutgoingEmail
 
 __all__ = ["SesSendError", "SesTransport", "UnsupportedAddress"]
@@ -75,15 +74,9 @@ class SesTransport:
         except ClientError as error:
             details = error.response.get("Error", {})
             code = details.get("Code")
-            message = _hide(str(details.get("Message", "")), [email.to, email.sender_address, wire.sender,
-                                                               *wire.recipients])
+            message = hide_addresses(str(details.get("Message", "")), [email.to, email.sender_address, wire.sender,
+                                                                        *wire.recipients])
             # from None: the original error's text names the addresses
             raise SesSendError(f"SES refused the email ({code}): {message}"[:400], code) from None
         except BotoCoreError as error:  # no connection, no credentials, a timeout: no addresses in these
             raise SesSendError(f"SES could not be reached ({type(error).__name__}): {error}"[:400]) from error
-
-
-def _hide(text: str, addresses: list[str]) -> str:
-    for address in sorted({a for a in addresses if a}, key=len, reverse=True):
-        text = re.sub(re.escape(address), "<address>", text, flags=re.IGNORECASE)
-    return text

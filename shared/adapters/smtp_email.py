@@ -192,9 +192,15 @@ def _describe(error: BaseException, stage: str, hide: list[str]) -> SmtpSendErro
         code, detail = error.smtp_code, f"{error.smtp_code} {_text(error.smtp_error)}"
     else:
         detail = str(error)
-    for address in sorted({a for a in hide if a}, key=len, reverse=True):
-        detail = re.sub(re.escape(address), "<address>", detail, flags=re.IGNORECASE)
-    return SmtpSendError(f"SMTP {stage} failed ({type(error).__name__}): {detail}"[:400], code)
+    return SmtpSendError(f"SMTP {stage} failed ({type(error).__name__}): {hide_addresses(detail, hide)}"[:400], code)
+
+
+def hide_addresses(text: str, addresses: list[str]) -> str:
+    """``text`` with each of ``addresses`` replaced, longest first: a shorter address can sit inside a
+    longer one, which must not be left half hidden."""
+    for address in sorted({a for a in addresses if a}, key=len, reverse=True):
+        text = re.sub(re.escape(address), "<address>", text, flags=re.IGNORECASE)
+    return text
 
 
 def _text(reply: bytes | str) -> str:
