@@ -139,6 +139,11 @@ class ReceivedMessage:
     inserted_at: datetime
 
 
+class MessageNotFound(LookupError):
+    """The message is gone or its pop receipt is stale (another consumer received it since): what
+    ``Queue.delete`` and ``Queue.release`` raise for it, whichever adapter is behind the port."""
+
+
 class Queue(Protocol):
     """Azure Storage Queue semantics: at-least-once, visibility timeout, dequeue count."""
 

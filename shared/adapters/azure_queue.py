@@ -41,7 +41,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any, Callable, Iterator
 
-from shared.ports import ReceivedMessage
+from shared.ports import MessageNotFound, ReceivedMessage
 
 log = logging.getLogger("b2b.queue")
 
@@ -52,10 +52,6 @@ MAX_VISIBILITY_SECONDS = 7 * 24 * 3600
 NEVER_EXPIRES = -1
 SCAN_LIMIT = 5000  # messages a remove by id looks at, at most
 SCAN_VISIBILITY = 30  # seconds a remove scan hides what it passes over, should it die before making them visible
-
-
-class MessageNotFound(LookupError):
-    """The message is gone or its pop receipt is stale (another consumer received it since)."""
 
 
 class MessageTooLarge(ValueError):

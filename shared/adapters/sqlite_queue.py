@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from shared.adapters.sqlite_base import SqliteDatabase
-from shared.ports import Clock, ReceivedMessage
+from shared.ports import Clock, MessageNotFound, ReceivedMessage
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -16,10 +16,6 @@ CREATE TABLE IF NOT EXISTS messages (
     dequeue_count INTEGER NOT NULL DEFAULT 0, pop_receipt TEXT);
 CREATE INDEX IF NOT EXISTS messages_visible ON messages (queue, visible_at, seq);
 """
-
-
-class MessageNotFound(LookupError):
-    """The message is gone or its pop receipt is stale (another consumer received it since)."""
 
 
 class SqliteQueue:

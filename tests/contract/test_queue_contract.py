@@ -18,8 +18,8 @@ from typing import Callable, ContextManager
 import pytest
 
 from shared.adapters.clock import ManualClock
-from shared.adapters.sqlite_queue import MessageNotFound, SqliteQueue
-from shared.ports import Queue
+from shared.adapters.sqlite_queue import SqliteQueue
+from shared.ports import MessageNotFound, Queue
 from tests.contract.factories import build_harness
 
 Q = "contract-queue"
@@ -55,14 +55,13 @@ def _memory(tmp_path):
 def _azure(tmp_path, azurite):
     # Azure Storage Queues on Azurite, which keeps its own time: elapse really waits (the tests wait seconds).
     from shared.adapters.azure_queue import AzureStorageQueue
-    from shared.adapters.azure_queue import MessageNotFound as AzureMessageNotFound
 
     service = azurite.queue_service()
     for existing in service.list_queues():  # fresh, empty queues: Azurite lives for the whole session
         service.delete_queue(existing.name)
     queue = AzureStorageQueue(service)
     try:
-        yield QueueHarness(queue, time.sleep, (AzureMessageNotFound,))
+        yield QueueHarness(queue, time.sleep, (MessageNotFound,))
     finally:
         queue.close()
 
