@@ -94,8 +94,8 @@ class TableUnitOfWork:
         self._read_only = read_only
         self._claim_grace = claim_grace
         self._etags: dict[tuple[str, str], str] = {}
-        self._writes: dict[str, list[tuple]] = {}
-        self._first_writes: dict[str, list[tuple]] = {}  # committed before the pointers and _writes (a move)
+        self._writes: dict[str, dict[str, tuple]] = {}  # partition: row: (operation, entity)
+        self._first_writes: dict[str, dict[str, tuple]] = {}  # committed before the pointers and _writes (a move)
         self._new_pointers: dict[tuple[str, str], dict] = {}
         self._followed: dict[tuple[str, str], dict | None] = {}  # pointers read in this unit of work
         self._dropped_pointers: list[tuple[str, str]] = []
@@ -136,13 +136,25 @@ class TableUnitOfWork:
     def _write(self, operation: str, partition: str, row: str, model: BaseModel | None = None,
                *, first: bool = False, **properties: Any) -> None:
         """Buffered until commit: in the partition's transaction, or (``first``) in one committed before
-        the pointers and all other transactions."""
+        the pointers and all other transactions.
+
+        A transaction may hold a row once (else the service refuses it whole: InvalidDuplicateRow), so a
+        row written again keeps one write: the last one, still a create if the row was to be created (it
+        stays guarded against someone else's row); deleting a row only this unit of work creates leaves
+        nothing to write."""
         if self._read_only:
             raise DomainError("a read-only unit of work cannot write")
         entity = {"PartitionKey": partition, "RowKey": row, **properties}
         if model is not None:
             entity["data"] = model.model_dump_json()
-        (self._first_writes if first else self._writes).setdefault(partition, []).append((operation, entity))
+        writes = (self._first_writes if first else self._writes).setdefault(partition, {})
+        earlier = writes.get(row)
+        if earlier is not None and earlier[0] == "create":
+            if operation == "delete":
+                del writes[row]
+                return
+            operation = "create"
+        writes[row] = (operation, entity)
 
     def _create(self, partition: str, row: str, model: BaseModel, **properties: Any) -> None:
         self._write("create", partition, row, model, **properties)
@@ -269,13 +281,13 @@ class TableUnitOfWork:
             for _, entity in deletes:
                 self._drop_pointer(entity["PartitionKey"].removeprefix(_INDEX), entity["RowKey"])
 
-    def _operations(self, partition: str, writes: list[tuple]) -> list[tuple]:
+    def _operations(self, partition: str, writes: dict[str, tuple]) -> list[tuple]:
         """Updates and deletes of rows this unit of work read are guarded by the ETag it read."""
         from azure.core import MatchConditions
         from azure.data.tables import UpdateMode
 
         operations = []
-        for operation, entity in writes:
+        for operation, entity in writes.values():
             etag = self._etags.get((partition, entity["RowKey"]))
             guard = {"etag": etag, "match_condition": MatchConditions.IfNotModified} if etag else {}
             if operation == "create":
@@ -288,7 +300,7 @@ class TableUnitOfWork:
                 operations.append(("upsert", entity, {"mode": UpdateMode.REPLACE}))
         return operations
 
-    def _commit_writes(self, writes: dict[str, list[tuple]]) -> None:
+    def _commit_writes(self, writes: dict[str, dict[str, tuple]]) -> None:
         from azure.core.exceptions import HttpResponseError
 
         for partition, partition_writes in writes.items():
@@ -532,7 +544,10 @@ class TableUnitOfWork:
         return sorted(users, key=lambda user: (user.email, user.id))
 
     def _rewrite_roster(self, partition: str, first: bool = False) -> None:
-        """Once per unit of work and partition; guarded by the ETag if ``partner_users`` read it."""
+        """Once per unit of work and partition; guarded by the ETag if ``partner_users`` read it. Once
+        across both of its transactions too (``_write`` merges within one): a move rewrites the old
+        partition's roster in the transaction that goes first, and a second rewrite there would carry the
+        ETag that one already changed."""
         if partition in self._rosters:
             return
         self._rosters.add(partition)
@@ -688,8 +703,17 @@ class TableUnitOfWork:
             cutoff = _stamp(older_than) + "-\uffff"
             pointers = [p for p in pointers if p["RowKey"] <= cutoff]
         found: list[OutboxMessage] = []
+        rows: set[tuple[str, str]] = set()
         for pointer in pointers:
-            message = self._load(OutboxMessage, pointer["target"], f"outbox-{_key(pointer['message_id'])}")
+            where = (pointer["target"], f"outbox-{_key(pointer['message_id'])}")
+            if where in rows:
+                # A racer that added the same message and lost left its pointer (pointers commit before
+                # the transaction): one message, sent and marked once.
+                if not self._read_only:
+                    self._drop_pointer("pending-outbox", pointer["RowKey"])
+                continue
+            rows.add(where)
+            message = self._load(OutboxMessage, *where)
             if message is not None and message.sent_at is None:
                 found.append(message)
                 if len(found) == limit:

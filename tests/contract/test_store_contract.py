@@ -604,6 +604,27 @@ def test_outbox_keeps_body_and_queue_exactly(store):
     assert got.created_at.utcoffset() == timedelta(0)
 
 
+def test_a_message_a_losing_racer_added_again_is_pending_once_and_marked_sent(store):
+    """Two writers add one message (one id, each its own clock); the loser's unit of work fails, but what
+    it wrote before its transaction (an adapter's index entry) must not make the message pending twice,
+    nor fail the relay that marks it sent twice in one unit of work."""
+    message = outbox_message("m-1", at(0))
+    with store.unit_of_work() as uow:
+        uow.add_outbox_message(message)
+    with pytest.raises(DuplicateRecord):
+        with store.unit_of_work() as uow:
+            uow.add_outbox_message(outbox_message("m-1", at(5)))
+    with store.unit_of_work(read_only=True) as uow:
+        assert uow.pending_outbox_messages(None, limit=10) == [message]
+    with store.unit_of_work() as uow:
+        assert uow.pending_outbox_messages(None, limit=10) == [message]
+    with store.unit_of_work() as uow:  # a relay given the message twice marks it twice
+        uow.mark_outbox_sent(message, at(10))
+        uow.mark_outbox_sent(message, at(10))
+    with store.unit_of_work() as uow:
+        assert uow.pending_outbox_messages(None, limit=10) == []
+
+
 # --- emails ----------------------------------------------------------------------------------------
 
 def test_email_add_get_save(store):
