@@ -103,6 +103,7 @@ class TableUnitOfWork:
         self._written_etags: dict[tuple[str, str], str] = {}
         self._history_seq = 0
         self._absent: set[tuple[str, str]] = set()  # rows read and found missing (created, not upserted)
+        self._queried: dict[str, set[str]] = {}  # partition: row key prefixes read whole by a query
         self._conflict_if_exists: set[tuple[str, str]] = set()  # such creates that lose a race as a conflict
         self._rosters: set[str] = set()  # partitions whose roster this unit of work rewrites
         self._users: dict[str, tuple[str, dict] | None] = {}  # user id: (partition, row) where it is now
@@ -128,10 +129,30 @@ class TableUnitOfWork:
         return list(self._table.query_entities(filter_text, parameters=parameters))
 
     def _partition_rows(self, partition: str, prefix: str) -> list[dict]:
-        return self._query(
+        """Every row under ``prefix``; the query is a read like ``_get``: it answers ``_exists`` for the
+        rows it found (their ETags guard later writes) and for those it did not."""
+        rows = self._query(
             "PartitionKey eq @pk and RowKey ge @low and RowKey lt @high",
             {"pk": partition, "low": prefix, "high": prefix + "\uffff"},
         )
+        found = {row["RowKey"] for row in rows}
+        self._absent.update(where for where in self._etags
+                            if where[0] == partition and where[1].startswith(prefix) and where[1] not in found)
+        for row in rows:
+            self._absent.discard((partition, row["RowKey"]))
+            self._etags[(partition, row["RowKey"])] = row.metadata["etag"]
+        self._queried.setdefault(partition, set()).add(prefix)
+        return rows
+
+    def _exists(self, partition: str, row: str) -> bool | None:
+        """The row as this unit of work last read it: there (True), missing (False) or not read (None)."""
+        if (partition, row) in self._absent:
+            return False
+        if (partition, row) in self._etags:
+            return True
+        if any(row.startswith(prefix) for prefix in self._queried.get(partition, ())):
+            return False
+        return None
 
     def _write(self, operation: str, partition: str, row: str, model: BaseModel | None = None,
                *, first: bool = False, **properties: Any) -> None:
@@ -166,7 +187,8 @@ class TableUnitOfWork:
     def _put(self, partition: str, row: str, model: BaseModel | None, **properties: Any) -> None:
         """Created when this unit of work read it as absent (two first writers cannot both win), else
         replaced as ``_replace`` does."""
-        self._write("create" if (partition, row) in self._absent else "replace", partition, row, model, **properties)
+        self._write("create" if self._exists(partition, row) is False else "replace", partition, row, model,
+                    **properties)
 
     def _pointer(self, kind: str, key: str, target: str, **properties: Any) -> None:
         """Written at commit, before the transaction it points into (a pointer to nothing is harmless)."""
@@ -464,9 +486,12 @@ class TableUnitOfWork:
         partition = _key(hierarchy.aggregate_id)
         self._pointer("hierarchy", hierarchy.id, partition)
         row = f"hierarchy-{_key(hierarchy.id)}"
-        if hierarchy.prospect_id and self._get(partition, row) is None:
-            # One hierarchy per prospect: a marker row that a second hierarchy cannot create again.
-            self._create(partition, "hierarchy", hierarchy, kind="hierarchy-marker")
+        if hierarchy.prospect_id:
+            if self._exists(partition, row) is None:  # find_hierarchy_by_prospect has usually answered it
+                self._get(partition, row)
+            if not self._exists(partition, row):
+                # One hierarchy per prospect: a marker row that a second hierarchy cannot create again.
+                self._create(partition, "hierarchy", hierarchy, kind="hierarchy-marker")
         self._replace(partition, row, hierarchy, kind="hierarchy")
 
     def list_hierarchies(self, limit: int) -> list[CustomerHierarchy]:
@@ -527,12 +552,9 @@ class TableUnitOfWork:
         partition = self._follow("hierarchy", hierarchy_id)
         if partition is None:
             return []
-        self._absent.add((partition, _ROSTER))
         users: list[PartnerUser] = []
         for row in self._partition_rows(partition, _ROSTER):
-            self._etags[(partition, row["RowKey"])] = row.metadata["etag"]
             if row["RowKey"] == _ROSTER:
-                self._absent.discard((partition, _ROSTER))
                 continue
             where, current = self._settle(partition, row)
             if where != partition:
@@ -551,10 +573,10 @@ class TableUnitOfWork:
         if partition in self._rosters:
             return
         self._rosters.add(partition)
-        if (partition, _ROSTER) in self._absent:
+        absent = self._exists(partition, _ROSTER) is False
+        if absent:
             self._conflict_if_exists.add((partition, _ROSTER))
-        self._write("create" if (partition, _ROSTER) in self._absent else "replace", partition, _ROSTER,
-                    first=first, kind="roster")
+        self._write("create" if absent else "replace", partition, _ROSTER, first=first, kind="roster")
 
     def save_partner_user(self, user: PartnerUser) -> None:
         partition = self._hierarchy_partition(user.hierarchy_id)

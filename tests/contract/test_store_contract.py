@@ -356,6 +356,23 @@ def test_hierarchy_save_get_find_by_prospect(store):
         assert uow.find_hierarchy_by_prospect("prospect-1") == renamed
 
 
+def test_one_hierarchy_per_prospect(store):
+    with store.unit_of_work() as uow:
+        uow.save_hierarchy(hierarchy("H-000001", "prospect-1"))
+    for looked_up_first in (False, True):
+        with pytest.raises(DuplicateRecord):
+            with store.unit_of_work() as uow:
+                if looked_up_first:
+                    assert uow.find_hierarchy_by_prospect("prospect-1").id == "H-000001"
+                uow.save_hierarchy(hierarchy("H-000002", "prospect-1"))
+    with store.unit_of_work() as uow:  # the prospect's own hierarchy saves again
+        found = uow.find_hierarchy_by_prospect("prospect-1")
+        uow.save_hierarchy(found.model_copy(update={"name": "Renamed AB"}))
+    with store.unit_of_work(read_only=True) as uow:
+        assert uow.find_hierarchy_by_prospect("prospect-1").name == "Renamed AB"
+        assert uow.get_hierarchy("H-000002") is None
+
+
 def test_list_hierarchies_in_number_order(store):
     with store.unit_of_work() as uow:
         for hierarchy_id, prospect_id in (("CH-000010", None), ("CH-000002", "p-2"), ("CH-1000000", None),
