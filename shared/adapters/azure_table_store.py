@@ -41,6 +41,7 @@ from shared.domain.model import (
     ProspectStatus,
     SignupRecord,
     SignupStatus,
+    hierarchy_aggregate_id,
 )
 from shared.domain.partners import CreditLine, PartnerUser, Reservation
 
@@ -480,7 +481,7 @@ class TableUnitOfWork:
 
     def _hierarchy_partition(self, hierarchy_id: str) -> str:
         """Where the hierarchy and the records kept with it live (saved first, possibly in this unit of work)."""
-        return self._follow("hierarchy", hierarchy_id) or _key(f"hierarchy-{hierarchy_id}")
+        return self._follow("hierarchy", hierarchy_id) or _key(hierarchy_aggregate_id(hierarchy_id))
 
     def save_hierarchy(self, hierarchy: CustomerHierarchy) -> None:
         partition = _key(hierarchy.aggregate_id)

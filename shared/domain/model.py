@@ -162,6 +162,11 @@ class MemberStatus(str, Enum):
     ACTIVE = "Active"
 
 
+def hierarchy_aggregate_id(hierarchy_id: str) -> str:
+    """The aggregate of a hierarchy that came from no prospect (see ``CustomerHierarchy.aggregate_id``)."""
+    return f"hierarchy-{hierarchy_id}"
+
+
 class CustomerHierarchy(_Entity):
     id: str
     name: str
@@ -174,7 +179,7 @@ class CustomerHierarchy(_Entity):
     def aggregate_id(self) -> str:
         """The partner's records (users, credit, reservations, their emails and messages) are kept with
         the hierarchy: with its prospect when it came from one, so a store can change them atomically."""
-        return self.prospect_id or f"hierarchy-{self.id}"
+        return self.prospect_id or hierarchy_aggregate_id(self.id)
 
 
 class HierarchyMember(_Entity):
