@@ -249,11 +249,12 @@ class TableUnitOfWork:
     def _drop_after_commit(self, kind: str, key: str) -> None:
         self._dropped_pointers.append((_INDEX + kind, _key(key)))
 
-    def _drop_pointer(self, kind: str, key: str) -> None:
+    def _drop_pointer(self, pointer: dict) -> None:
+        """Now; gone already is as good (another reader cleaned it up)."""
         from azure.core.exceptions import ResourceNotFoundError
 
         try:
-            self._table.delete_entity(_INDEX + kind, _key(key))
+            self._table.delete_entity(pointer["PartitionKey"], pointer["RowKey"])
         except ResourceNotFoundError:
             pass
 
@@ -270,8 +271,7 @@ class TableUnitOfWork:
         """Operations on one partition, atomically: one request, and a plain one where there is one
         operation (the SDK's transaction envelope costs more than the request itself). Returns each
         operation's response metadata (its new ETag)."""
-        from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceModifiedError
-        from azure.data.tables import TableTransactionError
+        from azure.core.exceptions import HttpResponseError
 
         try:
             if len(operations) > 1:
@@ -285,7 +285,7 @@ class TableUnitOfWork:
             if operation == "update":
                 return [self._table.update_entity(entity, **options[0])]
             return [self._table.upsert_entity(entity, **options[0])]
-        except (TableTransactionError, ResourceExistsError, ResourceModifiedError, HttpResponseError) as error:
+        except HttpResponseError as error:  # TableTransactionError and the SDK's per-status errors too
             where = operations[0][1]["PartitionKey"]
             if error.status_code == 409:
                 raise DuplicateRecord(f"{where}: {getattr(error, 'error_code', '')}") from None
@@ -302,7 +302,7 @@ class TableUnitOfWork:
         except HttpResponseError:
             # Someone cleaned one up first (a transaction fails whole): drop them one by one.
             for _, entity in deletes:
-                self._drop_pointer(entity["PartitionKey"].removeprefix(_INDEX), entity["RowKey"])
+                self._drop_pointer(entity)
 
     def _operations(self, partition: str, writes: dict[str, tuple]) -> list[tuple]:
         """Updates and deletes of rows this unit of work read are guarded by the ETag it read."""
@@ -405,7 +405,7 @@ class TableUnitOfWork:
                 if len(found) == limit:
                     break
             elif signup is not None and not self._read_only:
-                self._drop_pointer("pending-signup", pointer["RowKey"])
+                self._drop_pointer(pointer)
         return found
 
     def save_signup(self, signup: SignupRecord) -> None:
@@ -634,7 +634,7 @@ class TableUnitOfWork:
                 if len(found) == limit:
                     break
             elif user is not None and not self._read_only:  # an older change's pointer: the user moved on
-                self._drop_pointer("user-sync", pointer["RowKey"])
+                self._drop_pointer(pointer)
         return found
 
     def get_credit_line(self, hierarchy_id: str) -> CreditLine | None:
@@ -733,7 +733,7 @@ class TableUnitOfWork:
                 # A racer that added the same message and lost left its pointer (pointers commit before
                 # the transaction): one message, sent and marked once.
                 if not self._read_only:
-                    self._drop_pointer("pending-outbox", pointer["RowKey"])
+                    self._drop_pointer(pointer)
                 continue
             rows.add(where)
             message = self._load(OutboxMessage, *where)
@@ -742,7 +742,7 @@ class TableUnitOfWork:
                 if len(found) == limit:
                     break
             elif message is not None and not self._read_only:
-                self._drop_pointer("pending-outbox", pointer["RowKey"])
+                self._drop_pointer(pointer)
         return found
 
     def mark_outbox_sent(self, message: OutboxMessage, sent_at: datetime) -> None:
