@@ -1,6 +1,7 @@
 """On Azure Table Storage the approval is one entity-group transaction: all of it, or none of it; so is
 a partner user's change with its membership, email and message, and a user moving between partners is
-never lost on the way."""
+never lost on the way. A row is written guarded by the ETag it was read with, whether a point read or a
+query read it, and what a unit of work has read is not read again."""
 from __future__ import annotations
 
 import uuid
@@ -11,6 +12,7 @@ import pytest
 
 from shared.bootstrap import Container
 from shared.config import Settings
+from shared.domain.errors import ConcurrencyConflict
 from shared.domain.model import HierarchyRole, MemberStatus, ProspectStatus
 from shared.domain.partners import UserChange, UserStatus
 from tests.contract.factories import at, email_record, hierarchy, member, outbox_message, partner_user
@@ -273,3 +275,34 @@ def test_a_claim_whose_writer_crashed_is_taken_over_after_the_grace(claim_store)
     with store.unit_of_work(read_only=True) as uow:
         assert uow.get_partner_user(user.id).hierarchy_id == "CH-000002"
         assert [u.id for u in uow.partner_users("CH-000002")] == [user.id]
+
+
+# --- what a unit of work read -------------------------------------------------------------------------
+@pytest.mark.parametrize("read", ["get_hierarchy", "find_hierarchy_by_prospect"])
+def test_a_hierarchy_changed_since_it_was_read_is_not_overwritten(tables, read):
+    with pytest.raises(ConcurrencyConflict):
+        with tables.unit_of_work() as uow:
+            found = uow.get_hierarchy("CH-000001") if read == "get_hierarchy" else \
+                uow.find_hierarchy_by_prospect("prospect-1")
+            with tables.unit_of_work() as other:
+                other.save_hierarchy(found.model_copy(update={"name": "Renamed elsewhere"}))
+            uow.save_hierarchy(found.model_copy(update={"name": "Renamed here"}))
+    with tables.unit_of_work(read_only=True) as uow:
+        assert uow.get_hierarchy("CH-000001").name == "Renamed elsewhere"
+
+
+def test_a_new_hierarchy_the_prospect_query_found_missing_is_not_read_again(tables, monkeypatch):
+    reads = []
+    real = tables.table.get_entity
+
+    def spy(partition, row, **kwargs):
+        reads.append((partition, row))
+        return real(partition, row, **kwargs)
+
+    monkeypatch.setattr(tables.table, "get_entity", spy)
+    with tables.unit_of_work() as uow:  # as an approval does
+        assert uow.find_hierarchy_by_prospect("prospect-2") is None
+        uow.save_hierarchy(hierarchy("CH-000003", "prospect-2"))
+    assert not [read for read in reads if read[0] == "prospect-2"]
+    with tables.unit_of_work(read_only=True) as uow:
+        assert uow.find_hierarchy_by_prospect("prospect-2") == hierarchy("CH-000003", "prospect-2")
