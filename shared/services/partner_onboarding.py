@@ -93,6 +93,7 @@ class PartnerOnboarding:
             if existing is not None:
                 return Onboarded(existing, [u for u in uow.partner_users(existing.id)], created=False)
             users = [self._user(uow, member, hierarchy, now) for member in given.members]
+            _one_user_per_email(users)
             uow.save_hierarchy(hierarchy)
             for user in users:
                 uow.save_partner_user(user)
@@ -122,3 +123,14 @@ class PartnerOnboarding:
             role=HierarchyRole(member.role), spending_limit=spending_limit(member.spending_limit, None),
             status=UserStatus.PENDING, sync=UserChange.ADD, created_at=now, updated_at=now,
         )
+
+
+def _one_user_per_email(users: list[PartnerUser]) -> None:
+    """Two persons whose emails differ only in case are one sign-in user: saving both would keep the
+    second and silently drop the first (an Admin could vanish), so the onboarding is refused instead."""
+    seen: dict[str, PartnerUser] = {}
+    for user in users:
+        first = seen.setdefault(user.id, user)
+        if first is not user:
+            raise InvalidInput([("members", f"customers {first.customer_id} and {user.customer_id} sign in with "
+                                            f"the same email {user.email}; one email belongs to one user")])

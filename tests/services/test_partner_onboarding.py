@@ -85,3 +85,20 @@ def test_customers_are_identified_by_account_number(container):
     with pytest.raises(InvalidInput) as missing:
         container.partner_onboarding.add_customer({"accountNumber": "ACC-8", "type": "Person", "firstName": "X"})
     assert {f for f, _ in missing.value.problems} == {"lastName", "email"}
+
+
+def test_two_persons_whose_emails_differ_only_in_case_refuse_the_onboarding(container):
+    # One email is one sign-in user: saving both would leave the second (a User) and lose the Admin.
+    org, anna, _ = customers(container)
+    anna_again, _ = container.partner_onboarding.add_customer({
+        "accountNumber": "ACC-103", "type": "Person", "firstName": "Anna", "lastName": "Berg",
+        "email": "Anna@Fabrikam.example"})
+    with pytest.raises(InvalidInput) as refused:
+        container.partner_onboarding.onboard({"organizationCustomerId": org.id, "operator": "alice",
+                                              "members": [{"customerId": anna_again.id, "role": "Admin"},
+                                                          {"customerId": anna.id, "role": "User"}]})
+    assert [field for field, _ in refused.value.problems] == ["members"]
+    assert "same email" in str(refused.value)
+    with container.store.unit_of_work(read_only=True) as uow:
+        assert uow.get_partner_user(user_id_for("anna@fabrikam.example")) is None
+    assert container.operator.partners() == []
