@@ -6,7 +6,6 @@ import getpass
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Callable
 
@@ -322,16 +321,20 @@ def build_parser() -> argparse.ArgumentParser:
     add("sync", "sync", "run the channel sync once")
     add("work", "work", "process queued messages as the host would")
     add("submit", "submit", "submit a signup from a JSON file (- for stdin)").add_argument("file")
-    add("demo", "demo", "a scripted walkthrough on a fresh folder")
+    add("demo", "demo", "a scripted walkthrough on the embedded default in a fresh folder (or --data-dir); "
+                         "STATE_BACKEND, SALES_MODE and the other settings do not apply")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command == "demo" and not args.data_dir:
-        args.data_dir = tempfile.mkdtemp(prefix="b2b-demo-")
-    overrides = {"data_dir": Path(args.data_dir)} if args.data_dir else {}
-    settings = Settings.from_env(os.environ, **overrides)
+    data_dir = Path(args.data_dir) if args.data_dir else None
+    if args.command == "demo":
+        from shared.demo import demo_settings
+
+        settings = demo_settings(data_dir)
+    else:
+        settings = Settings.from_env(os.environ, **({"data_dir": data_dir} if data_dir else {}))
     configure_logging("WARNING" if args.command != "work" else settings.log_level)
     container = Container.build(settings)
     cli = Cli(container)

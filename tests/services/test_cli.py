@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 
@@ -38,6 +40,34 @@ def test_demo_then_operator_commands(tmp_path, capsys):
 
     code, out = run(capsys, "--data-dir", data, "win", "PRO-000002")
     assert code == 1 and "no opportunity" in out
+
+
+@pytest.mark.parametrize("environment", [
+    {"STATE_BACKEND": "azure"},  # not even a storage account set: the demo must not need one
+    {"SALES_MODE": "none", "EMAIL_TRANSPORT": "smtp", "SMTP_HOST": "127.0.0.1", "SMTP_PORT": "9"},
+])
+@pytest.mark.parametrize("own_folder", [True, False])
+def test_the_demo_runs_on_the_embedded_default_whatever_the_environment_says(
+        tmp_path, capsys, monkeypatch, environment, own_folder):
+    # The deployment's settings would send fake signups to its real tables, queues, CRM or inbox.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # the default DATA_DIR (.data) is relative to it
+    for name, value in {**environment, "DATA_DIR": str(elsewhere / "data")}.items():
+        monkeypatch.setenv(name, value)
+    demo_dir = tmp_path / "demo"
+    code, out = run(capsys, *(["--data-dir", str(demo_dir)] if own_folder else []), "demo")
+    assert code == 0, out
+    assert "PRO-000001  Approved" in out and out.count("Rejected") == 2
+    state_folder = Path(out.split("state folder: ")[1].splitlines()[0])
+    try:
+        assert state_folder == demo_dir if own_folder else state_folder.name.startswith("b2b-demo-")
+        assert {"state.sqlite3", "queues.sqlite3", "sales.sqlite3", "outbox"} <= {p.name for p in state_folder.iterdir()}
+        assert len(list((state_folder / "outbox").iterdir())) == 3
+    finally:
+        if not own_folder:
+            shutil.rmtree(state_folder)
+    assert list(elsewhere.iterdir()) == []
 
 
 def test_salesperson_commands_and_poison(tmp_path, capsys):
