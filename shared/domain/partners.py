@@ -34,6 +34,10 @@ class EmailTaken(DomainError):
     """The sign-in email belongs to a user of a partner already (one email, one customer)."""
 
 
+class FromProspect(DomainError):
+    """The organization came from a prospect: only deciding that prospect makes it a partner."""
+
+
 class LastAdmin(DomainError):
     """The change would leave the partner without an Admin."""
 
