@@ -124,7 +124,8 @@ def test_an_organization_from_a_pending_prospect_becomes_a_partner_only_through_
     _, anna, _ = customers(container)
     with pytest.raises(FromProspect, match=f"decide it in the back office instead \\(b2b approve {prospect.number}\\)"):
         container.partner_onboarding.onboard({"organizationCustomerId": prospect.organization_customer_id,
-                                              "operator": "alice", "members": [{"customerId": anna.id, "role": "Admin"}]})
+                                              "operator": "alice",
+                                              "members": [{"customerId": anna.id, "role": "Admin"}]})
     assert container.operator.partners() == []
 
     container.sales.win(qualified.opportunity_id)
@@ -139,5 +140,6 @@ def test_an_organization_from_a_rejected_prospect_is_refused_too(container):
     _, anna, _ = customers(container)
     with pytest.raises(FromProspect, match=f"prospect {prospect.number}, which was rejected"):
         container.partner_onboarding.onboard({"organizationCustomerId": prospect.organization_customer_id,
-                                              "operator": "alice", "members": [{"customerId": anna.id, "role": "Admin"}]})
+                                              "operator": "alice",
+                                              "members": [{"customerId": anna.id, "role": "Admin"}]})
     assert container.operator.partners() == []
