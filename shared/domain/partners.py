@@ -38,6 +38,10 @@ class FromProspect(DomainError):
     """The organization came from a prospect: only deciding that prospect makes it a partner."""
 
 
+class CurrencyInUse(DomainError):
+    """The credit line's currency cannot change while amounts are set in it (users' spending limits)."""
+
+
 class LastAdmin(DomainError):
     """The change would leave the partner without an Admin."""
 
