@@ -88,6 +88,18 @@ def test_edit_goes_through_the_sync_and_keeps_the_user_active(container):
     assert unchanged.version == 2 and unchanged.sync is None
 
 
+def test_a_synced_edit_keeps_when_the_member_joined(container, clock):
+    hierarchy, admin = approved_partner(container)
+    user = container.partner_users.add(admin, hierarchy, new_user("nils@example.se")).user
+    container.channel_sync.run()
+    joined = members(container, hierarchy)[user.customer_id].added_at
+    clock.advance(3600)
+    container.partner_users.edit(admin, hierarchy, user.id, {"role": "Admin"})
+    container.channel_sync.run()
+    member = members(container, hierarchy)[user.customer_id]
+    assert (member.role, member.added_at) == (HierarchyRole.ADMIN, joined)
+
+
 def test_an_edit_before_the_sync_stays_an_add_with_the_new_values(container):
     hierarchy, admin = approved_partner(container)
     user = container.partner_users.add(admin, hierarchy, new_user("nils@example.se")).user
