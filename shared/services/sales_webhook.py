@@ -229,15 +229,13 @@ class SalesWebhook:
     """
 
     def __init__(self, queue: Queue, outcome_queue: str, clock: Clock, *, sales: SalesGateway | None = None,
-                 opportunity_lead: OpportunityLeadLookup | None = None, store: Store | None = None,
-                 read_qualification: bool = True):
+                 opportunity_lead: OpportunityLeadLookup | None = None, store: Store | None = None):
         self._queue = queue
         self._outcome_queue = outcome_queue
         self._clock = clock
         self._sales = sales
         self._opportunity_lead = opportunity_lead
         self._store = store
-        self._read_qualification = read_qualification and sales is not None
 
     # --- entry point -------------------------------------------------------------------------
     def handle(self, body: bytes | str | Mapping[str, Any], headers: Mapping[str, str] | None = None) -> WebhookResult:
@@ -396,9 +394,8 @@ class SalesWebhook:
             pass
 
     def _qualification(self, kind: str, lead_id: str) -> Qualification | None:
-        if kind != "lead_qualified" or not self._read_qualification:
+        if kind != "lead_qualified" or self._sales is None:
             return None
-        assert self._sales is not None
         try:
             return self._sales.get_qualification(lead_id)
         except Exception as error:  # Sales is slow or down: propagation reads it later
