@@ -13,7 +13,7 @@ from shared.bootstrap import Container
 from shared.config import Settings
 from shared.domain.errors import DomainError
 from shared.domain.model import ProspectStatus
-from shared.domain.sales import LEAD_DISQUALIFY_REASONS, OPPORTUNITY_LOSS_REASONS, LeadState
+from shared.domain.sales import B2B_LEADS_VIEW, LEAD_DISQUALIFY_REASONS, OPPORTUNITY_LOSS_REASONS, LeadState
 from shared.observability import configure_logging
 from shared.queue_worker import drain_queues
 
@@ -309,7 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["list", "show", "replay"])
     p.add_argument("queue", nargs="?")
     p.add_argument("id", nargs="?", help="message id, or 'all' with replay")
-    add("leads", "leads", "the 'All Commerce B2B leads' view of the embedded Sales").add_argument("--all", action="store_true")
+    add("leads", "leads", f"the '{B2B_LEADS_VIEW}' view of the embedded Sales").add_argument("--all", action="store_true")
     add("qualify", "qualify", "qualify a lead (id or PRO-number)").add_argument("lead")
     p = add("disqualify", "disqualify", "disqualify a lead")
     p.add_argument("lead")

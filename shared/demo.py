@@ -7,6 +7,7 @@ from typing import Callable
 
 from shared.bootstrap import Container
 from shared.config import Settings
+from shared.domain.sales import B2B_LEADS_VIEW
 from shared.queue_worker import drain_queues
 
 # What the demo runs on, whatever the environment says: fake signups must never reach a real table,
@@ -54,7 +55,7 @@ def run_demo(c: Container, out: Callable[[str], None] = print) -> None:
     work()
     leads = c.sales.b2b_leads()
     in_my_open_leads = len(c.sales.my_open_leads("a-salesperson"))
-    out(f"3. Sales: {len(leads)} leads in 'All Commerce B2B leads', {in_my_open_leads} in a salesperson's 'My open leads'")
+    out(f"3. Sales: {len(leads)} leads in '{B2B_LEADS_VIEW}', {in_my_open_leads} in a salesperson's 'My open leads'")
     won, disqualified, lost = leads
     c.sales.win(c.sales.qualify(won["leadid"]).opportunity_id)
     out(f"   {won['prospect_number']}: qualified and closed as won")
