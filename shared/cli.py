@@ -11,7 +11,7 @@ from typing import Callable
 
 from shared.bootstrap import Container
 from shared.config import Settings
-from shared.domain.errors import DomainError
+from shared.domain.errors import DomainError, MalformedBody
 from shared.domain.model import ProspectStatus
 from shared.domain.sales import B2B_LEADS_VIEW, LEAD_DISQUALIFY_REASONS, OPPORTUNITY_LOSS_REASONS, LeadState
 from shared.observability import configure_logging
@@ -234,7 +234,14 @@ class Cli:
         print(f"messages processed: {drain_queues(self.c.queue, handlers)}")
 
     def submit(self, args) -> None:
-        payload = json.loads(Path(args.file).read_text("utf-8") if args.file != "-" else sys.stdin.read())
+        source = "(stdin)" if args.file == "-" else args.file
+        try:
+            payload = json.loads(Path(args.file).read_text("utf-8") if args.file != "-" else sys.stdin.read())
+        except json.JSONDecodeError as error:
+            raise MalformedBody([(source, f"is not JSON ({error.msg}, line {error.lineno} column {error.colno})")]) \
+                from None
+        except UnicodeDecodeError:
+            raise MalformedBody([(source, "is not UTF-8 text")]) from None
         receipt = self.c.intake.submit(payload)
         print(receipt.signup_id)
 

@@ -102,6 +102,16 @@ def test_salesperson_commands_and_poison(tmp_path, capsys):
     assert c.queue.count(c.settings.outcome_queue) == 1
 
 
+def test_submit_refuses_a_file_that_is_not_json_in_one_line(tmp_path, capsys):
+    body = tmp_path / "signup.json"
+    body.write_text('{"company": ')
+    code, out = run(capsys, "--data-dir", str(tmp_path), "submit", str(body))
+    assert code == 1
+    assert out == f"b2b: {body}: is not JSON (Expecting value, line 1 column 13)\n"
+    body.write_bytes(b'{"company": "\xff"}')
+    assert run(capsys, "--data-dir", str(tmp_path), "submit", str(body)) == (1, f"b2b: {body}: is not UTF-8 text\n")
+
+
 def test_back_office_commands_without_sales(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("SALES_MODE", "none")
     data = str(tmp_path)
