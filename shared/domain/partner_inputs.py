@@ -15,6 +15,7 @@ from pydantic.alias_generators import to_camel
 from shared.domain.errors import InvalidInput
 from shared.domain.money import MoneyError, currency_code
 from shared.domain.signup import CountryCode, Email, Language, Phone, _text
+from shared.domain.validation import OperatorName
 
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$"
 
@@ -55,7 +56,7 @@ class NewPartnerUser(_Input):
 class OperatorNewPartnerUser(NewPartnerUser):
     """Back office: a user an operator adds to a partner (how a partner without an Admin gets one)."""
 
-    operator: _text(64)
+    operator: OperatorName
 
 
 class PartnerUserChanges(_Input):
@@ -113,7 +114,7 @@ class OnboardExisting(_Input):
 
     organization_customer_id: str = Field(min_length=1, max_length=100)
     members: list[ExistingMember] = Field(min_length=1, max_length=100)
-    operator: _text(64)
+    operator: OperatorName
 
 
 class NewCustomer(_Input):
