@@ -116,16 +116,19 @@ def _qualified_prospect(c):
     return c.operator.prospect(prospect.number).prospect, qualified
 
 
+def _onboard_by_hand(c, prospect):
+    _, anna, _ = customers(c)
+    return c.partner_onboarding.onboard({"organizationCustomerId": prospect.organization_customer_id,
+                                         "operator": "alice", "members": [{"customerId": anna.id, "role": "Admin"}]})
+
+
 def test_an_organization_from_a_pending_prospect_becomes_a_partner_only_through_its_prospect(container):
     # A hand-made hierarchy would claim a number under the organization while winning the opportunity
     # claims another under the prospect: one organization, two hierarchies.
     prospect, qualified = _qualified_prospect(container)
     assert prospect.status is ProspectStatus.PENDING and prospect.organization_customer_id
-    _, anna, _ = customers(container)
     with pytest.raises(FromProspect, match=f"decide it in the back office instead \\(b2b approve {prospect.number}\\)"):
-        container.partner_onboarding.onboard({"organizationCustomerId": prospect.organization_customer_id,
-                                              "operator": "alice",
-                                              "members": [{"customerId": anna.id, "role": "Admin"}]})
+        _onboard_by_hand(container, prospect)
     assert container.operator.partners() == []
 
     container.sales.win(qualified.opportunity_id)
@@ -137,9 +140,6 @@ def test_an_organization_from_a_rejected_prospect_is_refused_too(container):
     prospect, qualified = _qualified_prospect(container)
     container.sales.lose(qualified.opportunity_id, 5)
     work(container)
-    _, anna, _ = customers(container)
     with pytest.raises(FromProspect, match=f"prospect {prospect.number}, which was rejected"):
-        container.partner_onboarding.onboard({"organizationCustomerId": prospect.organization_customer_id,
-                                              "operator": "alice",
-                                              "members": [{"customerId": anna.id, "role": "Admin"}]})
+        _onboard_by_hand(container, prospect)
     assert container.operator.partners() == []
