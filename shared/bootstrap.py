@@ -202,8 +202,7 @@ class Container:
     def propagation(self):
         from shared.services.propagation import OutcomePropagation
 
-        s = self.settings
-        return OutcomePropagation(self.store, self.sales, self.clock, self.relay, s.email_queue, s.store_name, s.store_url)
+        return OutcomePropagation(self.store, self.sales, self.clock, self.relay, self.decision_effects)
 
     @cached_property
     def back_office(self):

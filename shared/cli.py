@@ -6,15 +6,14 @@ import getpass
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Callable
 
 from shared.bootstrap import Container
 from shared.config import Settings
-from shared.domain.errors import DomainError
+from shared.domain.errors import DomainError, MalformedBody
 from shared.domain.model import ProspectStatus
-from shared.domain.sales import LEAD_DISQUALIFY_REASONS, OPPORTUNITY_LOSS_REASONS, LeadState
+from shared.domain.sales import B2B_LEADS_VIEW, LEAD_DISQUALIFY_REASONS, OPPORTUNITY_LOSS_REASONS, LeadState
 from shared.observability import configure_logging
 from shared.queue_worker import drain_queues
 
@@ -235,7 +234,14 @@ class Cli:
         print(f"messages processed: {drain_queues(self.c.queue, handlers)}")
 
     def submit(self, args) -> None:
-        payload = json.loads(Path(args.file).read_text("utf-8") if args.file != "-" else sys.stdin.read())
+        source = "(stdin)" if args.file == "-" else args.file
+        try:
+            payload = json.loads(Path(args.file).read_text("utf-8") if args.file != "-" else sys.stdin.read())
+        except json.JSONDecodeError as error:
+            raise MalformedBody([(source, f"is not JSON ({error.msg}, line {error.lineno} column {error.colno})")]) \
+                from None
+        except UnicodeDecodeError:
+            raise MalformedBody([(source, "is not UTF-8 text")]) from None
         receipt = self.c.intake.submit(payload)
         print(receipt.signup_id)
 
@@ -310,7 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["list", "show", "replay"])
     p.add_argument("queue", nargs="?")
     p.add_argument("id", nargs="?", help="message id, or 'all' with replay")
-    add("leads", "leads", "the 'All Commerce B2B leads' view of the embedded Sales").add_argument("--all", action="store_true")
+    add("leads", "leads", f"the '{B2B_LEADS_VIEW}' view of the embedded Sales").add_argument("--all", action="store_true")
     add("qualify", "qualify", "qualify a lead (id or PRO-number)").add_argument("lead")
     p = add("disqualify", "disqualify", "disqualify a lead")
     p.add_argument("lead")
@@ -322,16 +328,20 @@ def build_parser() -> argparse.ArgumentParser:
     add("sync", "sync", "run the channel sync once")
     add("work", "work", "process queued messages as the host would")
     add("submit", "submit", "submit a signup from a JSON file (- for stdin)").add_argument("file")
-    add("demo", "demo", "a scripted walkthrough on a fresh folder")
+    add("demo", "demo", "a scripted walkthrough on the embedded default in a fresh folder (or --data-dir); "
+                         "STATE_BACKEND, SALES_MODE and the other settings do not apply")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command == "demo" and not args.data_dir:
-        args.data_dir = tempfile.mkdtemp(prefix="b2b-demo-")
-    overrides = {"data_dir": Path(args.data_dir)} if args.data_dir else {}
-    settings = Settings.from_env(os.environ, **overrides)
+    data_dir = Path(args.data_dir) if args.data_dir else None
+    if args.command == "demo":
+        from shared.demo import demo_settings
+
+        settings = demo_settings(data_dir)
+    else:
+        settings = Settings.from_env(os.environ, **({"data_dir": data_dir} if data_dir else {}))
     configure_logging("WARNING" if args.command != "work" else settings.log_level)
     container = Container.build(settings)
     cli = Cli(container)

@@ -1,10 +1,18 @@
 """The scripted walkthrough behind `b2b demo`: three signups, one won, one disqualified, one lost."""
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import Callable
 
 from shared.bootstrap import Container
+from shared.config import Settings
+from shared.domain.sales import B2B_LEADS_VIEW
 from shared.queue_worker import drain_queues
+
+# What the demo runs on, whatever the environment says: fake signups must never reach a real table,
+# queue, CRM or inbox, and the script drives the embedded Sales, which no other mode has.
+EMBEDDED_DEFAULT = {"state_backend": "sqlite", "sales_mode": "embedded", "email_transport": "outbox"}
 
 DEMO_COMPANIES = [
     ("Fabrikam Nordic AB", "Astrid", "Lindqvist", "sv-SE", "SE", "111 22"),
@@ -26,7 +34,17 @@ def demo_signup(company: str, first: str, last: str, language: str, country: str
     }
 
 
+def demo_settings(data_dir: Path | None = None) -> Settings:
+    """The embedded default in ``data_dir`` (a fresh temporary folder when None); the environment is not read,
+    so no setting of a real deployment (STATE_BACKEND, SALES_MODE, EMAIL_TRANSPORT, DATA_DIR...) applies."""
+    return Settings.from_env({}, data_dir=data_dir or Path(tempfile.mkdtemp(prefix="b2b-demo-")), **EMBEDDED_DEFAULT)
+
+
 def run_demo(c: Container, out: Callable[[str], None] = print) -> None:
+    running_on = {name: getattr(c.settings, name) for name in EMBEDDED_DEFAULT}
+    if running_on != EMBEDDED_DEFAULT:
+        raise ValueError(f"the demo runs on the embedded default only ({EMBEDDED_DEFAULT}), not {running_on}")
+
     def work() -> None:
         drain_queues(c.queue, c.queue_handlers())
 
@@ -37,7 +55,7 @@ def run_demo(c: Container, out: Callable[[str], None] = print) -> None:
     work()
     leads = c.sales.b2b_leads()
     in_my_open_leads = len(c.sales.my_open_leads("a-salesperson"))
-    out(f"3. Sales: {len(leads)} leads in 'All Commerce B2B leads', {in_my_open_leads} in a salesperson's 'My open leads'")
+    out(f"3. Sales: {len(leads)} leads in '{B2B_LEADS_VIEW}', {in_my_open_leads} in a salesperson's 'My open leads'")
     won, disqualified, lost = leads
     c.sales.win(c.sales.qualify(won["leadid"]).opportunity_id)
     out(f"   {won['prospect_number']}: qualified and closed as won")

@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
 from shared.domain.errors import InvalidInput
 from shared.domain.money import MoneyError, currency_code
 from shared.domain.signup import CountryCode, Email, Language, Phone, _text
+from shared.domain.validation import OperatorName
 
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$"
 
@@ -38,21 +39,24 @@ def _exact_decimal(value: Any) -> Any:
     raise ValueError("must be a decimal amount such as \"125.50\"")
 
 
+# None is part of the checked type, not a union around it: a union would report a float once per branch.
+ExactDecimal = Annotated[str | int | Decimal, BeforeValidator(_exact_decimal)]
+OptionalExactDecimal = Annotated[str | int | Decimal | None, BeforeValidator(_exact_decimal)]
+
+
 class NewPartnerUser(_Input):
     first_name: _text(100)
     last_name: _text(100)
     email: Email
     role: Literal["User", "Admin"] = "User"
-    spending_limit: str | int | Decimal | None = None
+    spending_limit: OptionalExactDecimal = None
     language: Language = "en"
-
-    _limit = field_validator("spending_limit", mode="before")(_exact_decimal)
 
 
 class OperatorNewPartnerUser(NewPartnerUser):
     """Back office: a user an operator adds to a partner (how a partner without an Admin gets one)."""
 
-    operator: _text(64)
+    operator: OperatorName
 
 
 class PartnerUserChanges(_Input):
@@ -61,10 +65,8 @@ class PartnerUserChanges(_Input):
     first_name: _text(100) | None = None
     last_name: _text(100) | None = None
     role: Literal["User", "Admin"] | None = None
-    spending_limit: str | int | Decimal | None = None
+    spending_limit: OptionalExactDecimal = None
     language: Language | None = None
-
-    _limit = field_validator("spending_limit", mode="before")(_exact_decimal)
 
     def sent(self) -> set[str]:
         return set(self.model_fields_set)
@@ -82,38 +84,29 @@ class _Currency(_Input):
             raise ValueError(str(error)) from None
 
 
-class OrderCheck(_Currency):
-    hierarchy_id: str = Field(pattern=_ID)
-    user_id: str = Field(pattern=_ID)
-    order_id: str = Field(pattern=_ID)
-    amount: str | int | Decimal
-
-    _amount = field_validator("amount", mode="before")(_exact_decimal)
-
-
-class OrderReservation(_Currency):
-    """The body of POST /api/orders/{orderId}/reserve: the order id is in the route (the body may repeat it)."""
-
+class _Order(_Currency):
     hierarchy_id: str = Field(pattern=_ID)
     user_id: str = Field(pattern=_ID)
     order_id: str | None = Field(None, pattern=_ID)
-    amount: str | int | Decimal
+    amount: ExactDecimal
 
-    _amount = field_validator("amount", mode="before")(_exact_decimal)
+
+class OrderCheck(_Order):
+    order_id: str = Field(pattern=_ID)
+
+
+class OrderReservation(_Order):
+    """The body of POST /api/orders/{orderId}/reserve: the order id is in the route (the body may repeat it)."""
 
 
 class CreditLineInput(_Currency):
-    limit: str | int | Decimal
-
-    _limit = field_validator("limit", mode="before")(_exact_decimal)
+    limit: ExactDecimal
 
 
 class ExistingMember(_Input):
     customer_id: str = Field(min_length=1, max_length=100)
     role: Literal["User", "Admin"] = "User"
-    spending_limit: str | int | Decimal | None = None
-
-    _limit = field_validator("spending_limit", mode="before")(_exact_decimal)
+    spending_limit: OptionalExactDecimal = None
 
 
 class OnboardExisting(_Input):
@@ -121,7 +114,7 @@ class OnboardExisting(_Input):
 
     organization_customer_id: str = Field(min_length=1, max_length=100)
     members: list[ExistingMember] = Field(min_length=1, max_length=100)
-    operator: _text(64)
+    operator: OperatorName
 
 
 class NewCustomer(_Input):

@@ -34,6 +34,14 @@ class EmailTaken(DomainError):
     """The sign-in email belongs to a user of a partner already (one email, one customer)."""
 
 
+class FromProspect(DomainError):
+    """The organization came from a prospect: only deciding that prospect makes it a partner."""
+
+
+class CurrencyInUse(DomainError):
+    """The credit line's currency cannot change while amounts are set in it (users' spending limits)."""
+
+
 class LastAdmin(DomainError):
     """The change would leave the partner without an Admin."""
 
@@ -83,8 +91,11 @@ class PartnerUser(_Entity):
         if self.status is not UserStatus.REMOVED:
             raise EmailTaken("this email signs in for a partner already")
         pending_exit = self.sync is UserChange.REMOVE and self.hierarchy_id != hierarchy_id
+        # A hierarchy to leave already set is the one the user is still a member of: any partner in
+        # between was joined and left before a sync, so never joined, and nothing to leave there.
+        leaves = self.leaves_hierarchy_id or (self.hierarchy_id if pending_exit else None)
         return self.model_copy(update={
-            "leaves_hierarchy_id": self.hierarchy_id if pending_exit else self.leaves_hierarchy_id,
+            "leaves_hierarchy_id": leaves,
             "hierarchy_id": hierarchy_id, "first_name": first_name, "last_name": last_name, "role": role,
             "spending_limit": spending_limit, "language": language, "status": UserStatus.PENDING,
             "sync": UserChange.ADD, "version": self.version + 1, "updated_at": at,

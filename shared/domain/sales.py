@@ -100,17 +100,29 @@ class SalesDecision(_Record):
 
     @property
     def primary_id(self) -> str:
-        primary = self.lead_id if self.kind.startswith("lead_") else self.opportunity_id
-        assert primary is not None, "an opportunity decision names its opportunity"
-        return primary
+        return outcome_primary_id(self.kind, self.lead_id, self.opportunity_id)
 
     @property
     def reason(self) -> str | None:
-        """The reason an outcome carries: the disqualify or loss reason named by the statuscode."""
-        reasons = {"lead_disqualified": LEAD_DISQUALIFY_REASONS, "opportunity_lost": OPPORTUNITY_LOSS_REASONS}
-        if self.kind not in reasons:
-            return None
-        return reasons[self.kind].get(self.statuscode, f"statuscode {self.statuscode}")
+        return outcome_reason(self.kind, self.statuscode)
+
+
+def outcome_primary_id(kind: OutcomeKind, lead_id: str, opportunity_id: str | None) -> str:
+    """What an outcome's event id derives from: the lead for ``lead_*``, the opportunity for ``opportunity_*``.
+    Every reporter (the webhook, the embedded Sales, the reconciliation) must agree, or one decision would be
+    applied once per reporter."""
+    primary = lead_id if kind.startswith("lead_") else opportunity_id
+    assert primary is not None, "an opportunity decision names its opportunity"
+    return primary
+
+
+def outcome_reason(kind: OutcomeKind, statuscode: int | None) -> str | None:
+    """The reason an outcome carries: the disqualify or loss reason its statuscode names (an unknown one by
+    number); None for the kinds that carry none, or when no statuscode is known."""
+    reasons = {"lead_disqualified": LEAD_DISQUALIFY_REASONS, "opportunity_lost": OPPORTUNITY_LOSS_REASONS}.get(kind)
+    if reasons is None or statuscode is None:
+        return None
+    return reasons.get(statuscode, f"statuscode {statuscode}")
 
 
 # statuscode values that belong to each closing statecode (Dataverse's defaults)

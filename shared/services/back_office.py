@@ -9,13 +9,15 @@ of work. Works in every SALES_MODE; with SALES_MODE=none it is the only way a pr
 from __future__ import annotations
 
 import logging
-import unicodedata
 from dataclasses import dataclass
+from functools import partial
+from typing import Callable
 
 from shared.domain.errors import DecisionConflict, InvalidInput, MalformedMessage
 from shared.domain.ids import derived_id
 from shared.domain.messages import CreateLead, parse_message
 from shared.domain.model import HistoryEntry, OutboxMessage, Prospect, ProspectStatus
+from shared.domain.validation import operator_name, plain_text
 from shared.ports import Clock, Store
 from shared.services.operator import find_prospect
 from shared.services.outbox import OutboxRelay
@@ -24,7 +26,6 @@ from shared.services.propagation import DecisionEffects
 log = logging.getLogger("b2b.back_office")
 
 ACTOR_PREFIX = "back-office"
-MAX_OPERATOR = 64
 MAX_REASON = 500
 
 
@@ -42,16 +43,14 @@ class Decision:
                 "hierarchy_id": self.hierarchy_id, "decided_by": self.decided_by}
 
 
-def _clean(field: str, value: object, limit: int, multiline: bool = False) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidInput([(field, "is required")])
-    text = value.strip()
-    if len(text) > limit:
-        raise InvalidInput([(field, f"may be at most {limit} characters")])
-    allowed = {"\n", "\t"} if multiline else set()
-    if any(unicodedata.category(ch) in ("Cc", "Cf") and ch not in allowed for ch in text):
-        raise InvalidInput([(field, "contains control characters")])
-    return text
+_note = partial(plain_text, limit=MAX_REASON, multiline=True)
+
+
+def _clean(field: str, check: Callable[[object], str], value: object) -> str:
+    try:
+        return check(value)
+    except ValueError as error:
+        raise InvalidInput([(field, str(error))]) from None
 
 
 @dataclass(frozen=True)
@@ -69,19 +68,19 @@ class BackOffice:
         self._effects = effects
 
     def approve(self, prospect_key: str, operator: str) -> Decision:
-        operator = _clean("operator", operator, MAX_OPERATOR)
+        operator = _clean("operator", operator_name, operator)
         return self._decide(prospect_key, operator, ProspectStatus.APPROVED, reason=None)
 
     def reject(self, prospect_key: str, reason: str, operator: str) -> Decision:
-        operator = _clean("operator", operator, MAX_OPERATOR)
-        reason = _clean("reason", reason, MAX_REASON, multiline=True)
+        operator = _clean("operator", operator_name, operator)
+        reason = _clean("reason", _note, reason)
         return self._decide(prospect_key, operator, ProspectStatus.REJECTED, reason=reason)
 
     def acknowledge(self, prospect_key: str, note: str, operator: str) -> Acknowledgement:
         """Clear a prospect's attention flag once an operator has dealt with it; the history keeps what the
         flag said and the operator's note, so ``b2b prospects --attention`` lists only what is still open."""
-        operator = _clean("operator", operator, MAX_OPERATOR)
-        note = _clean("note", note, MAX_REASON, multiline=True)
+        operator = _clean("operator", operator_name, operator)
+        note = _clean("note", _note, note)
         now = self._clock.now()
         with self._store.unit_of_work() as uow:
             prospect = find_prospect(uow, prospect_key)

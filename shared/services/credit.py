@@ -17,9 +17,11 @@ from shared.domain.money import MoneyError, amount_in, format_amount
 from shared.domain.partner_inputs import CreditLineInput, OrderCheck, OrderReservation, checked_order_id
 from shared.domain.partners import (
     CreditLine,
+    CurrencyInUse,
     PartnerUser,
     Reservation,
     ReservationStatus,
+    UserStatus,
     order_refusals,
 )
 from shared.domain.validation import validated
@@ -90,6 +92,17 @@ def _orderer(uow: UnitOfWork, caller: Caller, hierarchy_id: str, user_id: str) -
     return user
 
 
+def _no_spending_limits(uow: UnitOfWork, line: CreditLine) -> None:
+    """Spending limits are plain amounts read in the line's currency: changing it would turn a limit of
+    10000 SEK into one of 10000 EUR without anyone deciding so."""
+    limited = [u for u in uow.partner_users(line.hierarchy_id)
+               if u.status is not UserStatus.REMOVED and u.spending_limit is not None]
+    if limited:
+        users = "1 user has a spending limit" if len(limited) == 1 else f"{len(limited)} users have spending limits"
+        raise CurrencyInUse(f"{users} in {line.currency}; the credit line's currency can change once "
+                            "the partner's admin has removed them")
+
+
 class Credit:
     def __init__(self, store: Store, clock: Clock):
         self._store = store
@@ -97,8 +110,9 @@ class Credit:
 
     # --- the back office -------------------------------------------------------------------------
     def set_line(self, hierarchy_id: str, payload: object) -> CreditLine:
-        """Set the partner's credit limit. The currency of a line with open reservations cannot change,
-        and the limit may go below what is reserved (orders then wait): it is the back office's call."""
+        """Set the partner's credit limit. The currency of a line with open reservations or users' spending
+        limits cannot change, and the limit may go below what is reserved (orders then wait): it is the back
+        office's call."""
         given = validated(CreditLineInput, payload)
         limit = _amount(given.limit, given.currency, "limit", allow_zero=True)
         return on_conflict(lambda: self._set_line(hierarchy_id, limit, given.currency))
@@ -109,9 +123,11 @@ class Credit:
             if uow.get_hierarchy(hierarchy_id) is None:
                 raise NotFound(f"no partner {hierarchy_id}")
             current = uow.get_credit_line(hierarchy_id)
-            if current is not None and current.currency != currency and current.reserved:
-                raise IdempotencyConflict(f"the credit line is in {current.currency} with "
-                                          f"{format_amount(current.reserved)} reserved; release those orders first")
+            if current is not None and current.currency != currency:
+                if current.reserved:
+                    raise IdempotencyConflict(f"the credit line is in {current.currency} with "
+                                              f"{format_amount(current.reserved)} reserved; release those orders first")
+                _no_spending_limits(uow, current)
             line = current or CreditLine(hierarchy_id=hierarchy_id, limit=limit, currency=currency, updated_at=now,
                                          reserved=amount_in(0, currency, allow_zero=True))
             line = line.model_copy(update={"limit": limit, "currency": currency, "updated_at": now})

@@ -10,7 +10,7 @@ from typing import Callable
 from shared.domain.errors import MalformedMessage
 from shared.domain.messages import CreateLead, parse_message
 from shared.domain.model import HistoryEntry, Prospect
-from shared.domain.sales import LeadDraft
+from shared.domain.sales import B2B_LEADS_VIEW, LeadDraft
 from shared.observability import correlation
 from shared.ports import Clock, LeadResult, Queue, ReceivedMessage, SalesGateway, Store
 from shared.queue_worker import move_to_poison
@@ -21,7 +21,7 @@ REFUSAL_BODY_CHARS = 500  # of Sales' error answer, kept on the prospect's histo
 
 TIMELINE_NOTE = (
     "This lead was created by the Commerce B2B onboarding integration from prospect {number}. "
-    "It is listed in the view 'All Commerce B2B leads'."
+    f"It is listed in the view '{B2B_LEADS_VIEW}'."
 )
 
 

@@ -4,6 +4,12 @@ Without a prospect: the hierarchy is built by hand (the organization, persons as
 the rules the flow keeps: one hierarchy per organization, at least one Admin, one sign-in user per
 email (a person whose email signs in elsewhere refuses the whole onboarding, nothing is written).
 The persons become Pending users; the user sync makes them members and sends the "user added" emails.
+
+An organization that came from a prospect (Sales qualified its lead) becomes a partner only through that
+prospect: deciding it builds the hierarchy under the prospect's own number claim, so a hand-made one
+would be a second hierarchy for the same organization. Pending: decide the prospect instead. Approved:
+it is a partner already. Rejected: a decided prospect stays decided; the company may sign up again, or
+the back office records its customer from the ERP (``add_customer``) and onboards that.
 """
 from __future__ import annotations
 
@@ -14,9 +20,9 @@ from pydantic.alias_generators import to_camel
 
 from shared.domain.errors import DuplicateRecord, IdempotencyConflict, InvalidInput, NotFound
 from shared.domain.ids import derived_id
-from shared.domain.model import Customer, CustomerHierarchy, CustomerType, HierarchyRole
+from shared.domain.model import Customer, CustomerHierarchy, CustomerType, HierarchyRole, ProspectStatus
 from shared.domain.partner_inputs import NewCustomer, OnboardExisting
-from shared.domain.partners import EmailTaken, PartnerUser, UserChange, UserStatus, user_id_for
+from shared.domain.partners import EmailTaken, FromProspect, PartnerUser, UserChange, UserStatus, user_id_for
 from shared.domain.validation import validated
 from shared.ports import Clock, Store, UnitOfWork
 from shared.services.partner_users import spending_limit
@@ -83,8 +89,8 @@ class PartnerOnboarding:
         with self._store.unit_of_work() as uow:
             organization = self._customer(uow, given.organization_customer_id, CustomerType.ORGANIZATION,
                                           "organizationCustomerId")
-            if organization.prospect_id and uow.find_hierarchy_by_prospect(organization.prospect_id):
-                raise DuplicateRecord(f"organization {organization.name} is a partner already (from its prospect)")
+            if organization.prospect_id:
+                _refuse_prospects_organization(uow, organization)
             # The organization owns its number: asking again finds the same hierarchy, never a second one.
             hierarchy = CustomerHierarchy(
                 id=hierarchy_id(uow.number_for(HIERARCHY_SEQUENCE, f"organization:{organization.id}")),
@@ -93,6 +99,7 @@ class PartnerOnboarding:
             if existing is not None:
                 return Onboarded(existing, [u for u in uow.partner_users(existing.id)], created=False)
             users = [self._user(uow, member, hierarchy, now) for member in given.members]
+            _one_user_per_email(users)
             uow.save_hierarchy(hierarchy)
             for user in users:
                 uow.save_partner_user(user)
@@ -122,3 +129,28 @@ class PartnerOnboarding:
             role=HierarchyRole(member.role), spending_limit=spending_limit(member.spending_limit, None),
             status=UserStatus.PENDING, sync=UserChange.ADD, created_at=now, updated_at=now,
         )
+
+
+def _refuse_prospects_organization(uow: UnitOfWork, organization: Customer) -> None:
+    assert organization.prospect_id is not None
+    if uow.find_hierarchy_by_prospect(organization.prospect_id):
+        raise DuplicateRecord(f"organization {organization.name} is a partner already (from its prospect)")
+    prospect = uow.get_prospect(organization.prospect_id)
+    number = prospect.number if prospect is not None else organization.prospect_id
+    if prospect is not None and prospect.status is ProspectStatus.REJECTED:
+        raise FromProspect(f"organization {organization.name} comes from prospect {number}, which was rejected; a "
+                           "decided prospect stays decided: let the company sign up again, or record its customer "
+                           "from the ERP by account number and onboard that")
+    raise FromProspect(f"organization {organization.name} comes from prospect {number}, still to be decided: "
+                       f"decide it in the back office instead (b2b approve {number}); approving it makes the partner")
+
+
+def _one_user_per_email(users: list[PartnerUser]) -> None:
+    """Two persons whose emails differ only in case are one sign-in user: saving both would keep the
+    second and silently drop the first (an Admin could vanish), so the onboarding is refused instead."""
+    seen: dict[str, PartnerUser] = {}
+    for user in users:
+        first = seen.setdefault(user.id, user)
+        if first is not user:
+            raise InvalidInput([("members", f"customers {first.customer_id} and {user.customer_id} sign in with "
+                                            f"the same email {user.email}; one email belongs to one user")])

@@ -14,7 +14,7 @@ from typing import Callable
 
 from shared.domain.errors import Forbidden, IllegalTransition, InvalidInput, NotFound
 from shared.domain.model import CustomerHierarchy, HierarchyRole
-from shared.domain.money import MoneyError, amount_in, decimal_amount
+from shared.domain.money import MoneyError, amount_in, decimal_amount, format_amount
 from shared.domain.partner_inputs import NewPartnerUser, OperatorNewPartnerUser, PartnerUserChanges
 from shared.domain.partners import (
     CreditLine,
@@ -216,7 +216,7 @@ def user_json(user: PartnerUser) -> dict:
     return {
         "id": user.id, "hierarchyId": user.hierarchy_id, "customerId": user.customer_id, "email": user.email,
         "firstName": user.first_name, "lastName": user.last_name, "role": user.role.value,
-        "spendingLimit": None if user.spending_limit is None else format(user.spending_limit, "f"),
+        "spendingLimit": None if user.spending_limit is None else format_amount(user.spending_limit),
         "language": user.language, "status": user.status.value,
         "pendingChange": None if user.sync is None else user.sync.value,
         "createdAt": user.created_at.isoformat(), "updatedAt": user.updated_at.isoformat(),

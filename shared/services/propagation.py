@@ -176,13 +176,12 @@ class DecisionEffects:
 
 
 class OutcomePropagation:
-    def __init__(self, store: Store, sales: SalesGateway, clock: Clock, relay: OutboxRelay, email_queue: str,
-                 store_name: str, store_url: str):
+    def __init__(self, store: Store, sales: SalesGateway, clock: Clock, relay: OutboxRelay, effects: DecisionEffects):
         self._store = store
         self._sales = sales
         self._clock = clock
         self._relay = relay
-        self._effects = DecisionEffects(email_queue, store_name, store_url)
+        self._effects = effects
 
     def handle(self, body: str | bytes) -> str:
         """Apply one outcome message; returns what happened: applied, duplicate or conflict."""

@@ -46,7 +46,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from shared.domain.errors import DomainError, DuplicateRecord
 from shared.domain.ids import outcome_event_id
 from shared.domain.messages import SalesOutcome
-from shared.domain.sales import LEAD_DISQUALIFY_REASONS, OPPORTUNITY_LOSS_REASONS, LeadState, Qualification
+from shared.domain.sales import LeadState, OutcomeKind, Qualification, outcome_primary_id, outcome_reason
 from shared.ports import Clock, Queue, SalesGateway, Store
 
 log = logging.getLogger("b2b.sales_webhook")
@@ -191,7 +191,7 @@ def _references(value: Any) -> list[dict]:
 # --- the result -------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Decision:
-    kind: Literal["lead_qualified", "lead_disqualified", "opportunity_won", "opportunity_lost"]
+    kind: OutcomeKind
     lead_id: str | None
     opportunity_id: str | None = None
     reason: str | None = None
@@ -229,15 +229,13 @@ class SalesWebhook:
     """
 
     def __init__(self, queue: Queue, outcome_queue: str, clock: Clock, *, sales: SalesGateway | None = None,
-                 opportunity_lead: OpportunityLeadLookup | None = None, store: Store | None = None,
-                 read_qualification: bool = True):
+                 opportunity_lead: OpportunityLeadLookup | None = None, store: Store | None = None):
         self._queue = queue
         self._outcome_queue = outcome_queue
         self._clock = clock
         self._sales = sales
         self._opportunity_lead = opportunity_lead
         self._store = store
-        self._read_qualification = read_qualification and sales is not None
 
     # --- entry point -------------------------------------------------------------------------
     def handle(self, body: bytes | str | Mapping[str, Any], headers: Mapping[str, str] | None = None) -> WebhookResult:
@@ -257,9 +255,7 @@ class SalesWebhook:
             log.info("sales webhook ignored", extra={**base, "why": detail})
             return WebhookResult("ignored", message, entity, kind=decision.kind, detail=detail,
                                  opportunity_id=decision.opportunity_id)
-        primary_id = lead_id if decision.kind.startswith("lead_") else decision.opportunity_id
-        assert primary_id is not None
-        event_id = outcome_event_id(decision.kind, primary_id)
+        event_id = outcome_event_id(decision.kind, outcome_primary_id(decision.kind, lead_id, decision.opportunity_id))
         result = {"kind": decision.kind, "event_id": event_id, "lead_id": lead_id,
                   "opportunity_id": decision.opportunity_id}
         log_extra = {**base, **result}
@@ -335,7 +331,7 @@ class SalesWebhook:
             if message == "Win":
                 return Decision("opportunity_won", lead_id, opportunity_id)
             status = _option(context.parameter("Status"))
-            return Decision("opportunity_lost", lead_id, opportunity_id, _reason(OPPORTUNITY_LOSS_REASONS, status))
+            return Decision("opportunity_lost", lead_id, opportunity_id, outcome_reason("opportunity_lost", status))
         raise UnsupportedWebhook(f"unsupported message {message[:60]!r} on {entity[:60]!r}; this webhook handles "
                                  "QualifyLead, Update, SetState and SetStateDynamicEntity on lead, Win and Lose "
                                  "on opportunity")
@@ -350,7 +346,7 @@ class SalesWebhook:
         if state != LeadState.DISQUALIFIED:
             return "the update does not disqualify the lead"
         status = next((s for s in (_option(_attribute(e, "statuscode")) for e in sources) if s is not None), None)
-        return Decision("lead_disqualified", lead_id, reason=_reason(LEAD_DISQUALIFY_REASONS, status))
+        return Decision("lead_disqualified", lead_id, reason=outcome_reason("lead_disqualified", status))
 
     def _lead_set_state(self, context: RemoteExecutionContext) -> Decision | str:
         lead_id = _guid(context.parameter("EntityMoniker")) or _guid(context.primary_entity_id)
@@ -359,7 +355,7 @@ class SalesWebhook:
         if _option(context.parameter("State")) != LeadState.DISQUALIFIED:
             return "the state change does not disqualify the lead"
         return Decision("lead_disqualified", lead_id,
-                        reason=_reason(LEAD_DISQUALIFY_REASONS, _option(context.parameter("Status"))))
+                        reason=outcome_reason("lead_disqualified", _option(context.parameter("Status"))))
 
     # --- lookups ---------------------------------------------------------------------------
     def _lead_of(self, context: RemoteExecutionContext, opportunity_id: str | None) -> str | None:
@@ -396,9 +392,8 @@ class SalesWebhook:
             pass
 
     def _qualification(self, kind: str, lead_id: str) -> Qualification | None:
-        if kind != "lead_qualified" or not self._read_qualification:
+        if kind != "lead_qualified" or self._sales is None:
             return None
-        assert self._sales is not None
         try:
             return self._sales.get_qualification(lead_id)
         except Exception as error:  # Sales is slow or down: propagation reads it later
@@ -413,9 +408,3 @@ class SalesWebhook:
             if key is not None:
                 return key
         return None
-
-
-def _reason(reasons: Mapping[int, str], status: int | None) -> str | None:
-    if status is None:
-        return None
-    return reasons.get(status, f"statuscode {status}")

@@ -74,8 +74,11 @@ class UserSync:
                 return []  # never had access: nothing to tell
             return [self._email(uow, user, hierarchy, USER_REMOVED, now)]
         self._save_person(uow, user, now)
+        # An edit (or a re-add before the removal was synced) changes a member that is there already:
+        # it joined when it was first added, not at this sync.
+        added_at = next((m.added_at for m in uow.members(hierarchy.id) if m.customer_id == user.customer_id), now)
         uow.save_member(HierarchyMember(hierarchy_id=hierarchy.id, customer_id=user.customer_id, role=user.role,
-                                        status=MemberStatus.ACTIVE, added_at=now))
+                                        status=MemberStatus.ACTIVE, added_at=added_at))
         if user.sync is UserChange.ADD:
             return [self._email(uow, user, hierarchy, USER_ADDED, now)]
         return []

@@ -12,6 +12,7 @@ from shared.domain.messages import CreateLead
 from shared.domain.model import CustomerType, ProspectStatus
 from shared.domain.errors import DecisionConflict
 from tests.services.flow import count, sales_count, signup_body, work
+from tests.services.partners import customers, new_user
 
 
 def pending(c: Container, n: int = 1) -> list[str]:
@@ -172,3 +173,29 @@ def test_embedded_sales_still_gets_its_leads(container):
     pending(container, 2)
     work(container)
     assert sales_count(container, "leads") == 2
+
+
+@pytest.mark.parametrize("name, problem", [
+    ("al\u200bice", "contains control characters"),  # a zero-width space: looks like "alice" in a history
+    ("\u202eecila", "contains control characters"),  # a right-to-left override
+    ("alice\nbob", "contains control characters"),
+    ("x" * 65, "may be at most 64 characters"),
+    ("  ", "is required"),
+    (7, "must be text"),
+])
+def test_an_operator_name_follows_one_rule_in_every_back_office_action(container, name, problem):
+    # Deciding, adding a user and onboarding by hand all record the operator: one name, one rule.
+    number = pending(container)[0]
+    org, anna, _ = customers(container)
+    actions = [
+        lambda: container.back_office.approve(number, name),
+        lambda: container.back_office.acknowledge(number, "a note", name),
+        lambda: container.partner_users.add_by_operator("CH-000001", {**new_user("x@example.com"), "operator": name}),
+        lambda: container.partner_onboarding.onboard({"organizationCustomerId": org.id, "operator": name,
+                                                      "members": [{"customerId": anna.id, "role": "Admin"}]}),
+    ]
+    for action in actions:
+        with pytest.raises(InvalidInput) as refused:
+            action()
+        assert refused.value.problems == [("operator", problem)]
+    assert container.operator.partners() == []

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 
@@ -40,6 +42,34 @@ def test_demo_then_operator_commands(tmp_path, capsys):
     assert code == 1 and "no opportunity" in out
 
 
+@pytest.mark.parametrize("environment", [
+    {"STATE_BACKEND": "azure"},  # not even a storage account set: the demo must not need one
+    {"SALES_MODE": "none", "EMAIL_TRANSPORT": "smtp", "SMTP_HOST": "127.0.0.1", "SMTP_PORT": "9"},
+])
+@pytest.mark.parametrize("own_folder", [True, False])
+def test_the_demo_runs_on_the_embedded_default_whatever_the_environment_says(
+        tmp_path, capsys, monkeypatch, environment, own_folder):
+    # The deployment's settings would send fake signups to its real tables, queues, CRM or inbox.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # the default DATA_DIR (.data) is relative to it
+    for name, value in {**environment, "DATA_DIR": str(elsewhere / "data")}.items():
+        monkeypatch.setenv(name, value)
+    demo_dir = tmp_path / "demo"
+    code, out = run(capsys, *(["--data-dir", str(demo_dir)] if own_folder else []), "demo")
+    assert code == 0, out
+    assert "PRO-000001  Approved" in out and out.count("Rejected") == 2
+    state_folder = Path(out.split("state folder: ")[1].splitlines()[0])
+    try:
+        assert state_folder == demo_dir if own_folder else state_folder.name.startswith("b2b-demo-")
+        assert {"state.sqlite3", "queues.sqlite3", "sales.sqlite3", "outbox"} <= {p.name for p in state_folder.iterdir()}
+        assert len(list((state_folder / "outbox").iterdir())) == 3
+    finally:
+        if not own_folder:
+            shutil.rmtree(state_folder)
+    assert list(elsewhere.iterdir()) == []
+
+
 def test_salesperson_commands_and_poison(tmp_path, capsys):
     data = str(tmp_path)
     body = tmp_path / "signup.json"
@@ -70,6 +100,16 @@ def test_salesperson_commands_and_poison(tmp_path, capsys):
     code, out = run(capsys, "--data-dir", data, "poison", "replay", "b2b-sales-outcomes-poison", "all")
     assert code == 0 and f"replayed {message_id}" in out
     assert c.queue.count(c.settings.outcome_queue) == 1
+
+
+def test_submit_refuses_a_file_that_is_not_json_in_one_line(tmp_path, capsys):
+    body = tmp_path / "signup.json"
+    body.write_text('{"company": ')
+    code, out = run(capsys, "--data-dir", str(tmp_path), "submit", str(body))
+    assert code == 1
+    assert out == f"b2b: {body}: is not JSON (Expecting value, line 1 column 13)\n"
+    body.write_bytes(b'{"company": "\xff"}')
+    assert run(capsys, "--data-dir", str(tmp_path), "submit", str(body)) == (1, f"b2b: {body}: is not UTF-8 text\n")
 
 
 def test_back_office_commands_without_sales(tmp_path, capsys, monkeypatch):

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from shared.domain.errors import Forbidden, IdempotencyConflict, InvalidInput, NotFound
-from shared.domain.partners import user_id_for
+from shared.domain.partners import CurrencyInUse, user_id_for
 from tests.services.partners import approved_partner, caller, new_user
 
 
@@ -159,3 +159,17 @@ def test_the_order_id_in_the_body_must_match_the_route(container, partner):
     assert container.credit.reserve(admin, "SO-1", order(hierarchy, admin, "1.00", order_id="SO-1")).allowed
     with pytest.raises(InvalidInput, match="orderId"):
         container.credit.reserve(admin, "bad id!", held(hierarchy, admin, "1.00"))
+
+
+def test_the_credit_line_currency_cannot_change_while_users_have_spending_limits(container, partner):
+    # A limit is a plain amount read in the line's currency: 100.00 EUR must not quietly become 100.00 SEK.
+    hierarchy, admin, buyer = partner
+    container.partner_users.add(admin, hierarchy, new_user("second@example.se", spendingLimit="50.00"))
+    with pytest.raises(CurrencyInUse, match="^2 users have spending limits in EUR"):
+        container.credit.set_line(hierarchy, {"limit": "1000", "currency": "SEK"})
+    container.partner_users.edit(admin, hierarchy, user_id_for("second@example.se"), {"spendingLimit": None})
+    with pytest.raises(CurrencyInUse, match="^1 user has a spending limit in EUR"):
+        container.credit.set_line(hierarchy, {"limit": "1000", "currency": "SEK"})
+    container.partner_users.remove(admin, hierarchy, user_id_for(buyer.email))  # a removed user's limit counts not
+    line = container.credit.set_line(hierarchy, {"limit": "1000", "currency": "SEK"})
+    assert (line.currency, line.limit) == ("SEK", Decimal("1000.00"))

@@ -4,8 +4,9 @@ from __future__ import annotations
 import pytest
 
 from shared.domain.errors import DuplicateRecord, IdempotencyConflict, InvalidInput, NotFound
-from shared.domain.model import HierarchyRole, MemberStatus
-from shared.domain.partners import EmailTaken, UserStatus, user_id_for
+from shared.domain.model import HierarchyRole, MemberStatus, ProspectStatus
+from shared.domain.partners import EmailTaken, FromProspect, UserStatus, user_id_for
+from tests.services.flow import signup_body, work
 from tests.services.partners import approved_partner, caller, customers, emails_to, new_user
 
 
@@ -85,3 +86,60 @@ def test_customers_are_identified_by_account_number(container):
     with pytest.raises(InvalidInput) as missing:
         container.partner_onboarding.add_customer({"accountNumber": "ACC-8", "type": "Person", "firstName": "X"})
     assert {f for f, _ in missing.value.problems} == {"lastName", "email"}
+
+
+def test_two_persons_whose_emails_differ_only_in_case_refuse_the_onboarding(container):
+    # One email is one sign-in user: saving both would leave the second (a User) and lose the Admin.
+    org, anna, _ = customers(container)
+    anna_again, _ = container.partner_onboarding.add_customer({
+        "accountNumber": "ACC-103", "type": "Person", "firstName": "Anna", "lastName": "Berg",
+        "email": "Anna@Fabrikam.example"})
+    with pytest.raises(InvalidInput) as refused:
+        container.partner_onboarding.onboard({"organizationCustomerId": org.id, "operator": "alice",
+                                              "members": [{"customerId": anna_again.id, "role": "Admin"},
+                                                          {"customerId": anna.id, "role": "User"}]})
+    assert [field for field, _ in refused.value.problems] == ["members"]
+    assert "same email" in str(refused.value)
+    with container.store.unit_of_work(read_only=True) as uow:
+        assert uow.get_partner_user(user_id_for("anna@fabrikam.example")) is None
+    assert container.operator.partners() == []
+
+
+def _qualified_prospect(c):
+    """A prospect whose lead Sales qualified (its customers exist) but that nobody decided yet."""
+    c.intake.submit(signup_body(1))
+    c.channel_sync.run()
+    work(c)
+    prospect = c.operator.prospects()[0]
+    qualified = c.sales.qualify(prospect.lead_id)
+    work(c)
+    return c.operator.prospect(prospect.number).prospect, qualified
+
+
+def _onboard_by_hand(c, prospect):
+    _, anna, _ = customers(c)
+    return c.partner_onboarding.onboard({"organizationCustomerId": prospect.organization_customer_id,
+                                         "operator": "alice", "members": [{"customerId": anna.id, "role": "Admin"}]})
+
+
+def test_an_organization_from_a_pending_prospect_becomes_a_partner_only_through_its_prospect(container):
+    # A hand-made hierarchy would claim a number under the organization while winning the opportunity
+    # claims another under the prospect: one organization, two hierarchies.
+    prospect, qualified = _qualified_prospect(container)
+    assert prospect.status is ProspectStatus.PENDING and prospect.organization_customer_id
+    with pytest.raises(FromProspect, match=f"decide it in the back office instead \\(b2b approve {prospect.number}\\)"):
+        _onboard_by_hand(container, prospect)
+    assert container.operator.partners() == []
+
+    container.sales.win(qualified.opportunity_id)
+    work(container)
+    assert [h.prospect_id for h in container.operator.partners()] == [prospect.id]
+
+
+def test_an_organization_from_a_rejected_prospect_is_refused_too(container):
+    prospect, qualified = _qualified_prospect(container)
+    container.sales.lose(qualified.opportunity_id, 5)
+    work(container)
+    with pytest.raises(FromProspect, match=f"prospect {prospect.number}, which was rejected"):
+        _onboard_by_hand(container, prospect)
+    assert container.operator.partners() == []

@@ -88,6 +88,18 @@ def test_edit_goes_through_the_sync_and_keeps_the_user_active(container):
     assert unchanged.version == 2 and unchanged.sync is None
 
 
+def test_a_synced_edit_keeps_when_the_member_joined(container, clock):
+    hierarchy, admin = approved_partner(container)
+    user = container.partner_users.add(admin, hierarchy, new_user("nils@example.se")).user
+    container.channel_sync.run()
+    joined = members(container, hierarchy)[user.customer_id].added_at
+    clock.advance(3600)
+    container.partner_users.edit(admin, hierarchy, user.id, {"role": "Admin"})
+    container.channel_sync.run()
+    member = members(container, hierarchy)[user.customer_id]
+    assert (member.role, member.added_at) == (HierarchyRole.ADMIN, joined)
+
+
 def test_an_edit_before_the_sync_stays_an_add_with_the_new_values(container):
     hierarchy, admin = approved_partner(container)
     user = container.partner_users.add(admin, hierarchy, new_user("nils@example.se")).user
@@ -137,6 +149,25 @@ def test_a_removed_user_may_join_another_partner_as_the_same_user_and_customer(c
     assert members(container, b)[user.customer_id].status is MemberStatus.ACTIVE
     with pytest.raises(NotFound):
         container.partner_users.get(admin_a, a, user.id)
+
+
+def test_moved_through_a_partner_between_two_syncs_still_leaves_the_first(container):
+    # Removed from A, added to B, removed from B, added to C, all before a sync: the user was never a
+    # member of B, but is still one of A, which the sync must take it out of.
+    a, admin_a = approved_partner(container, 1)
+    b, admin_b = approved_partner(container, 2)
+    c, admin_c = approved_partner(container, 3)
+    user = container.partner_users.add(admin_a, a, new_user("nils@example.se")).user
+    container.channel_sync.run()
+    container.partner_users.remove(admin_a, a, user.id)
+    container.partner_users.add(admin_b, b, new_user("nils@example.se"))
+    container.partner_users.remove(admin_b, b, user.id)
+    moved = container.partner_users.add(admin_c, c, new_user("nils@example.se")).user
+    assert moved.leaves_hierarchy_id == a
+    container.channel_sync.run()
+    assert user.customer_id not in members(container, a)
+    assert user.customer_id not in members(container, b)
+    assert members(container, c)[user.customer_id].status is MemberStatus.ACTIVE
 
 
 def test_a_partner_keeps_at_least_one_admin(container):

@@ -62,6 +62,9 @@ def test_rejoin_only_after_removal_and_leaving_the_old_hierarchy_if_still_in_it(
     assert moved.synced(T0).leaves_hierarchy_id is None
     settled = user(status=UserStatus.REMOVED).rejoin("CH-000002", "A", "B", HierarchyRole.USER, None, "en", T0)
     assert settled.leaves_hierarchy_id is None
+    # removed from CH-000002 too before a sync, then added to a third: it still has CH-000001 to leave
+    again = moved.removed(T0).rejoin("CH-000003", "A", "B", HierarchyRole.USER, None, "en", T0)
+    assert (again.hierarchy_id, again.leaves_hierarchy_id) == ("CH-000003", "CH-000001")
 
 
 def line(limit="1000.00", reserved="0.00", currency="EUR") -> CreditLine:
