@@ -26,6 +26,10 @@ PLATFORM_SETTINGS = {
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",  # Entra ID auth for telemetry (local auth is off)
     "AzureWebJobs.create_lead.Disabled",  # host: which consumer of the lead queue runs (by SALES_MODE)
     "AzureWebJobs.create_lead_batches.Disabled",
+    # Timer schedules: the host resolves %CHANNEL_SYNC_SCHEDULE% and %LEAD_BATCH_SCHEDULE% in the triggers
+    # (functions/channel_sync.py, functions/queues.py); the code never reads them.
+    "CHANNEL_SYNC_SCHEDULE",
+    "LEAD_BATCH_SCHEDULE",
 }
 
 # App settings that Flex Consumption replaced with functionAppConfig (runtime, deployment, scale) or that
