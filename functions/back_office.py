@@ -79,7 +79,7 @@ def backoffice_partner_users(req: func.HttpRequest) -> func.HttpResponse:
 
     hierarchy_id = req.route_params["hierarchyId"]
     if req.method == "GET":  # every user, removed ones too: the back office sees the whole story
-        users = container().operator.partner(hierarchy_id).users
+        users = container().operator.partner_users(hierarchy_id)
         return json_response({"users": [user_json(u) for u in users]}, headers={"Cache-Control": "no-store"})
     added = container().partner_users.add_by_operator(hierarchy_id, json_object(req, exact_numbers=True))
     return json_response(user_json(added.user), status=201 if added.created else 200)

@@ -161,6 +161,13 @@ class OperatorService:
             return PartnerDetails(hierarchy, uow.members(hierarchy_id), uow.partner_users(hierarchy_id),
                                   uow.get_credit_line(hierarchy_id))
 
+    def partner_users(self, hierarchy_id: str) -> list[PartnerUser]:
+        """A partner's sign-in users, removed ones too (without the members and credit line of ``partner``)."""
+        with self._store.unit_of_work(read_only=True) as uow:
+            if uow.get_hierarchy(hierarchy_id) is None:
+                raise NotFound(f"no partner {hierarchy_id}")
+            return uow.partner_users(hierarchy_id)
+
     def emails(self, limit: int = 1000, pending_only: bool = False) -> list[EmailRecord]:
         with self._store.unit_of_work(read_only=True) as uow:
             return uow.list_emails(limit, pending_only)

@@ -1,4 +1,4 @@
-"""The operator's listings: flagged prospects wherever they are in the list."""
+"""The operator's listings: flagged prospects wherever they are in the list, a partner's users alone."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -7,7 +7,9 @@ import pytest
 
 from shared.bootstrap import Container
 from shared.config import Settings
+from shared.domain.errors import NotFound
 from tests.services.flow import signup_body
+from tests.services.partners import approved_partner, new_user
 
 
 @pytest.fixture
@@ -41,3 +43,17 @@ def test_flagged_prospects_beyond_the_first_page_are_listed(container):
     assert [p.number for p in container.operator.prospects(limit=1, needs_attention=True)] == [numbers[1]]
     assert len(container.operator.prospects(limit=3)) == 3  # without the filter the limit is as before
 
+
+def test_partner_users_of_an_unknown_partner_is_not_found(container):
+    with pytest.raises(NotFound, match="no partner CH-999999"):
+        container.operator.partner_users("CH-999999")
+
+
+def test_partner_users_lists_a_partners_users_removed_ones_too(container):
+    hierarchy, admin = approved_partner(container)
+    added = container.partner_users.add(admin, hierarchy, new_user("buyer@example.com"))
+    container.partner_users.remove(admin, hierarchy, added.user.id)
+
+    users = container.operator.partner_users(hierarchy)
+    assert users == container.operator.partner(hierarchy).users
+    assert {u.email for u in users} == {"person1@example.com", "buyer@example.com"}
