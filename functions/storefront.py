@@ -1,7 +1,6 @@
 """The onboarding form of the B2B storefront, server-rendered, posting to the intake service."""
 from __future__ import annotations
 
-import re
 import uuid
 
 import azure.functions as func
@@ -9,12 +8,19 @@ import azure.functions as func
 from functions._http import base_url, html_response, http_function, read_body
 from functions._runtime import container
 from shared.domain.errors import IdempotencyConflict, InvalidInput
-from shared.storefront import FORM_KEY, confirmation_page, errors_by_field, form_fields, form_page, payload_from_form
+from shared.storefront import (
+    DEFAULT_CHANNEL,
+    FORM_KEY,
+    confirmation_page,
+    errors_by_field,
+    form_channel,
+    form_fields,
+    form_page,
+    payload_from_form,
+)
 
 bp = func.Blueprint()
 
-_CHANNEL = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-DEFAULT_CHANNEL = "b2b-web"
 FORM_ACTION = "/api/signup"
 
 
@@ -22,9 +28,7 @@ FORM_ACTION = "/api/signup"
 @bp.route(route="signup", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 @http_function
 def storefront_form(req: func.HttpRequest) -> func.HttpResponse:
-    channel = req.params.get("channel") or DEFAULT_CHANNEL
-    channel = channel if _CHANNEL.match(channel) else DEFAULT_CHANNEL
-    return html_response(form_page(FORM_ACTION, channel, form_key=str(uuid.uuid4())))
+    return html_response(form_page(FORM_ACTION, form_channel(req.params.get("channel")), form_key=str(uuid.uuid4())))
 
 
 @bp.function_name("storefront_submit")
