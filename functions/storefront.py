@@ -5,7 +5,7 @@ import uuid
 
 import azure.functions as func
 
-from functions._http import base_url, html_response, http_function, read_body
+from functions._http import html_response, http_function, read_body, signup_status_url
 from functions._runtime import container
 from shared.domain.errors import IdempotencyConflict, InvalidInput
 from shared.storefront import (
@@ -45,5 +45,4 @@ def storefront_submit(req: func.HttpRequest) -> func.HttpResponse:
     except IdempotencyConflict:
         notice = "This form was sent already. Open the form again to send another request."
         return html_response(form_page(FORM_ACTION, channel, str(uuid.uuid4()), fields, notice=notice), 409)
-    status_url = f"{base_url(req)}/api/signups/{receipt.signup_id}"
-    return html_response(confirmation_page(receipt.signup_id, status_url), status=201)
+    return html_response(confirmation_page(receipt.signup_id, signup_status_url(req, receipt.signup_id)), status=201)
