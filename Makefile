@@ -46,7 +46,8 @@ run-azurite: $(VENV)/.runtime local.settings.json node_modules/.bin/azurite
 demo: $(VENV)/.runtime
 	$(BIN)/b2b demo
 
-bench: $(VENV)/.dev
+# Some benches run on Azurite (bench_azurite.py, bench_azure_requests.py).
+bench: $(VENV)/.dev node_modules/.bin/azurite
 	for script in bench/bench_*.py; do $(BIN)/python $$script || exit 1; done
 
 clean:

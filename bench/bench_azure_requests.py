@@ -20,6 +20,7 @@ sys.path.insert(0, str(ROOT))
 from devhost.azurite import AzuriteProcess  # noqa: E402
 from shared.bootstrap import Container  # noqa: E402
 from shared.config import Settings  # noqa: E402
+from shared.domain.model import ProspectStatus  # noqa: E402
 from signups import numbered_signup  # noqa: E402
 from shared.queue_worker import QueueRules, drain_queues  # noqa: E402
 
@@ -80,7 +81,8 @@ def main() -> None:
         for opportunity in opportunities:
             c.sales.win(opportunity)
         run("won + email", lambda: drain_queues(c.queue, c.queue_handlers(), RULES))
-        approved = len(c.operator.prospects(limit=args.n))
+        step["name"] = "check"  # not a step of the flow: its reads stay out of the figures
+        approved = len(c.operator.prospects(ProspectStatus.APPROVED, limit=args.n))
         for adapter in (c.store, c.queue, c.sales):
             adapter.close()
     assert approved == args.n and len(leads) == args.n, (approved, len(leads))

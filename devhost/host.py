@@ -148,12 +148,6 @@ class LocalHost:
         self._require_started()
         self._scheduler.run(name, past_due=past_due)
 
-    def url_for(self, name: str) -> str:
-        info = next((f for f in self.functions if f.name == name and f.trigger_type == HTTP_TRIGGER), None)
-        if info is None:
-            raise LookupError(f"no HTTP function named {name!r}")
-        return info.detail.split(" ", 1)[1]
-
     def startup_lines(self) -> list[str]:
         """What ``python -m devhost`` prints; the last line is ``Host listening on <base_url>``."""
         lines = ["Functions:", *(f"  {info.line()}" for info in self.functions)]

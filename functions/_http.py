@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 import azure.functions as func
 
+from functions._runtime import container
 from shared.domain.errors import (
     ConcurrencyConflict,
     DomainError,
@@ -23,6 +24,7 @@ from shared.domain.errors import (
     Unauthenticated,
 )
 from shared.observability import correlation
+from shared.ports import Caller
 
 log = logging.getLogger("b2b.http")
 
@@ -37,7 +39,14 @@ class RequestRefused(Exception):
         super().__init__(detail)
 
 
-def json_response(data: object, status: int = 200, headers: dict[str, str] | None = None) -> func.HttpResponse:
+# Answers about one person, partner, order or decision: no cache (a browser's, a proxy's) keeps a copy.
+_NO_STORE = {"Cache-Control": "no-store"}
+
+
+def json_response(data: object, status: int = 200, headers: dict[str, str] | None = None, *,
+                  no_store: bool = False) -> func.HttpResponse:
+    if no_store:
+        headers = {**_NO_STORE, **(headers or {})}
     return func.HttpResponse(json.dumps(data), status_code=status, mimetype="application/json",
                              charset="utf-8", headers=headers)
 
@@ -48,7 +57,7 @@ _PAGE_POLICY = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self
 
 def html_response(text: str, status: int = 200) -> func.HttpResponse:
     return func.HttpResponse(text, status_code=status, mimetype="text/html", charset="utf-8",
-                             headers={"Content-Security-Policy": _PAGE_POLICY, "Cache-Control": "no-store"})
+                             headers={"Content-Security-Policy": _PAGE_POLICY, **_NO_STORE})
 
 
 def problem(status: int, title: str, detail: str, errors: list[dict] | None = None) -> func.HttpResponse:
@@ -62,6 +71,16 @@ def problem(status: int, title: str, detail: str, errors: list[dict] | None = No
 def base_url(req: func.HttpRequest) -> str:
     parts = urlsplit(req.url)
     return f"{parts.scheme}://{parts.netloc}"
+
+
+def signup_status_url(req: func.HttpRequest, signup_id: str) -> str:
+    """Where a signup's status is read (signup_status), on the host that took the request."""
+    return f"{base_url(req)}/api/signups/{signup_id}"
+
+
+def signed_in(req: func.HttpRequest) -> Caller:
+    """The partner user whose bearer token the request carries (Unauthenticated otherwise)."""
+    return container().token_verifier.verify(req.headers.get("authorization"))
 
 
 def read_body(req: func.HttpRequest, allowed_types: tuple[str, ...], *, max_bytes: int = MAX_BODY_BYTES,

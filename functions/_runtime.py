@@ -18,12 +18,16 @@ def container() -> Container:
         with _lock:
             if _container is None:
                 # Imported here, not at module level: indexing the functions at cold start needs none of it.
-                # Logging is the host's: the Azure worker ships records to Application Insights with the
-                # invocation id, and the local host installs the JSON formatter.
                 from shared.bootstrap import Container
                 from shared.config import Settings
+                from shared.observability import install_log_hygiene
 
-                _container = Container.build(Settings.from_env())
+                settings = Settings.from_env()
+                # Logging is the host's: the Azure worker ships records to Application Insights with the
+                # invocation id, the local host through its JSON formatter. Either way the records are
+                # redacted and carry the correlation id, at LOG_LEVEL.
+                install_log_hygiene(settings.log_level)
+                _container = Container.build(settings)
     return _container
 
 

@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from functions._http import http_function, json_object, json_response, problem
+from functions._http import http_function, json_object, json_response
 from functions._runtime import container
-from shared.domain.errors import DecisionConflict
 
 bp = func.Blueprint()
 
@@ -25,14 +24,11 @@ bp = func.Blueprint()
 def _decide(req: func.HttpRequest, target: str) -> func.HttpResponse:
     payload = json_object(req)
     back_office, key = container().back_office, req.route_params["key"]
-    try:
-        if target == "approve":
-            decision = back_office.approve(key, payload.get("operator"))
-        else:
-            decision = back_office.reject(key, payload.get("reason"), payload.get("operator"))
-    except DecisionConflict as conflict:
-        return problem(409, "Conflict", str(conflict))
-    return json_response(decision.to_json(), headers={"Cache-Control": "no-store"})
+    if target == "approve":
+        decision = back_office.approve(key, payload.get("operator"))
+    else:
+        decision = back_office.reject(key, payload.get("reason"), payload.get("operator"))
+    return json_response(decision.to_json(), no_store=True)  # a conflicting decision: 409 from http_function
 
 
 @bp.function_name("backoffice_approve")
@@ -55,8 +51,7 @@ def backoffice_reject(req: func.HttpRequest) -> func.HttpResponse:
 def backoffice_acknowledge(req: func.HttpRequest) -> func.HttpResponse:
     payload = json_object(req)
     done = container().back_office.acknowledge(req.route_params["key"], payload.get("note"), payload.get("operator"))
-    return json_response({"number": done.number, "changed": done.changed, "flag": done.reason},
-                         headers={"Cache-Control": "no-store"})
+    return json_response({"number": done.number, "changed": done.changed, "flag": done.reason}, no_store=True)
 
 
 @bp.function_name("backoffice_credit")
@@ -67,7 +62,7 @@ def backoffice_credit(req: func.HttpRequest) -> func.HttpResponse:
 
     credit, hierarchy_id = container().credit, req.route_params["hierarchyId"]
     if req.method == "GET":
-        return json_response(credit_line_json(credit.line(hierarchy_id)), headers={"Cache-Control": "no-store"})
+        return json_response(credit_line_json(credit.line(hierarchy_id)), no_store=True)
     return json_response(credit_line_json(credit.set_line(hierarchy_id, json_object(req, exact_numbers=True))))
 
 
@@ -79,8 +74,8 @@ def backoffice_partner_users(req: func.HttpRequest) -> func.HttpResponse:
 
     hierarchy_id = req.route_params["hierarchyId"]
     if req.method == "GET":  # every user, removed ones too: the back office sees the whole story
-        users = container().operator.partner(hierarchy_id).users
-        return json_response({"users": [user_json(u) for u in users]}, headers={"Cache-Control": "no-store"})
+        users = container().operator.partner_users(hierarchy_id)
+        return json_response({"users": [user_json(u) for u in users]}, no_store=True)
     added = container().partner_users.add_by_operator(hierarchy_id, json_object(req, exact_numbers=True))
     return json_response(user_json(added.user), status=201 if added.created else 200)
 
@@ -102,7 +97,7 @@ def backoffice_partners(req: func.HttpRequest) -> func.HttpResponse:
 
     if req.method == "GET":
         partners = container().operator.partners()
-        return json_response({"partners": [hierarchy_json(h) for h in partners]}, headers={"Cache-Control": "no-store"})
+        return json_response({"partners": [hierarchy_json(h) for h in partners]}, no_store=True)
     done = container().partner_onboarding.onboard(json_object(req, exact_numbers=True))
     body = {**hierarchy_json(done.hierarchy), "users": [user_json(u) for u in done.users]}
     return json_response(body, status=201 if done.created else 200)

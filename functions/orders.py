@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from functions._http import http_function, json_object, json_response
+from functions._http import http_function, json_object, json_response, signed_in
 from functions._runtime import container
-from functions.partners import signed_in
 
 bp = func.Blueprint()
-_NO_STORE = {"Cache-Control": "no-store"}
 
 
 @bp.function_name("order_check")
@@ -22,7 +20,7 @@ _NO_STORE = {"Cache-Control": "no-store"}
 @http_function
 def order_check(req: func.HttpRequest) -> func.HttpResponse:
     decision = container().credit.check(signed_in(req), json_object(req, exact_numbers=True))
-    return json_response(decision.to_json(), headers=_NO_STORE)
+    return json_response(decision.to_json(), no_store=True)
 
 
 @bp.function_name("order_reserve")
@@ -31,7 +29,7 @@ def order_check(req: func.HttpRequest) -> func.HttpResponse:
 def order_reserve(req: func.HttpRequest) -> func.HttpResponse:
     decision = container().credit.reserve(signed_in(req), req.route_params["orderId"], json_object(req, exact_numbers=True))
     status = 409 if not decision.allowed else 200 if decision.repeated else 201
-    return json_response(decision.to_json(), status=status, headers=_NO_STORE)
+    return json_response(decision.to_json(), status=status, no_store=True)
 
 
 @bp.function_name("order_release")
@@ -41,4 +39,4 @@ def order_release(req: func.HttpRequest) -> func.HttpResponse:
     from shared.services.credit import reservation_json
 
     reservation, changed = container().credit.release(signed_in(req), req.route_params["orderId"])
-    return json_response({**reservation_json(reservation), "changed": changed}, headers=_NO_STORE)
+    return json_response({**reservation_json(reservation), "changed": changed}, no_store=True)

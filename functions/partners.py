@@ -11,22 +11,16 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from functions._http import http_function, json_object, json_response
+from functions._http import http_function, json_object, json_response, signed_in
 from functions._runtime import container
-from shared.ports import Caller
 
 bp = func.Blueprint()
-_NO_STORE = {"Cache-Control": "no-store"}
-
-
-def signed_in(req: func.HttpRequest) -> Caller:
-    return container().token_verifier.verify(req.headers.get("authorization"))
 
 
 def _user_answer(user, status: int, **headers: str) -> func.HttpResponse:
     from shared.services.partner_users import user_json
 
-    return json_response(user_json(user), status=status, headers={**_NO_STORE, **headers})
+    return json_response(user_json(user), status=status, headers=headers, no_store=True)
 
 
 @bp.function_name("partner_me")
@@ -37,7 +31,7 @@ def partner_me(req: func.HttpRequest) -> func.HttpResponse:
 
     user, hierarchy = container().partner_users.me(signed_in(req))
     return json_response({"user": user_json(user), "partner": {"hierarchyId": hierarchy.id, "name": hierarchy.name,
-                                                               "purpose": hierarchy.purpose}}, headers=_NO_STORE)
+                                                               "purpose": hierarchy.purpose}}, no_store=True)
 
 
 @bp.function_name("partner_users")
@@ -51,7 +45,7 @@ def partner_users(req: func.HttpRequest) -> func.HttpResponse:
     if req.method == "GET":
         removed = req.params.get("includeRemoved", "").lower() == "true"
         users = service.list(caller, hierarchy_id, include_removed=removed)
-        return json_response({"users": [user_json(u) for u in users]}, headers=_NO_STORE)
+        return json_response({"users": [user_json(u) for u in users]}, no_store=True)
     added = service.add(caller, hierarchy_id, json_object(req, exact_numbers=True))
     return _user_answer(added.user, 201 if added.created else 200,
                         Location=f"/api/partners/{hierarchy_id}/users/{added.user.id}")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from functions._http import base_url, html_response, http_function, json_response, parse_json_body, read_body
+from functions._http import html_response, http_function, json_response, parse_json_body, read_body, signup_status_url
 from functions._runtime import container
 from shared.storefront import status_page
 
@@ -16,7 +16,7 @@ bp = func.Blueprint()
 def signup_intake(req: func.HttpRequest) -> func.HttpResponse:
     payload = parse_json_body(read_body(req, ("application/json",)))
     receipt = container().intake.submit(payload, req.headers.get("idempotency-key"))
-    status_url = f"{base_url(req)}/api/signups/{receipt.signup_id}"
+    status_url = signup_status_url(req, receipt.signup_id)
     return json_response(
         {"id": receipt.signup_id, "status": "pending", "status_url": status_url},
         status=202,
@@ -31,4 +31,4 @@ def signup_status(req: func.HttpRequest) -> func.HttpResponse:
     view = container().signup_status.status(req.route_params["id"]).to_json()
     if "text/html" in (req.headers.get("accept") or ""):
         return html_response(status_page(view))
-    return json_response(view, headers={"Cache-Control": "no-store"})
+    return json_response(view, no_store=True)

@@ -1,20 +1,26 @@
 """The onboarding form of the B2B storefront, server-rendered, posting to the intake service."""
 from __future__ import annotations
 
-import re
 import uuid
 
 import azure.functions as func
 
-from functions._http import base_url, html_response, http_function, read_body
+from functions._http import html_response, http_function, read_body, signup_status_url
 from functions._runtime import container
 from shared.domain.errors import IdempotencyConflict, InvalidInput
-from shared.storefront import FORM_KEY, confirmation_page, errors_by_field, form_fields, form_page, payload_from_form
+from shared.storefront import (
+    DEFAULT_CHANNEL,
+    FORM_KEY,
+    confirmation_page,
+    errors_by_field,
+    form_channel,
+    form_fields,
+    form_page,
+    payload_from_form,
+)
 
 bp = func.Blueprint()
 
-_CHANNEL = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-DEFAULT_CHANNEL = "b2b-web"
 FORM_ACTION = "/api/signup"
 
 
@@ -22,9 +28,7 @@ FORM_ACTION = "/api/signup"
 @bp.route(route="signup", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 @http_function
 def storefront_form(req: func.HttpRequest) -> func.HttpResponse:
-    channel = req.params.get("channel") or DEFAULT_CHANNEL
-    channel = channel if _CHANNEL.match(channel) else DEFAULT_CHANNEL
-    return html_response(form_page(FORM_ACTION, channel, form_key=str(uuid.uuid4())))
+    return html_response(form_page(FORM_ACTION, form_channel(req.params.get("channel")), form_key=str(uuid.uuid4())))
 
 
 @bp.function_name("storefront_submit")
@@ -41,5 +45,4 @@ def storefront_submit(req: func.HttpRequest) -> func.HttpResponse:
     except IdempotencyConflict:
         notice = "This form was sent already. Open the form again to send another request."
         return html_response(form_page(FORM_ACTION, channel, str(uuid.uuid4()), fields, notice=notice), 409)
-    status_url = f"{base_url(req)}/api/signups/{receipt.signup_id}"
-    return html_response(confirmation_page(receipt.signup_id, status_url), status=201)
+    return html_response(confirmation_page(receipt.signup_id, signup_status_url(req, receipt.signup_id)), status=201)

@@ -27,10 +27,6 @@ param principalId string = ''
 @description('Kind of principal that principalId names.')
 param principalType string = 'User'
 
-@secure()
-@description('Client secret of the app registration the Dynamics 365 Sales adapter will use (not read by the code yet). Empty: the vault is created without the secret.')
-param salesClientSecret string = ''
-
 @description('Optional resource group name; default rg-<environmentName>.')
 param resourceGroupName string = ''
 
@@ -53,6 +49,30 @@ param partnerTokenAudience string = ''
 
 @description('https URL of the issuer\'s signing keys (JWKS), e.g. https://<tenant>.ciamlogin.com/<tenant-id>/discovery/v2.0/keys.')
 param partnerTokenJwksUrl string = ''
+
+@description('How emails go out: outbox (.eml files on the instance\'s temporary disk), smtp (smtpHost …) or ses (sesRegion).')
+@allowed([
+  'outbox'
+  'smtp'
+  'ses'
+])
+param emailTransport string = 'outbox'
+
+@description('SMTP server (EMAIL_TRANSPORT=smtp), e.g. smtp.office365.com; STARTTLS on smtpPort.')
+param smtpHost string = ''
+
+@description('SMTP port (a string: it becomes an app setting as it is).')
+param smtpPort string = '587'
+
+@description('SMTP login user; empty: no login.')
+param smtpUsername string = ''
+
+@secure()
+@description('SMTP login password, stored in Key Vault as smtp-password (the app setting SMTP_PASSWORD references it). Empty: no secret is created; set it later with `az keyvault secret set --name smtp-password`.')
+param smtpPassword string = ''
+
+@description('Amazon SES region (EMAIL_TRANSPORT=ses), e.g. eu-north-1; AWS credentials come from boto3\'s own chain.')
+param sesRegion string = ''
 
 var abbrs = loadJsonContent('./abbreviations.json')
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
@@ -124,7 +144,7 @@ module keyVault 'core/keyvault.bicep' = {
     name: '${abbrs.keyVaultVaults}${resourceToken}'
     location: location
     tags: tags
-    salesClientSecret: salesClientSecret
+    smtpPassword: smtpPassword
   }
 }
 
@@ -163,6 +183,11 @@ module api 'app/api.bicep' = {
     partnerTokenIssuer: partnerTokenIssuer
     partnerTokenAudience: partnerTokenAudience
     partnerTokenJwksUrl: partnerTokenJwksUrl
+    emailTransport: emailTransport
+    smtpHost: smtpHost
+    smtpPort: smtpPort
+    smtpUsername: smtpUsername
+    sesRegion: sesRegion
   }
   // The host and the first deployment need their storage roles before the app starts.
   dependsOn: [

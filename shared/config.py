@@ -8,7 +8,8 @@ from typing import Mapping
 from urllib.parse import urlsplit
 
 # Setting name → (attribute, default). The names are what Azure app settings, local.settings.json and
-# the Bicep use; a test keeps them in step.
+# the Bicep use; a test keeps them in step. The timer schedules (CHANNEL_SYNC_SCHEDULE,
+# LEAD_BATCH_SCHEDULE) are not here: the Functions host resolves the %…% in the trigger itself.
 _SETTINGS: dict[str, tuple[str, str]] = {
     "STATE_BACKEND": ("state_backend", "sqlite"),
     "SALES_MODE": ("sales_mode", "embedded"),
@@ -17,7 +18,6 @@ _SETTINGS: dict[str, tuple[str, str]] = {
     "LEAD_QUEUE": ("lead_queue", "b2b-leads"),
     "OUTCOME_QUEUE": ("outcome_queue", "b2b-sales-outcomes"),
     "EMAIL_QUEUE": ("email_queue", "b2b-emails"),
-    "CHANNEL_SYNC_SCHEDULE": ("channel_sync_schedule", "0 * * * * *"),
     "SYNC_BATCH_SIZE": ("sync_batch_size", "200"),
     "STORE_NAME": ("store_name", "Contoso B2B"),
     "STORE_URL": ("store_url", "http://localhost:7071/api/signup"),
@@ -35,7 +35,6 @@ _SETTINGS: dict[str, tuple[str, str]] = {
     "DATAVERSE_PROSPECT_NUMBER_COLUMN": ("dataverse_prospect_number_column", "cr_b2bprospectnumber"),
     # SALES_MODE=dataverse: the lead queue is drained in batches by a timer (create_lead_batches), each
     # batch's leads created in one $batch; the per-message trigger create_lead is disabled in that mode.
-    "LEAD_BATCH_SCHEDULE": ("lead_batch_schedule", "*/10 * * * * *"),
     "LEAD_BATCH_SIZE": ("lead_batch_size", "100"),
     # EMAIL_TRANSPORT=smtp
     "SMTP_HOST": ("smtp_host", ""),
@@ -73,7 +72,6 @@ class Settings:
     lead_queue: str
     outcome_queue: str
     email_queue: str
-    channel_sync_schedule: str
     sync_batch_size: int
     store_name: str
     store_url: str
@@ -85,7 +83,6 @@ class Settings:
     dataverse_url: str
     dataverse_client_id: str
     dataverse_prospect_number_column: str
-    lead_batch_schedule: str
     lead_batch_size: int
     smtp_host: str
     smtp_port: int

@@ -41,6 +41,21 @@ def page(title: str, body: str) -> str:
 
 
 FORM_KEY = "form_key"
+DEFAULT_CHANNEL = "b2b-web"
+
+
+def form_channel(requested: str | None) -> str:
+    """The channel a form is for: the one asked for (``?channel=``) if the intake accepts it as a channel
+    id, else the storefront's default."""
+    if not requested:
+        return DEFAULT_CHANNEL
+    # Here, not at the top: the domain model loads pydantic, which the app does not import at cold start.
+    from shared.domain.signup import _channel_id
+
+    try:
+        return _channel_id(requested)
+    except ValueError:
+        return DEFAULT_CHANNEL
 
 
 def form_page(action: str, channel_id: str, form_key: str, values: dict[str, str] | None = None,

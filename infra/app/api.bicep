@@ -37,6 +37,19 @@ param storeUrl string = ''
 param emailSenderName string = 'Contoso B2B'
 param emailSenderAddress string = 'no-reply@contoso.example'
 
+@description('outbox, smtp or ses (shared/config.py EMAIL_TRANSPORT); smtp needs smtpHost, ses needs sesRegion.')
+@allowed([
+  'outbox'
+  'smtp'
+  'ses'
+])
+param emailTransport string = 'outbox'
+param smtpHost string = ''
+param smtpPort string = '587'
+param smtpUsername string = ''
+@description('Amazon SES region (EMAIL_TRANSPORT=ses); AWS credentials come from boto3\'s own chain.')
+param sesRegion string = ''
+
 @description('Upper bound of instances the app scales out to.')
 param maximumInstanceCount int = 40
 
@@ -149,10 +162,12 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         }
         {
           name: 'EMAIL_TRANSPORT'
-          value: 'outbox'
+          value: emailTransport
         }
         // The deployed package is read-only; /tmp is the writable, per-instance, ephemeral disk. The
-        // embedded Sales and the .eml outbox live there until real adapters replace them.
+        // embedded Sales (SALES_MODE=embedded) and the .eml outbox (EMAIL_TRANSPORT=outbox) live there:
+        // fine for trying the app out, lost with the instance. With SALES_MODE=dataverse (or none) and
+        // EMAIL_TRANSPORT=smtp or ses nothing is kept there.
         {
           name: 'DATA_DIR'
           value: '/tmp/b2b'
@@ -241,17 +256,18 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         // Email transports other than the outbox (EMAIL_TRANSPORT=smtp or ses); empty until chosen.
         {
           name: 'SMTP_HOST'
-          value: ''
+          value: smtpHost
         }
         {
           name: 'SMTP_PORT'
-          value: '587'
+          value: smtpPort
         }
         {
           name: 'SMTP_USERNAME'
-          value: ''
+          value: smtpUsername
         }
-        // A Key Vault reference, resolved with the app's identity: the password is never in a setting.
+        // A Key Vault reference, resolved with the app's identity: the password is never in a setting. The
+        // secret is created from main.bicep's smtpPassword (azd env SMTP_PASSWORD), or later by hand.
         {
           name: 'SMTP_PASSWORD'
           value: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=smtp-password)'
@@ -266,7 +282,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         }
         {
           name: 'SES_REGION'
-          value: ''
+          value: sesRegion
         }
         {
           name: 'SES_CONFIGURATION_SET'

@@ -13,7 +13,7 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
 }
 
 resource secret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
-  // checkov:skip=CKV_AZURE_41:The expiry belongs to the client secret in its Entra app registration and is rotated there; it is not known at provisioning.
+  // checkov:skip=CKV_AZURE_41:The password's lifetime is set and rotated by the mail provider that issued it; it is not known at provisioning.
   parent: vault
   name: name
   properties: {

@@ -1,14 +1,14 @@
 // Key Vault for the app's secrets: Azure RBAC authorization (no access policies), soft delete and purge
-// protection. The managed identity reads secrets as Key Vault Secrets User (app/rbac.bicep), e.g.
-// through an app setting `@Microsoft.KeyVault(VaultName=...;SecretName=sales-client-secret)` once the
-// Dynamics 365 Sales adapter reads one.
+// protection. The managed identity reads secrets as Key Vault Secrets User (app/rbac.bicep) through
+// app settings that reference them: SMTP_PASSWORD is `@Microsoft.KeyVault(VaultName=...;SecretName=smtp-password)`
+// (app/api.bicep). Dynamics 365 Sales needs no secret: the app signs in with its managed identity.
 param name string
 param location string = resourceGroup().location
 param tags object = {}
 
 @secure()
-@description('Client secret for the future Dynamics 365 Sales adapter. Empty: no secret is created (set it later with `az keyvault secret set`).')
-param salesClientSecret string = ''
+@description('The SMTP login password (EMAIL_TRANSPORT=smtp). Empty: no secret is created (set it later with `az keyvault secret set --name smtp-password`).')
+param smtpPassword string = ''
 
 @description('Days a deleted vault or secret stays recoverable. Fixed once the vault exists.')
 @minValue(7)
@@ -44,12 +44,12 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
 
 // A module rather than a conditional resource: checkov misreads the body of `resource … = if (…)` and
 // would not see this secret's properties.
-module salesSecret 'keyvault-secret.bicep' = if (!empty(salesClientSecret)) {
-  name: 'sales-client-secret'
+module smtpSecret 'keyvault-secret.bicep' = if (!empty(smtpPassword)) {
+  name: 'smtp-password'
   params: {
     vaultName: vault.name
-    name: 'sales-client-secret'
-    value: salesClientSecret
+    name: 'smtp-password'
+    value: smtpPassword
   }
 }
 

@@ -2,6 +2,7 @@
 prospects whose state disagrees with Sales (drift)."""
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 from shared.domain.errors import DomainError, NotFound
@@ -118,9 +119,11 @@ class OperatorService:
 
     def prospects(self, status: ProspectStatus | None = None, limit: int = 1000,
                   needs_attention: bool = False) -> list[Prospect]:
+        """Oldest first, at most ``limit``. With ``needs_attention`` the flagged ones among all of them:
+        the filter comes before the limit, or a flag past the first ``limit`` prospects would never show."""
         with self._store.unit_of_work(read_only=True) as uow:
-            found = uow.list_prospects(status, limit)
-        return [p for p in found if p.needs_attention] if needs_attention else found
+            found = uow.list_prospects(status, sys.maxsize if needs_attention else limit)
+        return [p for p in found if p.needs_attention][:limit] if needs_attention else found
 
     def prospect(self, key: str) -> ProspectDetails:
         """A prospect by number (PRO-000001) or id, with its full history."""
@@ -157,6 +160,13 @@ class OperatorService:
                 raise NotFound(f"no partner {hierarchy_id}")
             return PartnerDetails(hierarchy, uow.members(hierarchy_id), uow.partner_users(hierarchy_id),
                                   uow.get_credit_line(hierarchy_id))
+
+    def partner_users(self, hierarchy_id: str) -> list[PartnerUser]:
+        """A partner's sign-in users, removed ones too (without the members and credit line of ``partner``)."""
+        with self._store.unit_of_work(read_only=True) as uow:
+            if uow.get_hierarchy(hierarchy_id) is None:
+                raise NotFound(f"no partner {hierarchy_id}")
+            return uow.partner_users(hierarchy_id)
 
     def emails(self, limit: int = 1000, pending_only: bool = False) -> list[EmailRecord]:
         with self._store.unit_of_work(read_only=True) as uow:

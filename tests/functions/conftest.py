@@ -1,8 +1,26 @@
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from functions._runtime import container, reset_container
+from shared.observability import LogHygiene
+
+
+@pytest.fixture(autouse=True)
+def restore_logging():
+    """Building the functions' container installs log hygiene on the root logger's handlers and sets its
+    level, as it must in Azure; in a test run those handlers include pytest's own capture handlers, which
+    live for the whole session. Undone after each test, so no other test sees rewritten records."""
+    root, azure = logging.getLogger(), logging.getLogger("azure")
+    levels = root.level, azure.level
+    yield
+    for handler in root.handlers:
+        for hygiene in [f for f in handler.filters if isinstance(f, LogHygiene)]:
+            handler.removeFilter(hygiene)
+    root.setLevel(levels[0])
+    azure.setLevel(levels[1])
 
 
 @pytest.fixture

@@ -65,6 +65,8 @@ def test_approve_then_again_then_reject_is_a_conflict(app_container):
     conflict = call(backoffice_reject, "pro-000001", {"operator": "bob", "reason": "no"})
     assert conflict.status_code == 409 and conflict.mimetype == "application/problem+json"
     assert "Approved" in answer(conflict)["detail"]
+    assert answer(conflict) == {"type": "about:blank", "title": "Conflict", "status": 409,
+                                "detail": answer(conflict)["detail"]}
     work(app_container)
     assert [e.template for e in app_container.operator.emails()] == ["prospect_approved"]
 

@@ -92,3 +92,35 @@ def test_a_whole_flow_logs_json_with_correlation_ids_and_no_contact_data(app_con
     assert {"corr-0000", "corr-0001", "corr-0002"} <= {line["correlation_id"] for line in b2b_lines}
     formatted_text = stream.getvalue()
     assert "boss@company.example" not in formatted_text and "111 22 33" not in formatted_text
+
+
+def test_the_functions_container_installs_log_hygiene_at_log_level(tmp_path, monkeypatch):
+    """In Azure the worker owns the root handler: building the container puts the redaction and the
+    correlation id on it, at LOG_LEVEL (not at import: indexing the functions must do no such work)."""
+    from functions._runtime import container, reset_container
+    from shared.observability import LogHygiene, correlation
+
+    root, azure = logging.getLogger(), logging.getLogger("azure")
+    saved = list(root.handlers), root.level, azure.level
+    worker = Records()  # stands in for the worker's handler
+    root.handlers[:] = [worker]
+    monkeypatch.setenv("DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("LOG_LEVEL", "WARNING")
+    reset_container()
+    try:
+        assert not worker.filters
+        c = container()
+        assert [type(f) for f in worker.filters] == [LogHygiene]
+        assert (root.level, azure.level) == (logging.WARNING, logging.WARNING)
+        with correlation("corr-00000042"):
+            logging.getLogger("b2b.test").warning("mail %s", "x@y.example")
+        logging.getLogger("b2b.test").info("below LOG_LEVEL")
+        for adapter in (c.store, c.queue, c.sales):
+            adapter.close()
+    finally:
+        reset_container()
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+        azure.setLevel(saved[2])
+    assert [r.getMessage() for r in worker.records if r.name == "b2b.test"] == [
+        "mail [email] [correlation_id=corr-00000042]"]

@@ -97,3 +97,18 @@ def test_order_answers_check_200_reserve_201_200_409(partner_app, jwks):
     assert (first.status_code, again.status_code, over.status_code) == (201, 200, 409)
     assert answer(first)["availableCredit"] == "39.90"
     assert [r["code"] for r in answer(over)["reasons"]] == ["over_credit"]
+
+
+def test_partner_and_order_answers_are_not_stored_by_caches(partner_app, jwks):
+    hierarchy, admin = approved_partner(partner_app)
+    partner_app.credit.set_line(hierarchy, {"limit": "100.00", "currency": "EUR"})
+    token, route = jwks.header_for(admin.email), {"hierarchyId": hierarchy}
+    me = partner_me(request("GET", "partners/me", token=token))
+    listed = partner_users(request("GET", f"partners/{hierarchy}/users", token=token, route=route))
+    added = partner_users(request("POST", f"partners/{hierarchy}/users", {"firstName": "N", "lastName": "H",
+                                  "email": "n@example.se"}, token=token, route=route))
+    body = {"hierarchyId": hierarchy, "userId": user_id_for(admin.email), "amount": "1.00", "currency": "EUR"}
+    check = order_check(request("POST", "orders/check", {**body, "orderId": "SO-1"}, token=token))
+    for response in (me, listed, added, check):
+        assert response.status_code in (200, 201) and response.headers["Cache-Control"] == "no-store"
+    assert added.headers["Location"] == f"/api/partners/{hierarchy}/users/{answer(added)['id']}"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from shared.config import SETTING_NAMES, Settings
-from tests.infra.bicep_tree import INFRA, UNRESOLVED, BicepFile, bicep_files
+from tests.infra.bicep_tree import INFRA, UNRESOLVED, BicepFile, bicep_files, loop_names
 
 # Settings the code reads that the Bicep deliberately does not set.
 NOT_SET_IN_AZURE = {
@@ -26,6 +26,10 @@ PLATFORM_SETTINGS = {
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",  # Entra ID auth for telemetry (local auth is off)
     "AzureWebJobs.create_lead.Disabled",  # host: which consumer of the lead queue runs (by SALES_MODE)
     "AzureWebJobs.create_lead_batches.Disabled",
+    # Timer schedules: the host resolves %CHANNEL_SYNC_SCHEDULE% and %LEAD_BATCH_SCHEDULE% in the triggers
+    # (functions/channel_sync.py, functions/queues.py); the code never reads them.
+    "CHANNEL_SYNC_SCHEDULE",
+    "LEAD_BATCH_SCHEDULE",
 }
 
 # App settings that Flex Consumption replaced with functionAppConfig (runtime, deployment, scale) or that
@@ -142,3 +146,43 @@ def test_secrets_are_key_vault_references():
     source = (Path(__file__).resolve().parents[2] / "infra" / "app" / "api.bicep").read_text()
     value = re.search(r"name: 'SMTP_PASSWORD'\s*\n\s*value: '([^']*)'", source).group(1)
     assert value.startswith("@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=")
+
+
+def test_every_key_vault_reference_names_a_secret_the_bicep_creates(bicep, app_settings):
+    """A reference to a secret nothing creates resolves to nothing; a secret nothing references is dead."""
+    created = {name for file in bicep.values()
+               for resource in file.resources_of_type("Microsoft.KeyVault/vaults/secrets").values()
+               for name in loop_names(file, resource)}
+    referenced = {match for raw, _ in app_settings.values()
+                  for match in re.findall(r"SecretName=([^;)]+)", json.dumps(raw))}
+    assert referenced and referenced == created, f"referenced {sorted(referenced)}, created {sorted(created)}"
+    # smtp-password's value: azd env SMTP_PASSWORD → main.bicep smtpPassword → core/keyvault.bicep
+    given = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
+    assert given["smtpPassword"]["value"] == "${SMTP_PASSWORD}"
+    assert bicep["main.bicep"].modules["keyVault"]["config"]["params"]["smtpPassword"] == "smtpPassword"
+    assert "smtpPassword" in bicep["core/keyvault.bicep"].params
+
+
+# The email transport is chosen at deploy time (azd env → main.parameters.json → main.bicep → api.bicep),
+# not fixed in the Bicep.
+EMAIL_PARAMETERS = {"EMAIL_TRANSPORT": "emailTransport", "SMTP_HOST": "smtpHost", "SMTP_PORT": "smtpPort",
+                    "SMTP_USERNAME": "smtpUsername", "SES_REGION": "sesRegion"}
+
+
+@pytest.mark.parametrize("setting, parameter", EMAIL_PARAMETERS.items())
+def test_the_email_transport_comes_from_the_azd_environment(bicep, app_settings, setting, parameter):
+    assert app_settings[setting][0] == parameter, f"{setting} should be the parameter {parameter}"
+    assert bicep["main.bicep"].modules["api"]["config"]["params"][parameter] == parameter
+    given = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
+    assert given[parameter]["value"].startswith(f"${{{setting}"), given[parameter]
+
+
+def test_the_email_transport_choices_are_the_codes(bicep):
+    """Both Bicep files allow exactly the transports shared/config.py accepts."""
+    for name in ("main.bicep", "app/api.bicep"):
+        [allowed] = [d["argument"] for d in bicep[name].params["emailTransport"]["decorators"] if d["type"] == "allowed"]
+        assert sorted(allowed) == ["outbox", "ses", "smtp"], name
+    for transport in allowed:
+        Settings.from_env({"EMAIL_TRANSPORT": transport, "SMTP_HOST": "smtp.example", "SES_REGION": "eu-north-1"})
+    with pytest.raises(ValueError, match="EMAIL_TRANSPORT"):
+        Settings.from_env({"EMAIL_TRANSPORT": "sendgrid"})
