@@ -7,7 +7,6 @@ that a message id was delivered already (the outbox folder can; SMTP cannot).
 """
 from __future__ import annotations
 
-import socket
 from contextlib import contextmanager
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -18,7 +17,8 @@ import pytest
 
 from shared.adapters.outbox_email import OutboxFolderTransport, parse_eml
 from shared.adapters.smtp_email import UnsupportedAddress
-from shared.ports import EmailTransport, OutgoingEmail
+from shared.ports import EmailTransport
+from tests.contract.email_sinks import SES_REGION, SmtpSink, outgoing, ses_delivered
 from tests.contract.factories import build_harness
 
 
@@ -46,61 +46,6 @@ def _outbox_folder(tmp_path):
     yield EmailHarness(transport, delivered, dedupes=True)
 
 
-def from_wire(data: bytes) -> EmailMessage:
-    """A message as a mailbox stores it: the wire's CRLF line ends become the local newline."""
-    return parse_eml(data.replace(b"\r\n", b"\n"))
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class SmtpSink:
-    """An aiosmtpd server on a loopback port that keeps what it receives: ``envelopes`` (sender, recipients,
-    options, raw bytes) and, for each, ``sessions`` (whether it came over TLS, who logged in).
-
-    ``rcpt_reply`` answers every RCPT with that reply instead of accepting (``{address}`` is replaced).
-    ``controller_options`` go to aiosmtpd's ``Controller`` (tls_context, require_starttls, authenticator …)."""
-
-    def __init__(self, port: int | None = None, *, smtputf8: bool = True, rcpt_reply: str | None = None,
-                 **controller_options):
-        from aiosmtpd.controller import Controller
-
-        self.port = port or free_port()
-        self.envelopes: list = []
-        self.sessions: list[dict] = []
-        sink = self
-
-        class Handler:
-            async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-                if rcpt_reply:
-                    return rcpt_reply.format(address=address)
-                envelope.rcpt_tos.append(address)
-                return "250 OK"
-
-            async def handle_DATA(self, server, session, envelope):
-                sink.envelopes.append(envelope)
-                login = getattr(session.auth_data, "login", None)
-                sink.sessions.append({"tls": session.ssl is not None, "authenticated": bool(session.authenticated),
-                                      "login": login.decode() if login else None})
-                return "250 OK queued"
-
-        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port, enable_SMTPUTF8=smtputf8,
-                                     **controller_options)
-
-    def __enter__(self) -> SmtpSink:
-        self.controller.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.controller.stop()
-
-    def delivered(self) -> list[EmailMessage]:
-        return [from_wire(envelope.original_content) for envelope in self.envelopes]
-
-
 @contextmanager
 def _smtp(tmp_path):
     # SMTP to an in-process server that offers SMTPUTF8 (STARTTLS and AUTH: tests/integration/test_smtp_*).
@@ -109,18 +54,6 @@ def _smtp(tmp_path):
     with SmtpSink() as sink:
         transport = SmtpTransport("127.0.0.1", sink.port, starttls=False, timeout=5, local_hostname="localhost")
         yield EmailHarness(transport, sink.delivered, dedupes=False)
-
-
-SES_REGION = "eu-west-1"
-
-
-def ses_delivered(region: str = SES_REGION) -> list[EmailMessage]:
-    """What SES (moto) accepted, as parsed messages."""
-    from moto.core import DEFAULT_ACCOUNT_ID
-    from moto.ses.models import RawMessage, ses_backends
-
-    sent = ses_backends[DEFAULT_ACCOUNT_ID][region].sent_messages
-    return [from_wire(m.raw_data.encode("utf-8")) for m in sent if isinstance(m, RawMessage)]
 
 
 @contextmanager
@@ -146,17 +79,6 @@ TRANSPORT_BUILDERS: dict[str, Callable[..., ContextManager[EmailHarness]]] = {
 def harness(request, tmp_path) -> EmailHarness:
     with build_harness(TRANSPORT_BUILDERS, request, tmp_path) as built:
         yield built
-
-
-def outgoing(message_id: str = "6b0c5a1e-0000-4000-8000-000000000001", **changes) -> OutgoingEmail:
-    values = dict(
-        message_id=message_id, sender_name="Contoso Store", sender_address="noreply@contoso.example",
-        to="anna.svensson@example.com", subject="Your business partner request for Company AB",
-        html_body="<!DOCTYPE html><html><body><p>Dear Anna,</p><p><strong>Company AB</strong> is approved.</p></body></html>",
-        text_body="Dear Anna,\nCompany AB is approved.", language="en",
-    )
-    values.update(changes)
-    return OutgoingEmail(**values)
 
 
 def only_delivery(harness: EmailHarness) -> EmailMessage:
