@@ -10,12 +10,15 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 import requests
 
 from shared.bootstrap import Container
 from shared.config import Settings
+from tests.dataverse_sim import running_simulator
+from tests.e2e.dataverse_app import app_on_simulator
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -121,3 +124,18 @@ def live_host(request, tmp_path):
 def http():
     with requests.Session() as session:
         yield session
+
+
+@pytest.fixture
+def sim():
+    """The Dataverse simulator on loopback, stamping ``modifiedon`` with the wall clock."""
+    with running_simulator() as simulator:
+        yield simulator
+
+
+@pytest.fixture
+def app(sim, tmp_path, monkeypatch) -> Iterator[Container]:
+    """The functions' container in this process with Sales on ``sim`` (tests/e2e/dataverse_app.py).
+    test_dataverse_through_host.py overrides it with the state of a host in its own process."""
+    with app_on_simulator(sim, tmp_path, monkeypatch) as c:
+        yield c
