@@ -2,7 +2,7 @@
 
 To add an adapter, add a builder to ``SALES_BUILDERS`` yielding a ``SalesHarness``. The port has no
 "qualify" (a salesperson does that in Sales), so the harness supplies it; ``lead_count`` and ``notes``
-are optional looks inside Sales that let the suite prove nothing was duplicated.
+look inside Sales so that the suite can prove nothing was duplicated: every harness must supply them.
 """
 from __future__ import annotations
 
@@ -29,7 +29,8 @@ from tests.contract.factories import build_harness
 class SalesHarness:
     """The gateway, and what a salesperson does in Sales (``disqualify(lead, statuscode)``, ``win(opportunity)``,
     ``lose(opportunity, statuscode)``); ``clock`` is Sales' clock (``modifiedon``), moved by whole seconds
-    since Dataverse keeps seconds; ``add_other_lead`` makes a lead without a prospect number (not B2B)."""
+    since Dataverse keeps seconds; ``add_other_lead`` makes a lead without a prospect number (not B2B);
+    ``lead_count()`` counts the leads the gateway created in Sales, ``notes(lead_id)`` lists a lead's notes."""
 
     gateway: SalesGateway
     qualify: Callable[[str], object]
@@ -38,8 +39,8 @@ class SalesHarness:
     lose: Callable[[str, int], object]
     clock: ManualClock
     add_other_lead: Callable[[], str]
-    lead_count: Callable[[], int] | None = None
-    notes: Callable[[str], list] | None = None
+    lead_count: Callable[[], int]
+    notes: Callable[[str], list]
 
 
 @contextmanager
@@ -131,12 +132,10 @@ def test_create_lead_twice_returns_the_same_lead_and_creates_nothing_more(harnes
     second = sales.create_lead(draft)
     changed = sales.create_lead(lead_draft(1, subject="a different subject, same lead id"))
     assert first == second == changed
-    if harness.lead_count:
-        assert harness.lead_count() == 1
-    if harness.notes:
-        notes = harness.notes(draft.lead_id)
-        assert len(notes) == 1
-        assert draft.timeline_note in notes[0]["notetext"]
+    assert harness.lead_count() == 1
+    notes = harness.notes(draft.lead_id)
+    assert len(notes) == 1
+    assert draft.timeline_note in notes[0]["notetext"]
 
 
 def test_distinct_lead_ids_are_distinct_leads(harness):
@@ -144,8 +143,7 @@ def test_distinct_lead_ids_are_distinct_leads(harness):
     one, two = sales.create_lead(lead_draft(1)), sales.create_lead(lead_draft(2))
     assert not same_id(one.lead_id, two.lead_id)
     assert (one.prospect_number, two.prospect_number) == ("PRO-000001", "PRO-000002")
-    if harness.lead_count:
-        assert harness.lead_count() == 2
+    assert harness.lead_count() == 2
 
 
 def test_lead_ids_are_case_insensitive(harness):
@@ -156,10 +154,8 @@ def test_lead_ids_are_case_insensitive(harness):
     assert sales.get_lead(draft.lead_id.lower()) == created
     assert sales.get_lead(draft.lead_id.upper()) == created
     assert sales.create_lead(draft.model_copy(update={"lead_id": draft.lead_id.lower()})) == created
-    if harness.lead_count:
-        assert harness.lead_count() == 1
-    if harness.notes:
-        assert len(harness.notes(draft.lead_id)) == 1
+    assert harness.lead_count() == 1
+    assert len(harness.notes(draft.lead_id)) == 1
 
 
 def test_get_lead_of_unknown_id_is_none(sales):
@@ -193,8 +189,7 @@ def test_create_lead_after_qualify_returns_the_qualified_lead(harness):
     harness.qualify(draft.lead_id)
     again = sales.create_lead(draft)
     assert again.statecode is LeadState.QUALIFIED
-    if harness.lead_count:
-        assert harness.lead_count() == 1
+    assert harness.lead_count() == 1
 
 
 def test_an_opportunity_names_the_lead_it_came_from(harness):
@@ -310,8 +305,7 @@ def test_create_leads_returns_one_result_per_draft_in_order(harness):
     assert all(r.ok and r.error is None for r in results)
     assert [r.snapshot for r in results] == [sales.get_lead(d.lead_id) for d in drafts]
     assert [r.snapshot.prospect_number for r in results] == ["PRO-000001", "PRO-000002", "PRO-000003"]
-    if harness.notes:
-        assert all(len(harness.notes(d.lead_id)) == 1 for d in drafts)
+    assert all(len(harness.notes(d.lead_id)) == 1 for d in drafts)
 
 
 def test_one_refused_lead_does_not_fail_the_others(harness):
@@ -325,8 +319,7 @@ def test_one_refused_lead_does_not_fail_the_others(harness):
     assert refused.error.status == 400 and refused.error.body  # Sales' answer, kept for the operator
     assert sales.get_lead(bad.lead_id) is None
     assert all(sales.get_lead(d.lead_id) is not None for d in drafts if d is not bad)
-    if harness.lead_count:
-        assert harness.lead_count() == 3
+    assert harness.lead_count() == 3
 
 
 def test_create_leads_of_existing_leads_returns_them_and_creates_nothing(harness):
@@ -337,7 +330,5 @@ def test_create_leads_of_existing_leads_returns_them_and_creates_nothing(harness
     assert all(r.ok for r in results)
     assert results[0].snapshot == results[2].snapshot == sales.get_lead(first.lead_id)
     assert results[0].snapshot.statecode is LeadState.QUALIFIED
-    if harness.lead_count:
-        assert harness.lead_count() == 2
-    if harness.notes:
-        assert len(harness.notes(first.lead_id)) == 1
+    assert harness.lead_count() == 2
+    assert len(harness.notes(first.lead_id)) == 1

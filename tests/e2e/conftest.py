@@ -10,12 +10,16 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 import requests
 
+from devhost.host import KEY_SETTING
 from shared.bootstrap import Container
-from shared.config import Settings
+from shared.config import SETTING_NAMES, Settings
+from tests.dataverse_sim import running_simulator
+from tests.e2e.dataverse_app import app_on_simulator
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -57,9 +61,26 @@ def wait_for(condition, timeout: float = 20.0, interval: float = 0.1, what: str 
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
+# What the host and the app read besides SETTING_NAMES: host.json overrides, a function's Disabled switch,
+# devhost's function key, and the credentials azure-identity picks up (a managed identity endpoint, a
+# service principal).
+_HOST_SETTING_PREFIXES = ("AzureFunctionsJobHost__", "AzureWebJobs", "IDENTITY_", "MSI_", "AZURE_")
+
+
+def is_app_setting(name: str) -> bool:
+    return name in SETTING_NAMES or name == KEY_SETTING or name.startswith(_HOST_SETTING_PREFIXES)
+
+
+def host_environment(settings: dict[str, str]) -> dict[str, str]:
+    """The shell's environment without any app or host setting it happens to export (STATE_BACKEND,
+    SALES_MODE, EMAIL_TRANSPORT, PARTNER_TOKEN_* ...), then the test's: only the test decides them."""
+    inherited = {name: value for name, value in os.environ.items() if not is_app_setting(name)}
+    return {**inherited, **settings, "PYTHONUNBUFFERED": "1"}
+
+
 def start_host(data_dir: Path, extra_env: dict[str, str] | None = None, args: tuple[str, ...] = ()) -> LiveHost:
     settings = {**FAST_HOST, "DATA_DIR": str(data_dir), **(extra_env or {})}
-    env = {**os.environ, **settings, "PYTHONUNBUFFERED": "1"}
+    env = host_environment(settings)
     process = subprocess.Popen(
         [sys.executable, "-m", "devhost", "--app-dir", str(ROOT), "--port", "0", *args],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
@@ -121,3 +142,18 @@ def live_host(request, tmp_path):
 def http():
     with requests.Session() as session:
         yield session
+
+
+@pytest.fixture
+def sim():
+    """The Dataverse simulator on loopback, stamping ``modifiedon`` with the wall clock."""
+    with running_simulator() as simulator:
+        yield simulator
+
+
+@pytest.fixture
+def app(sim, tmp_path, monkeypatch) -> Iterator[Container]:
+    """The functions' container in this process with Sales on ``sim`` (tests/e2e/dataverse_app.py).
+    test_dataverse_through_host.py overrides it with the state of a host in its own process."""
+    with app_on_simulator(sim, tmp_path, monkeypatch) as c:
+        yield c

@@ -13,22 +13,19 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
-from typing import Iterator
 
 import pytest
 
 from shared.adapters.clock import ManualClock
-from shared.bootstrap import Container
 from shared.domain.ids import outcome_event_id
 from shared.domain.model import ProspectStatus
-from shared.services.reconciliation import OVERLAP, WATERMARK
+from shared.services.reconciliation import OVERLAP
 from tests.dataverse_sim import SalesClient, running_simulator
-from tests.e2e.dataverse_app import app_on_simulator, call_function
+from tests.e2e.dataverse_app import assert_approved_with_sales_records, call_function
 from tests.dataverse_sim.webhook import WebhookRelay
-from tests.services.flow import count, signup_body, work
+from tests.services.flow import count, signup_body, watermark, work
 
 pytestmark = pytest.mark.e2e
-
 
 
 @pytest.fixture
@@ -39,19 +36,9 @@ def sales_clock() -> ManualClock:
 
 @pytest.fixture
 def sim(sales_clock):
+    """The simulator on Sales' own clock (e2e conftest's runs on the wall clock)."""
     with running_simulator(now=sales_clock.now) as simulator:
         yield simulator
-
-
-@pytest.fixture
-def app(sim, tmp_path, monkeypatch) -> Iterator[Container]:
-    with app_on_simulator(sim, tmp_path, monkeypatch) as c:
-        yield c
-
-
-def watermark(c: Container):
-    with c.store.unit_of_work(read_only=True) as uow:
-        return uow.get_watermark(WATERMARK)
 
 
 def test_dropped_webhooks_are_reconciled_and_late_deliveries_change_nothing(sim, app, sales_clock):
@@ -86,13 +73,7 @@ def test_dropped_webhooks_are_reconciled_and_late_deliveries_change_nothing(sim,
     assert watermark(c) == won_at  # Sales' newest modifiedon, not ours, not the last stamped
     work(c)
 
-    approved = c.operator.prospect(won_number)
-    assert approved.prospect.status is ProspectStatus.APPROVED
-    assert approved.hierarchy is not None and approved.hierarchy.name == "Company 1 & Sons"
-    assert [(m.role.value, m.status.value) for m in approved.members] == [("Admin", "Active")]
-    with c.store.unit_of_work(read_only=True) as uow:  # the customers carry the Dataverse record ids
-        assert uow.get_customer(approved.prospect.organization_customer_id).sales_record_id == created["account"]
-        assert uow.get_customer(approved.prospect.person_customer_id).sales_record_id == created["contact"]
+    approved = assert_approved_with_sales_records(c, won_number, created)
     assert [(h.actor, h.action) for h in approved.history if h.actor.startswith("reconciliation")] == [
         ("reconciliation:lead_qualified", "qualified in Sales"), ("reconciliation:opportunity_won", "approved")]
     rejected = c.operator.prospect(dq_number).prospect

@@ -17,25 +17,18 @@ import uuid
 from typing import Iterator
 
 import pytest
-import requests
 
 from shared.bootstrap import Container
 from shared.domain.ids import outcome_event_id
-from shared.domain.model import ProspectStatus
-from tests.dataverse_sim import INTEGRATION_USER, SalesClient, running_simulator
+from tests.dataverse_sim import INTEGRATION_USER, SalesClient
 from tests.dataverse_sim.webhook import WebhookRelay
 from tests.e2e.conftest import LiveHost, start_host, stop_host, wait_for
+from tests.e2e.dataverse_app import assert_approved_with_sales_records
 from tests.services.flow import signup_body
 
 pytestmark = pytest.mark.e2e
 
 FUNCTION_KEY = "dataverse-webhook-key"
-
-
-@pytest.fixture
-def sim():
-    with running_simulator() as simulator:
-        yield simulator
 
 
 @pytest.fixture
@@ -53,17 +46,12 @@ def host(sim, tmp_path) -> Iterator[LiveHost]:
 
 @pytest.fixture
 def app(host) -> Iterator[Container]:
-    """The host's state (store, queues, outbox folder), read beside it."""
+    """The host's state (store, queues, outbox folder), read beside it (instead of the e2e conftest's
+    in-process app)."""
     c = host.container()
     yield c
     c.store.close()
     c.queue.close()
-
-
-@pytest.fixture
-def http():
-    with requests.Session() as session:
-        yield session
 
 
 def run_timer(http, host: LiveHost, name: str) -> None:
@@ -97,14 +85,8 @@ def signup_to_lead(http, host: LiveHost, app: Container, sim) -> tuple[dict, str
 
 
 def assert_approved(app: Container, created: dict[str, str], actor: str) -> None:
-    details = app.operator.prospect("PRO-000001")
-    assert details.prospect.status is ProspectStatus.APPROVED
-    assert details.hierarchy is not None and details.hierarchy.name == "Company 1 & Sons"
+    details = assert_approved_with_sales_records(app, "PRO-000001", created)
     assert details.hierarchy.purpose == "B2B organization"
-    assert [(m.role.value, m.status.value) for m in details.members] == [("Admin", "Active")]
-    with app.store.unit_of_work(read_only=True) as uow:  # the customers carry the Dataverse record ids
-        assert uow.get_customer(details.prospect.organization_customer_id).sales_record_id == created["account"]
-        assert uow.get_customer(details.prospect.person_customer_id).sales_record_id == created["contact"]
     # The host's queue trigger runs messages side by side: "won" may overtake "qualified" (it then applies the
     # qualification itself, and "qualified" finds it applied). Either way: from this source only, approved once.
     sourced = [(h.actor, h.action) for h in details.history if ":" in h.actor]

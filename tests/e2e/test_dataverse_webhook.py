@@ -26,26 +26,13 @@ from shared.bootstrap import Container
 from shared.domain.ids import outcome_event_id
 from shared.domain.model import ProspectStatus
 from shared.services.sales_webhook import SalesWebhook
-from tests.dataverse_sim import SalesClient, running_simulator
-from tests.e2e.dataverse_app import FUNCTION_KEY, app_on_simulator, call_function
+from tests.dataverse_sim import SalesClient
+from tests.e2e.dataverse_app import FUNCTION_KEY, assert_approved_with_sales_records, call_function
 from tests.dataverse_sim.webhook import WebhookRelay
 from tests.loopback import LoopbackServer
 from tests.services.flow import signup_body, work
 
 pytestmark = pytest.mark.e2e
-
-
-
-@pytest.fixture
-def sim():
-    with running_simulator() as simulator:
-        yield simulator
-
-
-@pytest.fixture
-def app(sim, tmp_path, monkeypatch) -> Iterator[Container]:
-    with app_on_simulator(sim, tmp_path, monkeypatch) as c:
-        yield c
 
 
 def leads_in_sales(c: Container, n: int) -> dict[str, str]:
@@ -112,13 +99,7 @@ def test_qualified_and_won_in_dataverse_approves_the_prospect(sim, app):
     assert c.queue.count(c.settings.outcome_queue) == 2
 
     work(c)
-    details = c.operator.prospect(number)
-    assert details.prospect.status is ProspectStatus.APPROVED
-    assert details.hierarchy is not None and details.hierarchy.name == "Company 1 & Sons"
-    assert [(m.role.value, m.status.value) for m in details.members] == [("Admin", "Active")]
-    with c.store.unit_of_work(read_only=True) as uow:  # the customers carry the Dataverse record ids
-        assert uow.get_customer(details.prospect.organization_customer_id).sales_record_id == created["account"]
-        assert uow.get_customer(details.prospect.person_customer_id).sales_record_id == created["contact"]
+    details = assert_approved_with_sales_records(c, number, created)
     emails = c.transport.list()
     assert len(emails) == 1 and emails[0]["subject"].startswith("Welcome to")
     actions = [(h.actor, h.action) for h in details.history if h.actor.startswith("dataverse-webhook")]

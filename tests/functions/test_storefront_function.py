@@ -9,6 +9,7 @@ import azure.functions as func
 from functions._runtime import container, reset_container
 from functions.storefront import storefront_form, storefront_submit
 from tests.services.flow import count
+from tests.threads import run_in_threads
 
 FORM = {
     "company.name": "Reload Test AB", "company.phone": "+46 8 123 456", "company.address.street": "Gatan 1",
@@ -50,18 +51,13 @@ def test_each_form_gets_its_own_key_and_errors_show_in_plain_words(app_container
 def test_first_requests_arriving_together_share_one_container(tmp_path, monkeypatch):
     monkeypatch.setenv("DATA_DIR", str(tmp_path))
     reset_container()
-    built = []
     barrier = threading.Barrier(16)
 
     def first_request():
-        barrier.wait()
-        built.append(container())
+        barrier.wait(timeout=30)
+        return container()
 
-    threads = [threading.Thread(target=first_request) for _ in range(16)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    built = run_in_threads([first_request] * 16)
     assert len({id(c) for c in built}) == 1
     for adapter in (built[0].store, built[0].queue, built[0].sales):
         adapter.close()

@@ -1,7 +1,7 @@
 """Validation of infra/ without a Bicep compiler: pycep parses it, checkov scans it, the tests read it.
 
 pycep-parser and checkov come with requirements-dev.txt. Without them the tests here are skipped, except
-in CI (CI=true): there a missing tool is a failure, never a skip."""
+in CI: there a missing tool is a failure, never a skip (tests/parts.py)."""
 from __future__ import annotations
 
 import json
@@ -9,20 +9,19 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
 from tests.infra.bicep_tree import INFRA, BicepFile, load_all
+from tests.parts import missing_part
 
 PROBE_CHECKS = Path(__file__).parent / "checkov_probe"
 PROBE_ID = "CKV_B2B_SEEN"
 
 
-def unavailable(reason: str) -> None:
-    if os.environ.get("CI", "").strip().lower() == "true":
-        pytest.fail(f"CI=true and the infra validation cannot run: {reason}", pytrace=False)
-    pytest.skip(reason)
+def unavailable(reason: str) -> NoReturn:
+    missing_part(f"the infra validation cannot run: {reason}")
 
 
 def checkov_executable() -> Path:

@@ -1,21 +1,31 @@
 """The app and the Functions host agree on queue messages in Azure Storage (on Azurite).
 
 host.json says ``messageEncoding: base64``: what the app sends must be base64 of the UTF-8 body on the
-wire, and what other producers put base64-encoded must reach the app unchanged."""
+wire, and what other producers put base64-encoded must reach the app unchanged. The Functions host itself
+does not run here: the wire is checked by decoding it the way that setting tells the host to (a model of
+the host, independent of the app's adapter), and the delivery by the project's local host (devhost), whose
+queue trigger reads through the same adapter the app sends with."""
 from __future__ import annotations
 
 import base64
 import json
+import threading
 import uuid
+from pathlib import Path
 
 import azure.functions as func
 import pytest
 
+from devhost.functions import FunctionSpec
+from devhost.invoke import Invoker, plan_call
+from devhost.queues import QueuePoller
+from devhost.settings import load_host_config, queue_options
 from shared.adapters.azure_queue import AzureStorageQueue, MessageTooLarge
 from shared.config import Settings
 from shared.domain.messages import CreateLead, parse_message
 from shared.queue_worker import QueueRules, QueueWorker, poison_queue_name
 
+ROOT = Path(__file__).resolve().parents[2]
 BODY = json.dumps({"schema": "create-lead", "version": 1, "prospect_id": "p-1",
                    "note": "Åsa Öberg – 商店 😀 \"quoted\"\n"}, ensure_ascii=False)
 
@@ -41,17 +51,48 @@ def queue(azurite):
     adapter.close()
 
 
-def test_what_the_app_sends_is_what_the_functions_host_reads(queue, service, name):
+def delivered_by_the_local_host(queue: AzureStorageQueue, name: str) -> func.QueueMessage:
+    """The one message on ``name`` as devhost's queue trigger hands it to a function, with the project's
+    host.json queue options (the poller, its QueueWorker and the Azure adapter, as `make run-azurite` runs)."""
+    received: list[func.QueueMessage] = []
+    arrived = threading.Event()
+
+    def read_it(msg: func.QueueMessage) -> None:
+        received.append(msg)
+        arrived.set()
+
+    trigger = {"type": "queueTrigger", "direction": "in", "name": "msg", "queueName": name,
+               "connection": "AzureWebJobsStorage"}
+    plan = plan_call(FunctionSpec("read_it", read_it, trigger, (trigger,), str(ROOT)), environ={})
+    invoker = Invoker(queue.send)
+    poller = QueuePoller(plan, name, queue, queue_options(load_host_config(ROOT, environ={})), invoker)
+    poller.start()
+    try:
+        assert arrived.wait(30), "the local host's queue trigger did not run"
+    finally:
+        poller.stop(timeout=30)
+        invoker.stop()
+    (message,) = received
+    return message
+
+
+def test_what_the_app_sends_is_base64_on_the_wire_and_reaches_a_function_unchanged(queue, service, name):
     message_id = queue.send(name, BODY)
 
-    # The host takes the message text as stored, base64-decodes it and hands the function the bytes.
+    # On the wire: base64 of the UTF-8 bytes, which is what messageEncoding=base64 makes the host decode.
+    assert load_host_config(ROOT, environ={})["extensions"]["queues"]["messageEncoding"] == "base64"
     (raw,) = service.get_queue_client(name).peek_messages(max_messages=1)
     assert raw.id == message_id
     assert raw.content != BODY
-    delivered = func.QueueMessage(id=raw.id, body=base64.b64decode(raw.content, validate=True))
+    assert base64.b64decode(raw.content, validate=True).decode("utf-8") == BODY
+
+    # Delivered: the local host's queue trigger hands the function the same bytes, then settles the message.
+    delivered = delivered_by_the_local_host(queue, name)
+    assert delivered.id == message_id and delivered.dequeue_count == 1
     assert delivered.get_body().decode("utf-8") == BODY
     assert delivered.get_json() == json.loads(BODY)
     assert parse_message(delivered.get_body(), CreateLead).prospect_id == "p-1"
+    assert queue.count(name) == 0 and queue.count(poison_queue_name(name)) == 0
 
 
 def test_what_another_producer_puts_base64_encoded_reaches_the_app_intact(queue, service, name):

@@ -16,7 +16,7 @@ from shared.bootstrap import Container
 from shared.config import Settings
 from shared.domain.model import EmailStatus
 from tests.contract.factories import T0, email_record
-from tests.contract.test_email_transport_contract import SES_REGION, free_port, outgoing, ses_delivered
+from tests.contract.email_sinks import SES_REGION, free_port, outgoing, ses_delivered
 from tests.services.flow import work
 
 

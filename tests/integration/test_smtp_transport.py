@@ -15,7 +15,7 @@ from shared.bootstrap import Container
 from shared.config import Settings
 from shared.domain.model import EmailStatus
 from tests.contract.factories import email_record, T0
-from tests.contract.test_email_transport_contract import SmtpSink, free_port, outgoing
+from tests.contract.email_sinks import SmtpSink, free_port, outgoing
 from tests.services.flow import work
 
 

@@ -1,8 +1,12 @@
 """Helpers that drive the onboarding flow through the services, as the host and a salesperson would."""
 from __future__ import annotations
 
+from shared.adapters.clock import ManualClock
 from shared.bootstrap import Container
+from shared.config import Settings
+from shared.domain.model import ProspectStatus
 from shared.queue_worker import QueueRules, drain_queues
+from shared.services.reconciliation import WATERMARK
 
 
 def signup_body(n: int = 1, language: str = "en") -> dict:
@@ -41,3 +45,49 @@ def take_all(c: Container, queue: str) -> list[str]:
         for message in batch:
             bodies.append(message.body)
             c.queue.delete(message)
+
+
+def watermark(c: Container):
+    """The reconciliation's watermark: the newest Sales ``modifiedon`` it has read up to (None before any)."""
+    with c.store.unit_of_work(read_only=True) as uow:
+        return uow.get_watermark(WATERMARK)
+
+
+# --- every Sales decision, for the exactly-once and reconciliation tests ------------------------------
+
+PATHS = ["won", "disqualified", "lost", "won", "qualified-only"]
+
+
+def decided_flow(tmp_path) -> tuple[Container, list[str]]:
+    """Prospects with leads, decided in Sales; their outcome messages taken off the queue, unapplied."""
+    c = Container.build(Settings.from_env({}, data_dir=tmp_path), clock=ManualClock())
+    for n, _ in enumerate(PATHS):
+        c.intake.submit(signup_body(n))
+    c.channel_sync.run()
+    work(c)
+    for lead, path in zip(c.sales.b2b_leads(), PATHS):
+        if path == "disqualified":
+            c.sales.disqualify(lead["leadid"], 5)
+            continue
+        opportunity = c.sales.qualify(lead["leadid"]).opportunity_id
+        if path == "won":
+            c.sales.win(opportunity)
+        elif path == "lost":
+            c.sales.lose(opportunity, 5)
+    return c, take_all(c, c.settings.outcome_queue)
+
+
+def assert_exactly_once(c: Container) -> None:
+    by_status = {s: len(c.operator.prospects(s)) for s in ProspectStatus}
+    assert by_status == {ProspectStatus.APPROVED: 2, ProspectStatus.REJECTED: 2, ProspectStatus.PENDING: 1}
+    # won ×2, lost and qualified-only were qualified: one Person and one Organization each
+    assert count(c, "customers") == 2 * 4
+    assert count(c, "hierarchies") == 2
+    assert count(c, "members") == 2
+    assert count(c, "emails") == 4
+    assert len(c.transport.list()) == 4
+    for prospect in c.operator.prospects(ProspectStatus.APPROVED):
+        details = c.operator.prospect(prospect.number)
+        assert details.hierarchy.name == prospect.request.company.name
+        assert [(m.customer_id, m.role.value) for m in details.members] == [(prospect.person_customer_id, "Admin")]
+    assert not c.operator.prospects(needs_attention=True)

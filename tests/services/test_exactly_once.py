@@ -8,54 +8,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shared.adapters.clock import ManualClock
 from shared.bootstrap import Container
-from shared.config import Settings
 from shared.domain.model import ProspectStatus
-from tests.services.flow import count, signup_body, take_all, work
-
-PATHS = ["won", "disqualified", "lost", "won", "qualified-only"]
-
-
-def decided_flow(tmp_path) -> tuple[Container, list[str]]:
-    """Prospects with leads, decided in Sales; their outcome messages taken off the queue, unapplied."""
-    c = Container.build(Settings.from_env({}, data_dir=tmp_path), clock=ManualClock())
-    for n, _ in enumerate(PATHS):
-        c.intake.submit(signup_body(n))
-    c.channel_sync.run()
-    work(c)
-    for lead, path in zip(c.sales.b2b_leads(), PATHS):
-        if path == "disqualified":
-            c.sales.disqualify(lead["leadid"], 5)
-            continue
-        opportunity = c.sales.qualify(lead["leadid"]).opportunity_id
-        if path == "won":
-            c.sales.win(opportunity)
-        elif path == "lost":
-            c.sales.lose(opportunity, 5)
-    return c, take_all(c, c.settings.outcome_queue)
+from tests.services.flow import assert_exactly_once, count, decided_flow, work
 
 
 def deliver(c: Container, bodies: list[str]) -> None:
     for body in bodies:
         c.propagation.handle(body)
     work(c)
-
-
-def assert_exactly_once(c: Container) -> None:
-    by_status = {s: len(c.operator.prospects(s)) for s in ProspectStatus}
-    assert by_status == {ProspectStatus.APPROVED: 2, ProspectStatus.REJECTED: 2, ProspectStatus.PENDING: 1}
-    # won ×2, lost and qualified-only were qualified: one Person and one Organization each
-    assert count(c, "customers") == 2 * 4
-    assert count(c, "hierarchies") == 2
-    assert count(c, "members") == 2
-    assert count(c, "emails") == 4
-    assert len(c.transport.list()) == 4
-    for prospect in c.operator.prospects(ProspectStatus.APPROVED):
-        details = c.operator.prospect(prospect.number)
-        assert details.hierarchy.name == prospect.request.company.name
-        assert [(m.customer_id, m.role.value) for m in details.members] == [(prospect.person_customer_id, "Admin")]
-    assert not c.operator.prospects(needs_attention=True)
 
 
 def test_each_outcome_twice_in_order(tmp_path):

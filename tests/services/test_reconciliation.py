@@ -14,19 +14,13 @@ from shared.config import Settings
 from shared.domain.ids import outcome_event_id
 from shared.domain.model import ProspectStatus
 from shared.domain.sales import LeadState
-from shared.services.reconciliation import OVERLAP, WATERMARK, Reconciliation
+from shared.services.reconciliation import OVERLAP, Reconciliation
 from tests.contract.factories import lead_draft
 from tests.dataverse_sim import SalesClient, running_simulator
-from tests.services.flow import count, signup_body, take_all, work
-from tests.services.test_exactly_once import PATHS, assert_exactly_once, decided_flow
+from tests.services.flow import PATHS, assert_exactly_once, count, decided_flow, signup_body, take_all, watermark, work
 
 # PATHS: won, disqualified, lost, won, qualified-only → qualified ×4 + won ×2 + lost + disqualified
 DECISIONS = 8
-
-
-def watermark(c: Container):
-    with c.store.unit_of_work(read_only=True) as uow:
-        return uow.get_watermark(WATERMARK)
 
 
 def test_dropped_outcomes_are_re_derived_by_the_sync_timer(tmp_path):

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from shared.adapters.sqlite_base import IDLE_CONNECTIONS
 from shared.adapters.sqlite_store import SqliteStore
+from tests.threads import run_in_threads
 
 
 def files_open_under(folder: Path) -> int:
@@ -25,11 +26,7 @@ def files_open_under(folder: Path) -> int:
 def test_threads_that_come_and_go_leave_no_connections_open(tmp_path):
     store = SqliteStore(tmp_path / "state.sqlite3")
     for _ in range(10):
-        threads = [threading.Thread(target=_one_unit, args=(store,)) for _ in range(30)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        run_in_threads([lambda: _one_unit(store)] * 30)
     # 300 threads used the database; a connection per thread would leave at least 600 files open. What
     # stays is the idle pool (database + WAL each, one shared-memory file) plus the descriptors SQLite
     # defers closing while another connection holds a lock on the file: a few dozen, not per thread.

@@ -1,13 +1,12 @@
 """The channel sync under concurrency, and messages that cannot be processed."""
 from __future__ import annotations
 
-import threading
-
 from shared.bootstrap import Container
 from shared.config import Settings
 from shared.domain.model import ProspectStatus
 from shared.queue_worker import QueueRules, QueueWorker, poison_queue_name
 from tests.services.flow import count, sales_count, signup_body, work
+from tests.threads import run_in_threads
 
 
 def test_two_syncs_at_once_make_each_signup_one_prospect(container):
@@ -17,11 +16,8 @@ def test_two_syncs_at_once_make_each_signup_one_prospect(container):
     # A second process with its own connections, as two timer instances would be.
     other = Container.build(c.settings, clock=c.clock)
     syncs = [c.channel_sync, other.channel_sync]
-    threads = [threading.Thread(target=sync.run) for sync in syncs for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    reports = run_in_threads([sync.run for sync in syncs for _ in range(2)])
+    assert sum(r.prospects_created for r in reports) == 120  # each signup made a prospect in one run only
     prospects = c.operator.prospects()
     assert len(prospects) == 120
     assert sorted(p.number for p in prospects) == [f"PRO-{n:06d}" for n in range(1, 121)]
