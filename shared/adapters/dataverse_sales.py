@@ -507,8 +507,8 @@ class DataverseSales:
                 if wait is None:
                     wait = self._backoff(throttles)
                 if throttles > self.retry.max_throttle_retries or wait > self.retry.max_retry_after:
-                    code, message = _error_of(response.text)
-                    raise DataverseThrottled(f"{method} {url} throttled (Retry-After {wait}s): {message}",
+                    code, _message = _error_of(response.text)  # the message stays out of the text, as in _refusal
+                    raise DataverseThrottled(f"{method} {url} throttled (Retry-After {wait}s): {code or 429}",
                                              status=429, code=code, body=response.text, method=method, url=url)
                 log.warning("Dataverse service protection; waiting Retry-After",
                             extra={"method": method, "url": url, "wait": wait})
@@ -517,8 +517,8 @@ class DataverseSales:
             if status in RETRYABLE_STATUS:
                 failures += 1
                 if failures >= self.retry.max_attempts:
-                    code, message = _error_of(response.text)
-                    raise DataverseUnavailable(f"{method} {url} answered {status} {failures} times: {message}",
+                    code, _message = _error_of(response.text)
+                    raise DataverseUnavailable(f"{method} {url} answered {status} {failures} times: {code or status}",
                                                status=status, code=code, body=response.text, method=method, url=url)
                 wait = self._retry_after(response) or self._backoff(failures)
                 log.warning("Dataverse server error; retrying",

@@ -152,6 +152,7 @@ def test_5xx_that_does_not_stop_raises_unavailable_after_bounded_attempts(sim, f
     with pytest.raises(DataverseUnavailable) as raised:
         sales.create_lead(lead_draft(1))
     assert raised.value.status == 500 and "Injected failure" in raised.value.body
+    assert "Injected failure" not in str(raised.value)  # Dataverse's message may quote values; hosts log the text
     assert len(sim.requests_to("POST", "leads")) == 3 and len(fake_time.sleeps) == 2
     assert sim.lead_count() == 0
 
