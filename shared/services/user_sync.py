@@ -72,7 +72,9 @@ class UserSync:
             uow.remove_member(hierarchy.id, user.customer_id)
             if user.activated_at is None:
                 return []  # never had access: nothing to tell
-            return [self._email(uow, user, hierarchy, USER_REMOVED, now)]
+            # Removed again before a move was synced: the access that ends is the one it still has to leave.
+            left = uow.get_hierarchy(user.leaves_hierarchy_id) if user.leaves_hierarchy_id else None
+            return [self._email(uow, user, hierarchy, USER_REMOVED, now, company=(left or hierarchy).name)]
         self._save_person(uow, user, now)
         # An edit (or a re-add before the removal was synced) changes a member that is there already:
         # it joined when it was first added, not at this sync.
@@ -94,8 +96,8 @@ class UserSync:
             uow.save_customer(existing.model_copy(update=names))
 
     def _email(self, uow: UnitOfWork, user: PartnerUser, hierarchy: CustomerHierarchy, template: str,
-               now: datetime) -> OutboxMessage:
-        values = {"firstname": user.first_name, "lastname": user.last_name, "company": hierarchy.name,
+               now: datetime, company: str | None = None) -> OutboxMessage:
+        values = {"firstname": user.first_name, "lastname": user.last_name, "company": company or hierarchy.name,
                   "email": user.email, "storename": self.store_name, "storeurl": self.store_url}
         values = {key: value for key, value in values.items() if key in PLACEHOLDERS[template]}
         return queue_email(uow, template=template, to=user.email, language=user.language, values=values,

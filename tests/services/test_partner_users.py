@@ -170,6 +170,22 @@ def test_moved_through_a_partner_between_two_syncs_still_leaves_the_first(contai
     assert members(container, c)[user.customer_id].status is MemberStatus.ACTIVE
 
 
+def test_removed_before_a_move_was_synced_is_told_of_the_partner_it_leaves(container):
+    a, admin_a = approved_partner(container, 1)
+    b, admin_b = approved_partner(container, 2)
+    user = container.partner_users.add(admin_a, a, new_user("nils@example.se")).user
+    container.channel_sync.run()
+    work(container)
+    container.partner_users.remove(admin_a, a, user.id)
+    container.partner_users.add(admin_b, b, new_user("nils@example.se"))
+    container.partner_users.remove(admin_b, b, user.id)  # never joined B
+    container.channel_sync.run()
+    work(container)
+    assert user.customer_id not in members(container, a)
+    [removed] = [e for e in container.operator.emails() if e.template == "user_removed"]
+    assert removed.values["company"] == "Company 1 & Sons"  # A, not B
+
+
 def test_a_partner_keeps_at_least_one_admin(container):
     hierarchy, admin = approved_partner(container)
     admin_id = user_id_for(admin.email)
