@@ -68,7 +68,7 @@ def through_host(azurite, n: int) -> float:
         c.channel_sync.run()
         lead_queue = c.settings.lead_queue
         assert c.queue.count(lead_queue) == n
-        host = subprocess.Popen([sys.executable, "-m", "devhost", "--port", "0", "--no-timers"], cwd=ROOT,
+        host = subprocess.Popen([sys.executable, "-m", "devhost", "--port", "0", "--no-local-settings", "--no-timers"], cwd=ROOT,
                                 env={**os.environ, **environ}, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                 text=True)
         try:

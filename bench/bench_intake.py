@@ -147,7 +147,7 @@ def _start(name: str, command: list[str], env: dict[str, str], log_path: Path, r
 def start_local_host(data_dir: Path, log_path: Path, extra_env: dict[str, str]) -> Server:
     env = {**os.environ, **HOST_SETTINGS, "DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1", **extra_env}
     return _start("local host", [sys.executable, "-m", "devhost", "--app-dir", str(ROOT), "--port", "0",
-                                 "--no-timers", "--no-queues"],
+                                 "--no-local-settings", "--no-timers", "--no-queues"],
                   env, log_path, "Host listening on ", lambda line: line.split()[-1])
 
 

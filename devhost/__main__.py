@@ -27,6 +27,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=None,
                         help=f"the HTTP port; 0 picks a free one (default: local.settings.json "
                              f"Host.LocalHttpPort, else {DEFAULT_PORT})")
+    parser.add_argument("--no-local-settings", action="store_true",
+                        help="take settings from the environment only, not from local.settings.json (a test's or "
+                             "a benchmark's host must not pick up a developer's settings)")
     parser.add_argument("--no-timers", action="store_true", help="do not run timer triggers on their schedules")
     parser.add_argument("--no-queues", action="store_true", help="do not poll queues for queue triggers")
     parser.add_argument("--function", dest="functions", nargs="+", action="extend", metavar="NAME",
@@ -47,8 +50,10 @@ def main(argv: list[str] | None = None) -> int:
     os.chdir(app_dir)
 
     try:
-        load_local_settings(app_dir)
-        port = args.port if args.port is not None else (local_http_port(app_dir) or DEFAULT_PORT)
+        if not args.no_local_settings:
+            load_local_settings(app_dir)
+        port = args.port if args.port is not None else (
+            None if args.no_local_settings else local_http_port(app_dir)) or DEFAULT_PORT
     except ConfigError as error:
         print(f"devhost: error: {error}", file=sys.stderr)
         return 1
@@ -80,7 +85,7 @@ def _serve(args: argparse.Namespace, app_dir: Path, port: int) -> int:
     signal.signal(signal.SIGTERM, request_stop)
 
     host = LocalHost(app_dir, module=args.module, host=args.host, port=port, timers=not args.no_timers,
-                     queues=not args.no_queues, functions=args.functions)
+                     queues=not args.no_queues, functions=args.functions, local_settings=not args.no_local_settings)
     try:
         host.start()
     except HostError as error:

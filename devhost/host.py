@@ -57,8 +57,10 @@ class FunctionInfo:
 class LocalHost:
     def __init__(self, app_dir: Path | str = ".", *, module: str = "function_app", host: str = "127.0.0.1",
                  port: int = 0, timers: bool = True, queues: bool = True, functions: Iterable[str] | None = None,
-                 queue: Queue | None = None, function_key: str | None = None, stop_timeout: float = 30.0):
+                 queue: Queue | None = None, function_key: str | None = None, stop_timeout: float = 30.0,
+                 local_settings: bool = True):
         self.app_dir = Path(app_dir).resolve()
+        self.local_settings = local_settings  # False: the environment only (a test's host, not the developer's)
         self.module = module
         self.host = host
         self.requested_port = port
@@ -105,7 +107,8 @@ class LocalHost:
     def start(self) -> LocalHost:
         if self._started:
             raise RuntimeError("the host is already started")
-        self._load(load_local_settings, self.app_dir)  # before the app is imported: it may read settings then
+        if self.local_settings:
+            self._load(load_local_settings, self.app_dir)  # before the app is imported: it may read settings then
         config = self._load(load_host_config, self.app_dir)
         specs = self._select(self._load(load_functions, self.app_dir, self.module, load_settings=False), config)
         options = self._load(queue_options, config)

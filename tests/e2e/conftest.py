@@ -82,7 +82,7 @@ def start_host(data_dir: Path, extra_env: dict[str, str] | None = None, args: tu
     settings = {**FAST_HOST, "DATA_DIR": str(data_dir), **(extra_env or {})}
     env = host_environment(settings)
     process = subprocess.Popen(
-        [sys.executable, "-m", "devhost", "--app-dir", str(ROOT), "--port", "0", *args],
+        [sys.executable, "-m", "devhost", "--app-dir", str(ROOT), "--port", "0", "--no-local-settings", *args],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
     )
     lines: queue.Queue[str] = queue.Queue()
