@@ -1,8 +1,46 @@
 """Fixtures that every test folder can use, and the CI rule: under CI no test may be skipped."""
+from pathlib import Path
+
 import pytest
 
 from devhost.azurite import AzuriteProcess, missing_reason
+from tests.log_checks import debug_logging_that_reports_errors
 from tests.parts import in_ci, missing_part
+
+
+# The host and service tests log at DEBUG, as an operator chasing a fault would run (tests/log_checks.py): a
+# log call that raises (an ``extra=`` key that is a LogRecord attribute: KeyError) or a record no formatter can
+# format fails the test instead of waiting for LOG_LEVEL=INFO in production. Other folders keep WARNING.
+DEBUG_LOGGED_FOLDERS = frozenset({"services", "functions", "devhost", "e2e"})
+_TESTS = Path(__file__).resolve().parent
+
+
+def _debug_logged(request) -> bool:
+    try:
+        folder = Path(request.node.path).resolve().relative_to(_TESTS).parts[0]
+    except (ValueError, IndexError):
+        return False
+    return folder in DEBUG_LOGGED_FOLDERS
+
+
+@pytest.fixture(autouse=True)
+def log_everything_and_fail_on_log_errors(request, monkeypatch):
+    """In DEBUG_LOGGED_FOLDERS: logging at DEBUG (LOG_LEVEL=DEBUG too, for a container built from the
+    environment), and the test fails when a log call raised or a record could not be formatted, even where
+    the code under test swallowed the exception."""
+    if not _debug_logged(request) or request.node.get_closest_marker("log_errors_expected"):
+        yield
+        return
+    monkeypatch.setenv("LOG_LEVEL", "DEBUG")
+    with debug_logging_that_reports_errors() as failures:
+        yield
+    if failures:
+        pytest.fail("logging failed during the test:\n" + "\n".join(failures), pytrace=False)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "log_errors_expected: a test of the log checks themselves; the autouse "
+                                       "fixture leaves its log errors alone")
 
 
 @pytest.fixture(scope="session")

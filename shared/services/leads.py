@@ -206,7 +206,8 @@ class LeadBatchCreation:
         for (message, prospect), result in zip(pending, results, strict=True):
             with correlation(message.id):
                 self._settle(message, prospect, result, report)
-        log.info("lead batch done", extra={"taken": report.taken, "created": report.created,
+        # "leads_created", not "created": that is a LogRecord attribute, and makeRecord raises KeyError for it.
+        log.info("lead batch done", extra={"taken": report.taken, "leads_created": report.created,
                                            "retried": report.retried, "poisoned": report.poisoned})
         return report
 

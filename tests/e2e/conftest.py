@@ -29,6 +29,8 @@ FAST_HOST = {
     "LEAD_QUEUE": "b2b-leads",
     "OUTCOME_QUEUE": "b2b-sales-outcomes",
     "EMAIL_QUEUE": "b2b-emails",
+    # Every log call of the host runs (tests/conftest.py says why); stop_host fails on a logging error.
+    "LOG_LEVEL": "DEBUG",
     # host.json stays as shipped; tests shorten its waits the way Azure app settings override it.
     "AzureFunctionsJobHost__extensions__queues__maxPollingInterval": "00:00:00.200",
     "AzureFunctionsJobHost__extensions__queues__visibilityTimeout": "00:00:00",
@@ -108,12 +110,20 @@ def start_host(data_dir: Path, extra_env: dict[str, str] | None = None, args: tu
     raise AssertionError("the local host did not start:\n" + "".join(output))
 
 
+# What logging.Handler.handleError prints for a record it could not emit; a log call that raised shows as the
+# KeyError in a function's failure instead.
+LOGGING_ERROR = "--- Logging error ---"
+LOG_RECORD_CLASH = "Attempt to overwrite"  # makeRecord: "Attempt to overwrite 'created' in LogRecord"
+
+
 def stop_host(host: LiveHost) -> None:
     host.process.terminate()
     try:
         host.process.wait(timeout=30)
     except subprocess.TimeoutExpired:
         host.process.kill()
+    failed = [line for line in host.output if LOGGING_ERROR in line or LOG_RECORD_CLASH in line]
+    assert not failed, "the host's logging failed:\n" + "".join(failed)
 
 
 def azure_backend(azurite) -> dict[str, str]:

@@ -6,7 +6,9 @@ at once). On the embedded Sales with scripted failures, and through the Datavers
 from __future__ import annotations
 
 import argparse
+import io
 import json
+import logging
 
 import pytest
 
@@ -15,6 +17,7 @@ from shared.bootstrap import Container
 from shared.cli import Cli
 from shared.config import Settings
 from shared.domain.messages import CreateLead
+from shared.observability import JsonFormatter
 from shared.ports import LeadResult
 from shared.queue_worker import poison_queue_name
 from shared.services.leads import LeadBatchCreation
@@ -70,6 +73,28 @@ def test_all_leads_of_the_queue_in_one_create_leads_call(container):
     for p in prospects:
         assert c.operator.prospect(p.number).prospect.lead_created_at is not None
         assert lead_history(c, p.number) == ["lead created"]  # the per-message path's record
+
+
+def test_a_batch_logs_its_counts_at_info_as_json(container):
+    """At INFO (production's LOG_LEVEL) "lead batch done" is logged, not raised: its count of created leads is
+    ``leads_created`` (``created`` is a LogRecord attribute, and makeRecord refused it with KeyError)."""
+    c = container
+    prospects_with_messages(c, 2)
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    log = logging.getLogger("b2b.leads")
+    log.addHandler(handler)
+    saved = log.level
+    log.setLevel(logging.INFO)
+    try:
+        report = consumer(c, ScriptedSales(c.sales), batch_size=10).run_once()
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(saved)
+    [done] = [json.loads(line) for line in stream.getvalue().splitlines() if '"lead batch done"' in line]
+    assert (done["taken"], done["leads_created"], done["retried"], done["poisoned"]) == (2, 2, 0, 0)
+    assert report.created == 2
 
 
 def test_batches_are_at_most_batch_size_and_drain_takes_them_all(container):
