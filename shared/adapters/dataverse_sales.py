@@ -7,7 +7,8 @@
   ``ownerid`` is sent: the lead belongs to the caller, the integration's application user.
 - Service protection: a 429 waits exactly ``Retry-After``; 5xx, timeouts and dropped connections are
   retried with exponential backoff and jitter, a bounded number of times; a 401 refreshes the token
-  once. Anything else that is not a success raises ``DataverseRequestError`` with the response body:
+  once. Under a caller's deadline (``shared.deadline``: the webhook answers Dataverse within its budget)
+  no wait or request outlasts it: a wait that would overrun it raises at once instead of sleeping. Anything else that is not a success raises ``DataverseRequestError`` with the response body:
   no retry can fix it, so the queue host retries the message to its poison queue for an operator.
 - At most ``max_concurrency`` requests are in flight at once (Dataverse allows 52 per user).
 - ``create_leads`` sends many leads in ``$batch`` requests, one changeset per lead.
@@ -32,6 +33,7 @@ from requests.adapters import HTTPAdapter
 
 # The credential Dataverse is reached with; bootstrap builds it from here.
 from shared.adapters.azure_credentials import managed_identity_credential  # noqa: F401
+from shared.deadline import current_deadline
 from shared.domain.sales import (
     LeadDraft,
     LeadSnapshot,
@@ -93,7 +95,12 @@ class DataverseUnavailable(DataverseError):
 
 
 class DataverseThrottled(DataverseUnavailable):
-    """Service protection (429) asked for more waiting than this call may spend; retry later."""
+    """Service protection (429) asked for more waiting than this call may spend; retry later.
+    ``retry_after``: the seconds Dataverse asked for."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **details: Any):
+        super().__init__(message, **details)
+        self.retry_after = retry_after
 
 
 def _error_of(text: str) -> tuple[str | None, str]:
@@ -236,7 +243,7 @@ class DataverseSales:
             session.mount("http://", adapter)
         self._session = session
         self._prospect_column = prospect_number_column
-        self._timeout = timeout
+        self._timeout_setting = timeout
         self.retry = retry
         self._slots = threading.BoundedSemaphore(max_concurrency)
         self._batch_size = max(1, min(batch_size, 1000))
@@ -479,11 +486,13 @@ class DataverseSales:
     # --- HTTP with service protection ----------------------------------------------------------
     def _send(self, method: str, path: str, *, params: dict[str, str] | None = None, json_body: Any = None,
               data: bytes | None = None, headers: dict[str, str] | None = None) -> requests.Response:
-        """Send until the answer is neither a 429, a 5xx, a timeout nor a first 401; return that answer."""
+        """Send until the answer is neither a 429, a 5xx, a timeout nor a first 401; return that answer.
+        Under a caller's deadline, a wait it cannot hold raises instead (``_wait``)."""
         url = self._api + path + (f"?{_query(params)}" if params else "")
         failures = throttles = 0
         refreshed = False
         while True:
+            self._check_deadline(method, url)
             try:
                 response = self._once(method, url, json_body, data, headers)
             except (requests.Timeout, requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as error:
@@ -494,7 +503,8 @@ class DataverseSales:
                 wait = self._backoff(failures)
                 log.warning("Dataverse request failed; retrying",
                             extra={"method": method, "url": url, "error": type(error).__name__, "wait": wait})
-                self._sleep(wait)
+                self._wait(wait, method, url, lambda: DataverseUnavailable(
+                    f"{method} {url} failed ({type(error).__name__}); no time left to retry", method=method, url=url))
                 continue
             status = response.status_code
             if status == 401 and not refreshed:
@@ -506,26 +516,60 @@ class DataverseSales:
                 wait = self._retry_after(response)
                 if wait is None:
                     wait = self._backoff(throttles)
+                code, _message = _error_of(response.text)  # the message stays out of the text, as in _refusal
+
+                def throttled(why: str) -> DataverseThrottled:
+                    return DataverseThrottled(f"{method} {url} throttled (Retry-After {wait}s{why}): {code or 429}",
+                                              retry_after=wait, status=429, code=code, body=response.text,
+                                              method=method, url=url)
+
                 if throttles > self.retry.max_throttle_retries or wait > self.retry.max_retry_after:
-                    code, _message = _error_of(response.text)  # the message stays out of the text, as in _refusal
-                    raise DataverseThrottled(f"{method} {url} throttled (Retry-After {wait}s): {code or 429}",
-                                             status=429, code=code, body=response.text, method=method, url=url)
+                    raise throttled("")
                 log.warning("Dataverse service protection; waiting Retry-After",
                             extra={"method": method, "url": url, "wait": wait})
-                self._sleep(wait)
+                self._wait(wait, method, url, lambda: throttled(", beyond the caller's deadline"))
                 continue
             if status in RETRYABLE_STATUS:
                 failures += 1
+                code, _message = _error_of(response.text)
                 if failures >= self.retry.max_attempts:
-                    code, _message = _error_of(response.text)
                     raise DataverseUnavailable(f"{method} {url} answered {status} {failures} times: {code or status}",
                                                status=status, code=code, body=response.text, method=method, url=url)
                 wait = self._retry_after(response) or self._backoff(failures)
                 log.warning("Dataverse server error; retrying",
                             extra={"method": method, "url": url, "status": status, "wait": wait})
-                self._sleep(wait)
+                self._wait(wait, method, url, lambda: DataverseUnavailable(
+                    f"{method} {url} answered {status}; no time left to retry: {code or status}", status=status,
+                    code=code, body=response.text, method=method, url=url))
                 continue
             return response
+
+    def _wait(self, seconds: float, method: str, url: str, too_long: Callable[[], DataverseError]) -> None:
+        """Sleep before a retry, unless the caller's deadline cannot hold it: then raise ``too_long()`` at
+        once (sleeping out a 69 s ``Retry-After`` for a caller who stops listening after 60 s helps nobody)."""
+        deadline = current_deadline()
+        if deadline is not None and not deadline.allows(seconds):
+            log.warning("Dataverse retry not waited: beyond the caller's deadline",
+                        extra={"method": method, "url": url, "wait": seconds, "remaining": deadline.remaining()})
+            raise too_long()
+        self._sleep(seconds)
+
+    @staticmethod
+    def _check_deadline(method: str, url: str) -> None:
+        deadline = current_deadline()
+        if deadline is not None and deadline.expired:
+            raise DataverseUnavailable(f"{method} {url} not sent: the caller's deadline is spent", method=method,
+                                       url=url)
+
+    def _timeout(self) -> float | tuple[float, float]:
+        """The request timeout, cut to what is left of the caller's deadline."""
+        deadline = current_deadline()
+        if deadline is None:
+            return self._timeout_setting
+        left = max(0.001, deadline.remaining())
+        if isinstance(self._timeout_setting, tuple):
+            return tuple(min(part, left) for part in self._timeout_setting)  # type: ignore[return-value]
+        return min(self._timeout_setting, left)
 
     def _once(self, method: str, url: str, json_body: Any, data: bytes | None,
               headers: dict[str, str] | None) -> requests.Response:
@@ -541,7 +585,7 @@ class DataverseSales:
             data = json.dumps(json_body).encode("utf-8")
         all_headers.update(headers or {})
         with self._slots:  # held only while the request is on the wire, never while waiting to retry
-            return self._session.request(method, url, data=data, headers=all_headers, timeout=self._timeout)
+            return self._session.request(method, url, data=data, headers=all_headers, timeout=self._timeout())
 
     def _backoff(self, failures: int) -> float:
         ceiling = min(self.retry.backoff_max, self.retry.backoff_base * 2 ** (failures - 1))

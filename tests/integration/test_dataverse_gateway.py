@@ -16,6 +16,7 @@ from shared.adapters.dataverse_sales import (
     DataverseUnavailable,
     RetryPolicy,
 )
+from shared.deadline import Deadline, within
 from shared.domain.sales import LeadState
 from tests.contract.factories import lead_draft
 from tests.dataverse_sim import DEFAULT_PROSPECT_COLUMN, DataverseSimulator, SalesClient
@@ -105,6 +106,50 @@ def test_a_retry_after_longer_than_the_call_may_wait_raises_throttled(sim, fake_
     with pytest.raises(DataverseThrottled) as raised:
         sales.get_lead(lead_draft(1).lead_id)
     assert raised.value.status == 429 and fake_time.sleeps == []
+
+
+# --- a caller's deadline (the webhook answers Dataverse within its budget) -------------------------
+def test_under_a_deadline_a_retry_after_it_cannot_hold_is_not_slept(sim, sales, fake_time):
+    """Dataverse answered a webhook's read with 429 Retry-After 69: without a deadline that is waited out (the
+    queue's work may wait); under a 20 s deadline it raises at once, carrying the Retry-After."""
+    sim.faults.throttle_next(retry_after=69, method="GET")
+    with within(Deadline(20.0, monotonic=fake_time.time)):
+        with pytest.raises(DataverseThrottled) as raised:
+            sales.get_opportunity_lead(lead_draft(1).lead_id)
+    assert fake_time.sleeps == [] and raised.value.retry_after == 69.0 and raised.value.status == 429
+    assert len(sim.requests_to("GET")) == 1
+
+    sim.faults.throttle_next(retry_after=69, method="GET")
+    assert sales.get_opportunity_lead(lead_draft(1).lead_id) is None  # no deadline: waited, then read
+    assert fake_time.sleeps == [69.0]
+
+
+def test_under_a_deadline_a_retry_after_it_can_hold_is_waited(sim, sales, fake_time):
+    sim.faults.throttle_next(retry_after=3, method="GET")
+    with within(Deadline(20.0, monotonic=fake_time.time)):
+        assert sales.get_lead(lead_draft(1).lead_id) is None
+    assert fake_time.sleeps == [3.0]
+
+
+def test_under_a_deadline_5xx_backoff_stops_when_the_deadline_cannot_hold_the_next_wait(sim, fake_time):
+    sales = gateway(sim, fake_time, retry=RetryPolicy(max_attempts=10, backoff_base=2.0))
+    sim.faults.always(status=503)
+    with within(Deadline(5.0, monotonic=fake_time.time)):
+        with pytest.raises(DataverseUnavailable) as raised:
+            sales.get_lead(lead_draft(1).lead_id)
+    # waits 1.5 (t=1.5) and 3.0 (t=4.5); the next, 6.0, would end past t=5: raised without it
+    assert fake_time.sleeps == [1.5, 3.0] and raised.value.status == 503
+    assert len(sim.requests_to("GET")) == 3
+
+
+def test_a_spent_deadline_sends_nothing_and_requests_time_out_by_it(sim, sales, fake_time):
+    with within(Deadline(0.0, monotonic=fake_time.time)):
+        with pytest.raises(DataverseUnavailable):
+            sales.get_lead(lead_draft(1).lead_id)
+    assert sim.requests_to("GET") == []
+    with within(Deadline(0.5, monotonic=fake_time.time)):
+        assert sales._timeout() == (0.5, 0.5)  # (connect, read) cut from (1.0, 2.0)
+    assert sales._timeout() == (1.0, 2.0)
 
 
 def test_in_flight_requests_stay_under_the_concurrency_limit(fake_time):
