@@ -233,7 +233,7 @@ class Container:
 
         opportunity_lead = self.sales.get_opportunity_lead if self.sales is not None else None
         return SalesWebhook(self.queue, self.settings.outcome_queue, self.clock, sales=self.sales, store=self.store,
-                            opportunity_lead=opportunity_lead)
+                            opportunity_lead=opportunity_lead, budget=self.settings.sales_webhook_budget_seconds)
 
     def queue_handlers(self) -> dict:
         """Which service consumes which queue (the CLI drains queues with these, as the host would)."""

@@ -36,6 +36,9 @@ _SETTINGS: dict[str, tuple[str, str]] = {
     # SALES_MODE=dataverse: the lead queue is drained in batches by a timer (create_lead_batches), each
     # batch's leads created in one $batch; the per-message trigger create_lead is disabled in that mode.
     "LEAD_BATCH_SIZE": ("lead_batch_size", "100"),
+    # The time one Dataverse webhook request (sales_events) may take, Sales reads included: Dataverse waits
+    # 60 s for an answer, and retries only a 502/503/504 that came in time.
+    "SALES_WEBHOOK_BUDGET_SECONDS": ("sales_webhook_budget_seconds", "20"),
     # EMAIL_TRANSPORT=smtp
     "SMTP_HOST": ("smtp_host", ""),
     "SMTP_PORT": ("smtp_port", "587"),
@@ -84,6 +87,7 @@ class Settings:
     dataverse_client_id: str
     dataverse_prospect_number_column: str
     lead_batch_size: int
+    sales_webhook_budget_seconds: float
     smtp_host: str
     smtp_port: int
     smtp_username: str
@@ -131,6 +135,9 @@ class Settings:
             raise ValueError("EMAIL_TRANSPORT=smtp needs SMTP_HOST")
         if self.email_transport == "ses" and not self.ses_region:
             raise ValueError("EMAIL_TRANSPORT=ses needs SES_REGION")
+        if not 0 < self.sales_webhook_budget_seconds <= 50:
+            raise ValueError(f"SALES_WEBHOOK_BUDGET_SECONDS={self.sales_webhook_budget_seconds} must be above 0 and "
+                             "at most 50: Dataverse waits 60 s for the webhook's answer")
         self._validate_partner_tokens()
         if self.state_backend == "azure":
             if not (self.storage_connection_string or (self.storage_queue_uri and self.storage_table_uri)):

@@ -245,6 +245,11 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
           name: 'LEAD_BATCH_SIZE'
           value: '100'
         }
+        // The time a Dataverse webhook request may take (Dataverse waits 60 s, retries only 502/503/504).
+        {
+          name: 'SALES_WEBHOOK_BUDGET_SECONDS'
+          value: '20'
+        }
         {
           name: 'AzureWebJobs.create_lead.Disabled'
           value: salesMode == 'dataverse' ? 'true' : 'false'

@@ -31,18 +31,40 @@ A recognised message that is no decision (an ``Update`` that does not disqualify
 lead that is not a B2B prospect's) is acknowledged and ignored. Anything else is refused with
 ``UnsupportedWebhook`` / ``InvalidWebhook`` (HTTP 400). Logs name the message, entity and ids only:
 never names, emails or other columns of the records.
+
+Answers Dataverse can act on: it waits at most 60 s for an answer and retries (once) only a 502, 503 or 504;
+a 500 or a timeout is a failed System Job, never retried. So a transient fault — Sales unreachable, throttled
+(429) or failing (5xx), the store or the queue failing or timing out — raises ``WebhookUnavailable``
+(answered 503 with ``Retry-After``), and the whole request runs under a deadline (``budget``, default
+``DEFAULT_BUDGET`` s, well inside the 60 s): the Dataverse adapter never sleeps out a ``Retry-After`` the
+deadline cannot hold (it raises instead), and its requests time out by the deadline. What is optional is
+dropped when the budget is short: a ``lead_qualified`` outcome goes without its qualification, which
+propagation reads later (from its own queue retry). What is required — the lead of a ``Win``/``Lose``, which
+a ``SalesOutcome`` must name and propagation cannot look up — is a 503. A decision missed for good (both
+tries failed) is still found by the channel sync's reconciliation.
+
+Oversized contexts: above 256 KB Dataverse sends the header ``x-ms-dynamics-msg-size-exceeded`` and removes
+``InputParameters``, ``ParentContext``, ``PreEntityImages`` and ``PostEntityImages`` (``OutputParameters``
+and ``PrimaryEntityId`` stay). Then what the removed parts said is read from Sales: ``Win``/``Lose`` take the
+opportunity from ``PrimaryEntityId`` (a loss reason from the lead's qualifying opportunity's statuscode);
+a lead's ``Update``/``SetState`` is a disqualification when Sales has the lead disqualified (its reason from
+the lead's statuscode); ``QualifyLead`` needs nothing removed (``PrimaryEntityId`` is the lead,
+``CreatedEntities`` is an output).
 """
 from __future__ import annotations
 
 import logging
 import re
 import uuid
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Literal, Mapping
+from typing import Any, Callable, Iterator, Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from shared.deadline import Deadline, within
 from shared.domain.errors import DomainError, DuplicateRecord
 from shared.domain.ids import outcome_event_id
 from shared.domain.messages import SalesOutcome
@@ -53,6 +75,10 @@ log = logging.getLogger("b2b.sales_webhook")
 
 SOURCE = "dataverse-webhook"
 REQUEST_SCOPE = "sales-webhook-"  # + prospect id: the Store scope of the requests handled
+SIZE_EXCEEDED_HEADER = "x-ms-dynamics-msg-size-exceeded"  # the context came without its inputs and images
+DEFAULT_BUDGET = 20.0  # seconds for one request: Dataverse stops waiting at 60
+QUALIFICATION_RESERVE = 5.0  # the optional qualification read is skipped with less budget left than this
+DEFAULT_RETRY_AFTER = 10  # seconds, in a 503 when nothing better is known (Sales' own Retry-After is)
 _DATE = re.compile(r"^/Date\((-?\d+)([+-]\d{4})?\)/$")
 
 
@@ -67,6 +93,15 @@ class InvalidWebhook(WebhookRejected):
 
 class UnsupportedWebhook(WebhookRejected):
     """A well-formed context of a message (or entity) this webhook does not handle."""
+
+
+class WebhookUnavailable(Exception):
+    """A transient fault kept the request from being handled in time (answered 503 with ``Retry-After``,
+    which Dataverse retries). Not a DomainError: no rule refused anything."""
+
+    def __init__(self, message: str, retry_after: int = DEFAULT_RETRY_AFTER):
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 # --- the context ------------------------------------------------------------------------------
@@ -229,22 +264,32 @@ class SalesWebhook:
     """
 
     def __init__(self, queue: Queue, outcome_queue: str, clock: Clock, *, sales: SalesGateway | None = None,
-                 opportunity_lead: OpportunityLeadLookup | None = None, store: Store | None = None):
+                 opportunity_lead: OpportunityLeadLookup | None = None, store: Store | None = None,
+                 budget: float = DEFAULT_BUDGET, monotonic: Callable[[], float] = time.monotonic):
         self._queue = queue
         self._outcome_queue = outcome_queue
         self._clock = clock
         self._sales = sales
         self._opportunity_lead = opportunity_lead
         self._store = store
+        self._budget = budget
+        self._monotonic = monotonic
 
     # --- entry point -------------------------------------------------------------------------
     def handle(self, body: bytes | str | Mapping[str, Any], headers: Mapping[str, str] | None = None) -> WebhookResult:
+        """``WebhookRejected`` for a request no retry can fix; ``WebhookUnavailable`` for a transient fault or a
+        spent budget (Dataverse retries it); a ``WebhookResult`` otherwise, within the budget."""
         context = self.parse(body)
         headers = {str(k).lower(): str(v) for k, v in (headers or {}).items()}
-        decision = self._decide(context)
+        with within(Deadline(self._budget, self._monotonic)) as deadline:
+            return self._handle(context, headers, deadline)
+
+    def _handle(self, context: RemoteExecutionContext, headers: dict[str, str], deadline: Deadline) -> WebhookResult:
+        trimmed = SIZE_EXCEEDED_HEADER in headers
+        decision = self._decide_trimmed(context) if trimmed else self._decide(context)
         message, entity = context.message_name, context.primary_entity_name.lower()
         base = {"sdk_message": message, "entity": entity, "primary_id": _guid(context.primary_entity_id),
-                "correlation_id": context.correlation_id}
+                "correlation_id": context.correlation_id, "size_exceeded": trimmed}
         if isinstance(decision, str):  # recognised, but no decision
             log.info("sales webhook ignored", extra={**base, "why": decision})
             return WebhookResult("ignored", message, entity, detail=decision)
@@ -260,9 +305,14 @@ class SalesWebhook:
                   "opportunity_id": decision.opportunity_id}
         log_extra = {**base, **result}
 
+        if trimmed and decision.kind == "opportunity_lost" and decision.reason is None:
+            decision = Decision(decision.kind, lead_id, decision.opportunity_id,
+                                self._loss_reason(lead_id, decision.opportunity_id))
+
         prospect_id = None
         if self._store is not None:
-            prospect_id = self._prospect_of(lead_id)
+            with _unavailable_on_fault("the store"):
+                prospect_id = self._prospect_of(lead_id)
             if prospect_id is None:
                 log.info("sales webhook ignored: no prospect has the lead", extra=log_extra)
                 return WebhookResult("ignored", message, entity, detail="no prospect has this lead", **result)
@@ -270,18 +320,22 @@ class SalesWebhook:
         request_key = self._request_key(context, headers)
         delivery = (REQUEST_SCOPE + prospect_id, f"{request_key}.{event_id}") \
             if prospect_id is not None and request_key is not None else None
-        if delivery is not None and self._seen(delivery):
-            log.info("sales webhook repeated; already enqueued", extra={**log_extra, "request_id": request_key})
-            return WebhookResult("duplicate", message, entity, detail="request already handled", **result)
+        if delivery is not None:
+            with _unavailable_on_fault("the store"):
+                seen = self._seen(delivery)
+            if seen:
+                log.info("sales webhook repeated; already enqueued", extra={**log_extra, "request_id": request_key})
+                return WebhookResult("duplicate", message, entity, detail="request already handled", **result)
 
-        qualification = self._qualification(decision.kind, lead_id)
+        qualification = self._qualification(decision.kind, lead_id, deadline)
         outcome = SalesOutcome(
             event_id=event_id, kind=decision.kind, lead_id=lead_id,
             opportunity_id=decision.opportunity_id or (qualification.opportunity_id if qualification else None),
             occurred_at=context.operation_created_on or self._clock.now(),
             qualification=qualification, reason=decision.reason, source=SOURCE,
         )
-        self._queue.send(self._outcome_queue, outcome.to_json())
+        with _unavailable_on_fault("the outcome queue"):
+            self._queue.send(self._outcome_queue, outcome.to_json())
         if delivery is not None:  # only once it went out: a failed send is retried by Dataverse, and sent then
             self._record(delivery, decision.kind)
         log.info("sales outcome enqueued", extra={**log_extra, "request_id": request_key})
@@ -336,6 +390,44 @@ class SalesWebhook:
                                  "QualifyLead, Update, SetState and SetStateDynamicEntity on lead, Win and Lose "
                                  "on opportunity")
 
+    def _decide_trimmed(self, context: RemoteExecutionContext) -> Decision | str:
+        """A context Dataverse sent without its inputs and images (``SIZE_EXCEEDED_HEADER``): the primary
+        record's id and ``OutputParameters`` are all it has; the rest is read from Sales."""
+        message, entity = context.message_name, context.primary_entity_name.lower()
+        primary_id = _guid(context.primary_entity_id)
+        if entity == "lead" and message == "QualifyLead":
+            return self._decide(context)  # PrimaryEntityId and CreatedEntities are all it reads
+        if entity == "lead" and message in ("Update", "SetState", "SetStateDynamicEntity"):
+            if primary_id is None:
+                raise InvalidWebhook(f"{message} (size exceeded) names no lead (PrimaryEntityId)")
+            lead = self._read_sales("the lead", lambda sales: sales.get_lead(primary_id))
+            if lead is None or lead.statecode != LeadState.DISQUALIFIED:
+                return "the lead is not disqualified in Sales"
+            return Decision("lead_disqualified", primary_id,
+                            reason=outcome_reason("lead_disqualified", lead.statuscode))
+        if entity == "opportunity" and message in ("Win", "Lose"):
+            if primary_id is None:
+                raise InvalidWebhook(f"{message} (size exceeded) names no opportunity (PrimaryEntityId)")
+            kind: OutcomeKind = "opportunity_won" if message == "Win" else "opportunity_lost"
+            return Decision(kind, None, primary_id)  # the lead and a loss reason are read once the lead is known
+        return self._decide(context)  # refused there, as without the header
+
+    def _loss_reason(self, lead_id: str, opportunity_id: str | None) -> str | None:
+        """The loss reason of a ``Lose`` whose ``Status`` input was removed: the statuscode Sales holds for the
+        lead's qualifying opportunity, when that is the one lost (a B2B lead qualifies into one)."""
+        lead = self._read_sales("the lead", lambda sales: sales.get_lead(lead_id))
+        if lead is None or lead.qualifying_opportunity_id is None or \
+                _guid(lead.qualifying_opportunity_id) != opportunity_id:
+            return None
+        return outcome_reason("opportunity_lost", lead.opportunity_statuscode)
+
+    def _read_sales(self, what: str, read: Callable[[SalesGateway], Any]) -> Any:
+        if self._sales is None:
+            raise InvalidWebhook(f"the context came without its inputs (size exceeded) and there is no Sales to "
+                                 f"read {what} from")
+        with _unavailable_on_fault(f"reading {what} from Sales"):
+            return read(self._sales)
+
     def _lead_update(self, context: RemoteExecutionContext) -> Decision | str:
         target = context.parameter("Target")
         lead_id = _guid(target) or _guid(context.primary_entity_id)
@@ -366,9 +458,12 @@ class SalesWebhook:
                     return lead_id
         if opportunity_id is None:
             return None
-        if self._opportunity_lead is None:  # a wiring fault, not bad input: a 500, and Dataverse retries
+        if self._opportunity_lead is None:
+            # A wiring fault, not bad input and not transient: a 500, which Dataverse does not retry (its System
+            # Job fails, for an administrator to see); the channel sync's reconciliation still finds the decision.
             raise RuntimeError("SalesWebhook needs opportunity_lead to find the lead of an opportunity")
-        lead_id = self._opportunity_lead(opportunity_id)
+        with _unavailable_on_fault("reading the opportunity's lead from Sales"):
+            lead_id = self._opportunity_lead(opportunity_id)
         return _guid(lead_id) if lead_id else None
 
     def _prospect_of(self, lead_id: str) -> str | None:
@@ -390,13 +485,25 @@ class SalesWebhook:
                     uow.record_event(*delivery, kind, "enqueued")
         except DuplicateRecord:  # another instance handled the same repeat at the same moment and recorded it
             pass
+        except Exception as error:  # noqa: BLE001 - the outcome is on the queue: the request is handled
+            # A repeat of this request will not be recognised and enqueues the same event id again, which
+            # propagation applies once; answering 503 now would only make Dataverse send it again.
+            log.warning("sales webhook request not recorded; a repeat would be enqueued again",
+                        extra={"error": type(error).__name__})
 
-    def _qualification(self, kind: str, lead_id: str) -> Qualification | None:
+    def _qualification(self, kind: str, lead_id: str, deadline: Deadline) -> Qualification | None:
+        """Optional: a ``lead_qualified`` outcome without it is completed by propagation, which reads it (and
+        its queue retries until Sales answers). So it is read only with time to spare, and never fails the
+        request."""
         if kind != "lead_qualified" or self._sales is None:
+            return None
+        if not deadline.allows(QUALIFICATION_RESERVE):
+            log.warning("qualification not read: the request's budget is nearly spent; the outcome goes without it",
+                        extra={"lead_id": lead_id, "remaining": round(deadline.remaining(), 3)})
             return None
         try:
             return self._sales.get_qualification(lead_id)
-        except Exception as error:  # Sales is slow or down: propagation reads it later
+        except Exception as error:  # noqa: BLE001 - Sales is slow or down: propagation reads it later
             log.warning("qualification not read; the outcome goes without it",
                         extra={"lead_id": lead_id, "error": type(error).__name__})
             return None
@@ -408,3 +515,23 @@ class SalesWebhook:
             if key is not None:
                 return key
         return None
+
+
+@contextmanager
+def _unavailable_on_fault(what: str) -> Iterator[None]:
+    """A fault of ``what`` that a later try may not meet becomes ``WebhookUnavailable`` (503, retried by
+    Dataverse): Sales unreachable, throttled or failing, a storage error or timeout, the deadline spent. A
+    permanent refusal (``permanent`` set: a Dataverse 4xx) and a refusal of the request pass unchanged: no retry
+    can fix those."""
+    try:
+        yield
+    except WebhookRejected:
+        raise
+    except Exception as error:
+        if getattr(error, "permanent", False):
+            raise
+        retry_after = getattr(error, "retry_after", None)
+        seconds = DEFAULT_RETRY_AFTER if retry_after is None else max(1, min(int(retry_after + 0.999), 3600))
+        log.warning("sales webhook not handled: a transient fault; answered 503",
+                    extra={"failed": what, "error": type(error).__name__, "retry_after": seconds})
+        raise WebhookUnavailable(f"{what} failed ({type(error).__name__}); retry later", seconds) from error

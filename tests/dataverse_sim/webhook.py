@@ -11,6 +11,13 @@ What each recorded event becomes (the SDK message a webhook step is registered o
 - ``WinOpportunity`` / ``LoseOpportunity`` → ``Win`` / ``Lose`` (opportunity): InputParameters
   OpportunityClose (an opportunityclose binding ``opportunityid``) and Status. Like Dataverse's, the
   context does not name the lead the opportunity came from.
+
+Oversized deliveries, as Dataverse documents them ("Use webhooks to create external handlers for server
+events", Request Body): when the whole payload exceeds 256 KB the request carries the header
+``x-ms-dynamics-msg-size-exceeded`` and the context goes without ``ParentContext``, ``InputParameters``,
+``PreEntityImages`` and ``PostEntityImages`` (``OutputParameters``, ``PrimaryEntityId`` and the rest stay).
+The relay applies that rule to every delivery it shapes; ``parent_padding`` makes a context that large (a
+``ParentContext`` whose ``SharedVariables`` carry that many bytes, as a plug-in's can).
 """
 from __future__ import annotations
 
@@ -28,6 +35,9 @@ CONTRACTS = "http://schemas.microsoft.com/xrm/2011/Contracts"
 SDK_MESSAGE = {"WinOpportunity": "Win", "LoseOpportunity": "Lose"}
 DEFAULT_MESSAGES = frozenset({"QualifyLead", "Update", "Win", "Lose"})
 _DATE = re.compile(r'"/Date\((-?\d+)\)/"')
+MAX_PAYLOAD_BYTES = 256 * 1024
+SIZE_EXCEEDED_HEADER = "x-ms-dynamics-msg-size-exceeded"
+REMOVED_WHEN_OVERSIZED = ("ParentContext", "InputParameters", "PreEntityImages", "PostEntityImages")
 
 
 def reference(logical_name: str, record_id: str) -> dict:
@@ -102,14 +112,35 @@ def remote_execution_context(event: dict, rows: dict[str, dict[str, dict]], *, o
     }
 
 
+def parent_context(context: dict, padding: int) -> dict:
+    """The pipeline's outer context of ``context`` (same operation, depth and ids), its SharedVariables carrying
+    ``padding`` bytes."""
+    parent = {key: value for key, value in context.items() if key not in ("ParentContext", "Stage")}
+    parent.update({"ParentContext": None, "Stage": 30, "PostEntityImages": [], "PreEntityImages": [],
+                   "SharedVariables": [{"key": "padding", "value": "x" * padding}]})
+    return parent
+
+
+def as_delivered(context: dict, headers: dict[str, str], max_bytes: int = MAX_PAYLOAD_BYTES) -> tuple[bytes, dict]:
+    """The body and headers Dataverse sends for ``context``: trimmed, with the header, when it is too large."""
+    body = to_json(context)
+    if len(body) <= max_bytes:
+        return body, headers
+    trimmed = {key: value for key, value in context.items() if key not in REMOVED_WHEN_OVERSIZED}
+    return to_json(trimmed), {**headers, SIZE_EXCEEDED_HEADER: "true"}
+
+
 class WebhookRelay:
     """Delivers the simulator's events as a registered webhook would: each new event once, in order, with
     the messages of ``messages`` only (the steps registered). ``delivered`` keeps every (body, headers)
     so a test can replay one, as Dataverse does when it retries."""
 
     def __init__(self, simulator, *, organization_name: str = "simulator", messages: Iterable[str] = DEFAULT_MESSAGES,
-                 now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):
+                 now: Callable[[], datetime] = lambda: datetime.now(timezone.utc), parent_padding: int = 0,
+                 max_bytes: int = MAX_PAYLOAD_BYTES):
         self._simulator = simulator
+        self.parent_padding = parent_padding
+        self._max_bytes = max_bytes
         self._organization_name = organization_name
         self._organization_id = str(uuid.uuid4())
         self._messages = frozenset(messages)
@@ -129,11 +160,13 @@ class WebhookRelay:
                     continue
                 context = remote_execution_context(event, rows, organization_id=self._organization_id,
                                                    organization_name=self._organization_name, created_on=self._now())
+                if self.parent_padding:
+                    context["ParentContext"] = parent_context(context, self.parent_padding)
                 headers = {"Content-Type": "application/json", "x-ms-dynamics-organization": self._organization_name,
                            "x-ms-dynamics-request-name": context["MessageName"],
                            "x-ms-dynamics-entity-name": context["PrimaryEntityName"],
                            "x-ms-correlation-request-id": str(uuid.uuid4())}
-                shaped.append((to_json(context), headers))
+                shaped.append(as_delivered(context, headers, self._max_bytes))
         return shaped
 
     def deliver(self, send: Callable[[bytes, dict[str, str]], Any]) -> list[Any]:

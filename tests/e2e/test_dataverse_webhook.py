@@ -170,3 +170,92 @@ def test_decisions_on_other_leads_are_acknowledged_and_ignored(sim, app):
     [answer] = relay.deliver(call_function)
     assert answer.status_code == 202 and json.loads(answer.get_body())["status"] == "ignored"
     assert c.queue.count(c.settings.outcome_queue) == 0
+
+
+# --- oversized deliveries (above 256 KB: no inputs, no images, x-ms-dynamics-msg-size-exceeded) ---------
+def test_oversized_deliveries_are_completed_from_sales(sim, app):
+    """Every decision delivered trimmed, as Dataverse sends a context above 256 KB: the Win and the Lose carry
+    no OpportunityClose, the disqualification no Target; each is read from Sales instead of refused."""
+    c = app
+    leads = leads_in_sales(c, 3)
+    (won_number, won_lead), (dq_number, dq_lead), (lost_number, lost_lead) = sorted(leads.items())
+    relay = WebhookRelay(sim, parent_padding=300 * 1024)
+    relay.pending()
+    salesperson = SalesClient(sim.api_url, sim.issue_token("a salesperson"))
+    created = salesperson.qualify(won_lead)
+    salesperson.win(created["opportunity"])
+    salesperson.disqualify(dq_lead, statuscode=6)
+    salesperson.lose(salesperson.qualify(lost_lead)["opportunity"], statuscode=5)
+
+    answers = relay.deliver(call_function)
+    for body, headers in relay.delivered:
+        context = json.loads(body)
+        assert headers["x-ms-dynamics-msg-size-exceeded"] and len(body) < 256 * 1024
+        assert "InputParameters" not in context and "ParentContext" not in context
+    assert [a.status_code for a in answers] == [202] * 5
+    assert [json.loads(a.get_body())["kind"] for a in answers] == \
+        ["lead_qualified", "opportunity_won", "lead_disqualified", "lead_qualified", "opportunity_lost"]
+
+    work(c)
+    assert_approved_with_sales_records(c, won_number, created)
+    disqualified, lost = c.operator.prospect(dq_number).prospect, c.operator.prospect(lost_number).prospect
+    assert disqualified.rejection_reason == "lead disqualified (No Longer Interested)"
+    assert lost.status is ProspectStatus.REJECTED and lost.rejection_reason == "opportunity lost (Out-Sold)"
+
+
+# --- a Sales outage while Dataverse waits for the answer -------------------------------------------------
+def win_pending(sim, c: Container) -> tuple[WebhookRelay, str]:
+    """A lead qualified (delivered and applied) and won in Sales; the Win's delivery is pending."""
+    [(number, lead_id)] = leads_in_sales(c, 1).items()
+    relay = WebhookRelay(sim)
+    relay.pending()
+    salesperson = SalesClient(sim.api_url, sim.issue_token("a salesperson"))
+    opportunity = salesperson.qualify(lead_id)["opportunity"]
+    assert [a.status_code for a in relay.deliver(call_function)] == [202]
+    work(c)
+    salesperson.win(opportunity)
+    return relay, number
+
+
+def answer_of(response: func.HttpResponse) -> tuple[int, str | None, dict]:
+    return response.status_code, response.headers.get("Retry-After"), json.loads(response.get_body())
+
+
+@pytest.mark.parametrize("fault, retry_after", [
+    pytest.param({"status": 503}, "10", id="sales-answers-503"),
+    pytest.param({"status": 429, "retry_after": 69}, "69", id="sales-throttles-retry-after-69"),
+])
+def test_a_sales_outage_answers_503_for_dataverse_to_retry_then_the_retry_is_applied(sim, app, fault, retry_after):
+    """Dataverse retries only 502/503/504 (a 500 never): Sales failing or throttled with a Retry-After the
+    webhook's budget cannot hold (69 s: Dataverse stops waiting at 60) is a 503 with Retry-After, answered
+    without sleeping it out; Dataverse's retry, once Sales is back, is enqueued and applied."""
+    c = app
+    relay, number = win_pending(sim, c)
+    sim.faults.always(**fault, method="GET")
+    [answer] = relay.deliver(call_function)
+    status, header, problem = answer_of(answer)
+    assert (status, header) == (503, retry_after) and problem["status"] == 503
+    assert answer.mimetype == "application/problem+json"
+    assert c.queue.count(c.settings.outcome_queue) == 0
+
+    sim.faults.clear()
+    retried = call_function(*relay.delivered[-1])
+    assert retried.status_code == 202 and json.loads(retried.get_body())["kind"] == "opportunity_won"
+    work(c)
+    assert c.operator.prospect(number).prospect.status is ProspectStatus.APPROVED
+
+
+def test_a_slow_sales_is_not_waited_for_past_the_budget(sim, app, monkeypatch):
+    """Sales answering after 30 s: the read times out at the budget's end (here 1 s) and the answer is a 503;
+    without the budget the read would wait out its own 30 s timeout, and Dataverse would have given up."""
+    c = app
+    relay, _ = win_pending(sim, c)
+    quick = SalesWebhook(c.queue, c.settings.outcome_queue, c.clock, sales=c.sales, store=c.store,
+                         opportunity_lead=c.sales.get_opportunity_lead, budget=1.0)
+    monkeypatch.setitem(vars(c), "sales_webhook", quick)
+    sim.faults.always(delay=30.0, method="GET")
+    try:
+        [answer] = relay.deliver(call_function)
+    finally:
+        sim.faults.clear()
+    assert answer_of(answer)[:2] == (503, "10")

@@ -17,6 +17,7 @@ from shared.services.sales_webhook import (
     InvalidWebhook,
     SalesWebhook,
     UnsupportedWebhook,
+    WebhookUnavailable,
     parse_dotnet_date,
 )
 
@@ -321,8 +322,9 @@ class FailingSend:
 def test_a_request_whose_send_failed_is_not_a_repeat_when_retried(queue, clock, sales, store):
     failing = FailingSend(queue)
     body = wire(qualify_lead())
-    with pytest.raises(ConnectionError):  # a 500: Dataverse retries the delivery
+    with pytest.raises(WebhookUnavailable) as unavailable:  # a 503, which Dataverse retries (never a 500)
         instance(failing, clock, sales, store).handle(body, {})
+    assert isinstance(unavailable.value.__cause__, ConnectionError)
     assert queue.count(OUTCOMES) == 0
     assert instance(queue, clock, sales, store).handle(body, {}).status == "enqueued"
     assert instance(queue, clock, sales, store).handle(body, {}).status == "duplicate"
@@ -391,3 +393,193 @@ def test_logs_name_messages_and_ids_only(webhook, caplog):
     assert LEAD in text and "lead_disqualified" in text
     for personal in ("jane", "Jane", "First1", "Last1", "person1@example.com", "Company 1"):
         assert personal not in text
+
+
+# --- transient faults: 503 (Dataverse retries 502/503/504 only), within the budget ----------------------
+class Throttled(Exception):
+    """What the Dataverse adapter raises for a 429 it will not wait out (duck-typed: ``retry_after``)."""
+
+    retry_after = 69.0
+
+
+class Refused(Exception):
+    permanent = True  # a Dataverse 4xx: no retry fixes it
+
+
+def failing_lookup(error: Exception):
+    def lookup(opportunity_id: str):
+        raise error
+    return lookup
+
+
+@pytest.mark.parametrize("error, retry_after", [(Throttled("429"), 69), (ConnectionError("unreachable"), 10),
+                                                (TimeoutError("read timed out"), 10)])
+def test_a_sales_read_that_fails_for_now_is_unavailable_with_retry_after(queue, clock, error, retry_after):
+    webhook = SalesWebhook(queue, OUTCOMES, clock, opportunity_lead=failing_lookup(error))
+    with pytest.raises(WebhookUnavailable) as unavailable:
+        webhook.handle(wire(close("Win", 3)), {})
+    assert unavailable.value.retry_after == retry_after and unavailable.value.__cause__ is error
+    assert queue.count(OUTCOMES) == 0
+
+
+def test_a_permanent_sales_refusal_is_not_made_transient(queue, clock):
+    webhook = SalesWebhook(queue, OUTCOMES, clock, opportunity_lead=failing_lookup(Refused("403")))
+    with pytest.raises(Refused):
+        webhook.handle(wire(close("Win", 3)), {})
+
+
+class FailingStore:
+    """A store that times out (Azure Table Storage unreachable, SQLite locked)."""
+
+    def unit_of_work(self, read_only: bool = False):
+        raise TimeoutError("the store did not answer")
+
+
+def test_a_store_that_fails_is_unavailable(queue, clock, sales):
+    webhook = SalesWebhook(queue, OUTCOMES, clock, sales=sales, store=FailingStore())
+    with pytest.raises(WebhookUnavailable, match="the store"):
+        webhook.handle(wire(disqualify_update()), {})
+    assert queue.count(OUTCOMES) == 0
+
+
+def test_a_queue_send_that_fails_is_unavailable(queue, clock, sales):
+    webhook = SalesWebhook(FailingSend(queue), OUTCOMES, clock, sales=sales)
+    with pytest.raises(WebhookUnavailable, match="the outcome queue"):
+        webhook.handle(wire(disqualify_update()), {})
+
+
+def test_a_store_that_fails_only_to_record_the_request_still_answers_enqueued(queue, clock, sales, store,
+                                                                               monkeypatch):
+    webhook = instance(queue, clock, sales, store)
+    real = store.unit_of_work
+
+    def read_only_works(read_only: bool = False):
+        if not read_only:
+            raise TimeoutError("the store did not answer")
+        return real(read_only=True)
+
+    monkeypatch.setattr(store, "unit_of_work", read_only_works)
+    assert webhook.handle(wire(disqualify_update()), {}).status == "enqueued"  # on the queue: handled
+    assert queue.count(OUTCOMES) == 1
+
+
+def test_with_the_budget_nearly_spent_the_qualification_is_left_to_propagation(queue, clock):
+    """A QualifyLead whose handling took 16 of its 20 s before the optional qualification read: the read is
+    skipped (propagation reads it), the outcome goes out in time."""
+    now = [0.0]
+    sales = FakeSales()
+    webhook = SalesWebhook(queue, OUTCOMES, clock, sales=sales, budget=20.0, monotonic=lambda: now[0])
+    decide = webhook._decide
+
+    def slow_decide(context):
+        now[0] += 16.0
+        return decide(context)
+
+    webhook._decide = slow_decide
+    assert webhook.handle(wire(qualify_lead()), {}).status == "enqueued" and sales.reads == []
+    [outcome] = outcomes(queue)
+    assert outcome.kind == "lead_qualified" and outcome.qualification is None
+
+    now[0] = 0.0
+    webhook._decide = decide  # the budget whole: read
+    webhook.handle(wire(qualify_lead()), {})
+    assert sales.reads == [LEAD]
+
+
+def test_the_budget_is_the_deadline_of_the_sales_reads(queue, clock):
+    """The reads run under the request's deadline (what the Dataverse adapter reads to cut its waits)."""
+    from shared.deadline import current_deadline
+
+    seen = []
+
+    def lookup(opportunity_id):
+        seen.append(current_deadline().remaining())
+        return LEAD
+
+    SalesWebhook(queue, OUTCOMES, clock, opportunity_lead=lookup, budget=12.5, monotonic=lambda: 0.0) \
+        .handle(wire(close("Win", 3)), {})
+    assert seen == [12.5] and current_deadline() is None
+
+
+# --- oversized contexts (x-ms-dynamics-msg-size-exceeded) ----------------------------------------
+TRIMMED = {"x-ms-dynamics-msg-size-exceeded": "true"}
+
+
+def trimmed(ctx: dict) -> dict:
+    """As Dataverse sends a context above 256 KB: without these four properties (OutputParameters stay)."""
+    return {k: v for k, v in ctx.items()
+            if k not in ("InputParameters", "ParentContext", "PreEntityImages", "PostEntityImages")}
+
+
+def snapshot(statecode: int, statuscode: int, opportunity: str | None = None, opportunity_statuscode: int | None = None):
+    from shared.domain.sales import LeadSnapshot, LeadState, OpportunityState
+
+    return LeadSnapshot(lead_id=LEAD, prospect_number="PRO-000001", statecode=LeadState(statecode),
+                        statuscode=statuscode, qualifying_opportunity_id=opportunity,
+                        opportunity_state=OpportunityState.LOST if opportunity_statuscode else None,
+                        opportunity_statuscode=opportunity_statuscode, created_on=WHEN, modified_on=WHEN)
+
+
+class LeadReadingSales(FakeSales):
+    def __init__(self, lead=None, fail: Exception | None = None):
+        super().__init__()
+        self.lead, self.error, self.lead_reads = lead, fail, []
+
+    def get_lead(self, lead_id):
+        self.lead_reads.append(lead_id)
+        if self.error is not None:
+            raise self.error
+        return self.lead
+
+
+def trimmed_webhook(queue, clock, sales) -> SalesWebhook:
+    return SalesWebhook(queue, OUTCOMES, clock, sales=sales, opportunity_lead={OPPORTUNITY: LEAD}.get)
+
+
+def test_a_trimmed_win_takes_the_opportunity_from_the_primary_entity(queue, clock):
+    result = trimmed_webhook(queue, clock, LeadReadingSales()).handle(wire(trimmed(close("Win", 3))), TRIMMED)
+    assert (result.status, result.kind, result.lead_id, result.opportunity_id) == \
+        ("enqueued", "opportunity_won", LEAD, OPPORTUNITY)
+    assert result.event_id == outcome_event_id("opportunity_won", OPPORTUNITY)
+
+
+def test_a_trimmed_lose_reads_its_reason_from_sales(queue, clock):
+    sales = LeadReadingSales(snapshot(1, 3, OPPORTUNITY, opportunity_statuscode=5))
+    result = trimmed_webhook(queue, clock, sales).handle(wire(trimmed(close("Lose", 5))), TRIMMED)
+    assert (result.status, result.kind) == ("enqueued", "opportunity_lost")
+    [outcome] = outcomes(queue)
+    assert outcome.reason == "Out-Sold" and outcome.event_id == outcome_event_id("opportunity_lost", OPPORTUNITY)
+
+
+def test_without_the_header_a_win_without_its_opportunity_close_is_still_refused(webhook):
+    with pytest.raises(InvalidWebhook, match="OpportunityClose"):
+        webhook.handle(wire(trimmed(close("Win", 3))), {})
+
+
+@pytest.mark.parametrize("message", ["Update", "SetState", "SetStateDynamicEntity"])
+def test_a_trimmed_lead_change_is_a_disqualification_when_sales_has_it_disqualified(queue, clock, message):
+    sales = LeadReadingSales(snapshot(2, 6))
+    ctx = trimmed(context(message, "lead", LEAD, {}))
+    result = trimmed_webhook(queue, clock, sales).handle(wire(ctx), TRIMMED)
+    assert (result.status, result.kind) == ("enqueued", "lead_disqualified") and sales.lead_reads == [LEAD]
+    assert outcomes(queue)[0].reason == "No Longer Interested"
+
+
+def test_a_trimmed_lead_update_that_did_not_disqualify_is_ignored(queue, clock):
+    sales = LeadReadingSales(snapshot(0, 1))
+    result = trimmed_webhook(queue, clock, sales).handle(wire(trimmed(context("Update", "lead", LEAD, {}))), TRIMMED)
+    assert result.status == "ignored" and queue.count(OUTCOMES) == 0
+
+
+def test_a_trimmed_qualify_lead_needs_nothing_that_was_removed(queue, clock):
+    sales = LeadReadingSales()
+    result = trimmed_webhook(queue, clock, sales).handle(wire(trimmed(qualify_lead())), TRIMMED)
+    assert (result.status, result.kind, result.opportunity_id) == ("enqueued", "lead_qualified", OPPORTUNITY)
+    assert sales.lead_reads == [] and outcomes(queue)[0].qualification == QUALIFICATION
+
+
+def test_a_trimmed_context_whose_sales_read_fails_for_now_is_unavailable(queue, clock):
+    sales = LeadReadingSales(fail=Throttled("429"))
+    with pytest.raises(WebhookUnavailable) as unavailable:
+        trimmed_webhook(queue, clock, sales).handle(wire(trimmed(context("Update", "lead", LEAD, {}))), TRIMMED)
+    assert unavailable.value.retry_after == 69
