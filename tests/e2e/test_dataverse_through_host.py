@@ -31,6 +31,10 @@ pytestmark = pytest.mark.e2e
 FUNCTION_KEY = "dataverse-webhook-key"
 
 
+# The webhook's budget (SALES_WEBHOOK_BUDGET_SECONDS), short here so that a slow Sales is given up in a moment.
+WEBHOOK_BUDGET = "2"
+
+
 @pytest.fixture
 def host(sim, tmp_path) -> Iterator[LiveHost]:
     client_id = str(uuid.uuid4())  # the app's user-assigned managed identity
@@ -39,6 +43,7 @@ def host(sim, tmp_path) -> Iterator[LiveHost]:
         **sim.managed_identity(client_id),
         "DEVHOST_FUNCTION_KEY": FUNCTION_KEY,
         "AzureWebJobs.create_lead.Disabled": "true",
+        "SALES_WEBHOOK_BUDGET_SECONDS": WEBHOOK_BUDGET,
     }, args=("--no-timers",))
     yield live
     stop_host(live)
@@ -141,3 +146,36 @@ def test_with_the_webhook_dropped_the_hosts_sync_reconciles(sim, host, app, http
     assert [a.json()["status"] for a in answers] == ["enqueued", "enqueued"]  # new requests: enqueued ...
     wait_for(lambda: app.queue.count(app.settings.outcome_queue) == 0, what="the late outcomes handled")
     assert_approved(app, created, "reconciliation")  # ... and applied never: no second email, no history
+
+
+@pytest.mark.parametrize("fault, retry_after", [
+    pytest.param({"status": 503}, "10", id="sales-answers-503"),
+    pytest.param({"delay": 30.0}, "10", id="sales-answers-after-30s"),
+    pytest.param({"status": 429, "retry_after": 69}, "69", id="sales-throttles-retry-after-69"),
+])
+def test_a_sales_outage_answers_503_over_http_within_the_budget_and_the_retry_is_applied(sim, host, app, http,
+                                                                                         fault, retry_after):
+    """Through the host, as Dataverse meets it: the Win's delivery while Sales fails is a 503 problem+json with
+    Retry-After (what Dataverse retries), and no later than the budget allows; the retry once Sales is back
+    approves the prospect."""
+    receipt, lead_id = signup_to_lead(http, host, app, sim)
+    relay = WebhookRelay(sim)
+    relay.pending()
+    salesperson = SalesClient(sim.api_url, sim.issue_token("a salesperson"))
+    created = salesperson.qualify(lead_id)
+    url = host.url("sales/events")
+    assert [a.status_code for a in relay.post(url, key=FUNCTION_KEY)] == [202]
+    salesperson.win(created["opportunity"])
+
+    sim.faults.always(**fault, method="GET")
+    try:
+        [answer] = relay.post(url, key=FUNCTION_KEY, timeout=60)  # Dataverse's own patience
+    finally:
+        sim.faults.clear()
+    assert (answer.status_code, answer.headers.get("Retry-After")) == (503, retry_after), answer.text
+    assert answer.headers["Content-Type"].startswith("application/problem+json")
+
+    body, headers = relay.delivered[-1]  # Dataverse's one retry, with Sales back
+    retried = http.post(url, params={"code": FUNCTION_KEY}, data=body, headers=headers, timeout=30)
+    assert retried.status_code == 202 and retried.json()["kind"] == "opportunity_won"
+    wait_for(lambda: status(http, receipt["status_url"]) == "approved", what="approved")
