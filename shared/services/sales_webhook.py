@@ -18,7 +18,9 @@ The event id is ``outcome_event_id(kind, primary id)`` — the lead for ``lead_*
 ``opportunity_*`` — exactly what the embedded Sales and a reconciliation derive, so the same decision
 reported twice (a webhook retry, a second instance, a reconciliation) is applied once downstream.
 
-Repeats: Dataverse retries a webhook it did not see answered, and the retry may reach another instance.
+Repeats: Dataverse retries a webhook once when it answered 502, 503 or 504 (this one answers 503 for a
+transient fault, below), and the retry may reach another instance; a request whose 2xx answer was lost on
+the way is a failed System Job that an administrator may resend.
 A repeat is recognised by its request id (``RequestId``, the ``x-ms-correlation-request-id`` header, or
 ``OperationId``): the (request id, event id) pair is recorded in the Store (``record_event`` in the scope
 ``sales-webhook-<prospect id>``) *after* the outcome was sent, so a send that fails leaves nothing
