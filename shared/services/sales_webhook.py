@@ -56,6 +56,7 @@ the lead's statuscode); ``QualifyLead`` needs nothing removed (``PrimaryEntityId
 from __future__ import annotations
 
 import logging
+import math
 import re
 import uuid
 import time
@@ -533,7 +534,7 @@ def _unavailable_on_fault(what: str) -> Iterator[None]:
         if getattr(error, "permanent", False):
             raise
         retry_after = getattr(error, "retry_after", None)
-        seconds = DEFAULT_RETRY_AFTER if retry_after is None else max(1, min(int(retry_after + 0.999), 3600))
+        seconds = DEFAULT_RETRY_AFTER if retry_after is None else max(1, min(math.ceil(retry_after), 3600))
         log.warning("sales webhook not handled: a transient fault; answered 503",
                     extra={"failed": what, "error": type(error).__name__, "retry_after": seconds})
         raise WebhookUnavailable(f"{what} failed ({type(error).__name__}); retry later", seconds) from error
