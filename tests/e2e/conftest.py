@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import queue
+import re
 import subprocess
 import sys
 import threading
@@ -80,6 +81,11 @@ def host_environment(settings: dict[str, str]) -> dict[str, str]:
     return {**inherited, **settings, "PYTHONUNBUFFERED": "1"}
 
 
+# The host prints this line's text and its newline in two writes, while its pollers may log (stderr, the same
+# pipe) at once: at DEBUG a log line can land between the URL and the newline. The URL is what comes first.
+LISTENING = re.compile(r"Host listening on (https?://[^\s{]+)")
+
+
 def start_host(data_dir: Path, extra_env: dict[str, str] | None = None, args: tuple[str, ...] = ()) -> LiveHost:
     settings = {**FAST_HOST, "DATA_DIR": str(data_dir), **(extra_env or {})}
     env = host_environment(settings)
@@ -104,8 +110,9 @@ def start_host(data_dir: Path, extra_env: dict[str, str] | None = None, args: tu
             if process.poll() is not None:
                 break
             continue
-        if line.startswith("Host listening on "):
-            return LiveHost(line.split()[-1], settings, process, output)
+        listening = LISTENING.match(line)
+        if listening:
+            return LiveHost(listening.group(1), settings, process, output)
     process.kill()
     raise AssertionError("the local host did not start:\n" + "".join(output))
 
