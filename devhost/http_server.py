@@ -6,10 +6,12 @@ strings, which can hold function keys).
 from __future__ import annotations
 
 import hmac
+import io
 import json
 import logging
 import socket
 import threading
+import time
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,11 +21,15 @@ from urllib.parse import parse_qsl, unquote
 import azure.functions as func
 
 from devhost.invoke import CallPlan, Invoker, trace_context
+from devhost.request_body import BadChunkedBody, BodyTimeout, BodyTooLarge, ClientGone, DeadlineReader, read_chunked
 from devhost.routing import RouteTemplate
 
 log = logging.getLogger("devhost.http")
 
 MAX_BODY_BYTES = 100 * 1024 * 1024  # the Functions host's request size limit
+# A body must arrive within this grace period plus its size at this minimum rate, else 408 (request_body.py).
+BODY_GRACE_SECONDS = 10.0
+BODY_MIN_BYTES_PER_SECOND = 1024 * 1024
 # Headers this server owns: the function's own values would contradict the bytes actually sent.
 _HOP_BY_HOP = {"content-length", "transfer-encoding", "connection", "keep-alive", "server", "date"}
 ADMIN_PREFIX = "/admin/functions/"
@@ -212,37 +218,36 @@ class _Handler(BaseHTTPRequestHandler):
         return f"http://{host}{self.path}"
 
     def _read_body(self) -> bytes | None:
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            return self._read_chunked()
-        length_text = self.headers.get("Content-Length") or "0"
-        if not length_text.isdigit():
-            self.close_connection = True
-            self._send_text(HTTPStatus.BAD_REQUEST, "Bad Content-Length")
-            return None
-        length = int(length_text)
-        if length > MAX_BODY_BYTES:
-            return self._too_large()
-        return self.rfile.read(length) if length else b""
-
-    def _read_chunked(self) -> bytes | None:
-        chunks, total = [], 0
-        while True:
-            size_line = self.rfile.readline(1024).split(b";", 1)[0].strip()
-            try:
-                size = int(size_line, 16)
-            except ValueError:
+        """The request body; None when it cannot be had (the answer is sent, the connection closes)."""
+        reader = DeadlineReader(self.rfile, self.connection, grace_seconds=BODY_GRACE_SECONDS,
+                                min_bytes_per_second=BODY_MIN_BYTES_PER_SECOND)
+        try:
+            if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+                return read_chunked(reader, MAX_BODY_BYTES)
+            length_text = self.headers.get("Content-Length") or "0"
+            if not length_text.isdigit():
                 self.close_connection = True
-                self._send_text(HTTPStatus.BAD_REQUEST, "Bad chunked body")
+                self._send_text(HTTPStatus.BAD_REQUEST, "Bad Content-Length")
                 return None
-            if size == 0:
-                while self.rfile.readline(8192).strip():  # trailers
-                    pass
-                return b"".join(chunks)
-            total += size
-            if total > MAX_BODY_BYTES:
+            length = int(length_text)
+            if length > MAX_BODY_BYTES:
                 return self._too_large()
-            chunks.append(self.rfile.read(size))
-            self.rfile.readline(8)
+            reader.allow(length)
+            return reader.read_exactly(length)
+        except BodyTimeout:
+            self.close_connection = True
+            log.info("request body not received in time", extra={"method": self.command})
+            self._send_text(HTTPStatus.REQUEST_TIMEOUT, "Request body not received in time")
+        except BodyTooLarge:
+            self._too_large()
+        except BadChunkedBody as error:
+            self.close_connection = True
+            self._send_text(HTTPStatus.BAD_REQUEST, str(error))
+        except ClientGone:
+            self.close_connection = True
+        finally:
+            self.connection.settimeout(self.timeout)  # back to the idle timeout of a keep-alive connection
+        return None
 
     def _too_large(self) -> None:
         self.close_connection = True

@@ -1,4 +1,4 @@
-"""The local host's HTTP connections: keep-alive without the Nagle/delayed-ACK stall."""
+"""The local host's HTTP connections: keep-alive without the Nagle/delayed-ACK stall, bounded body reads."""
 import http.client
 import socket
 import time
@@ -102,3 +102,82 @@ def _receive_until(client: socket.socket, marker: bytes) -> bytes:
             break
         received += part
     return received
+
+
+def _read_all(client: socket.socket) -> bytes:
+    received = b""
+    while part := client.recv(4096):
+        received += part
+    return received
+
+
+@pytest.fixture
+def short_body_deadline(monkeypatch):
+    monkeypatch.setattr(http_server, "BODY_GRACE_SECONDS", 0.5)
+    return 0.5
+
+
+def test_a_body_shorter_than_its_content_length_gets_408_in_time(host, short_body_deadline):
+    with socket.create_connection(("127.0.0.1", host.port), timeout=10) as client:
+        client.sendall(b"POST /api/signups HTTP/1.1\r\nHost: test\r\nContent-Length: 100\r\n\r\n" + b"x" * 10)
+        started = time.monotonic()
+        answer = _read_all(client)  # ends when the server closes the connection
+        waited = time.monotonic() - started
+    assert answer.startswith(b"HTTP/1.1 408 ")
+    assert b"Connection: close" in answer
+    assert waited < 5  # the idle timeout is 30 s; the body's deadline is 0.5 s
+
+
+def test_a_trickling_body_gets_408_at_its_deadline(host, short_body_deadline):
+    # Each byte arrives well inside any per-read timeout: only a deadline for the whole body stops it.
+    with socket.create_connection(("127.0.0.1", host.port), timeout=10) as client:
+        client.sendall(b"POST /api/signups HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n")
+        client.setblocking(False)
+        started, answer = time.monotonic(), b""
+        while time.monotonic() - started < 5 and not answer:
+            try:
+                client.sendall(b"1\r\nx\r\n")
+            except OSError:
+                break  # the server closed: its answer is waiting to be read
+            time.sleep(0.05)
+            try:
+                answer = client.recv(4096)
+            except BlockingIOError:
+                pass
+        waited = time.monotonic() - started
+        client.setblocking(True)
+        if not answer:
+            answer = client.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 408 ")
+    assert waited < 5
+
+
+def test_stalled_bodies_do_not_hold_the_host(host, short_body_deadline):
+    stalled = [socket.create_connection(("127.0.0.1", host.port), timeout=10) for _ in range(4)]
+    try:
+        for client in stalled:
+            client.sendall(b"POST /api/signups HTTP/1.1\r\nHost: test\r\nContent-Length: 50\r\n\r\n{")
+        check = http.client.HTTPConnection("127.0.0.1", host.port, timeout=10)
+        check.request("GET", "/api/signups/1")
+        assert check.getresponse().status == 200
+        check.close()
+        for client in stalled:
+            assert _read_all(client).startswith(b"HTTP/1.1 408 ")
+    finally:
+        for client in stalled:
+            client.close()
+
+
+def test_a_chunked_body_within_its_deadline_reaches_the_function(host, short_body_deadline):
+    with socket.create_connection(("127.0.0.1", host.port), timeout=10) as client:
+        client.sendall(b"PUT /api/hello/Ann/a HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n"
+                       b"3;ext=1\r\nabc\r\n0\r\nX-Trailer: 1\r\n\r\n")
+        assert b"\r\n\r\nAnn|a" in _receive_until(client, b"Ann|a")
+
+
+@pytest.mark.parametrize("size_line", [b"-1", b"1_0", b"zz"])
+def test_a_malformed_chunk_size_is_400(host, size_line):
+    with socket.create_connection(("127.0.0.1", host.port), timeout=10) as client:
+        client.sendall(b"PUT /api/hello/Ann/a HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n"
+                       + size_line + b"\r\nabc\r\n0\r\n\r\n")
+        assert _read_all(client).startswith(b"HTTP/1.1 400 ")
