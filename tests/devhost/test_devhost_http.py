@@ -36,14 +36,16 @@ class RecordingSocket(socket.socket):
         super().__init__(accepted.family, accepted.type, accepted.proto, fileno=accepted.detach())
         self.writes: list[bytes] = []
 
+    # Kept before the bytes leave: the client may read them (and the test look) before send() returns.
     def send(self, data, *args) -> int:
+        self.writes.append(bytes(data))
         sent = super().send(data, *args)
-        self.writes.append(bytes(data[:sent]))
+        self.writes[-1] = self.writes[-1][:sent]
         return sent
 
     def sendall(self, data, *args) -> None:
-        super().sendall(data, *args)
         self.writes.append(bytes(data))
+        super().sendall(data, *args)
 
 
 @pytest.fixture
