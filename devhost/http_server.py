@@ -6,12 +6,10 @@ strings, which can hold function keys).
 from __future__ import annotations
 
 import hmac
-import io
 import json
 import logging
 import socket
 import threading
-import time
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
