@@ -66,8 +66,9 @@ class QueuePoller:
         self._worker = QueueWorker(queue, queue_name, self.handle, options.rules)
         self._pool = ThreadPoolExecutor(max_workers=options.rules.batch_size,
                                         thread_name_prefix=f"devhost-queue-{plan.spec.name}")
-        self._active = 0  # taken and not yet settled (queued in the pool or running)
-        self._running: dict[str, ReceivedMessage] = {}  # by message id
+        # Taken and not yet settled (queued or running), by id and receipt: a lease that ran out can bring
+        # the same message back while its first run is still going.
+        self._taken: dict[tuple[str, str], ReceivedMessage] = {}
         self._capacity = threading.Condition()
         self._wake = threading.Event()
         self._stopping = False
@@ -100,12 +101,13 @@ class QueuePoller:
             self._thread.join(timeout)
 
     def finish(self, timeout: float | None = None) -> None:
-        """Wait up to ``timeout`` for the messages in progress; hand back those still running then."""
+        """Wait up to ``timeout`` for the messages in progress; then hand back all still taken (running, or
+        queued behind those running)."""
         self._pool.shutdown(wait=False)  # what is queued still runs _process, which hands it back
         with self._capacity:
-            if self._capacity.wait_for(lambda: self._active == 0, timeout):
+            if self._capacity.wait_for(lambda: not self._taken, timeout):
                 return
-            abandoned = list(self._running.values())
+            abandoned = list(self._taken.values())
         log.warning("stopping with messages still running; handing them back",
                     extra={"queue": self.queue_name, "messages": len(abandoned)})
         self._hand_back(abandoned)
@@ -121,7 +123,7 @@ class QueuePoller:
         while True:
             with self._capacity:
                 self._capacity.wait_for(
-                    lambda: self._stopping or self._active <= self._options.new_batch_threshold)
+                    lambda: self._stopping or len(self._taken) <= self._options.new_batch_threshold)
                 if self._stopping:
                     return
             try:
@@ -137,7 +139,7 @@ class QueuePoller:
                     else:
                         taken_too_late = []
                         for message in messages:
-                            self._active += 1
+                            self._taken[message.id, message.pop_receipt] = message
                             self._pool.submit(self._process, message)
                 if taken_too_late:  # received while the stop began
                     self._hand_back(taken_too_late)
@@ -154,8 +156,6 @@ class QueuePoller:
         try:
             with self._capacity:
                 start = not self._stopping
-                if start:
-                    self._running[message.id] = message
             if start:
                 self._worker.process(message)
             else:
@@ -164,8 +164,7 @@ class QueuePoller:
             log.exception("could not settle message %s on queue %s", message.id, self.queue_name)
         finally:
             with self._capacity:
-                self._running.pop(message.id, None)
-                self._active -= 1
+                self._taken.pop((message.id, message.pop_receipt), None)
                 self._capacity.notify_all()
 
     def _hand_back(self, messages: list[ReceivedMessage]) -> None:

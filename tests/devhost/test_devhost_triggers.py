@@ -197,19 +197,23 @@ def test_stop_hands_back_messages_taken_but_not_started(real_time_queue):
     assert all(m.dequeue_count == 2 for m in handed_back)  # Azure counts every receive; so does the contract
 
 
-def test_stop_hands_back_a_message_still_running_when_its_wait_ends(real_time_queue):
+def test_stop_hands_back_what_is_still_taken_when_its_wait_ends(real_time_queue):
     queue = real_time_queue
-    queue.send("work", "slow")
+    queue.send("work", "running")
+    queue.send("work", "queued")
     invoker = RecordingInvoker(duration=1.5)
-    poller = QueuePoller(plan("q"), "work", queue, options(batch_size=1, threshold=0, max_polling=30), invoker)
+    # One pool thread, batches of 1 while at most 1 is in progress: one message running, one queued behind it.
+    poller = QueuePoller(plan("q"), "work", queue, options(batch_size=1, threshold=1, max_polling=30), invoker)
     poller.start()
-    assert eventually(lambda: invoker.running == 1)
+    assert eventually(lambda: invoker.running == 1 and not queue.peek("work", max_messages=10))
     started = time.monotonic()
     poller.stop(timeout=0.2)
     assert time.monotonic() - started < 1.0
     assert invoker.running == 1  # abandoned by the stop, still running here
-    [again] = queue.receive("work", max_messages=10, visibility_timeout=60)
-    assert again.body == "slow"
+    again = queue.receive("work", max_messages=10, visibility_timeout=60)
+    assert sorted(m.body for m in again) == ["queued", "running"]
     assert eventually(lambda: invoker.running == 0)
+    time.sleep(0.2)  # the queued one's turn on the pool thread: handed back already, it is not run
+    assert [msg.get_body().decode() for msg, _ in invoker.calls] == ["running"]
     # The abandoned run could not settle the message another receive holds now.
-    assert queue.count("work") == 1
+    assert queue.count("work") == 2
