@@ -131,14 +131,18 @@ class LocalHost:
         return self
 
     def stop(self) -> None:
-        """Stop triggers and let running invocations finish (up to ``stop_timeout`` seconds each stage)."""
+        """Stop triggers and let running invocations finish (up to ``stop_timeout`` seconds each stage);
+        queue messages taken and not finished are handed back at once (``devhost.queues``)."""
         if not self._started:
             return
         self._started = False
         self._frontend.stop_accepting()
         self._scheduler.stop(self.stop_timeout)
+        # Every poller stops taking first, so that none takes messages while another one finishes its own.
         for poller in self._pollers:
-            poller.stop(self.stop_timeout)
+            poller.stop_taking(self.stop_timeout)
+        for poller in self._pollers:
+            poller.finish(self.stop_timeout)
         self._admin_pool.shutdown(wait=True)
         if not self._invoker.in_flight.wait_idle(self.stop_timeout):
             log.warning("stopping with %d invocations still running", self._invoker.in_flight.count)

@@ -233,3 +233,34 @@ def test_local_settings_are_loaded_before_the_app_is_imported(tmp_path):
             assert requests.get(f"{host.base_url}/from-settings").text == "ok"  # and no /api prefix
     finally:
         os.environ.pop("DEVHOST_TEST_ROUTE", None)
+
+
+def test_a_graceful_stop_hands_back_the_messages_it_took_and_did_not_finish(tmp_path):
+    # One queue function on one pool thread (batchSize 1), taking a new batch while one is in progress
+    # (newBatchThreshold 1): one message running, one taken and queued behind it when the host stops.
+    (tmp_path / "host.json").write_text(json.dumps({"version": "2.0", "extensions": {"queues": {
+        "batchSize": 1, "newBatchThreshold": 1, "maxPollingInterval": "00:00:00.2"}}}))
+    (tmp_path / "slow_queue_app.py").write_text(
+        "import time\n"
+        "import azure.functions as func\n"
+        "app = func.FunctionApp()\n"
+        "STARTED = []\n"
+        "@app.queue_trigger(arg_name='msg', queue_name='slow-items', connection='AzureWebJobsStorage')\n"
+        "def slow(msg: func.QueueMessage) -> None:\n"
+        "    STARTED.append(msg.get_body().decode())\n"
+        "    time.sleep(0.5)\n"
+    )
+    queue = MemoryQueue()
+    for body in ("first", "second", "third"):
+        queue.send("slow-items", body)
+    host = LocalHost(tmp_path, module="slow_queue_app", queue=queue, timers=False, local_settings=False).start()
+    app_module = sys.modules["slow_queue_app"]
+    try:
+        assert eventually(lambda: app_module.STARTED and len(queue.peek("slow-items", max_messages=10)) == 1)
+    finally:
+        host.stop()
+    started = list(app_module.STARTED)
+    assert len(started) == 1  # the one running was finished ...
+    visible = queue.receive("slow-items", max_messages=10, visibility_timeout=60)
+    # ... and the one taken behind it is visible again at once with the one never taken, not after 600 s.
+    assert sorted(m.body for m in visible) == sorted({"first", "second", "third"} - set(started))

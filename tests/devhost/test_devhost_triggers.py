@@ -161,3 +161,59 @@ def test_poller_stop_finishes_messages_in_progress():
     poller.stop()
     assert invoker.running == 0
     assert queue.count("work") == 0
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def real_time_queue(request, tmp_path):
+    """A queue on the wall clock: the in-memory fake and the SQLite adapter the embedded default runs on."""
+    if request.param == "memory":
+        yield MemoryQueue()
+        return
+    from shared.adapters.clock import SystemClock
+    from shared.adapters.sqlite_queue import SqliteQueue
+
+    queue = SqliteQueue(tmp_path / "queue.db", SystemClock())
+    try:
+        yield queue
+    finally:
+        queue.close()
+
+
+def test_stop_hands_back_messages_taken_but_not_started(real_time_queue):
+    queue = real_time_queue
+    for n in range(4):
+        queue.send("work", str(n))
+    invoker = RecordingInvoker(duration=0.5)
+    # Batches of 2 while at most 2 are in progress: 4 taken, 2 running on the pool's 2 threads, 2 waiting.
+    poller = QueuePoller(plan("q"), "work", queue, options(batch_size=2, threshold=2, max_polling=30), invoker)
+    poller.start()
+    assert eventually(lambda: invoker.running == 2 and not queue.peek("work", max_messages=10))
+    poller.stop(timeout=10)
+    ran = sorted(msg.get_body().decode() for msg, _ in invoker.calls)
+    assert len(ran) == 2  # the two that had started were finished (and deleted) ...
+    handed_back = queue.receive("work", max_messages=10, visibility_timeout=60)
+    # ... and the two that had not are visible again at once, not after the 600 s lease.
+    assert sorted(m.body for m in handed_back) == sorted(set("0123") - set(ran))
+    assert all(m.dequeue_count == 2 for m in handed_back)  # Azure counts every receive; so does the contract
+
+
+def test_stop_hands_back_what_is_still_taken_when_its_wait_ends(real_time_queue):
+    queue = real_time_queue
+    queue.send("work", "running")
+    queue.send("work", "queued")
+    invoker = RecordingInvoker(duration=1.5)
+    # One pool thread, batches of 1 while at most 1 is in progress: one message running, one queued behind it.
+    poller = QueuePoller(plan("q"), "work", queue, options(batch_size=1, threshold=1, max_polling=30), invoker)
+    poller.start()
+    assert eventually(lambda: invoker.running == 1 and not queue.peek("work", max_messages=10))
+    started = time.monotonic()
+    poller.stop(timeout=0.2)
+    assert time.monotonic() - started < 1.0
+    assert invoker.running == 1  # abandoned by the stop, still running here
+    again = queue.receive("work", max_messages=10, visibility_timeout=60)
+    assert sorted(m.body for m in again) == ["queued", "running"]
+    assert eventually(lambda: invoker.running == 0)
+    time.sleep(0.2)  # the queued one's turn on the pool thread: handed back already, it is not run
+    assert [msg.get_body().decode() for msg, _ in invoker.calls] == ["running"]
+    # The abandoned run could not settle the message another receive holds now.
+    assert queue.count("work") == 2
