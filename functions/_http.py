@@ -69,14 +69,11 @@ def problem(status: int, title: str, detail: str, errors: list[dict] | None = No
                              charset="utf-8")
 
 
-def base_url(req: func.HttpRequest) -> str:
-    parts = urlsplit(req.url)
-    return f"{parts.scheme}://{parts.netloc}"
-
-
-def signup_status_url(req: func.HttpRequest, signup_id: str) -> str:
-    """Where a signup's status is read (signup_status), on the host that took the request."""
-    return f"{base_url(req)}/api/signups/{signup_id}"
+def signup_status_url(signup_id: str) -> str:
+    """Where a signup's status is read (signup_status): on the app's configured public base URL, never on the
+    request's Host header, which the client chooses (a forged one would put another site's link in the
+    answer, the Location header and the confirmation page)."""
+    return f"{container().settings.public_base_url}/api/signups/{signup_id}"
 
 
 def signed_in(req: func.HttpRequest) -> Caller:

@@ -53,4 +53,4 @@ def storefront_submit(req: func.HttpRequest) -> func.HttpResponse:
     except IdempotencyConflict:
         notice = "This form was sent already. Open the form again to send another request."
         return html_response(form_page(FORM_ACTION, channel, str(uuid.uuid4()), fields, notice=notice), 409)
-    return html_response(confirmation_page(receipt.signup_id, signup_status_url(req, receipt.signup_id)), status=201)
+    return html_response(confirmation_page(receipt.signup_id, signup_status_url(receipt.signup_id)), status=201)

@@ -1,5 +1,6 @@
 """Bad input gets a clear 4xx, never a 500, on every HTTP route of the Function App: deeply nested JSON,
-a form with too many fields, hidden characters in the storefront form."""
+a form with too many fields, hidden characters in the storefront form; and public links never come from
+the request's Host header."""
 from __future__ import annotations
 
 import json
@@ -177,3 +178,39 @@ def test_the_form_keeps_a_comment_s_lines_as_lf(app_container):
     with app_container.store.unit_of_work() as uow:
         [signup] = uow.pending_signups(10)
     assert signup.request.comments == "one\ntwo\tthree"
+
+
+# --- public links --------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def public_app(tmp_path, monkeypatch):
+    monkeypatch.setenv("DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("PUBLIC_BASE_URL", "https://b2b.contoso.example/")
+    reset_container()
+    yield container()
+    c = container()
+    for adapter in (c.store, c.queue, c.sales):
+        adapter.close()
+    reset_container()
+
+
+FORGED = {"host": "evil.example", "x-forwarded-host": "evil.example", "x-forwarded-proto": "http"}
+
+
+def test_a_forged_host_gets_links_on_the_configured_base(public_app):
+    response = signup_intake(func.HttpRequest("POST", "http://evil.example/api/signups",
+                                              headers={"content-type": "application/json", **FORGED},
+                                              body=json.dumps(signup_body()).encode()))
+    assert response.status_code == 202
+    data = json.loads(response.get_body())
+    assert data["status_url"] == f"https://b2b.contoso.example/api/signups/{data['id']}"
+    assert response.headers["Location"] == data["status_url"]
+
+
+def test_the_confirmation_page_links_on_the_configured_base(public_app):
+    response = storefront_submit(func.HttpRequest("POST", "http://evil.example/api/signup",
+                                                  headers={"content-type": "application/x-www-form-urlencoded",
+                                                           **FORGED}, body=urlencode(FORM).encode()))
+    assert response.status_code == 201
+    page = response.get_body().decode()
+    assert 'href="https://b2b.contoso.example/api/signups/' in page and "evil.example" not in page
