@@ -13,11 +13,11 @@ import pytest
 
 import function_app
 from functions._http import MAX_JSON_DEPTH, parse_json_body
-from functions._runtime import container, reset_container
 from functions.signups import signup_intake
 from functions.storefront import storefront_submit
 from shared.domain.errors import MalformedBody
 from shared.storefront import MAX_FORM_FIELDS
+from tests.functions.conftest import container_with
 from tests.services.flow import count, signup_body
 
 BODY_METHODS = ("POST", "PUT", "PATCH")
@@ -56,15 +56,7 @@ def test_the_routes_are_found():
 @pytest.fixture
 def every_route_app(tmp_path, monkeypatch, jwks):
     """The functions' container with partner tokens configured, so bearer routes get as far as their body."""
-    monkeypatch.setenv("DATA_DIR", str(tmp_path))
-    for name, value in jwks.settings_env().items():
-        monkeypatch.setenv(name, value)
-    reset_container()
-    yield container()
-    c = container()
-    for adapter in (c.store, c.queue, c.sales):
-        adapter.close()
-    reset_container()
+    yield from container_with(tmp_path, monkeypatch, **jwks.settings_env())
 
 
 def call(handler, method: str, route: str, body: bytes, headers: dict[str, str]) -> func.HttpResponse:
@@ -184,14 +176,7 @@ def test_the_form_keeps_a_comment_s_lines_as_lf(app_container):
 
 @pytest.fixture
 def public_app(tmp_path, monkeypatch):
-    monkeypatch.setenv("DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("PUBLIC_BASE_URL", "https://b2b.contoso.example/")
-    reset_container()
-    yield container()
-    c = container()
-    for adapter in (c.store, c.queue, c.sales):
-        adapter.close()
-    reset_container()
+    yield from container_with(tmp_path, monkeypatch, PUBLIC_BASE_URL="https://b2b.contoso.example/")
 
 
 FORGED = {"host": "evil.example", "x-forwarded-host": "evil.example", "x-forwarded-proto": "http"}
