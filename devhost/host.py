@@ -30,6 +30,9 @@ __all__ = ["LocalHost", "HostError", "FunctionInfo", "load_functions", "Function
 log = logging.getLogger("devhost.host")
 
 KEY_SETTING = "DEVHOST_FUNCTION_KEY"
+# The app's own host name and port, which App Service sets in Azure; the app builds its public links on it
+# when PUBLIC_BASE_URL is not set, so locally they name this host on the port it listens on.
+HOSTNAME_SETTING = "WEBSITE_HOSTNAME"
 
 
 class HostError(Exception):
@@ -81,6 +84,7 @@ class LocalHost:
         self._admin_pool: ThreadPoolExecutor | None = None
         self._invoker: Invoker | None = None
         self._started = False
+        self._hostname_set = False
 
     # --- public API --------------------------------------------------------------------------------
 
@@ -122,6 +126,10 @@ class LocalHost:
         self._admin_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="devhost-admin")
         self._frontend.start()
         self._started = True
+        # Before any trigger can run the app (which reads its settings once); a setting given is kept.
+        self._hostname_set = HOSTNAME_SETTING not in os.environ
+        if self._hostname_set:
+            os.environ[HOSTNAME_SETTING] = self.base_url.removeprefix("http://")
         self.functions = self._listing(specs, routes, jobs)
         if self.timers_enabled:
             self._scheduler.start()
@@ -148,6 +156,8 @@ class LocalHost:
             log.warning("stopping with %d invocations still running", self._invoker.in_flight.count)
         self._frontend.close()
         self._invoker.stop()
+        if self._hostname_set:  # another host in this process gets its own
+            os.environ.pop(HOSTNAME_SETTING, None)
         log.info("host stopped")
 
     def run_timer(self, name: str, *, past_due: bool = False) -> None:

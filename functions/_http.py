@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import decimal
 import functools
+import itertools
 import json
 import logging
 import re
@@ -68,14 +69,11 @@ def problem(status: int, title: str, detail: str, errors: list[dict] | None = No
                              charset="utf-8")
 
 
-def base_url(req: func.HttpRequest) -> str:
-    parts = urlsplit(req.url)
-    return f"{parts.scheme}://{parts.netloc}"
-
-
-def signup_status_url(req: func.HttpRequest, signup_id: str) -> str:
-    """Where a signup's status is read (signup_status), on the host that took the request."""
-    return f"{base_url(req)}/api/signups/{signup_id}"
+def signup_status_url(signup_id: str) -> str:
+    """Where a signup's status is read (signup_status): on the app's configured public base URL, never on the
+    request's Host header, which the client chooses (a forged one would put another site's link in the
+    answer, the Location header and the confirmation page)."""
+    return f"{container().settings.public_base_url}/api/signups/{signup_id}"
 
 
 def signed_in(req: func.HttpRequest) -> Caller:
@@ -85,7 +83,8 @@ def signed_in(req: func.HttpRequest) -> Caller:
 
 def read_body(req: func.HttpRequest, allowed_types: tuple[str, ...], *, max_bytes: int = MAX_BODY_BYTES,
               type_optional: bool = False) -> bytes:
-    """The body, once its type and size are acceptable (checked before anything parses it)."""
+    """The body, once its type, size and (for JSON) nesting are acceptable: checked before anything parses it,
+    so no JSON route can fail on a body nested too deeply (MalformedBody: 400)."""
     content_type = (req.headers.get("content-type") or "").split(";")[0].strip().lower()
     if content_type not in allowed_types and not (type_optional and not content_type):
         raise RequestRefused(415, "Unsupported Media Type", f"send {' or '.join(allowed_types)}")
@@ -96,7 +95,32 @@ def read_body(req: func.HttpRequest, allowed_types: tuple[str, ...], *, max_byte
     body = req.get_body() or b""
     if len(body) > max_bytes:
         raise too_large
+    if any(kind.endswith("json") for kind in allowed_types) and _nested_deeper_than(MAX_JSON_DEPTH, body):
+        raise MalformedBody([("(body)", f"is nested more than {MAX_JSON_DEPTH} levels deep")])
     return body
+
+
+# JSON nested deeper than this is refused before anything parses it: the standard library's parser (and
+# pydantic's validation after it) recurse once per level, and 2,000 '[' raised RecursionError, a 500, on
+# every JSON route, the anonymous intake included. No body the app takes comes near it: a signup nests 3
+# levels, a partner or order body 3, a Dataverse RemoteExecutionContext with images 8, and one level more
+# per parent context (a chain Dataverse's loop detection keeps short).
+MAX_JSON_DEPTH = 64
+# JSON strings (removed whole, so brackets inside text do not count; an unterminated one runs to the end, so
+# the pattern never backtracks), then every byte but the brackets: exact for UTF-8, which RFC 8259 requires.
+_JSON_STRING = re.compile(rb'"(?:[^"\\]++|\\.)*+"?', re.DOTALL)
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_NESTING_STEP = [1 if b in b"[{" else -1 if b in b"]}" else 0 for b in range(256)]
+
+
+def _nested_deeper_than(limit: int, body: bytes) -> bool:
+    """Whether ``body`` opens more than ``limit`` arrays or objects inside each other, found without
+    recursing and without a Python loop over the body (each step below runs in C: a 64 KiB body of
+    brackets takes milliseconds)."""
+    if body.count(b"[") + body.count(b"{") <= limit:
+        return False  # the common case: too few brackets to nest that deep
+    brackets = _JSON_STRING.sub(b"", body).translate(None, _NOT_BRACKETS)
+    return max(itertools.accumulate(map(_NESTING_STEP.__getitem__, brackets)), default=0) > limit
 
 
 def parse_json_body(body: bytes, *, exact_numbers: bool = False) -> object:
@@ -106,6 +130,8 @@ def parse_json_body(body: bytes, *, exact_numbers: bool = False) -> object:
         return json.loads(body, parse_float=decimal.Decimal) if exact_numbers else json.loads(body)
     except (ValueError, UnicodeDecodeError) as error:
         raise MalformedBody([("(body)", f"is not valid JSON: {error}")]) from None
+    except RecursionError:  # read_body refuses deep nesting first; this stays a 400 should a caller skip it
+        raise MalformedBody([("(body)", "is nested too deeply")]) from None
 
 
 def json_object(req: func.HttpRequest, *, exact_numbers: bool = False) -> dict:

@@ -16,7 +16,7 @@ bp = func.Blueprint()
 def signup_intake(req: func.HttpRequest) -> func.HttpResponse:
     payload = parse_json_body(read_body(req, ("application/json",)))
     receipt = container().intake.submit(payload, req.headers.get("idempotency-key"))
-    status_url = signup_status_url(req, receipt.signup_id)
+    status_url = signup_status_url(receipt.signup_id)
     return json_response(
         {"id": receipt.signup_id, "status": "pending", "status_url": status_url},
         status=202,

@@ -5,9 +5,9 @@ import uuid
 
 import azure.functions as func
 
-from functions._http import html_response, http_function, read_body, signup_status_url
+from functions._http import RequestRefused, html_response, http_function, read_body, signup_status_url
 from functions._runtime import container
-from shared.domain.errors import IdempotencyConflict, InvalidInput
+from shared.domain.errors import IdempotencyConflict, InvalidInput, MalformedBody
 from shared.storefront import (
     DEFAULT_CHANNEL,
     FORM_KEY,
@@ -22,6 +22,8 @@ from shared.storefront import (
 bp = func.Blueprint()
 
 FORM_ACTION = "/api/signup"
+_TOO_LARGE = "Your request was too large to send. Please fill in the form again with shorter texts."
+_UNREADABLE = "Your request could not be read. Please fill in the form again and send it."
 
 
 @bp.function_name("storefront_form")
@@ -35,7 +37,13 @@ def storefront_form(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="signup", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 @http_function
 def storefront_submit(req: func.HttpRequest) -> func.HttpResponse:
-    fields = form_fields(read_body(req, ("application/x-www-form-urlencoded",)))
+    try:
+        fields = form_fields(read_body(req, ("application/x-www-form-urlencoded",)))
+    except (RequestRefused, MalformedBody) as refused:
+        # A browser shows a page, not problem+json: the form again (its values could not be read) saying why.
+        status = refused.status if isinstance(refused, RequestRefused) else 400
+        notice = _TOO_LARGE if status == 413 else _UNREADABLE
+        return html_response(form_page(FORM_ACTION, DEFAULT_CHANNEL, str(uuid.uuid4()), notice=notice), status)
     channel = fields.get("channel_id") or DEFAULT_CHANNEL
     form_key = fields.get(FORM_KEY) or str(uuid.uuid4())
     try:
@@ -45,4 +53,4 @@ def storefront_submit(req: func.HttpRequest) -> func.HttpResponse:
     except IdempotencyConflict:
         notice = "This form was sent already. Open the form again to send another request."
         return html_response(form_page(FORM_ACTION, channel, str(uuid.uuid4()), fields, notice=notice), 409)
-    return html_response(confirmation_page(receipt.signup_id, signup_status_url(req, receipt.signup_id)), status=201)
+    return html_response(confirmation_page(receipt.signup_id, signup_status_url(receipt.signup_id)), status=201)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Mapping
@@ -26,6 +27,11 @@ _SETTINGS: dict[str, tuple[str, str]] = {
     "EMAIL_MAX_ATTEMPTS": ("email_max_attempts", "8"),
     "EMAIL_TEMPLATES_DIR": ("email_templates_dir", ""),
     "LOG_LEVEL": ("log_level", "INFO"),
+    # Where the app's HTTP routes are reached from outside: the links it hands out (a signup's status_url,
+    # Location, the confirmation page) start with it, never with the request's Host header. Empty: the app's
+    # own host name, https://$WEBSITE_HOSTNAME in Azure (http:// for a loopback host: the local host sets
+    # WEBSITE_HOSTNAME to its own 127.0.0.1:<port>), else http://localhost:7071.
+    "PUBLIC_BASE_URL": ("public_base_url", ""),
     # SALES_MODE=dataverse: the organization, and the managed identity registered as its application user.
     # Tokens come from azure-identity's DefaultAzureCredential (shared/adapters/dataverse_sales.py): the
     # platform's managed identity endpoint in Azure (IDENTITY_ENDPOINT/IDENTITY_HEADER, set by the platform),
@@ -83,6 +89,7 @@ class Settings:
     email_max_attempts: int
     email_templates_dir: str
     log_level: str
+    public_base_url: str
     dataverse_url: str
     dataverse_client_id: str
     dataverse_prospect_number_column: str
@@ -114,6 +121,7 @@ class Settings:
         for name, (attribute, default) in _SETTINGS.items():
             raw = environ.get(name, default)
             values[attribute] = _convert(types[attribute], raw, name)
+        values["public_base_url"] = public_base_url(values["public_base_url"], environ.get("WEBSITE_HOSTNAME", ""))
         values.update(overrides)
         settings = cls(**values)  # type: ignore[arg-type]
         settings.validate()
@@ -168,6 +176,27 @@ class Settings:
 
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+DEFAULT_PUBLIC_BASE_URL = "http://localhost:7071"  # the port Core Tools and the local host listen on by default
+
+
+def public_base_url(configured: str, website_hostname: str) -> str:
+    """PUBLIC_BASE_URL without a trailing slash; when empty, derived from the host name the platform gives
+    the app (WEBSITE_HOSTNAME: App Service and Functions set it in Azure, devhost to its own address).
+    ValueError for anything but an absolute http(s) URL without query or fragment, https unless on loopback."""
+    source, url = "PUBLIC_BASE_URL", configured.strip().rstrip("/")
+    if not url:
+        host = website_hostname.strip()
+        if not host:
+            return DEFAULT_PUBLIC_BASE_URL
+        if not re.fullmatch(r"[A-Za-z0-9.\-\[\]:]+", host):
+            raise ValueError(f"WEBSITE_HOSTNAME must be a host name (and port), not {host!r}")
+        source, url = "WEBSITE_HOSTNAME", f"https://{host}"
+        if _https_or_loopback(f"http://{host}"):
+            url = f"http://{host}"  # a local host serves plain http
+    if not _https_or_loopback(url) or "?" in url or "#" in url:
+        raise ValueError(f"{source} must give an absolute https:// URL such as https://b2b.contoso.com "
+                         f"(http:// only on loopback); {url!r} is not one")
+    return url
 
 
 def _https_or_loopback(url: str) -> bool:

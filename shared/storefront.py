@@ -4,6 +4,8 @@ from __future__ import annotations
 from html import escape
 from urllib.parse import parse_qsl
 
+from shared.domain.errors import MalformedBody
+
 # (field name, label, input type, required); the names are the JSON paths of the intake body.
 FORM_FIELDS: list[tuple[str, str, str, bool]] = [
     ("company.name", "Company name", "text", True),
@@ -123,10 +125,19 @@ def status_page(view: dict) -> str:
     return page("Request status", f'<h1>Your request</h1><p id="status">{escape(current)}</p><ol>{steps}</ol>')
 
 
+# The form has 16 fields; a post with many more is not from it. The cap bounds the parsing work.
+MAX_FORM_FIELDS = 100
+
+
 def form_fields(body: bytes) -> dict[str, str]:
-    """The posted form, only the known fields (blank ones kept, so the form shows them again)."""
+    """The posted form, only the known fields (blank ones kept, so the form shows them again);
+    MalformedBody when it has more than ``MAX_FORM_FIELDS`` fields."""
     known = {name for name, *_ in FORM_FIELDS} | {"channel_id", FORM_KEY}
-    pairs = parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True, max_num_fields=100)
+    try:
+        pairs = parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True,
+                          max_num_fields=MAX_FORM_FIELDS)
+    except ValueError:  # "Max number of fields exceeded", the only error parse_qsl raises when not strict
+        raise MalformedBody([("(form)", f"has more than {MAX_FORM_FIELDS} fields")]) from None
     return {name: value for name, value in pairs if name in known}
 
 

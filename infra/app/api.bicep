@@ -34,6 +34,8 @@ param partnerTokenJwksUrl string = ''
 param storeName string = 'Contoso B2B'
 @description('Storefront link used in emails. Empty: the app\'s own onboarding form, https://<app>.azurewebsites.net/api/signup.')
 param storeUrl string = ''
+@description('Where the app\'s routes are reached from outside (a custom domain, a front door), e.g. https://b2b.contoso.com: the start of the links it hands out (status_url, Location). Empty: https://<the app\'s default host name>, from WEBSITE_HOSTNAME.')
+param publicBaseUrl string = ''
 param emailSenderName string = 'Contoso B2B'
 param emailSenderAddress string = 'no-reply@contoso.example'
 
@@ -220,6 +222,12 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'LOG_LEVEL'
           value: 'INFO'
+        }
+        // Empty: the app derives https://<host> from WEBSITE_HOSTNAME, which the platform sets to the app's real
+        // default host name (a Flex Consumption app's may carry a unique suffix, not just <name>.azurewebsites.net).
+        {
+          name: 'PUBLIC_BASE_URL'
+          value: publicBaseUrl
         }
         // SALES_MODE=dataverse: the organization URL, and the identity registered there as application user.
         {

@@ -14,8 +14,8 @@ from pydantic.alias_generators import to_camel
 
 from shared.domain.errors import InvalidInput
 from shared.domain.money import MoneyError, currency_code
-from shared.domain.signup import CountryCode, Email, Language, Phone, _text
-from shared.domain.validation import OperatorName
+from shared.domain.signup import CountryCode, Email, Language, Phone
+from shared.domain.validation import OperatorName, text_field
 
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$"
 
@@ -45,8 +45,8 @@ OptionalExactDecimal = Annotated[str | int | Decimal | None, BeforeValidator(_ex
 
 
 class NewPartnerUser(_Input):
-    first_name: _text(100)
-    last_name: _text(100)
+    first_name: text_field(100)
+    last_name: text_field(100)
     email: Email
     role: Literal["User", "Admin"] = "User"
     spending_limit: OptionalExactDecimal = None
@@ -62,8 +62,8 @@ class OperatorNewPartnerUser(NewPartnerUser):
 class PartnerUserChanges(_Input):
     """An edit: only the fields sent change; ``spendingLimit: null`` removes the user's limit."""
 
-    first_name: _text(100) | None = None
-    last_name: _text(100) | None = None
+    first_name: text_field(100) | None = None
+    last_name: text_field(100) | None = None
     role: Literal["User", "Admin"] | None = None
     spending_limit: OptionalExactDecimal = None
     language: Language | None = None
@@ -122,12 +122,12 @@ class NewCustomer(_Input):
 
     account_number: str = Field(pattern=_ID)
     type: Literal["Person", "Organization"]
-    name: _text(200) | None = None  # an Organization's name; a Person's is first + last
-    first_name: _text(100) | None = None
-    last_name: _text(100) | None = None
+    name: text_field(200) | None = None  # an Organization's name; a Person's is first + last
+    first_name: text_field(100) | None = None
+    last_name: text_field(100) | None = None
     email: Email | None = None
     phone: Phone | None = None
-    street: _text(200) | None = None
-    city: _text(100) | None = None
-    zip_code: _text(20) | None = None
+    street: text_field(200) | None = None
+    city: text_field(100) | None = None
+    zip_code: text_field(20) | None = None
     country: CountryCode | None = None

@@ -7,17 +7,10 @@ from typing import Annotated
 from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from shared.domain.validation import text_field
+
 _PHONE_ALLOWED = re.compile(r"^\+?[0-9 ()./-]+$")
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
-_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
-
-
-def _no_control_chars(value: str) -> str:
-    if _CONTROL_CHARS.search(value):
-        raise ValueError("must not contain control characters")
-    return value
-
-
 def _normalize_email(value: str) -> str:
     value = value.strip()
     try:
@@ -45,14 +38,6 @@ def _normalize_language(value: str) -> str:
     return "-".join([head.lower(), *(part.upper() if len(part) == 2 else part for part in rest)])
 
 
-def _text(max_length: int, min_length: int = 1):
-    return Annotated[
-        str,
-        StringConstraints(strip_whitespace=True, min_length=min_length, max_length=max_length),
-        AfterValidator(_no_control_chars),
-    ]
-
-
 Email = Annotated[str, StringConstraints(max_length=254), AfterValidator(_normalize_email)]
 Phone = Annotated[str, StringConstraints(max_length=40), AfterValidator(_normalize_phone)]
 Language = Annotated[str, StringConstraints(strip_whitespace=True, max_length=35), AfterValidator(_normalize_language)]
@@ -78,24 +63,24 @@ class _Input(BaseModel):
 
 
 class Address(_Input):
-    street: _text(200)
-    city: _text(100)
-    zip_code: _text(20)
+    street: text_field(200)
+    city: text_field(100)
+    zip_code: text_field(20)
     country: CountryCode
-    state: _text(100) | None = None
+    state: text_field(100) | None = None
 
 
 class Company(_Input):
-    name: _text(200)
-    registration_number: _text(50) | None = None
-    vat_number: _text(50) | None = None
+    name: text_field(200)
+    registration_number: text_field(50) | None = None
+    vat_number: text_field(50) | None = None
     address: Address
     phone: Phone
 
 
 class ContactPerson(_Input):
-    first_name: _text(100)
-    last_name: _text(100)
+    first_name: text_field(100)
+    last_name: text_field(100)
     email: Email
     phone: Phone
     preferred_language: Language = "en"
@@ -106,5 +91,5 @@ class SignupRequest(_Input):
 
     company: Company
     contact: ContactPerson
-    comments: _text(2000, min_length=0) | None = None
+    comments: text_field(2000, min_length=0, multiline=True) | None = None
     channel_id: ChannelId = Field(description="The channel (online store) the request came from.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import unicodedata
 from typing import Annotated, TypeVar
 
-from pydantic import BaseModel, PlainValidator, ValidationError
+from pydantic import AfterValidator, BaseModel, PlainValidator, StringConstraints, ValidationError
 
 from shared.domain.errors import InvalidInput
 
@@ -39,11 +39,57 @@ def _problem(error: dict) -> tuple[str, str]:
 
 MAX_OPERATOR = 64
 
+# Refused in every text a person types, everywhere (intake, partner users, back office): characters that
+# cannot be seen or that move text around make one name look like another in a history, a listing, Sales
+# or an email (bidi overrides and isolates, zero-width characters, the BOM: category Cf); controls (Cc)
+# and the line and paragraph separators U+2028/U+2029 (Zl, Zp) break a line where none may be; a lone
+# surrogate (Cs) cannot even be stored as UTF-8. A multiline text (a comment, a note) keeps LF and TAB.
+_HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+_LINE_BREAKS = frozenset("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
+_MULTILINE_KEEPS = frozenset("\n\t")
+
+
+def visible_text(text: str, *, multiline: bool = False) -> str:
+    """``text`` if it holds no hidden characters (see ``_HIDDEN_CATEGORIES``); a multiline text gets its line
+    breaks as LF (CR LF and a lone CR are what browsers and Windows send). ValueError says in plain words what
+    was found, naming an invisible character by its code point, since the person cannot see it."""
+    if multiline:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if text.isprintable():  # the common case, at C speed: no character of the "Other" or separator classes
+        return text
+    for ch in text:
+        if unicodedata.category(ch) not in _HIDDEN_CATEGORIES or multiline and ch in _MULTILINE_KEEPS:
+            continue
+        if not multiline and ch in _LINE_BREAKS:
+            raise ValueError("must be on one line, without line breaks")
+        if not multiline and ch == "\t":
+            raise ValueError("must not contain tabs")
+        raise ValueError(f"must not contain invisible or control characters (found U+{ord(ch):04X})")
+    return text
+
+
+def _single_line(text: str) -> str:
+    return visible_text(text)
+
+
+def _multiline(text: str) -> str:
+    return visible_text(text, multiline=True)
+
+
+def text_field(max_length: int, min_length: int = 1, *, multiline: bool = False):
+    """The pydantic type of a text field a person fills in: stripped, between ``min_length`` and
+    ``max_length`` characters, visible characters only (``visible_text``): one rule for every name,
+    address and comment the intake, partner admins and the back office take."""
+    return Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=min_length, max_length=max_length),
+        AfterValidator(_multiline if multiline else _single_line),
+    ]
+
 
 def plain_text(value: object, limit: int, multiline: bool = False) -> str:
-    """``value`` stripped, as the back office takes a name or a note: required, at most ``limit`` characters,
-    and no control or format characters (those hide in a history: zero-width and bidi-override characters
-    make one name look like another); a multiline note keeps its line breaks and tabs. ValueError says why."""
+    """``value`` stripped, as the back office takes a name or a note outside a model: required, at most
+    ``limit`` characters, and ``visible_text``. ValueError says why."""
     if value is None:
         raise ValueError("is required")
     if not isinstance(value, str):
@@ -53,10 +99,7 @@ def plain_text(value: object, limit: int, multiline: bool = False) -> str:
         raise ValueError("is required")
     if len(text) > limit:
         raise ValueError(f"may be at most {limit} characters")
-    allowed = {"\n", "\t"} if multiline else set()
-    if any(unicodedata.category(ch) in ("Cc", "Cf") and ch not in allowed for ch in text):
-        raise ValueError("contains control characters")
-    return text
+    return visible_text(text, multiline=multiline)
 
 
 def operator_name(value: object) -> str:

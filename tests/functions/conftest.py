@@ -23,13 +23,20 @@ def restore_logging():
     azure.setLevel(levels[1])
 
 
-@pytest.fixture
-def app_container(tmp_path, monkeypatch):
-    """The functions' own container, on a fresh state folder."""
+def container_with(tmp_path, monkeypatch, **settings: str):
+    """The functions' own container on a fresh state folder with these settings (a fixture's generator)."""
     monkeypatch.setenv("DATA_DIR", str(tmp_path))
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
     reset_container()
     yield container()
     c = container()
     for adapter in (c.store, c.queue, c.sales):
         adapter.close()
     reset_container()
+
+
+@pytest.fixture
+def app_container(tmp_path, monkeypatch):
+    """The functions' own container, on a fresh state folder."""
+    yield from container_with(tmp_path, monkeypatch)

@@ -176,9 +176,10 @@ def test_embedded_sales_still_gets_its_leads(container):
 
 
 @pytest.mark.parametrize("name, problem", [
-    ("al\u200bice", "contains control characters"),  # a zero-width space: looks like "alice" in a history
-    ("\u202eecila", "contains control characters"),  # a right-to-left override
-    ("alice\nbob", "contains control characters"),
+    # a zero-width space: looks like "alice" in a history
+    ("al\u200bice", "must not contain invisible or control characters (found U+200B)"),
+    ("\u202eecila", "must not contain invisible or control characters (found U+202E)"),  # a right-to-left override
+    ("alice\nbob", "must be on one line, without line breaks"),
     ("x" * 65, "may be at most 64 characters"),
     ("  ", "is required"),
     (7, "must be text"),
