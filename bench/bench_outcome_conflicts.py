@@ -45,7 +45,7 @@ from shared.config import Settings  # noqa: E402
 from shared.domain.errors import ConcurrencyConflict  # noqa: E402
 from shared.queue_worker import QueueRules, QueueWorker, poison_queue_name  # noqa: E402
 from shared.services.propagation import CONFLICT_ATTEMPTS, OutcomePropagation, ProspectLocks  # noqa: E402
-from signups import numbered_signup  # noqa: E402
+from signups import decide_in_thirds, numbered_signup  # noqa: E402
 
 VARIANTS = {
     "before": {"locks": None, "conflict_attempts": 1},
@@ -100,12 +100,7 @@ def decided(c: Container, n: int) -> int:
     c.channel_sync.run()
     QueueWorker(c.queue, c.settings.lead_queue, lambda m: c.lead_creation.handle(m.body),
                 QueueRules(batch_size=32)).drain()
-    for i, lead in enumerate(c.sales.b2b_leads()):
-        if i % 3 == 1:
-            c.sales.disqualify(lead["leadid"])
-            continue
-        opportunity = c.sales.qualify(lead["leadid"]).opportunity_id
-        (c.sales.win if i % 3 == 0 else c.sales.lose)(opportunity)
+    decide_in_thirds(c.sales)
     return c.queue.count(c.settings.outcome_queue)
 
 
