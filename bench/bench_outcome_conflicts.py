@@ -163,6 +163,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="b2b-bench-conflicts-") as folder, \
             AzuriteProcess(Path(folder) / "azurite") as azurite:
         for name, variant in VARIANTS.items():
+            print(f"{name}: deciding {args.n} signups, then their outcomes ...", file=sys.stderr, flush=True)
             results[name] = run_variant(azurite, args.n, options, variant, Path(folder))
     print(f"{args.n} signups; outcomes through the host's poller: batchSize {host.rules.batch_size}, "
           f"newBatchThreshold {host.new_batch_threshold} (up to {host.rules.batch_size + host.new_batch_threshold} "
