@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from shared.bootstrap import Container  # noqa: E402
 from shared.config import Settings  # noqa: E402
-from signups import numbered_signup  # noqa: E402
+from signups import decide_in_thirds, numbered_signup  # noqa: E402
 from shared.domain.model import ProspectStatus  # noqa: E402
 from shared.queue_worker import QueueRules, drain_queues  # noqa: E402
 
@@ -39,12 +39,7 @@ def run(n: int, environ: dict[str, str] | None = None) -> dict[str, float]:
         phase("sync")
         drain_queues(c.queue, c.queue_handlers(), RULES)
         phase("leads")
-        for i, lead in enumerate(c.sales.b2b_leads()):
-            if i % 3 == 1:
-                c.sales.disqualify(lead["leadid"])
-                continue
-            opportunity = c.sales.qualify(lead["leadid"]).opportunity_id
-            (c.sales.win if i % 3 == 0 else c.sales.lose)(opportunity)
+        decide_in_thirds(c.sales)
         phase("decisions")
         drain_queues(c.queue, c.queue_handlers(), RULES)
         phase("outcomes+emails")

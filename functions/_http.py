@@ -61,8 +61,10 @@ def html_response(text: str, status: int = 200) -> func.HttpResponse:
                              headers={"Content-Security-Policy": _PAGE_POLICY, **_NO_STORE})
 
 
-def problem(status: int, title: str, detail: str, errors: list[dict] | None = None) -> func.HttpResponse:
-    body: dict = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+def problem(status: int, title: str, detail: str, errors: list[dict] | None = None,
+            extensions: dict | None = None) -> func.HttpResponse:
+    """An RFC 9457 problem; ``extensions`` are further members a client can act on without parsing ``detail``."""
+    body: dict = {"type": "about:blank", "title": title, "status": status, "detail": detail, **(extensions or {})}
     if errors:
         body["errors"] = errors
     return func.HttpResponse(json.dumps(body), status_code=status, mimetype="application/problem+json",

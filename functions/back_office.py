@@ -2,7 +2,8 @@
 
 POST /api/backoffice/prospects/{key}/approve   {"operator": "…"}
 POST /api/backoffice/prospects/{key}/reject    {"operator": "…", "reason": "…"}
-200 with the prospect's status, 404 unknown prospect, 409 decided the other way already.
+200 with the prospect's status (also for the same decision again, "changed": false), 404 unknown prospect,
+409 decided the other way already: problem+json whose "decision" names the one that stands (who, when).
 POST /api/backoffice/prospects/{key}/acknowledge {"operator": "…", "note": "…"}  clears the attention flag (200)
 
 PUT  /api/backoffice/partners/{hierarchyId}/credit   {"limit": "5000.00", "currency": "EUR"}  (GET reads it)
@@ -15,8 +16,9 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from functions._http import http_function, json_object, json_response
+from functions._http import http_function, json_object, json_response, problem
 from functions._runtime import container
+from shared.domain.errors import DecisionConflict
 
 bp = func.Blueprint()
 
@@ -24,11 +26,20 @@ bp = func.Blueprint()
 def _decide(req: func.HttpRequest, target: str) -> func.HttpResponse:
     payload = json_object(req)
     back_office, key = container().back_office, req.route_params["key"]
-    if target == "approve":
-        decision = back_office.approve(key, payload.get("operator"))
-    else:
-        decision = back_office.reject(key, payload.get("reason"), payload.get("operator"))
-    return json_response(decision.to_json(), no_store=True)  # a conflicting decision: 409 from http_function
+    try:
+        if target == "approve":
+            decision = back_office.approve(key, payload.get("operator"))
+        else:
+            decision = back_office.reject(key, payload.get("reason"), payload.get("operator"))
+    except DecisionConflict as conflict:  # decided the other way, maybe a moment ago by another instance
+        return problem(409, "Conflict", str(conflict), extensions={"decision": _conflict_json(conflict)})
+    return json_response(decision.to_json(), no_store=True)
+
+
+def _conflict_json(conflict: DecisionConflict) -> dict:
+    """The decision that stands, as the 409's ``decision`` member: who decided what, and when."""
+    return {"number": conflict.number, "status": conflict.status, "decided_by": conflict.decided_by,
+            "decided_at": conflict.decided_at.isoformat() if conflict.decided_at else None}
 
 
 @bp.function_name("backoffice_approve")

@@ -200,9 +200,10 @@ class Container:
 
     @cached_property
     def propagation(self):
-        from shared.services.propagation import OutcomePropagation
+        from shared.services.propagation import OutcomePropagation, ProspectLocks
 
-        return OutcomePropagation(self.store, self.sales, self.clock, self.relay, self.decision_effects)
+        return OutcomePropagation(self.store, self.sales, self.clock, self.relay, self.decision_effects,
+                                  locks=ProspectLocks())
 
     @cached_property
     def back_office(self):

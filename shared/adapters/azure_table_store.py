@@ -334,7 +334,7 @@ class TableUnitOfWork:
                     results = self._execute(batch)
                 except DuplicateRecord:
                     if any(op == "create" and (partition, entity["RowKey"]) in self._conflict_if_exists
-                           for op, entity, *_ in batch):
+                           for op, entity, *_ in batch) or self._changed_since_read(partition, batch):
                         raise ConcurrencyConflict(f"{partition} changed since it was read") from None
                     raise
                 except HttpResponseError as error:
@@ -344,6 +344,25 @@ class TableUnitOfWork:
                 for (_, entity, *_), result in zip(batch, results):
                     if result and result.get("etag"):
                         self._written_etags[(partition, entity["RowKey"])] = result["etag"]
+
+    def _changed_since_read(self, partition: str, batch: list[tuple]) -> bool:
+        """Whether a row that the failed transaction updates or deletes under the ETag this unit of work
+        read has changed since. A transaction fails on its first failing operation, so of two writers
+        racing for one aggregate the loser may hear "EntityAlreadyExists" (a row the winner created, such
+        as its email) rather than the ETag mismatch that is the real cause: it lost a race (run the unit
+        of work again), not a duplicate of the caller's making."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        for _, entity, *_ in batch:
+            read = self._etags.get((partition, entity["RowKey"]))
+            if read is None:
+                continue
+            try:
+                if self._table.get_entity(partition, entity["RowKey"]).metadata["etag"] != read:
+                    return True
+            except ResourceNotFoundError:
+                return True
+        return False
 
     def _delete_rows_after_commit(self) -> None:
         """Each only if it is still as this unit of work wrote it (someone may have written it since)."""

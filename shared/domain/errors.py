@@ -1,4 +1,7 @@
 """Errors the services raise; adapters at the edge translate them to HTTP answers or retries."""
+from __future__ import annotations
+
+from datetime import datetime
 
 
 class DomainError(Exception):
@@ -14,7 +17,19 @@ class IllegalTransition(DomainError):
 
 
 class DecisionConflict(IllegalTransition):
-    """The prospect was decided the other way already (terminal states stay terminal)."""
+    """The prospect was decided the other way already (terminal states stay terminal); names the decision
+    that stands, so a caller who lost a race learns who won and when."""
+
+    def __init__(self, number: str, status: str, decided_by: str | None, decided_at: datetime | None, wanted: str):
+        self.number, self.status, self.decided_by, self.decided_at = number, _text(status), decided_by, decided_at
+        when = f" at {decided_at.isoformat(timespec='seconds')}" if decided_at else ""
+        super().__init__(f"prospect {number} was already {self.status} by {decided_by or 'an earlier decision'}"
+                         f"{when}; it cannot become {_text(wanted)}")
+
+
+def _text(value: str) -> str:
+    # A str-valued Enum (ProspectStatus) formats as its member name; the answer shows its value.
+    return getattr(value, "value", value)
 
 
 class MalformedMessage(DomainError):

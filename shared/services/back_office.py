@@ -22,6 +22,7 @@ from shared.ports import Clock, Store
 from shared.services.operator import find_prospect
 from shared.services.outbox import OutboxRelay
 from shared.services.propagation import DecisionEffects
+from shared.services.retry import on_conflict
 
 log = logging.getLogger("b2b.back_office")
 
@@ -94,16 +95,33 @@ class BackOffice:
         return Acknowledgement(prospect.number, changed=True, reason=prospect.attention_reason)
 
     def _decide(self, key: str, operator: str, target: ProspectStatus, reason: str | None) -> Decision:
-        actor = f"{ACTOR_PREFIX}:{operator}"
+        # Another instance deciding the same prospect at the same moment makes this commit fail (the
+        # prospect's ETag, or a row the winner created first). Deciding again on what committed answers
+        # as if the two had come one after the other: the same decision unchanged, the other one refused
+        # naming the winner; never the storage error.
+        prospect, messages, changed = on_conflict(lambda: self._commit(key, f"{ACTOR_PREFIX}:{operator}", target,
+                                                                       reason))
+        if not changed:
+            return self._answer(prospect, changed=False)
+        self._relay.send_now(messages)
+        with self._store.unit_of_work(read_only=True) as uow:  # what committed (stores may buffer writes)
+            decided = uow.get_prospect(prospect.id)
+        log.info("prospect decided in the back office",
+                 extra={"prospect": prospect.number, "status": target.value, "operator": operator})
+        return self._answer(decided, changed=True)
+
+    def _commit(self, key: str, actor: str, target: ProspectStatus,
+                reason: str | None) -> tuple[Prospect, list[OutboxMessage], bool]:
+        """One unit of work: the decision and its effects, or nothing when the prospect has it already
+        (``changed`` False). Raises DecisionConflict when it was decided the other way."""
         now = self._clock.now()
-        messages: list[OutboxMessage] = []
         with self._store.unit_of_work() as uow:
             prospect = find_prospect(uow, key)
             if prospect.status is target:
-                return self._answer(prospect, changed=False)
+                return prospect, [], False
             if prospect.is_terminal:
-                raise DecisionConflict(f"prospect {prospect.number} is {prospect.status.value} already "
-                                       f"(decided by {prospect.decided_by}); it cannot become {target.value}")
+                raise DecisionConflict(prospect.number, prospect.status, prospect.decided_by, prospect.decided_at,
+                                       wanted=target)
 
             def note(action: str, detail: str = "") -> None:
                 uow.append_history(HistoryEntry(prospect_id=prospect.id, at=now, actor=actor, action=action,
@@ -118,12 +136,7 @@ class BackOffice:
                 messages = self._effects.approve(uow, prospect, organization, now, by=actor, note=note)
             else:
                 messages = self._effects.reject(uow, prospect, reason, now, by=actor, note=note)
-        self._relay.send_now(messages)
-        with self._store.unit_of_work(read_only=True) as uow:  # what committed (stores may buffer writes)
-            decided = uow.get_prospect(prospect.id)
-        log.info("prospect decided in the back office",
-                 extra={"prospect": prospect.number, "status": target.value, "operator": operator})
-        return self._answer(decided, changed=True)
+        return prospect, messages, True
 
     @staticmethod
     def _answer(prospect: Prospect, changed: bool) -> Decision:

@@ -64,9 +64,14 @@ def test_approve_then_again_then_reject_is_a_conflict(app_container):
 
     conflict = call(backoffice_reject, "pro-000001", {"operator": "bob", "reason": "no"})
     assert conflict.status_code == 409 and conflict.mimetype == "application/problem+json"
-    assert "Approved" in answer(conflict)["detail"]
-    assert answer(conflict) == {"type": "about:blank", "title": "Conflict", "status": 409,
-                                "detail": answer(conflict)["detail"]}
+    decided_at = app_container.operator.prospect("PRO-000001").prospect.decided_at.isoformat()
+    assert answer(conflict) == {
+        "type": "about:blank", "title": "Conflict", "status": 409,
+        "detail": f"prospect PRO-000001 was already Approved by back-office:alice at {decided_at[:19]}+00:00; "
+                  "it cannot become Rejected",
+        "decision": {"number": "PRO-000001", "status": "Approved", "decided_by": "back-office:alice",
+                     "decided_at": decided_at},
+    }
     work(app_container)
     assert [e.template for e in app_container.operator.emails()] == ["prospect_approved"]
 
