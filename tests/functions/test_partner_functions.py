@@ -7,7 +7,7 @@ import azure.functions as func
 import pytest
 
 from functions._runtime import container, reset_container
-from functions.orders import order_check, order_reserve
+from functions.orders import order_check, order_release, order_reserve
 from functions.partners import partner_me, partner_users
 from shared.domain.partners import user_id_for
 from tests.services.partners import approved_partner
@@ -97,6 +97,22 @@ def test_order_answers_check_200_reserve_201_200_409(partner_app, jwks):
     assert (first.status_code, again.status_code, over.status_code) == (201, 200, 409)
     assert answer(first)["availableCredit"] == "39.90"
     assert [r["code"] for r in answer(over)["reasons"]] == ["over_credit"]
+
+
+def test_release_takes_an_optional_body_naming_the_partner(partner_app, jwks):
+    hierarchy, admin = approved_partner(partner_app)
+    partner_app.credit.set_line(hierarchy, {"limit": "100.00", "currency": "EUR"})
+    token, route = jwks.header_for(admin.verified_email), {"orderId": "SO-1"}
+    body = {"hierarchyId": hierarchy, "userId": user_id_for(admin.verified_email), "amount": "5", "currency": "EUR"}
+    assert order_reserve(request("POST", "orders/SO-1/reserve", body, token=token, route=route)).status_code == 201
+    release = lambda **given: order_release(request("POST", "orders/SO-1/release", token=token, route=route, **given))
+    assert release(body={"hierarchyId": "CH-999999"}).status_code == 404
+    assert release(raw=b"{", content_type="application/json").status_code == 400
+    assert release(body={"hierarchyId": hierarchy}, content_type="text/plain").status_code == 415
+    assert release(body={"hierarchyId": hierarchy, "amount": "5"}).status_code == 422
+    first, again = release(), release(body={"hierarchyId": hierarchy})
+    assert (first.status_code, answer(first)["changed"], again.status_code, answer(again)["changed"]) == (
+        200, True, 200, False)
 
 
 def test_partner_and_order_answers_are_not_stored_by_caches(partner_app, jwks):
