@@ -234,5 +234,7 @@ def user_json(user: PartnerUser) -> dict:
         "spendingLimit": None if user.spending_limit is None else format_amount(user.spending_limit),
         "language": user.language, "status": user.status.value,
         "pendingChange": None if user.sync is None else user.sync.value,
+        # When an account first signed in as the user (bound it); null: no one has yet. The account stays unsaid.
+        "signInBoundAt": None if user.sign_in is None else user.sign_in.bound_at.isoformat(),
         "createdAt": user.created_at.isoformat(), "updatedAt": user.updated_at.isoformat(),
     }
