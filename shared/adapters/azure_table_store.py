@@ -224,7 +224,7 @@ class TableUnitOfWork:
         return None if pointer is None else pointer["target"]
 
     def _claim(self, kind: str, key: str, target: str, held: Callable[[str], bool],
-               refuse: Callable[[str], Exception]) -> None:
+               refuse: Callable[[str], Exception], **properties: Any) -> None:
         """Point ``key`` at ``target`` now, at once: the pointer is the lock. The first claim inserts it; a
         later one finds it, and is refused if its target ``held`` the key (a record there committed) or the
         claim is younger than CLAIM_GRACE (its writer may be committing right now); an older pointer to
@@ -236,7 +236,7 @@ class TableUnitOfWork:
         if self._read_only:
             raise DomainError("a read-only unit of work cannot write")
         where = (_INDEX + kind, _key(key))
-        entity = {"PartitionKey": where[0], "RowKey": where[1], "target": target}
+        entity = {"PartitionKey": where[0], "RowKey": where[1], "target": target, **properties}
         existing = self._followed.get(where)
         if existing is None:
             try:
@@ -594,8 +594,9 @@ class TableUnitOfWork:
     def find_partner_user_by_sign_in(self, issuer: str, subject: str) -> PartnerUser | None:
         """Through the account's pointer (its target is a user id); the user row decides: a pointer left by a
         binding that lost its race, or by a user added again since (unbound), finds no one."""
-        user_id = self._follow("sign-in", _sign_in_key(issuer, subject))
-        user = None if user_id is None else self.get_partner_user(user_id)
+        pointer = self._pointed("sign-in", _sign_in_key(issuer, subject))
+        found = None if pointer is None else self._locate_user(pointer["target"], hint=pointer.get("partition"))
+        user = None if found is None else _user(found[1])
         if user is None or user.sign_in is None or not user.sign_in.same_account(issuer, subject):
             return None
         return user
@@ -615,7 +616,9 @@ class TableUnitOfWork:
                 return DuplicateRecord("this account signs in as another partner user already")
             return ConcurrencyConflict("this account is being bound to another partner user right now")
 
-        self._claim("sign-in", _sign_in_key(issuer, subject), user.id, held, refuse)
+        # The user's partition rides along as a hint: a sign-in reads the user row at once, not its pointer first.
+        self._claim("sign-in", _sign_in_key(issuer, subject), user.id, held, refuse,
+                    partition=self._hierarchy_partition(user.hierarchy_id))
 
     def save_partner_user(self, user: PartnerUser) -> None:
         partition = self._hierarchy_partition(user.hierarchy_id)
