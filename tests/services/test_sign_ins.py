@@ -11,6 +11,7 @@ from shared.domain.errors import Forbidden, NotFound
 from shared.domain.partners import SignInTaken, user_id_for
 from shared.services.partner_users import user_json
 from tests.services.partners import approved_partner, caller, new_user
+from tests.threads import run_in_threads
 
 
 @pytest.fixture
@@ -80,23 +81,16 @@ def test_racing_first_sign_ins(container, partner):
     container.channel_sync.run()
 
     def race(callers):
-        start, outcomes, lock = threading.Barrier(len(callers)), [], threading.Lock()
+        start = threading.Barrier(len(callers))
 
         def sign_in(who):
             start.wait()
             try:
-                result = container.partner_users.me(who)[0].sign_in.subject
+                return container.partner_users.me(who)[0].sign_in.subject
             except SignInTaken:
-                result = "taken"
-            with lock:
-                outcomes.append(result)
+                return "taken"
 
-        threads = [threading.Thread(target=sign_in, args=(who,)) for who in callers]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(timeout=60)
-        return sorted(outcomes)
+        return sorted(run_in_threads([lambda who=who: sign_in(who) for who in callers]))
 
     assert race([caller("buyer@example.se", subject="sub-once")] * 6) == ["sub-once"] * 6
     outcomes = race([caller("second@example.se", subject=f"sub-{i}") for i in range(6)])
