@@ -245,6 +245,7 @@ class Caller:
     issuer: str  # the token's `iss`
     subject: str  # the token's stable account id: `sub`, or `oid` where so configured
     verified_email: str | None = None  # an email the issuer vouches for (lower-cased, stripped), if any
+    subject_claim: str = "sub"  # the claim ``subject`` came from (PARTNER_TOKEN_SUBJECT_CLAIM)
 
 
 class TokenVerifier(Protocol):

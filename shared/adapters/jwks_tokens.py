@@ -122,7 +122,8 @@ class JwksTokenVerifier:
         subject = claims.get(self.subject_claim)
         if not isinstance(subject, str) or not subject.strip():
             raise Unauthenticated(f"token has no subject ({self.subject_claim})")
-        return Caller(issuer=claims["iss"], subject=subject, verified_email=self._verified_email(claims))
+        return Caller(issuer=claims["iss"], subject=subject, verified_email=self._verified_email(claims),
+                      subject_claim=self.subject_claim)
 
     # -- claims ----------------------------------------------------------------------------------------
     def _decode(self, jwt, token: str, key) -> dict:

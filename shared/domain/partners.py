@@ -73,6 +73,7 @@ class SignIn(_Entity):
 
     issuer: str
     subject: str
+    subject_claim: str = "sub"  # the claim the subject came from: sub and oid are different ids of one account
     bound_at: datetime
 
     def same_account(self, issuer: str, subject: str) -> bool:
@@ -124,18 +125,20 @@ class PartnerUser(_Entity):
             "sync": UserChange.ADD, "version": self.version + 1, "updated_at": at,
         })
 
-    def bound_to(self, issuer: str, subject: str, at: datetime) -> PartnerUser:
-        """The first sign-in binds its account. An account of this issuer bound before stays bound: the
-        user is found by it alone. One bound under another issuer is dead (the app accepts tokens of one
-        issuer only), so a sign-in at the issuer configured now replaces it, as a first sign-in would."""
+    def bound_to(self, issuer: str, subject: str, subject_claim: str, at: datetime) -> PartnerUser:
+        """The first sign-in binds its account. An account bound before stays bound: the user is found by it
+        alone. One bound under another issuer or subject claim is dead (the app takes one issuer's tokens and
+        reads one claim: those settings changed), so a sign-in as configured now replaces it, as a first
+        sign-in would."""
         if self.sign_in is not None:
             if self.sign_in.same_account(issuer, subject):
                 return self
-            if self.sign_in.issuer == issuer:
+            if (self.sign_in.issuer, self.sign_in.subject_claim) == (issuer, subject_claim):
                 raise SignInTaken("this email's partner user signs in with another account already; sign in with "
                                   "that account, or ask the back office to remove and add the user again")
         # Not a version: the sync applies nothing for it, and its emails are keyed by the version.
-        return self.model_copy(update={"sign_in": SignIn(issuer=issuer, subject=subject, bound_at=at)})
+        return self.model_copy(update={"sign_in": SignIn(issuer=issuer, subject=subject, subject_claim=subject_claim,
+                                                         bound_at=at)})
 
     def edited(self, changes: dict, at: datetime) -> PartnerUser:
         if self.status is UserStatus.REMOVED:

@@ -64,7 +64,7 @@ class SignIns:
             if user is None or user.status is UserStatus.REMOVED:
                 return None
             try:
-                bound = user.bound_to(caller.issuer, caller.subject, self._clock.now())
+                bound = user.bound_to(caller.issuer, caller.subject, caller.subject_claim, self._clock.now())
             except SignInTaken:
                 log.warning("sign-in refused: the user is bound to another account",
                             extra={"user": user.id, "hierarchy": user.hierarchy_id})

@@ -116,6 +116,16 @@ def test_a_user_added_again_binds_anew(container, partner):
         container.partner_users.me(caller("buyer@example.se", subject="sub-old", verified=False))
 
 
+def test_a_binding_by_a_subject_claim_no_longer_configured_gives_way(container, partner):
+    """PARTNER_TOKEN_SUBJECT_CLAIM changed from sub to oid: each user binds its account's oid at its next sign-in
+    by its verified email, instead of being refused as another account's."""
+    hierarchy, admin = partner
+    by_oid = replace(admin, subject="oid-of-the-admin", subject_claim="oid")
+    assert container.partner_users.me(by_oid)[0].sign_in.subject_claim == "oid"
+    with pytest.raises(SignInTaken):  # from then on, another oid with the same email is another account
+        container.partner_users.me(replace(by_oid, subject="oid-of-someone-else"))
+
+
 def test_an_account_of_an_issuer_no_longer_configured_gives_way(container, partner):
     """The app accepts one issuer's tokens: after PARTNER_TOKEN_ISSUER changes, bindings under the old one are
     dead, and the new issuer's account binds by its verified email as a first sign-in would."""

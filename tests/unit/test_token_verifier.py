@@ -185,7 +185,8 @@ def test_which_ways_of_vouching_count_is_configured(jwks):
 
 def test_the_subject_may_be_the_object_id(jwks):
     claims = jwks.claims_for("a@b.example", oid="00000000-0000-0000-0000-0000000000aa")
-    assert jwks.verifier(subject_claim="oid").verify(f"Bearer {jwks.sign(claims)}").subject == claims["oid"]
+    assert jwks.verifier(subject_claim="oid").verify(f"Bearer {jwks.sign(claims)}") == Caller(
+        jwks.issuer, claims["oid"], "a@b.example", "oid")
     assert jwks.verifier().verify(f"Bearer {jwks.sign(claims)}").subject == claims["sub"]
     assert refused(jwks.verifier(subject_claim="oid"), jwks.header_for("a@b.example")).reason == "token has no oid claim"
     with pytest.raises(ValueError, match="subject_claim"):
