@@ -2,8 +2,11 @@
 
 POST /api/orders/check                 {hierarchyId, userId, orderId, amount, currency} → 200 allow | deny + reasons
 POST /api/orders/{orderId}/reserve     {hierarchyId, userId, amount, currency} → 201 held, 200 held before,
-                                       409 denied (reasons) or the order id used otherwise
-POST /api/orders/{orderId}/release     → 200 released (again: 200, unchanged)
+                                       409 denied (reasons) or the order id used otherwise by this partner
+POST /api/orders/{orderId}/release     optional {hierarchyId} (default: the caller's partner) → 200 released
+                                       (again: 200, unchanged), 404 no such order of the partner
+Order ids are per partner: an order is (hierarchyId, orderId), so two partners may use the same id, and
+one partner's answers never tell of another's orders.
 Amounts are decimal strings or exact JSON numbers, in an ISO 4217 currency."""
 from __future__ import annotations
 
@@ -38,5 +41,6 @@ def order_reserve(req: func.HttpRequest) -> func.HttpResponse:
 def order_release(req: func.HttpRequest) -> func.HttpResponse:
     from shared.services.credit import reservation_json
 
-    reservation, changed = container().credit.release(signed_in(req), req.route_params["orderId"])
+    payload = json_object(req, exact_numbers=True) if req.get_body() else None  # the body is optional
+    reservation, changed = container().credit.release(signed_in(req), req.route_params["orderId"], payload)
     return json_response({**reservation_json(reservation), "changed": changed}, no_store=True)

@@ -6,7 +6,10 @@ POST   /api/partners/{hierarchyId}/users               201 added (Pending until 
 GET    /api/partners/{hierarchyId}/users/{userId}      200
 PATCH  /api/partners/{hierarchyId}/users/{userId}      202 changed (the sync applies it), 200 nothing changed
 DELETE /api/partners/{hierarchyId}/users/{userId}      202 removed (the sync takes it out of the hierarchy)
-401 no or bad token · 403 not an Admin · 404 not the caller's partner · 409 email taken, last Admin."""
+The caller is the user bound to the token's account (issuer + subject) at its first sign-in, which takes an
+email the issuer vouches for (shared/services/sign_ins.py); a token's email names no one after that.
+401 no or bad token · 403 not an Admin, or the email's user is bound to another account · 404 not the
+caller's partner (or the account is bound to no user) · 409 email taken, last Admin."""
 from __future__ import annotations
 
 import azure.functions as func

@@ -50,6 +50,16 @@ param partnerTokenAudience string = ''
 @description('https URL of the issuer\'s signing keys (JWKS), e.g. https://<tenant>.ciamlogin.com/<tenant-id>/discovery/v2.0/keys.')
 param partnerTokenJwksUrl string = ''
 
+@description('The token claim that names the account bound to a partner user at its first sign-in: sub (External ID / B2C) or oid (the object id in the tenant).')
+@allowed([
+  'sub'
+  'oid'
+])
+param partnerTokenSubjectClaim string = 'sub'
+
+@description('How the issuer vouches for the email that binds an account at its first sign-in, comma separated: email_verified, emails_claim (a local account\'s emails claim).')
+param partnerTokenEmailTrust string = 'email_verified,emails_claim'
+
 @description('How emails go out: outbox (.eml files on the instance\'s temporary disk), smtp (smtpHost …) or ses (sesRegion).')
 @allowed([
   'outbox'
@@ -183,6 +193,8 @@ module api 'app/api.bicep' = {
     partnerTokenIssuer: partnerTokenIssuer
     partnerTokenAudience: partnerTokenAudience
     partnerTokenJwksUrl: partnerTokenJwksUrl
+    partnerTokenSubjectClaim: partnerTokenSubjectClaim
+    partnerTokenEmailTrust: partnerTokenEmailTrust
     emailTransport: emailTransport
     smtpHost: smtpHost
     smtpPort: smtpPort

@@ -75,7 +75,8 @@ def build_token_verifier(settings: Settings) -> TokenVerifier:
     from shared.adapters.jwks_tokens import JwksTokenVerifier
 
     return JwksTokenVerifier(settings.partner_token_issuer, settings.partner_token_audience,
-                             settings.partner_token_jwks_url)
+                             settings.partner_token_jwks_url, subject_claim=settings.partner_token_subject_claim,
+                             email_trust=settings.partner_email_trust)
 
 
 @dataclass

@@ -59,6 +59,14 @@ _SETTINGS: dict[str, tuple[str, str]] = {
     "PARTNER_TOKEN_ISSUER": ("partner_token_issuer", ""),
     "PARTNER_TOKEN_AUDIENCE": ("partner_token_audience", ""),
     "PARTNER_TOKEN_JWKS_URL": ("partner_token_jwks_url", ""),
+    # The claim that names the account (bound to a partner user at its first sign-in): `sub` (External ID and
+    # B2C's stable subject; Entra's is per application) or `oid` (the user's object id in the tenant, the same
+    # for every application); a token without it is refused.
+    "PARTNER_TOKEN_SUBJECT_CLAIM": ("partner_token_subject_claim", "sub"),
+    # When a token's email may bind an account to the user added with that email, at its first sign-in (comma
+    # separated): email_verified (`email` with `email_verified: true`), emails_claim (B2C / External ID's
+    # `emails` of a local account: no `idp` claim, or the issuer's own). preferred_username never counts.
+    "PARTNER_TOKEN_EMAIL_TRUST": ("partner_token_email_trust", "email_verified,emails_claim"),
     # The Azure backend reads the same storage settings the Functions host reads for its triggers:
     # a connection string (Azurite, local) or identity-based service URIs.
     "AzureWebJobsStorage": ("storage_connection_string", ""),
@@ -106,6 +114,8 @@ class Settings:
     partner_token_issuer: str
     partner_token_audience: str
     partner_token_jwks_url: str
+    partner_token_subject_claim: str
+    partner_token_email_trust: str
     storage_connection_string: str
     storage_queue_uri: str
     storage_table_uri: str
@@ -165,6 +175,19 @@ class Settings:
         if not _https_or_loopback(self.partner_token_jwks_url):
             raise ValueError(f"PARTNER_TOKEN_JWKS_URL must be an https:// URL (http:// only on loopback), "
                              f"not {self.partner_token_jwks_url!r}")
+        from shared.adapters.jwks_tokens import EMAIL_TRUST, SUBJECT_CLAIMS
+
+        if self.partner_token_subject_claim not in SUBJECT_CLAIMS:
+            raise ValueError(f"PARTNER_TOKEN_SUBJECT_CLAIM={self.partner_token_subject_claim!r} is not one of "
+                             f"{sorted(SUBJECT_CLAIMS)}")
+        unknown = set(self.partner_email_trust) - set(EMAIL_TRUST)
+        if unknown or not self.partner_email_trust:
+            raise ValueError(f"PARTNER_TOKEN_EMAIL_TRUST={self.partner_token_email_trust!r}: name one or more of "
+                             f"{', '.join(EMAIL_TRUST)}, comma separated")
+
+    @property
+    def partner_email_trust(self) -> tuple[str, ...]:
+        return tuple(part.strip() for part in self.partner_token_email_trust.split(",") if part.strip())
 
     @property
     def partner_tokens_configured(self) -> bool:

@@ -75,19 +75,28 @@ class UnitOfWork(Protocol):
     def partner_users(self, hierarchy_id: str) -> list[PartnerUser]:
         """The users whose hierarchy is ``hierarchy_id`` (removed ones included), by email."""
         ...
+    def find_partner_user_by_sign_in(self, issuer: str, subject: str) -> PartnerUser | None:
+        """The user whose ``sign_in`` is this account (issuer and subject), removed ones included."""
+        ...
     def save_partner_user(self, user: PartnerUser) -> None:
         """Insert or replace. A unit of work that read the hierarchy's users (``partner_users``) commits a
         change only if no other unit of work changed one of them since: rules that look at all of them
-        ("keep at least one Admin") cannot both pass on stale data."""
+        ("keep at least one Admin") cannot both pass on stale data. One that read the user commits only if
+        no other changed it since (two first sign-ins cannot both bind it). An account (``sign_in``) is
+        bound to one user at most: binding it to a second raises DuplicateRecord (or, while the other
+        binding may still be committing, ConcurrencyConflict)."""
         ...
     def users_to_sync(self, limit: int) -> list[PartnerUser]:
         """Users with a change the user sync has not applied yet (``sync`` set), oldest change first."""
         ...
     def get_credit_line(self, hierarchy_id: str) -> CreditLine | None: ...
     def save_credit_line(self, line: CreditLine) -> None: ...
-    def get_reservation(self, order_id: str) -> Reservation | None: ...
+    def get_reservation(self, hierarchy_id: str, order_id: str) -> Reservation | None:
+        """The partner's reservation of the order: order ids are the partner's own (another partner may
+        use the same id for an order of its own), so an order is (hierarchy id, order id)."""
+        ...
     def save_reservation(self, reservation: Reservation) -> None:
-        """Insert or replace; an order id belongs to one hierarchy for good (another one: DuplicateRecord)."""
+        """Insert or replace the reservation of (its hierarchy id, its order id)."""
         ...
 
     # number sequences
@@ -230,11 +239,13 @@ class EmailTransport(Protocol):
 
 @dataclass(frozen=True)
 class Caller:
-    """Who a verified bearer token speaks for."""
+    """Who a verified bearer token speaks for: an account, (issuer, subject). The partner user it signs in
+    as is the one bound to that account; ``verified_email`` only serves to bind it at the first sign-in."""
 
-    subject: str  # the token's `sub`
-    email: str  # the sign-in email, lower-cased and stripped
-    issuer: str
+    issuer: str  # the token's `iss`
+    subject: str  # the token's stable account id: `sub`, or `oid` where so configured
+    verified_email: str | None = None  # an email the issuer vouches for (lower-cased, stripped), if any
+    subject_claim: str = "sub"  # the claim ``subject`` came from (PARTNER_TOKEN_SUBJECT_CLAIM)
 
 
 class TokenVerifier(Protocol):

@@ -7,7 +7,7 @@ running issuer, reset for every test:
     def test_admin_lists_users(jwks):
         verifier = jwks.verifier()                  # a JwksTokenVerifier for this issuer
         token = jwks.token_for("Admin@Partner.example")
-        assert verifier.verify(f"Bearer {token}").email == "admin@partner.example"
+        assert verifier.verify(f"Bearer {token}").verified_email == "admin@partner.example"
         Settings.from_env({**jwks.settings_env(), ...})  # the PARTNER_TOKEN_* settings for a Container
 """
 from __future__ import annotations
@@ -153,12 +153,15 @@ class LocalIssuer:
 
     def claims_for(self, email: str, /, issuer: str | None = None, audience: str | None = None,
                    lifetime_seconds: float = 300, **extra) -> dict:
-        """Claims as Entra External ID sends them; ``extra`` adds or replaces claims, and a claim given as
-        None is left out (``exp=None``: a token that never expires; ``email=None``: one without an email)."""
+        """Claims as Entra External ID sends them for an account whose email it verified (one account per
+        email: ``sub`` derives from it); ``extra`` adds or replaces claims, and a claim given as None is left
+        out (``exp=None``: a token that never expires; ``email_verified=None``: an email the issuer does not
+        vouch for; ``sub="…"``: another account with the same email)."""
         now = int(time.time())
         claims = {"iss": issuer or self.issuer, "aud": audience or self.audience,
                   "sub": str(uuid.uuid5(uuid.NAMESPACE_URL, f"sub:{email.strip().lower()}")),
-                  "email": email, "iat": now, "nbf": now, "exp": int(now + lifetime_seconds), **extra}
+                  "email": email, "email_verified": True, "iat": now, "nbf": now, "exp": int(now + lifetime_seconds),
+                  **extra}
         return {name: value for name, value in claims.items() if value is not None}
 
     def token_for(self, email: str, /, issuer: str | None = None, audience: str | None = None,

@@ -30,6 +30,9 @@ param dataverseUrl string = ''
 param partnerTokenIssuer string = ''
 param partnerTokenAudience string = ''
 param partnerTokenJwksUrl string = ''
+@description('The claim naming the account bound to a partner user (sub or oid), and how the issuer vouches for the binding email.')
+param partnerTokenSubjectClaim string = 'sub'
+param partnerTokenEmailTrust string = 'email_verified,emails_claim'
 
 param storeName string = 'Contoso B2B'
 @description('Storefront link used in emails. Empty: the app\'s own onboarding form, https://<app>.azurewebsites.net/api/signup.')
@@ -313,6 +316,14 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'PARTNER_TOKEN_JWKS_URL'
           value: partnerTokenJwksUrl
+        }
+        {
+          name: 'PARTNER_TOKEN_SUBJECT_CLAIM'
+          value: partnerTokenSubjectClaim
+        }
+        {
+          name: 'PARTNER_TOKEN_EMAIL_TRUST'
+          value: partnerTokenEmailTrust
         }
       ]
     }

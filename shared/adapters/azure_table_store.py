@@ -16,6 +16,8 @@ records: a rule over all of a partner's users cannot pass twice on stale reads. 
 another partner is written in three steps, none of which loses it: its old row is marked as moving
 (with the old data), the new partition's transaction commits, and then the old row is deleted. A reader
 that meets a marked row looks for the user at the destination and keeps the old row while there is none.
+The account a user signs in with (``PartnerUser.sign_in``) has a pointer claimed before the user row
+commits: one user per account; the user row, not the pointer, says whether the account is bound.
 """
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ from typing import Any, Callable, Iterator, TypeVar
 from pydantic import BaseModel
 
 from shared.domain.errors import ConcurrencyConflict, DomainError, DuplicateRecord
-from shared.domain.ids import prospect_id_for
+from shared.domain.ids import derived_id, prospect_id_for
 from shared.domain.model import (
     Customer,
     CustomerHierarchy,
@@ -79,6 +81,16 @@ def _member_row(hierarchy_id: str, customer_id: str) -> str:
 
 def _user_row(user_id: str) -> str:
     return f"user-{_key(user_id)}"
+
+
+def _sign_in_key(issuer: str, subject: str) -> str:
+    return derived_id("sign-in", issuer, subject)
+
+
+def _reservation_row(order_id: str) -> str:
+    # The row key is what it was when order ids were one pool (an "index-order" pointer named the partner's
+    # partition): stored reservations are read as they are, and those pointers are no longer used.
+    return f"reservation-{_key(order_id)}"
 
 
 def _sync_key(user: PartnerUser) -> str:
@@ -212,7 +224,7 @@ class TableUnitOfWork:
         return None if pointer is None else pointer["target"]
 
     def _claim(self, kind: str, key: str, target: str, held: Callable[[str], bool],
-               refuse: Callable[[str], Exception]) -> None:
+               refuse: Callable[[str], Exception], **properties: Any) -> None:
         """Point ``key`` at ``target`` now, at once: the pointer is the lock. The first claim inserts it; a
         later one finds it, and is refused if its target ``held`` the key (a record there committed) or the
         claim is younger than CLAIM_GRACE (its writer may be committing right now); an older pointer to
@@ -224,7 +236,7 @@ class TableUnitOfWork:
         if self._read_only:
             raise DomainError("a read-only unit of work cannot write")
         where = (_INDEX + kind, _key(key))
-        entity = {"PartitionKey": where[0], "RowKey": where[1], "target": target}
+        entity = {"PartitionKey": where[0], "RowKey": where[1], "target": target, **properties}
         existing = self._followed.get(where)
         if existing is None:
             try:
@@ -598,10 +610,43 @@ class TableUnitOfWork:
             self._conflict_if_exists.add((partition, _ROSTER))
         self._write("create" if absent else "replace", partition, _ROSTER, first=first, kind="roster")
 
+    def find_partner_user_by_sign_in(self, issuer: str, subject: str) -> PartnerUser | None:
+        """Through the account's pointer (its target is a user id); the user row decides: a pointer left by a
+        binding that lost its race, or by a user added again since (unbound), finds no one."""
+        pointer = self._pointed("sign-in", _sign_in_key(issuer, subject))
+        found = None if pointer is None else self._locate_user(pointer["target"], hint=pointer.get("partition"))
+        user = None if found is None else _user(found[1])
+        if user is None or user.sign_in is None or not user.sign_in.same_account(issuer, subject):
+            return None
+        return user
+
+    def _claim_sign_in(self, user: PartnerUser) -> None:
+        """The account's pointer is claimed at once, before the user row commits (which its ETag guards): of
+        two users racing for one account one wins, and a user row bound to an account always has its pointer."""
+        assert user.sign_in is not None
+        issuer, subject = user.sign_in.issuer, user.sign_in.subject
+
+        def held(other_user_id: str) -> bool:
+            other = self.get_partner_user(other_user_id)
+            return other is not None and other.sign_in is not None and other.sign_in.same_account(issuer, subject)
+
+        def refuse(other_user_id: str) -> Exception:
+            if held(other_user_id):
+                return DuplicateRecord("this account signs in as another partner user already")
+            return ConcurrencyConflict("this account is being bound to another partner user right now")
+
+        # The user's partition rides along as a hint: a sign-in reads the user row at once, not its pointer first.
+        self._claim("sign-in", _sign_in_key(issuer, subject), user.id, held, refuse,
+                    partition=self._hierarchy_partition(user.hierarchy_id))
+
     def save_partner_user(self, user: PartnerUser) -> None:
         partition = self._hierarchy_partition(user.hierarchy_id)
         row = _user_row(user.id)
         found = self._locate_user(user.id)
+        if user.sign_in is not None:
+            before = None if found is None else _user(found[1]).sign_in
+            if before is None or not before.same_account(user.sign_in.issuer, user.sign_in.subject):
+                self._claim_sign_in(user)
         columns = {"kind": "partner-user", "hierarchy_id": user.hierarchy_id}
         if found is None:  # a new user: one email, one user, in one partner at a time
             self._claim("user", user.id, partition, lambda other: self._get(other, row) is not None,
@@ -663,16 +708,17 @@ class TableUnitOfWork:
     def save_credit_line(self, line: CreditLine) -> None:
         self._put(self._hierarchy_partition(line.hierarchy_id), _CREDIT, line, kind="credit")
 
-    def get_reservation(self, order_id: str) -> Reservation | None:
-        partition = self._follow("order", order_id)
-        return None if partition is None else self._load(Reservation, partition, f"reservation-{_key(order_id)}")
+    def get_reservation(self, hierarchy_id: str, order_id: str) -> Reservation | None:
+        partition = self._follow("hierarchy", hierarchy_id)
+        return None if partition is None else self._load(Reservation, partition, _reservation_row(order_id))
 
     def save_reservation(self, reservation: Reservation) -> None:
-        """The order's pointer is claimed at once: of two partners racing for one order id, one wins."""
-        partition = self._hierarchy_partition(reservation.hierarchy_id)
-        row = f"reservation-{_key(reservation.order_id)}"
-        self._claim("order", reservation.order_id, partition, lambda other: self._get(other, row) is not None,
-                    lambda other: DuplicateRecord(f"order {reservation.order_id} is reserved by another partner"))
+        """In the partner's partition, a row per order id: the partition is the partner's, so the order ids
+        are too (no index across partners). Of two first reservations of one order one creates it; the
+        other's unit of work read it as absent, so it is a conflict (run again, it finds the order)."""
+        partition, row = self._hierarchy_partition(reservation.hierarchy_id), _reservation_row(reservation.order_id)
+        if self._exists(partition, row) is False:  # read as absent: losing the race to create it is a stale read
+            self._conflict_if_exists.add((partition, row))
         self._put(partition, row, reservation, kind="reservation")
 
     # --- number sequences ---------------------------------------------------------------------

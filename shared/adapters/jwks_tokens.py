@@ -1,6 +1,12 @@
 """Bearer JWTs verified against the issuer's published keys (a JWKS), as Entra External ID / Azure AD B2C
 issue them: RS256 only, issuer and audience fixed by settings, expiry required.
 
+The caller is an account: the token's issuer and its subject claim (``sub`` by default; ``oid`` where so
+configured). Email claims are mutable and not meant for authorization (Microsoft says so of ``email`` and
+``preferred_username``), so a token's email names no one here: it only counts as ``verified_email`` when
+the issuer vouches for it, in one of the ways ``email_trust`` allows, and serves to bind the account to
+the partner user added with that email at the account's first sign-in. ``preferred_username`` is never read.
+
 PyJWT, cryptography and requests are imported on first use, never at import time (cold start).
 Nothing here logs or repeats the token; the reasons in ``Unauthenticated`` are fixed phrases.
 """
@@ -24,6 +30,39 @@ ALGORITHM = "RS256"
 _CREDENTIALS = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
 _MAX_JWKS_BYTES = 512 * 1024
+SUBJECT_CLAIMS = frozenset({"sub", "oid"})
+
+
+def _address(value: object) -> str | None:
+    if isinstance(value, str) and _EMAIL.fullmatch(value.strip()):
+        return value.strip().lower()
+    return None
+
+
+def _verified_email_claim(claims: Mapping[str, Any]) -> str | None:
+    """OpenID Connect's ``email`` with ``email_verified`` true (a boolean; some issuers send the string)."""
+    verified = claims.get("email_verified")
+    if verified is True or (isinstance(verified, str) and verified.strip().lower() == "true"):
+        return _address(claims.get("email"))
+    return None
+
+
+def _local_account_emails_claim(claims: Mapping[str, Any]) -> str | None:
+    """B2C / External ID's ``emails`` (its first entry) for a local account, whose email the sign-up flow
+    verified. An account of a federated provider carries ``idp`` naming that provider, and its email is
+    that provider's word, not this issuer's: it does not count."""
+    idp = claims.get("idp")
+    if idp is not None and idp != claims.get("iss"):
+        return None
+    emails = claims.get("emails")
+    return _address(emails[0]) if isinstance(emails, list) and emails else None
+
+
+# PARTNER_TOKEN_EMAIL_TRUST names these: each is a way an issuer vouches for an email in its token.
+EMAIL_TRUST: Mapping[str, Callable[[Mapping[str, Any]], str | None]] = MappingProxyType({
+    "email_verified": _verified_email_claim,
+    "emails_claim": _local_account_emails_claim,
+})
 
 
 class JwksTokenVerifier:
@@ -36,16 +75,21 @@ class JwksTokenVerifier:
     """
 
     def __init__(self, issuer: str, audience: str, jwks_url: str, *, leeway_seconds: float = 60,
-                 email_claims: Iterable[str] = ("email", "emails", "preferred_username"),
+                 subject_claim: str = "sub", email_trust: Iterable[str] = ("email_verified", "emails_claim"),
                  timeout_seconds: float = 5, refetch_interval_seconds: float = 30, cache_seconds: float = 3600,
                  monotonic: Callable[[], float] = time.monotonic):
         if not (issuer and audience and jwks_url):
             raise ValueError("issuer, audience and jwks_url are all required")
+        if subject_claim not in SUBJECT_CLAIMS:
+            raise ValueError(f"subject_claim must be one of {sorted(SUBJECT_CLAIMS)}")
+        self.email_trust = tuple(email_trust)
+        if not set(self.email_trust) <= set(EMAIL_TRUST):
+            raise ValueError(f"email_trust names only {', '.join(EMAIL_TRUST)}")
         self.issuer = issuer
         self.audience = audience
         self.jwks_url = jwks_url
         self.leeway_seconds = leeway_seconds
-        self.email_claims = tuple(email_claims)
+        self.subject_claim = subject_claim
         self.timeout_seconds = timeout_seconds
         self.refetch_interval_seconds = refetch_interval_seconds
         self.cache_seconds = cache_seconds
@@ -75,16 +119,17 @@ class JwksTokenVerifier:
             raise Unauthenticated("token names no signing key (kid)")
         key = self._key(kid)
         claims = self._decode(jwt, token, key)
-        subject = claims.get("sub")
+        subject = claims.get(self.subject_claim)
         if not isinstance(subject, str) or not subject.strip():
-            raise Unauthenticated("token has no subject (sub)")
-        return Caller(subject=subject, email=self._email(claims), issuer=claims["iss"])
+            raise Unauthenticated(f"token has no subject ({self.subject_claim})")
+        return Caller(issuer=claims["iss"], subject=subject, verified_email=self._verified_email(claims),
+                      subject_claim=self.subject_claim)
 
     # -- claims ----------------------------------------------------------------------------------------
     def _decode(self, jwt, token: str, key) -> dict:
         try:
             return jwt.decode(token, key, algorithms=[ALGORITHM], audience=self.audience, issuer=self.issuer,
-                              leeway=self.leeway_seconds, options={"require": ["exp", "iss", "aud", "sub"]})
+                              leeway=self.leeway_seconds, options={"require": ["exp", "iss", "aud", self.subject_claim]})
         except jwt.ExpiredSignatureError:
             reason = "token expired"
         except jwt.ImmatureSignatureError:
@@ -103,15 +148,12 @@ class JwksTokenVerifier:
             reason = f"invalid token ({type(error).__name__})"
         raise Unauthenticated(reason)
 
-    def _email(self, claims: Mapping[str, Any]) -> str:
-        """The first of ``email_claims`` that holds an email address; a list (B2C's ``emails``) gives its first."""
-        for name in self.email_claims:
-            value = claims.get(name)
-            if isinstance(value, list):
-                value = value[0] if value else None
-            if isinstance(value, str) and _EMAIL.fullmatch(value.strip()):
-                return value.strip().lower()
-        raise Unauthenticated("token carries no email address")
+    def _verified_email(self, claims: Mapping[str, Any]) -> str | None:
+        """The email the issuer vouches for in one of the ``email_trust`` ways, if any."""
+        for trust in self.email_trust:
+            if (email := EMAIL_TRUST[trust](claims)) is not None:
+                return email
+        return None
 
     # -- keys ------------------------------------------------------------------------------------------
     def _key(self, kid: str):

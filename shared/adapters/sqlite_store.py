@@ -61,8 +61,20 @@ CREATE TABLE IF NOT EXISTS partner_users (
     updated_at TEXT NOT NULL, data TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS partner_users_hierarchy ON partner_users (hierarchy_id, email);
 CREATE INDEX IF NOT EXISTS partner_users_sync ON partner_users (sync_pending, updated_at);
+-- One user per account that signs in (PartnerUser.sign_in): the database refuses a second, whoever races.
+CREATE UNIQUE INDEX IF NOT EXISTS partner_users_sign_in ON partner_users (
+    json_extract(data, '$.sign_in.issuer'), json_extract(data, '$.sign_in.subject'));
 CREATE TABLE IF NOT EXISTS credit_lines (hierarchy_id TEXT PRIMARY KEY, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS order_reservations (
+    hierarchy_id TEXT NOT NULL, order_id TEXT NOT NULL, data TEXT NOT NULL, PRIMARY KEY (hierarchy_id, order_id));
+-- Order ids were one pool across partners (the table "reservations", keyed by the order id alone); they are
+-- the partner's own now. A database from before moves its rows over once, in one transaction (so that two
+-- processes opening it at once cannot both copy), and drops the old table.
+BEGIN IMMEDIATE;
 CREATE TABLE IF NOT EXISTS reservations (order_id TEXT PRIMARY KEY, hierarchy_id TEXT NOT NULL, data TEXT NOT NULL);
+INSERT OR IGNORE INTO order_reservations (hierarchy_id, order_id, data) SELECT hierarchy_id, order_id, data FROM reservations;
+DROP TABLE reservations;
+COMMIT;
 """
 
 T = TypeVar("T", bound=BaseModel)
@@ -207,8 +219,13 @@ class SqliteUnitOfWork:
         return self._many(PartnerUser, "SELECT data FROM partner_users WHERE hierarchy_id = ? ORDER BY email, id",
                           (hierarchy_id,))
 
+    def find_partner_user_by_sign_in(self, issuer: str, subject: str) -> PartnerUser | None:
+        # The expressions of the unique index partner_users_sign_in, so that the lookup uses it.
+        return self._one(PartnerUser, "SELECT data FROM partner_users WHERE json_extract(data, '$.sign_in.issuer') = ? "
+                         "AND json_extract(data, '$.sign_in.subject') = ?", (issuer, subject))
+
     def save_partner_user(self, user: PartnerUser) -> None:
-        self._db.execute(
+        self._insert(
             "INSERT INTO partner_users (id, hierarchy_id, email, sync_pending, updated_at, data) VALUES (?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (id) DO UPDATE SET hierarchy_id = excluded.hierarchy_id, email = excluded.email, "
             "sync_pending = excluded.sync_pending, updated_at = excluded.updated_at, data = excluded.data",
@@ -230,18 +247,15 @@ class SqliteUnitOfWork:
             (line.hierarchy_id, line.model_dump_json()),
         )
 
-    def get_reservation(self, order_id: str) -> Reservation | None:
-        return self._one(Reservation, "SELECT data FROM reservations WHERE order_id = ?", (order_id,))
+    def get_reservation(self, hierarchy_id: str, order_id: str) -> Reservation | None:
+        return self._one(Reservation, "SELECT data FROM order_reservations WHERE hierarchy_id = ? AND order_id = ?",
+                         (hierarchy_id, order_id))
 
     def save_reservation(self, reservation: Reservation) -> None:
-        existing = self._db.execute("SELECT hierarchy_id FROM reservations WHERE order_id = ?",
-                                    (reservation.order_id,)).fetchone()
-        if existing is not None and existing["hierarchy_id"] != reservation.hierarchy_id:
-            raise DuplicateRecord(f"order {reservation.order_id} is reserved by another partner")
         self._db.execute(
-            "INSERT INTO reservations (order_id, hierarchy_id, data) VALUES (?, ?, ?) "
-            "ON CONFLICT (order_id) DO UPDATE SET data = excluded.data",
-            (reservation.order_id, reservation.hierarchy_id, reservation.model_dump_json()),
+            "INSERT INTO order_reservations (hierarchy_id, order_id, data) VALUES (?, ?, ?) "
+            "ON CONFLICT (hierarchy_id, order_id) DO UPDATE SET data = excluded.data",
+            (reservation.hierarchy_id, reservation.order_id, reservation.model_dump_json()),
         )
 
     def number_for(self, sequence: str, owner: str) -> int:

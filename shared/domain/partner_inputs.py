@@ -99,6 +99,13 @@ class OrderReservation(_Order):
     """The body of POST /api/orders/{orderId}/reserve: the order id is in the route (the body may repeat it)."""
 
 
+class OrderRelease(_Input):
+    """The (optional) body of POST /api/orders/{orderId}/release: the partner whose order it is. Without it,
+    the caller's own partner (a user belongs to one)."""
+
+    hierarchy_id: str | None = Field(None, pattern=_ID)
+
+
 class CreditLineInput(_Currency):
     limit: ExactDecimal
 

@@ -1,7 +1,10 @@
 """What an approved partner has in Commerce: its sign-in users, its credit line and order reservations.
 
-A partner user is a sign-in identity. Its id derives from the sign-in email alone, so one email is one
-user (and one customer) across all partners: adding it to a second partner meets the first record.
+A partner user is added by email. Its id derives from that email alone, so one email is one user (and one
+customer) across all partners: adding it to a second partner meets the first record. Who signs in as the
+user is decided once, at the first sign-in: the token's issuer and subject are bound to the user (``sign_in``)
+when the issuer vouches for the email; from then on the user is found by that binding only, never by an
+email claim again (email claims are mutable and not meant for authorization).
 Changes made by the partner's admin wait in ``sync`` until the user sync applies them to the customer
 and the hierarchy (design.md §1: "edits and removals go through the same sync").
 """
@@ -11,7 +14,7 @@ from datetime import datetime
 from decimal import Decimal
 from enum import Enum
 
-from shared.domain.errors import DomainError, IllegalTransition
+from shared.domain.errors import DomainError, Forbidden, IllegalTransition
 from shared.domain.ids import derived_id
 from shared.domain.model import HierarchyRole, _Entity
 
@@ -32,6 +35,11 @@ class UserChange(str, Enum):
 
 class EmailTaken(DomainError):
     """The sign-in email belongs to a user of a partner already (one email, one customer)."""
+
+
+class SignInTaken(Forbidden):
+    """The email's user is bound to another sign-in already: a second account with the same email address
+    cannot take it over."""
 
 
 class FromProspect(DomainError):
@@ -59,6 +67,19 @@ def person_customer_id_for(user_id: str) -> str:
     return derived_id("customer", "partner-user", user_id)
 
 
+class SignIn(_Entity):
+    """The account that signs in as a partner user: a token's issuer and its stable subject (``sub`` or
+    ``oid``), as bound at the user's first sign-in."""
+
+    issuer: str
+    subject: str
+    subject_claim: str = "sub"  # the claim the subject came from: sub and oid are different ids of one account
+    bound_at: datetime
+
+    def same_account(self, issuer: str, subject: str) -> bool:
+        return (self.issuer, self.subject) == (issuer, subject)
+
+
 class PartnerUser(_Entity):
     id: str
     hierarchy_id: str
@@ -74,6 +95,7 @@ class PartnerUser(_Entity):
     version: int = 1  # every change counts up; the sync's effects (emails) are keyed by it
     leaves_hierarchy_id: str | None = None  # re-added elsewhere before the sync took it out of this one
     activated_at: datetime | None = None
+    sign_in: SignIn | None = None  # None until the first sign-in binds an account
     created_at: datetime
     updated_at: datetime
 
@@ -95,11 +117,28 @@ class PartnerUser(_Entity):
         # between was joined and left before a sync, so never joined, and nothing to leave there.
         leaves = self.leaves_hierarchy_id or (self.hierarchy_id if pending_exit else None)
         return self.model_copy(update={
+            # Added again, perhaps for another person with the address now: the next first sign-in binds anew.
+            "sign_in": None,
             "leaves_hierarchy_id": leaves,
             "hierarchy_id": hierarchy_id, "first_name": first_name, "last_name": last_name, "role": role,
             "spending_limit": spending_limit, "language": language, "status": UserStatus.PENDING,
             "sync": UserChange.ADD, "version": self.version + 1, "updated_at": at,
         })
+
+    def bound_to(self, issuer: str, subject: str, subject_claim: str, at: datetime) -> PartnerUser:
+        """The first sign-in binds its account. An account bound before stays bound: the user is found by it
+        alone. One bound under another issuer or subject claim is dead (the app takes one issuer's tokens and
+        reads one claim: those settings changed), so a sign-in as configured now replaces it, as a first
+        sign-in would."""
+        if self.sign_in is not None:
+            if self.sign_in.same_account(issuer, subject):
+                return self
+            if (self.sign_in.issuer, self.sign_in.subject_claim) == (issuer, subject_claim):
+                raise SignInTaken("this email's partner user signs in with another account already; sign in with "
+                                  "that account, or ask the back office to remove and add the user again")
+        # Not a version: the sync applies nothing for it, and its emails are keyed by the version.
+        return self.model_copy(update={"sign_in": SignIn(issuer=issuer, subject=subject, subject_claim=subject_claim,
+                                                         bound_at=at)})
 
     def edited(self, changes: dict, at: datetime) -> PartnerUser:
         if self.status is UserStatus.REMOVED:

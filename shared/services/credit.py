@@ -4,6 +4,9 @@ The back office sets a partner's credit line; each user may have a per-order spe
 partner's admin). An order is checked against both, and a reservation holds its amount against the
 line in the same unit of work that reads it: concurrent reservations never overdraw (an optimistic
 store makes the loser run again). A reservation is idempotent by order id.
+
+Order ids are the partner's own: an order is (hierarchy id, order id). Partner B reserving an id that
+partner A used makes an order of B's, and learns nothing about A's (no 409, no 200 for A's order).
 """
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ from decimal import Decimal
 from shared.domain.errors import Forbidden, IdempotencyConflict, InvalidInput, NotFound
 from shared.domain.model import HierarchyRole
 from shared.domain.money import MoneyError, amount_in, format_amount
-from shared.domain.partner_inputs import CreditLineInput, OrderCheck, OrderReservation, checked_order_id
+from shared.domain.partner_inputs import CreditLineInput, OrderCheck, OrderRelease, OrderReservation, checked_order_id
 from shared.domain.partners import (
     CreditLine,
     CurrencyInUse,
@@ -28,6 +31,7 @@ from shared.domain.validation import validated
 from shared.ports import Caller, Clock, Store, UnitOfWork
 from shared.services.partner_users import member_of
 from shared.services.retry import on_conflict
+from shared.services.sign_ins import SignIns, signed_in_user
 
 log = logging.getLogger("b2b.credit")
 
@@ -107,6 +111,7 @@ class Credit:
     def __init__(self, store: Store, clock: Clock):
         self._store = store
         self._clock = clock
+        self._sign_ins = SignIns(store, clock)
 
     # --- the back office -------------------------------------------------------------------------
     def set_line(self, hierarchy_id: str, payload: object) -> CreditLine:
@@ -146,6 +151,9 @@ class Credit:
     def check(self, caller: Caller, payload: object) -> OrderDecision:
         order = validated(OrderCheck, payload)
         amount = _amount(order.amount, order.currency)
+        return self._sign_ins.as_caller(caller, lambda: self._check(caller, order, amount))
+
+    def _check(self, caller: Caller, order: OrderCheck, amount: Decimal) -> OrderDecision:
         with self._store.unit_of_work(read_only=True) as uow:
             user = _orderer(uow, caller, order.hierarchy_id, order.user_id)
             line = uow.get_credit_line(order.hierarchy_id)
@@ -158,7 +166,7 @@ class Credit:
         order_id = checked_order_id(order_id)
         if order.order_id is not None and order.order_id != order_id:
             raise InvalidInput([("orderId", f"is {order.order_id!r} in the body but {order_id!r} in the address")])
-        return on_conflict(lambda: self._reserve(caller, order_id, order, amount))
+        return self._sign_ins.as_caller(caller, lambda: on_conflict(lambda: self._reserve(caller, order_id, order, amount)))
 
     def _reserve(self, caller: Caller, order_id: str, order: OrderReservation, amount: Decimal) -> OrderDecision:
         now = self._clock.now()
@@ -166,10 +174,9 @@ class Credit:
             user = _orderer(uow, caller, order.hierarchy_id, order.user_id)
             line = uow.get_credit_line(order.hierarchy_id)
             available = None if line is None else line.available
-            earlier = uow.get_reservation(order_id)
+            earlier = uow.get_reservation(order.hierarchy_id, order_id)
             if earlier is not None:
-                same = (earlier.hierarchy_id, earlier.user_id, earlier.amount, earlier.currency) == (
-                    order.hierarchy_id, user.id, amount, order.currency)
+                same = (earlier.user_id, earlier.amount, earlier.currency) == (user.id, amount, order.currency)
                 if not same or earlier.status is not ReservationStatus.HELD:
                     state = "released" if earlier.status is ReservationStatus.RELEASED else "reserved"
                     raise IdempotencyConflict(f"order {order_id} was {state} already"
@@ -187,14 +194,19 @@ class Credit:
         log.info("order reserved", extra={"hierarchy": order.hierarchy_id, "order": order_id})
         return OrderDecision(order_id, amount, order.currency, [], line.available, reservation)
 
-    def release(self, caller: Caller, order_id: str) -> tuple[Reservation, bool]:
-        """Give the order's amount back to the credit line; (reservation, changed)."""
-        return on_conflict(lambda: self._release(caller, order_id))
+    def release(self, caller: Caller, order_id: str, payload: object | None = None) -> tuple[Reservation, bool]:
+        """Give the order's amount back to the credit line; (reservation, changed). The order is the caller's
+        partner's: ``hierarchyId`` in the body names it (a body is optional: a user belongs to one partner)."""
+        given = validated(OrderRelease, payload or {})
+        order_id = checked_order_id(order_id)
+        return self._sign_ins.as_caller(caller, lambda: on_conflict(
+            lambda: self._release(caller, given.hierarchy_id, order_id)))
 
-    def _release(self, caller: Caller, order_id: str) -> tuple[Reservation, bool]:
+    def _release(self, caller: Caller, hierarchy_id: str | None, order_id: str) -> tuple[Reservation, bool]:
         now = self._clock.now()
         with self._store.unit_of_work() as uow:
-            reservation = uow.get_reservation(order_id)
+            hierarchy_id = hierarchy_id or signed_in_user(uow, caller).hierarchy_id
+            reservation = uow.get_reservation(hierarchy_id, order_id)
             if reservation is None:
                 raise NotFound(f"no reservation for order {order_id}")
             try:

@@ -1,6 +1,6 @@
 """A partner's admin manages the partner's sign-in users; the user sync applies the changes.
 
-Who may do what: the caller (a verified token's email) must be an Active user of the hierarchy, or
+Who may do what: the caller (the user its token's account is bound to, see sign_ins) must be an Active user of the hierarchy, or
 the hierarchy "does not exist" for them (404: a user of partner A learns nothing about partner B);
 managing users takes the Admin role (403 for a User of the same partner). Each change is one unit of
 work that reads the partner's users first, so "keep at least one Admin" holds under concurrency.
@@ -29,6 +29,7 @@ from shared.domain.partners import (
 from shared.domain.validation import validated
 from shared.ports import Caller, Clock, Store, UnitOfWork
 from shared.services.retry import on_conflict
+from shared.services.sign_ins import FirstSignIn, SignIns, signed_in_user
 
 log = logging.getLogger("b2b.partners")
 
@@ -38,7 +39,10 @@ _MAX_PLACES = 4
 
 def member_of(uow: UnitOfWork, caller: Caller, hierarchy_id: str) -> tuple[CustomerHierarchy, PartnerUser]:
     """The hierarchy and the caller's user in it; NotFound unless the caller is an Active user there."""
-    user = uow.get_partner_user(user_id_for(caller.email))
+    try:
+        user = signed_in_user(uow, caller)
+    except FirstSignIn:  # the same answer as for a partner of which the caller is no user
+        raise FirstSignIn(f"no partner {hierarchy_id}") from None
     hierarchy = uow.get_hierarchy(hierarchy_id)
     if hierarchy is None or user is None or user.hierarchy_id != hierarchy_id or not user.is_active:
         raise NotFound(f"no partner {hierarchy_id}")
@@ -97,31 +101,41 @@ class PartnerUsers:
     def __init__(self, store: Store, clock: Clock):
         self._store = store
         self._clock = clock
+        self._sign_ins = SignIns(store, clock)
 
     def me(self, caller: Caller) -> tuple[PartnerUser, CustomerHierarchy]:
         """The caller's own user and partner (how a storefront finds the one customer of a sign-in)."""
+        return self._sign_ins.as_caller(caller, lambda: self._me(caller))
+
+    def _me(self, caller: Caller) -> tuple[PartnerUser, CustomerHierarchy]:
         with self._store.unit_of_work(read_only=True) as uow:
-            user = uow.get_partner_user(user_id_for(caller.email))
-            hierarchy = uow.get_hierarchy(user.hierarchy_id) if user is not None else None
-        if user is None or hierarchy is None or user.status is UserStatus.REMOVED:
+            user = signed_in_user(uow, caller)
+            hierarchy = uow.get_hierarchy(user.hierarchy_id)
+        if hierarchy is None or user.status is UserStatus.REMOVED:
             raise NotFound("this sign-in is no user of a partner")
         return user, hierarchy
 
     def list(self, caller: Caller, hierarchy_id: str, include_removed: bool = False) -> list[PartnerUser]:
+        return self._sign_ins.as_caller(caller, lambda: self._list(caller, hierarchy_id, include_removed))
+
+    def _list(self, caller: Caller, hierarchy_id: str, include_removed: bool) -> list[PartnerUser]:
         with self._store.unit_of_work(read_only=True) as uow:
             admin_of(uow, caller, hierarchy_id)
             users = uow.partner_users(hierarchy_id)
         return [u for u in users if include_removed or u.status is not UserStatus.REMOVED]
 
     def get(self, caller: Caller, hierarchy_id: str, user_id: str) -> PartnerUser:
+        return self._sign_ins.as_caller(caller, lambda: self._get(caller, hierarchy_id, user_id))
+
+    def _get(self, caller: Caller, hierarchy_id: str, user_id: str) -> PartnerUser:
         with self._store.unit_of_work(read_only=True) as uow:
             admin_of(uow, caller, hierarchy_id)
             return _present(uow.get_partner_user(user_id), hierarchy_id, user_id)
 
     def add(self, caller: Caller, hierarchy_id: str, payload: object) -> AddResult:
         new = validated(NewPartnerUser, payload)
-        return on_conflict(lambda: self._add(lambda uow: admin_of(uow, caller, hierarchy_id), hierarchy_id, new,
-                                             by="partner admin"))
+        return self._sign_ins.as_caller(caller, lambda: on_conflict(lambda: self._add(
+            lambda uow: admin_of(uow, caller, hierarchy_id), hierarchy_id, new, by="partner admin")))
 
     def add_by_operator(self, hierarchy_id: str, payload: object) -> AddResult:
         """The back office adds a user to any partner, with the same rules and sync as an admin's add: how a
@@ -166,7 +180,8 @@ class PartnerUsers:
         if not changes.sent():
             raise InvalidInput([("(body)", "names no field to change (firstName, lastName, role, spendingLimit, "
                                            "language)")])
-        return on_conflict(lambda: self._edit(caller, hierarchy_id, user_id, changes))
+        return self._sign_ins.as_caller(caller, lambda: on_conflict(
+            lambda: self._edit(caller, hierarchy_id, user_id, changes)))
 
     def _edit(self, caller: Caller, hierarchy_id: str, user_id: str, changes: PartnerUserChanges) -> PartnerUser:
         now = self._clock.now()
@@ -197,7 +212,7 @@ class PartnerUsers:
         return edited
 
     def remove(self, caller: Caller, hierarchy_id: str, user_id: str) -> PartnerUser:
-        return on_conflict(lambda: self._remove(caller, hierarchy_id, user_id))
+        return self._sign_ins.as_caller(caller, lambda: on_conflict(lambda: self._remove(caller, hierarchy_id, user_id)))
 
     def _remove(self, caller: Caller, hierarchy_id: str, user_id: str) -> PartnerUser:
         now = self._clock.now()
@@ -219,5 +234,7 @@ def user_json(user: PartnerUser) -> dict:
         "spendingLimit": None if user.spending_limit is None else format_amount(user.spending_limit),
         "language": user.language, "status": user.status.value,
         "pendingChange": None if user.sync is None else user.sync.value,
+        # When an account first signed in as the user (bound it); null: no one has yet. The account stays unsaid.
+        "signInBoundAt": None if user.sign_in is None else user.sign_in.bound_at.isoformat(),
         "createdAt": user.created_at.isoformat(), "updatedAt": user.updated_at.isoformat(),
     }

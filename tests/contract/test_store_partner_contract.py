@@ -11,7 +11,7 @@ import pytest
 
 from shared.domain.errors import DuplicateRecord
 from shared.domain.model import HierarchyRole, MemberStatus
-from shared.domain.partners import Reservation, ReservationStatus, UserChange, UserStatus
+from shared.domain.partners import Reservation, ReservationStatus, SignIn, UserChange, UserStatus
 from tests.contract.factories import at, credit_line, hierarchy, member, partner_user, reservation
 from tests.contract.test_store_contract import harness, racing, store  # noqa: F401 - fixtures
 
@@ -110,21 +110,47 @@ def test_reservation_save_get_and_release(partners):
         uow.save_reservation(held)
     released = held.model_copy(update={"status": ReservationStatus.RELEASED, "released_at": at(60)})
     with partners.unit_of_work() as uow:
-        assert uow.get_reservation("order-1") == held
+        assert uow.get_reservation("CH-000002", "order-1") == held
         uow.save_reservation(released)
     with partners.unit_of_work(read_only=True) as uow:
-        assert uow.get_reservation("order-1") == released
-        assert uow.get_reservation("order-2") is None
+        assert uow.get_reservation("CH-000002", "order-1") == released
+        assert uow.get_reservation("CH-000002", "order-2") is None
+        assert uow.get_reservation("CH-000009", "order-1") is None
 
 
-def test_an_order_id_belongs_to_one_partner(partners):
+def test_order_ids_are_each_partners_own(partners):
+    """Two partners reserve the same order id: two orders, neither sees nor changes the other's."""
+    mine, theirs = reservation("order-1", "CH-000001", "10.00"), reservation("order-1", "CH-000002", "20.00")
     with partners.unit_of_work() as uow:
-        uow.save_reservation(reservation("order-1", "CH-000001"))
-    with pytest.raises(DuplicateRecord):
-        with partners.unit_of_work() as uow:
-            uow.save_reservation(reservation("order-1", "CH-000002"))
+        assert uow.get_reservation("CH-000001", "order-1") is None
+        uow.save_reservation(mine)
+    with partners.unit_of_work() as uow:
+        assert uow.get_reservation("CH-000002", "order-1") is None
+        uow.save_reservation(theirs)
+    released = theirs.model_copy(update={"status": ReservationStatus.RELEASED, "released_at": at(60)})
+    with partners.unit_of_work() as uow:
+        uow.get_reservation("CH-000002", "order-1")
+        uow.save_reservation(released)
     with partners.unit_of_work(read_only=True) as uow:
-        assert uow.get_reservation("order-1").hierarchy_id == "CH-000001"
+        assert uow.get_reservation("CH-000001", "order-1") == mine
+        assert uow.get_reservation("CH-000002", "order-1") == released
+
+
+def test_two_first_reservations_of_one_order_make_one(harness, partners):
+    """Each reads the order as absent and saves it: one commits, the other runs again and finds it."""
+    made: list[str] = []
+
+    def reserve(user_id: str) -> None:
+        with partners.unit_of_work() as uow:
+            if uow.get_reservation("CH-000001", "order-1") is not None:
+                return
+            uow.save_reservation(reservation("order-1", "CH-000001", user_id=user_id))
+        made.append(user_id)
+
+    racing(harness, [lambda i=i: reserve(f"user-{i}") for i in range(4)])
+    assert len(made) == 1
+    with partners.unit_of_work(read_only=True) as uow:
+        assert uow.get_reservation("CH-000001", "order-1").user_id == made[0]
 
 
 def test_concurrent_reservations_never_overdraw_the_credit_line(harness, partners):
@@ -136,7 +162,7 @@ def test_concurrent_reservations_never_overdraw_the_credit_line(harness, partner
     def reserve(order_id: str) -> None:
         with partners.unit_of_work() as uow:
             line = uow.get_credit_line("CH-000001")
-            if uow.get_reservation(order_id) is not None or line.available < Decimal("10.00"):
+            if uow.get_reservation("CH-000001", order_id) is not None or line.available < Decimal("10.00"):
                 return
             uow.save_reservation(reservation(order_id, "CH-000001", "10.00"))
             uow.save_credit_line(line.model_copy(update={"reserved": line.reserved + Decimal("10.00")}))
@@ -144,7 +170,7 @@ def test_concurrent_reservations_never_overdraw_the_credit_line(harness, partner
     racing(harness, [lambda i=i: reserve(f"order-{i}") for i in range(threads)])
     with partners.unit_of_work(read_only=True) as uow:
         line = uow.get_credit_line("CH-000001")
-        held = [r for r in (uow.get_reservation(f"order-{i}") for i in range(threads)) if r is not None]
+        held = [r for r in (uow.get_reservation("CH-000001", f"order-{i}") for i in range(threads)) if r is not None]
     assert line.reserved == Decimal("100.00")
     assert len(held) == 10 and all(isinstance(r, Reservation) for r in held)
 
@@ -168,3 +194,76 @@ def test_a_rule_over_all_users_cannot_pass_twice_on_stale_reads(harness, partner
     with partners.unit_of_work(read_only=True) as uow:
         roles = [u.role for u in uow.partner_users("CH-000001")]
     assert roles.count(HierarchyRole.ADMIN) == 1
+
+
+# --- the account a user signs in with (PartnerUser.sign_in) ------------------------------------------------
+ISSUER = "https://issuer.example/v2.0"
+
+
+def bound(user, subject: str, issuer: str = ISSUER):
+    return user.model_copy(update={"sign_in": SignIn(issuer=issuer, subject=subject, bound_at=at(1))})
+
+
+def test_a_user_is_found_by_the_account_bound_to_it(partners):
+    anna, bo = partner_user("anna@one.example", "CH-000001"), partner_user("bo@one.example", "CH-000001")
+    with partners.unit_of_work() as uow:
+        uow.save_partner_user(bound(anna, "sub-anna"))
+        uow.save_partner_user(bo)
+    with partners.unit_of_work(read_only=True) as uow:
+        assert uow.find_partner_user_by_sign_in(ISSUER, "sub-anna") == bound(anna, "sub-anna")
+        assert uow.find_partner_user_by_sign_in(ISSUER, "sub-bo") is None
+        assert uow.find_partner_user_by_sign_in("https://other.example/", "sub-anna") is None
+    with partners.unit_of_work() as uow:  # added again: unbound, so its old account finds no one
+        uow.save_partner_user(uow.get_partner_user(anna.id).model_copy(update={"sign_in": None}))
+    with partners.unit_of_work(read_only=True) as uow:
+        assert uow.find_partner_user_by_sign_in(ISSUER, "sub-anna") is None
+
+
+def test_a_moved_user_is_found_by_its_account_in_its_new_partner(partners):
+    anna = bound(partner_user("anna@one.example", "CH-000001"), "sub-anna")
+    with partners.unit_of_work() as uow:
+        uow.save_partner_user(anna)
+    moved = anna.model_copy(update={"hierarchy_id": "CH-000002", "version": 2, "updated_at": at(5)})
+    with partners.unit_of_work() as uow:
+        uow.save_partner_user(moved)
+    with partners.unit_of_work(read_only=True) as uow:
+        assert uow.find_partner_user_by_sign_in(ISSUER, "sub-anna") == moved
+
+
+def test_an_account_is_bound_to_one_user(partners):
+    anna, bo = partner_user("anna@one.example", "CH-000001"), partner_user("bo@two.example", "CH-000002")
+    with partners.unit_of_work() as uow:
+        uow.save_partner_user(bound(anna, "sub-shared"))
+        uow.save_partner_user(bo)
+    with pytest.raises(DuplicateRecord):
+        with partners.unit_of_work() as uow:
+            uow.save_partner_user(bound(uow.get_partner_user(bo.id), "sub-shared"))
+    with partners.unit_of_work(read_only=True) as uow:
+        assert uow.find_partner_user_by_sign_in(ISSUER, "sub-shared").id == anna.id
+        assert uow.get_partner_user(bo.id).sign_in is None
+
+
+@pytest.mark.parametrize("accounts", [["sub-same"] * 6, [f"sub-{i}" for i in range(6)]],
+                         ids=["one account", "six accounts"])
+def test_racing_first_sign_ins_bind_the_user_once(harness, partners, accounts):
+    """Each reads the user, binds it if it is unbound and saves: one binding commits; the others run again and
+    find it (the same account: nothing to do; another account: the user is taken)."""
+    anna = partner_user("anna@one.example", "CH-000001")
+    with partners.unit_of_work() as uow:
+        uow.save_partner_user(anna)
+    bindings: list[str] = []
+
+    def first_sign_in(subject: str) -> None:
+        with partners.unit_of_work() as uow:
+            user = uow.get_partner_user(anna.id)
+            if user.sign_in is not None:
+                return
+            uow.save_partner_user(bound(user, subject))
+        bindings.append(subject)
+
+    racing(harness, [lambda s=s: first_sign_in(s) for s in accounts], timeout=60)
+    assert len(bindings) == 1
+    with partners.unit_of_work(read_only=True) as uow:
+        assert uow.get_partner_user(anna.id).sign_in.subject == bindings[0]
+        assert uow.find_partner_user_by_sign_in(ISSUER, bindings[0]).id == anna.id
+        assert all(uow.find_partner_user_by_sign_in(ISSUER, s) is None for s in set(accounts) - set(bindings))

@@ -41,7 +41,7 @@ def approved_partner(http, host, n: int) -> str:
     return answer.json()["hierarchy_id"]
 
 
-def bearer(jwks, email: str, **claims) -> dict:
+def bearer(jwks, email: str, /, **claims) -> dict:
     return {"Authorization": jwks.header_for(email, **claims)}
 
 
@@ -188,3 +188,64 @@ def test_the_back_office_gives_a_partner_without_a_user_its_admin(host, jwks):
     assert c.operator.prospects(needs_attention=True) == []
     partners = http.get(host.url("backoffice/partners"), headers=office, timeout=30).json()["partners"]
     assert [p["hierarchyId"] for p in partners] == [first, second]
+
+
+def test_a_user_is_the_account_bound_at_its_first_sign_in(host, jwks):
+    http = requests.Session()
+    first = approved_partner(http, host, 1)
+
+    def me(headers) -> requests.Response:
+        return http.get(host.url("partners/me"), headers=headers, timeout=30)
+
+    # Before its account signs in, person1's user is no one's: not for a token that carries its email without
+    # the issuer vouching for it, nor for one whose preferred_username is that email.
+    unverified = bearer(jwks, "person1@example.com", sub="attacker", email_verified=None)
+    by_username = bearer(jwks, "attacker@example.org", sub="attacker", email=None, email_verified=None,
+                         preferred_username="person1@example.com")
+    for headers in (unverified, by_username):
+        assert me(headers).status_code == 404
+        assert http.get(host.url(f"partners/{first}/users"), headers=headers, timeout=30).status_code == 404
+    admin = bearer(jwks, "person1@example.com")  # its own account, the email verified: the first sign-in binds
+    bound = me(admin)
+    assert bound.status_code == 200 and bound.json()["partner"]["hierarchyId"] == first
+    renamed = bearer(jwks, "person1@example.com", email="person.one@renamed.example")  # the same account (sub)
+    assert me(renamed).json()["user"]["id"] == bound.json()["user"]["id"]
+    second_account = bearer(jwks, "person1@example.com", sub="another-account-same-verified-email")
+    taken = me(second_account)
+    assert taken.status_code == 403 and taken.headers["Content-Type"].startswith("application/problem+json")
+    assert "another account" in taken.json()["detail"]
+
+
+
+def test_order_ids_are_each_partners_own(host, jwks):
+    """Both partners reserve SO-1, each its own order: B learns nothing of A's; neither releases the other's."""
+    http = requests.Session()
+    office = {"x-functions-key": KEY}
+    first, second = approved_partner(http, host, 1), approved_partner(http, host, 2)
+    for hierarchy in (first, second):
+        assert http.put(host.url(f"backoffice/partners/{hierarchy}/credit"), headers=office, timeout=30,
+                        json={"limit": "100.00", "currency": "EUR"}).status_code == 200
+    admin = bearer(jwks, "person1@example.com")
+
+    def me(headers) -> requests.Response:
+        return http.get(host.url("partners/me"), headers=headers, timeout=30)
+
+    def reserve(headers, hierarchy, amount):
+        user_id = me(headers).json()["user"]["id"]
+        return http.post(host.url("orders/SO-1/reserve"), headers=headers, timeout=30, json={
+            "hierarchyId": hierarchy, "userId": user_id, "amount": amount, "currency": "EUR"})
+
+    admin2 = bearer(jwks, "person2@example.com")
+    assert reserve(admin, first, "10.00").status_code == 201
+    theirs = reserve(admin2, second, "25.00")
+    assert theirs.status_code == 201 and theirs.json()["reservation"]["hierarchyId"] == second, theirs.text
+    assert reserve(admin, first, "10.00").status_code == 200  # the first partner's own, again
+    release = host.url("orders/SO-1/release")
+    assert http.post(release, headers=admin2, json={"hierarchyId": first}, timeout=30).status_code == 404
+    answer = http.post(release, headers=admin2, timeout=30)
+    assert answer.status_code == 200 and answer.json()["hierarchyId"] == second and answer.json()["changed"]
+
+    def reserved(hierarchy):
+        return http.get(host.url(f"backoffice/partners/{hierarchy}/credit"), headers=office, timeout=30).json()["reserved"]
+
+    assert (reserved(first), reserved(second)) == ("10.00", "0.00")

@@ -7,7 +7,7 @@ import azure.functions as func
 import pytest
 
 from functions._runtime import container, reset_container
-from functions.orders import order_check, order_reserve
+from functions.orders import order_check, order_release, order_reserve
 from functions.partners import partner_me, partner_users
 from shared.domain.partners import user_id_for
 from tests.services.partners import approved_partner
@@ -70,16 +70,16 @@ def test_a_signed_in_stranger_gets_404_and_the_admin_201_then_200(partner_app, j
     stranger = partner_users(request("GET", f"partners/{hierarchy}/users", token=jwks.header_for("x@y.example"),
                                      route=route))
     assert stranger.status_code == 404
-    first = partner_users(request("POST", f"partners/{hierarchy}/users", body, token=jwks.header_for(admin.email),
+    first = partner_users(request("POST", f"partners/{hierarchy}/users", body, token=jwks.header_for(admin.verified_email),
                                   route=route))
     assert first.status_code == 201 and answer(first)["spendingLimit"] == "99.5"  # a JSON number, kept exact
-    again = partner_users(request("POST", f"partners/{hierarchy}/users", body, token=jwks.header_for(admin.email),
+    again = partner_users(request("POST", f"partners/{hierarchy}/users", body, token=jwks.header_for(admin.verified_email),
                                   route=route))
     assert again.status_code == 200
     clash = partner_users(request("POST", f"partners/{hierarchy}/users", {**body, "firstName": "Other"},
-                                  token=jwks.header_for(admin.email), route=route))
+                                  token=jwks.header_for(admin.verified_email), route=route))
     assert clash.status_code == 409
-    bad = partner_users(request("POST", f"partners/{hierarchy}/users", raw=b"{", token=jwks.header_for(admin.email),
+    bad = partner_users(request("POST", f"partners/{hierarchy}/users", raw=b"{", token=jwks.header_for(admin.verified_email),
                                 route=route))
     assert bad.status_code == 400
 
@@ -87,8 +87,8 @@ def test_a_signed_in_stranger_gets_404_and_the_admin_201_then_200(partner_app, j
 def test_order_answers_check_200_reserve_201_200_409(partner_app, jwks):
     hierarchy, admin = approved_partner(partner_app)
     partner_app.credit.set_line(hierarchy, {"limit": "100.00", "currency": "EUR"})
-    token = jwks.header_for(admin.email)
-    body = {"hierarchyId": hierarchy, "userId": user_id_for(admin.email), "amount": 60.10, "currency": "EUR"}
+    token = jwks.header_for(admin.verified_email)
+    body = {"hierarchyId": hierarchy, "userId": user_id_for(admin.verified_email), "amount": 60.10, "currency": "EUR"}
     check = order_check(request("POST", "orders/check", {**body, "orderId": "SO-1"}, token=token))
     assert check.status_code == 200 and answer(check)["decision"] == "allow" and answer(check)["amount"] == "60.10"
     reserve = lambda order_id: order_reserve(request("POST", f"orders/{order_id}/reserve", body, token=token,
@@ -99,15 +99,31 @@ def test_order_answers_check_200_reserve_201_200_409(partner_app, jwks):
     assert [r["code"] for r in answer(over)["reasons"]] == ["over_credit"]
 
 
+def test_release_takes_an_optional_body_naming_the_partner(partner_app, jwks):
+    hierarchy, admin = approved_partner(partner_app)
+    partner_app.credit.set_line(hierarchy, {"limit": "100.00", "currency": "EUR"})
+    token, route = jwks.header_for(admin.verified_email), {"orderId": "SO-1"}
+    body = {"hierarchyId": hierarchy, "userId": user_id_for(admin.verified_email), "amount": "5", "currency": "EUR"}
+    assert order_reserve(request("POST", "orders/SO-1/reserve", body, token=token, route=route)).status_code == 201
+    release = lambda **given: order_release(request("POST", "orders/SO-1/release", token=token, route=route, **given))
+    assert release(body={"hierarchyId": "CH-999999"}).status_code == 404
+    assert release(raw=b"{", content_type="application/json").status_code == 400
+    assert release(body={"hierarchyId": hierarchy}, content_type="text/plain").status_code == 415
+    assert release(body={"hierarchyId": hierarchy, "amount": "5"}).status_code == 422
+    first, again = release(), release(body={"hierarchyId": hierarchy})
+    assert (first.status_code, answer(first)["changed"], again.status_code, answer(again)["changed"]) == (
+        200, True, 200, False)
+
+
 def test_partner_and_order_answers_are_not_stored_by_caches(partner_app, jwks):
     hierarchy, admin = approved_partner(partner_app)
     partner_app.credit.set_line(hierarchy, {"limit": "100.00", "currency": "EUR"})
-    token, route = jwks.header_for(admin.email), {"hierarchyId": hierarchy}
+    token, route = jwks.header_for(admin.verified_email), {"hierarchyId": hierarchy}
     me = partner_me(request("GET", "partners/me", token=token))
     listed = partner_users(request("GET", f"partners/{hierarchy}/users", token=token, route=route))
     added = partner_users(request("POST", f"partners/{hierarchy}/users", {"firstName": "N", "lastName": "H",
                                   "email": "n@example.se"}, token=token, route=route))
-    body = {"hierarchyId": hierarchy, "userId": user_id_for(admin.email), "amount": "1.00", "currency": "EUR"}
+    body = {"hierarchyId": hierarchy, "userId": user_id_for(admin.verified_email), "amount": "1.00", "currency": "EUR"}
     check = order_check(request("POST", "orders/check", {**body, "orderId": "SO-1"}, token=token))
     for response in (me, listed, added, check):
         assert response.status_code in (200, 201) and response.headers["Cache-Control"] == "no-store"

@@ -7,8 +7,11 @@ from shared.ports import Caller
 from tests.services.flow import signup_body
 
 
-def caller(email: str) -> Caller:
-    return Caller(subject=f"sub-{email}", email=email.strip().lower(), issuer="https://issuer.example/")
+def caller(email: str, subject: str | None = None, verified: bool = True) -> Caller:
+    """The account ``subject`` (by default one of its own for each email) signing in; its email counts as
+    verified by the issuer unless ``verified`` is False."""
+    return Caller(issuer="https://issuer.example/", subject=subject or f"sub-{email.strip().lower()}",
+                  verified_email=email.strip().lower() if verified else None)
 
 
 def approved_partner(c: Container, n: int = 1) -> tuple[str, Caller]:

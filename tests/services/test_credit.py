@@ -22,7 +22,7 @@ def partner(container):
 
 
 def order(hierarchy, who, amount, currency="EUR", order_id="SO-1"):
-    return {"hierarchyId": hierarchy, "userId": user_id_for(who.email), "orderId": order_id, "amount": amount,
+    return {"hierarchyId": hierarchy, "userId": user_id_for(who.verified_email), "orderId": order_id, "amount": amount,
             "currency": currency}
 
 
@@ -120,6 +120,30 @@ def test_who_may_check_reserve_and_release(container, partner):
         container.credit.release(buyer, "SO-unknown")
 
 
+def test_order_ids_are_each_partners_own(container, partner):
+    """B reserving an order id A used makes B's own order: no 409 or 200 about A's, and neither partner can
+    release the other's."""
+    a, admin_a, buyer = partner
+    b, admin_b = approved_partner(container, 2)
+    container.credit.set_line(b, {"limit": "50.00", "currency": "EUR"})
+    mine = container.credit.reserve(buyer, "SO-1", held(a, buyer, "5.00"))
+    theirs = container.credit.reserve(admin_b, "SO-1", held(b, admin_b, "7.00"))
+    assert mine.reservation is not None and not mine.repeated
+    assert theirs.allowed and not theirs.repeated and theirs.reservation.hierarchy_id == b
+    assert theirs.available == Decimal("43.00")
+    assert container.credit.reserve(buyer, "SO-1", held(a, buyer, "5.00")).repeated  # A's own, asked again
+    with pytest.raises(NotFound):  # naming A's partner finds nothing for B
+        container.credit.release(admin_b, "SO-1", {"hierarchyId": a})
+    released, changed = container.credit.release(admin_b, "SO-1")  # without a body: the caller's partner
+    assert changed and released.hierarchy_id == b
+    assert container.credit.line(a).reserved == Decimal("5.00"), "A's order is still held"
+    assert container.credit.line(b).reserved == Decimal("0.00")
+    released, changed = container.credit.release(buyer, "SO-1", {"hierarchyId": a})
+    assert changed and released.hierarchy_id == a and container.credit.line(a).reserved == Decimal("0.00")
+    with pytest.raises(InvalidInput):
+        container.credit.release(buyer, "SO-2", {"hierarchyId": a, "userId": "x"})
+
+
 def test_concurrent_reserves_never_overdraw(container, partner):
     hierarchy, admin, _ = partner
     results, lock = [], threading.Lock()
@@ -170,6 +194,6 @@ def test_the_credit_line_currency_cannot_change_while_users_have_spending_limits
     container.partner_users.edit(admin, hierarchy, user_id_for("second@example.se"), {"spendingLimit": None})
     with pytest.raises(CurrencyInUse, match="^1 user has a spending limit in EUR"):
         container.credit.set_line(hierarchy, {"limit": "1000", "currency": "SEK"})
-    container.partner_users.remove(admin, hierarchy, user_id_for(buyer.email))  # a removed user's limit counts not
+    container.partner_users.remove(admin, hierarchy, user_id_for(buyer.verified_email))  # a removed user's limit counts not
     line = container.credit.set_line(hierarchy, {"limit": "1000", "currency": "SEK"})
     assert (line.currency, line.limit) == ("SEK", Decimal("1000.00"))

@@ -188,7 +188,7 @@ def test_removed_before_a_move_was_synced_is_told_of_the_partner_it_leaves(conta
 
 def test_a_partner_keeps_at_least_one_admin(container):
     hierarchy, admin = approved_partner(container)
-    admin_id = user_id_for(admin.email)
+    admin_id = user_id_for(admin.verified_email)
     with pytest.raises(LastAdmin):
         container.partner_users.edit(admin, hierarchy, admin_id, {"role": "User"})
     with pytest.raises(LastAdmin):
@@ -244,6 +244,6 @@ def test_bad_user_input_names_the_field_and_writes_nothing(container, body, fiel
 def test_an_edit_must_name_a_field(container):
     hierarchy, admin = approved_partner(container)
     with pytest.raises(InvalidInput):
-        container.partner_users.edit(admin, hierarchy, user_id_for(admin.email), {})
+        container.partner_users.edit(admin, hierarchy, user_id_for(admin.verified_email), {})
     with pytest.raises(InvalidInput):
-        container.partner_users.edit(admin, hierarchy, user_id_for(admin.email), {"firstName": None})
+        container.partner_users.edit(admin, hierarchy, user_id_for(admin.verified_email), {"firstName": None})

@@ -33,13 +33,13 @@ def refused(verifier, authorization) -> Unauthenticated:
 def test_a_valid_token_names_the_caller(jwks):
     claims = jwks.claims_for("anna@partner.example")
     caller = jwks.verifier().verify(f"Bearer {jwks.sign(claims)}")
-    assert caller == Caller(subject=claims["sub"], email="anna@partner.example", issuer=jwks.issuer)
+    assert caller == Caller(issuer=jwks.issuer, subject=claims["sub"], verified_email="anna@partner.example")
 
 
 @pytest.mark.parametrize("scheme", ["Bearer", "bearer", "BEARER"])
 def test_the_scheme_is_case_insensitive_and_the_email_is_normalised(jwks, scheme):
     caller = jwks.verifier().verify(f"  {scheme}   {jwks.token_for('  Anna.Svensson@Partner.EXAMPLE ')} ")
-    assert caller.email == "anna.svensson@partner.example"
+    assert caller.verified_email == "anna.svensson@partner.example"
 
 
 # Every refusal, with its reason. Each case builds the Authorization header from the running issuer.
@@ -77,11 +77,6 @@ REFUSALS = {
     "no exp": (lambda j: j.token_for("a@b.example", exp=None), "token has no exp claim", "invalid_token"),
     "no sub": (lambda j: j.token_for("a@b.example", sub=None), "token has no sub claim", "invalid_token"),
     "blank sub": (lambda j: j.token_for("a@b.example", sub="  "), "token has no subject (sub)", "invalid_token"),
-    "no email at all": (lambda j: j.token_for("a@b.example", email=None), "token carries no email address",
-                        "invalid_token"),
-    "preferred_username that is no email": (
-        lambda j: j.token_for("a@b.example", email=None, preferred_username="anna"),
-        "token carries no email address", "invalid_token"),
 }
 
 
@@ -107,14 +102,14 @@ def test_the_wrongly_signed_token_verifies_once_signed_with_the_published_key(jw
     claims = jwks.claims_for("a@b.example")
     verifier = jwks.verifier()
     assert refused(verifier, f"Bearer {jwks.sign(claims, key=jwks.attacker_key)}").reason == "signature does not verify"
-    assert verifier.verify(f"Bearer {jwks.sign(claims)}").email == "a@b.example"
+    assert verifier.verify(f"Bearer {jwks.sign(claims)}").verified_email == "a@b.example"
 
 
 def test_the_leeway_absorbs_clock_skew(jwks):
     now = int(time.time())
     verifier = jwks.verifier(leeway_seconds=60)
-    assert verifier.verify(jwks.header_for("a@b.example", exp=now - 30)).email == "a@b.example"
-    assert verifier.verify(jwks.header_for("a@b.example", nbf=now + 30)).email == "a@b.example"
+    assert verifier.verify(jwks.header_for("a@b.example", exp=now - 30)).verified_email == "a@b.example"
+    assert verifier.verify(jwks.header_for("a@b.example", nbf=now + 30)).verified_email == "a@b.example"
     assert refused(jwks.verifier(leeway_seconds=0), jwks.header_for("a@b.example", exp=now - 30)).reason \
         == "token expired"
 
@@ -142,23 +137,60 @@ def test_the_token_is_never_logged_nor_repeated(jwks, caplog):
                 assert part not in caplog.text and all(part not in reason for reason in reasons)
 
 
-# -- emails ----------------------------------------------------------------------------------------------
-def test_b2c_sends_an_emails_array_and_its_first_entry_counts(jwks):
-    header = jwks.header_for("ignored@b.example", email=None, emails=[" First@B2C.Example", "second@b2c.example"])
-    assert jwks.verifier().verify(header).email == "first@b2c.example"
+# -- the account and the email the issuer vouches for ------------------------------------------------------
+def test_a_token_without_an_email_names_its_account_still(jwks):
+    claims = jwks.claims_for("a@b.example", email=None, email_verified=None)
+    assert jwks.verifier().verify(f"Bearer {jwks.sign(claims)}") == Caller(jwks.issuer, claims["sub"], None)
 
 
-def test_preferred_username_counts_when_it_is_an_email(jwks):
-    header = jwks.header_for("ignored@b.example", email=None, preferred_username="Bo.Ek@Partner.Example")
-    assert jwks.verifier().verify(header).email == "bo.ek@partner.example"
+@pytest.mark.parametrize("claims, vouched", [
+    ({}, "anna@b.example"),
+    ({"email_verified": "true"}, "anna@b.example"),  # some issuers send the string
+    ({"email_verified": None}, None),
+    ({"email_verified": False}, None),
+    ({"email_verified": "false"}, None),
+    ({"email_verified": 1}, None),
+    ({"email": "not an email"}, None),
+], ids=["true", "'true'", "absent", "false", "'false'", "1", "not an email"])
+def test_an_email_counts_only_with_email_verified_true(jwks, claims, vouched):
+    assert jwks.verifier().verify(jwks.header_for("Anna@B.example", **claims)).verified_email == vouched
 
 
-def test_email_claims_are_tried_in_order(jwks):
-    header = jwks.header_for("email@b.example", emails=["array@b.example"], preferred_username="upn@b.example")
-    assert jwks.verifier().verify(header).email == "email@b.example"
-    assert jwks.verifier(email_claims=("preferred_username",)).verify(header).email == "upn@b.example"
-    no_usable = jwks.header_for("x@b.example", email="not an email", emails=[], preferred_username=None)
-    assert refused(jwks.verifier(), no_usable).reason == "token carries no email address"
+def test_preferred_username_never_counts(jwks):
+    for verified in (True, None):
+        header = jwks.header_for("x@b.example", email=None, email_verified=verified,
+                                 preferred_username="Bo.Ek@Partner.Example")
+        assert jwks.verifier().verify(header).verified_email is None
+
+
+@pytest.mark.parametrize("idp, vouched", [(None, "first@b2c.example"), ("issuer", "first@b2c.example"),
+                                          ("google.com", None), ("https://evil.example/", None)])
+def test_the_emails_claim_counts_for_local_accounts_only(jwks, idp, vouched):
+    """B2C / External ID put a local account's verified sign-up email in ``emails``; a federated account's
+    ``idp`` names the provider that vouched for its email instead: not this issuer."""
+    header = jwks.header_for("ignored@b.example", email=None, email_verified=None, idp=jwks.issuer if idp == "issuer" else idp,
+                             emails=[" First@B2C.Example", "second@b2c.example"])
+    assert jwks.verifier().verify(header).verified_email == vouched
+
+
+def test_which_ways_of_vouching_count_is_configured(jwks):
+    both = jwks.header_for("email@b.example", emails=["array@b.example"])
+    assert jwks.verifier().verify(both).verified_email == "email@b.example"
+    assert jwks.verifier(email_trust=("emails_claim",)).verify(both).verified_email == "array@b.example"
+    only_array = jwks.header_for("email@b.example", email_verified=None, emails=["array@b.example"])
+    assert jwks.verifier(email_trust=("email_verified",)).verify(only_array).verified_email is None
+    with pytest.raises(ValueError, match="email_trust"):
+        jwks.verifier(email_trust=("preferred_username",))
+
+
+def test_the_subject_may_be_the_object_id(jwks):
+    claims = jwks.claims_for("a@b.example", oid="00000000-0000-0000-0000-0000000000aa")
+    assert jwks.verifier(subject_claim="oid").verify(f"Bearer {jwks.sign(claims)}") == Caller(
+        jwks.issuer, claims["oid"], "a@b.example", "oid")
+    assert jwks.verifier().verify(f"Bearer {jwks.sign(claims)}").subject == claims["sub"]
+    assert refused(jwks.verifier(subject_claim="oid"), jwks.header_for("a@b.example")).reason == "token has no oid claim"
+    with pytest.raises(ValueError, match="subject_claim"):
+        jwks.verifier(subject_claim="email")
 
 
 # -- keys: caching, rotation, the refetch limit ------------------------------------------------------------
@@ -180,8 +212,8 @@ def test_a_rotated_key_is_accepted_after_one_refetch(jwks):
     assert refused(verifier, rotated).reason == "token is signed with an unknown key", "within the refetch limit"
     assert jwks.fetches == 1
     clock.now += 31
-    assert verifier.verify(rotated).email == "a@b.example"
-    assert verifier.verify(jwks.header_for("a@b.example")).email == "a@b.example", "the old key still counts"
+    assert verifier.verify(rotated).verified_email == "a@b.example"
+    assert verifier.verify(jwks.header_for("a@b.example")).verified_email == "a@b.example", "the old key still counts"
     assert jwks.fetches == 2
 
 
@@ -209,7 +241,7 @@ def test_concurrent_callers_share_one_fetch(jwks):
     def call(header):
         start.wait()
         try:
-            results.append(verifier.verify(header).email)
+            results.append(verifier.verify(header).verified_email)
         except Unauthenticated as refusal:
             results.append(refusal.reason)
 
@@ -230,7 +262,7 @@ def test_an_old_cache_is_refreshed_and_a_withdrawn_key_stops_counting(jwks):
     verifier.verify(header)
     jwks.withdraw(jwks.kid)
     clock.now += 1800
-    assert verifier.verify(header).email == "a@b.example", "the cache is still young"
+    assert verifier.verify(header).verified_email == "a@b.example", "the cache is still young"
     clock.now += 1801
     assert refused(verifier, header).reason == "token is signed with an unknown key"
     assert jwks.fetches == 2
@@ -248,7 +280,7 @@ def test_an_unreachable_jwks_is_the_servers_trouble_not_the_callers(jwks):
     assert jwks.fetches == 1, "a failing endpoint is not asked again within the refetch interval"
     jwks.fail_with = None
     clock.now += 31
-    assert verifier.verify(header).email == "a@b.example"
+    assert verifier.verify(header).verified_email == "a@b.example"
 
 
 def test_keys_held_stay_in_use_when_a_refresh_fails(jwks):
@@ -258,7 +290,7 @@ def test_keys_held_stay_in_use_when_a_refresh_fails(jwks):
     verifier.verify(header)
     jwks.fail_with = 500
     clock.now += 120
-    assert verifier.verify(header).email == "a@b.example"
+    assert verifier.verify(header).verified_email == "a@b.example"
     assert jwks.fetches == 2
 
 
@@ -312,9 +344,22 @@ def test_the_jwks_url_is_https_except_on_loopback(url, accepted):
             Settings.from_env(environ)
 
 
+def test_the_account_and_email_trust_settings(jwks):
+    defaults = Settings.from_env(jwks.settings_env())
+    assert (defaults.partner_token_subject_claim, defaults.partner_email_trust) == ("sub", ("email_verified", "emails_claim"))
+    chosen = Settings.from_env({**jwks.settings_env(), "PARTNER_TOKEN_SUBJECT_CLAIM": "oid",
+                                "PARTNER_TOKEN_EMAIL_TRUST": " emails_claim "})
+    verifier = build_token_verifier(chosen)
+    assert (verifier.subject_claim, verifier.email_trust) == ("oid", ("emails_claim",))
+    for name, value in [("PARTNER_TOKEN_SUBJECT_CLAIM", "email"), ("PARTNER_TOKEN_EMAIL_TRUST", "preferred_username"),
+                        ("PARTNER_TOKEN_EMAIL_TRUST", " , ")]:
+        with pytest.raises(ValueError, match=name):
+            Settings.from_env({**jwks.settings_env(), name: value})
+
+
 def test_the_container_builds_a_verifier_from_settings(jwks):
     settings = Settings.from_env(jwks.settings_env())
     container = Container(settings=settings, clock=None, store=None, queue=None, sales=None, transport=None)
     verifier = container.token_verifier
     assert isinstance(verifier, JwksTokenVerifier) and container.token_verifier is verifier
-    assert verifier.verify(jwks.header_for("Admin@Partner.example")).email == "admin@partner.example"
+    assert verifier.verify(jwks.header_for("Admin@Partner.example")).verified_email == "admin@partner.example"
