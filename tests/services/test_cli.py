@@ -230,3 +230,53 @@ def test_the_back_office_gives_a_partner_an_admin_and_acknowledges_the_flag(tmp_
     assert code == 0 and f"{number}: flag acknowledged (the requester's email signs in for partner" in out
     assert number not in run(capsys, "--data-dir", data, "prospects", "--attention")[1]
     assert "not flagged; nothing changed" in run(capsys, "--data-dir", data, "acknowledge", number, "--note", "x")[1]
+
+
+@pytest.mark.parametrize("argv, wanted", [
+    (["poison", "show"], "the following arguments are required: queue, id"),
+    (["poison", "replay"], "the following arguments are required: queue, id"),
+    (["poison", "show", "b2b-emails"], "the following arguments are required: id"),
+    (["poison", "replay", "b2b-emails"], "the following arguments are required: id"),
+    (["poison"], "the following arguments are required: {list,show,replay}"),
+    (["poison", "drop", "b2b-emails"], "invalid choice: 'drop'"),
+])
+def test_poison_usage_errors_say_what_is_missing_with_exit_code_2(tmp_path, capsys, argv, wanted):
+    with pytest.raises(SystemExit) as refused:
+        main(["--data-dir", str(tmp_path), *argv])
+    err = capsys.readouterr().err
+    assert refused.value.code == 2
+    assert err.startswith("usage: b2b poison") and wanted in err and "Traceback" not in err
+
+
+def test_poison_not_found_and_nothing_to_replay(tmp_path, capsys):
+    data = str(tmp_path)
+    assert run(capsys, "--data-dir", data, "poison", "show", "b2b-emails", "m-1") == (
+        1, "b2b: no message m-1 on b2b-emails-poison\n")
+    code, out = run(capsys, "--data-dir", data, "poison", "replay", "b2b-nope", "all")
+    assert code == 1 and out.startswith("b2b: no queue b2b-nope; the queues are b2b-leads")
+    for queue in ("b2b-emails", "b2b-emails-poison"):
+        assert run(capsys, "--data-dir", data, "poison", "replay", queue, "all") == (
+            0, "nothing to replay: b2b-emails-poison is empty\n")
+
+
+def test_leads_show_states_in_words_and_a_dash_for_no_opportunity(tmp_path, capsys):
+    data = str(tmp_path)
+    assert run(capsys, "--data-dir", data, "demo")[0] == 0
+    header, *rows = run(capsys, "--data-dir", data, "leads", "--all")[1].splitlines()
+    assert header.split() == ["PROSPECT", "LEAD", "COMPANY", "CONTACT", "STATE", "OPPORTUNITY"]
+    by_prospect = {row.split()[0]: row for row in rows}
+    assert set(by_prospect) == {"PRO-000001", "PRO-000002", "PRO-000003"}
+    assert " Qualified " in by_prospect["PRO-000001"]
+    assert " Disqualified " in by_prospect["PRO-000002"] and by_prospect["PRO-000002"].endswith("  —")
+    assert "None" not in "\n".join(rows) and "STATECODE" not in header
+
+
+def test_the_demo_ends_saying_where_its_state_stays(tmp_path, capsys):
+    folder = tmp_path / "demo folder"
+    code, out = run(capsys, "--data-dir", str(folder), "demo")
+    assert code == 0
+    assert out.splitlines()[-3:] == [
+        f"The demo's state stays in {folder}",
+        f"  look around: b2b --data-dir '{folder}' prospects   (or partners, emails, outbox, leads --all)",
+        f"  start over:  rm -r '{folder}'",
+    ]
