@@ -6,16 +6,17 @@ import getpass
 import json
 import os
 import sys
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable
 
 from shared.bootstrap import Container
 from shared.config import Settings
 from shared.domain.errors import DomainError, MalformedBody
-from shared.domain.model import ProspectStatus
+from shared.domain.model import EmailRecord, EmailStatus, ProspectStatus
 from shared.domain.sales import B2B_LEADS_VIEW, LEAD_DISQUALIFY_REASONS, OPPORTUNITY_LOSS_REASONS, LeadState
 from shared.observability import configure_logging
-from shared.queue_worker import POISON_SUFFIX, drain_queues, poison_queue_name
+from shared.queue_worker import POISON_SUFFIX, QueueRules, drain_queues, poison_queue_name
 
 _DISQUALIFY = {name.lower().replace(" ", "-"): code for code, name in LEAD_DISQUALIFY_REASONS.items()}
 _LOSE = {name.lower().replace(" ", "-"): code for code, name in OPPORTUNITY_LOSS_REASONS.items()}
@@ -37,6 +38,26 @@ def _print_table(rows: list[dict], columns: list[str]) -> None:
     print("  ".join(c.upper().ljust(widths[c]) for c in columns).rstrip())
     for row in rows:
         print("  ".join(_cell(row.get(c, "")).ljust(widths[c]) for c in columns).rstrip())
+
+
+def _time(at: datetime) -> str:
+    return at.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def _delivery_note(email: EmailRecord, now: datetime) -> str:
+    """Why a pending email waits: an attempt holds it (its message is invisible until the queue lease ends, the
+    whole lease if the instance that took it died), or a retry is due later."""
+    if email.status is not EmailStatus.PENDING:
+        return ""
+    if email.delivery_started_at is not None:
+        visible_again = email.delivery_started_at + timedelta(seconds=QueueRules.processing_lease)
+        since = _time(email.delivery_started_at)
+        if now < visible_again:
+            return f"in flight since {since}, visible again at {_time(visible_again)}"
+        return f"taken at {since} and not finished; visible again since {_time(visible_again)}"
+    if email.next_attempt_at is not None:
+        return f"retry at {_time(email.next_attempt_at)}"
+    return "queued"
 
 
 class Cli:
@@ -140,10 +161,11 @@ class Cli:
 
     # --- emails ------------------------------------------------------------------------------
     def emails(self, args) -> None:
+        now = self.c.clock.now()
         rows = [{"id": e.id, "template": e.template, "status": e.status.value, "attempts": e.attempts,
-                 "language": e.language, "error": e.last_error or ""}
+                 "language": e.language, "delivery": _delivery_note(e, now), "error": e.last_error or ""}
                 for e in self.c.operator.emails(pending_only=args.pending)]
-        _print_table(rows, ["id", "template", "status", "attempts", "language", "error"])
+        _print_table(rows, ["id", "template", "status", "attempts", "language", "delivery", "error"])
 
     def outbox(self, args) -> None:
         transport = self.c.transport

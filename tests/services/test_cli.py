@@ -280,3 +280,84 @@ def test_the_demo_ends_saying_where_its_state_stays(tmp_path, capsys):
         f"  look around: b2b --data-dir '{folder}' prospects   (or partners, emails, outbox, leads --all)",
         f"  start over:  rm -r '{folder}'",
     ]
+
+
+class _InstanceDied(BaseException):
+    """A kill -9 while the email is being sent: nothing after it runs (no ``except Exception`` catches it)."""
+
+
+class _Transport:
+    """Sends, fails (a retry), or kills the instance, as the test says."""
+
+    def __init__(self):
+        self.mode = "die"
+        self.sent: list[str] = []
+
+    def send(self, email) -> None:
+        if self.mode == "die":
+            raise _InstanceDied()
+        if self.mode == "fail":
+            raise ConnectionError("the mail server went away")
+        self.sent.append(email.message_id)
+
+
+def _backend_settings(request, backend: str, tmp_path) -> dict[str, str]:
+    if backend == "sqlite":
+        return {"SALES_MODE": "none"}
+    import uuid
+
+    unique = uuid.uuid4().hex[:12]
+    return {"SALES_MODE": "none", "STATE_BACKEND": "azure",
+            "AzureWebJobsStorage": request.getfixturevalue("azurite").connection_string,
+            "STATE_TABLE": f"state{unique}", "LEAD_QUEUE": f"leads-{unique}", "OUTCOME_QUEUE": f"outcomes-{unique}",
+            "EMAIL_QUEUE": f"emails-{unique}"}
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "azure"])
+def test_emails_say_in_flight_since_when_an_instance_died_delivering_one(request, tmp_path, capsys, backend):
+    import argparse
+
+    from shared.adapters.clock import ManualClock
+    from shared.bootstrap import Container
+    from shared.cli import Cli
+    from shared.config import Settings
+    from tests.services.flow import signup_body, work
+
+    clock, transport = ManualClock(), _Transport()
+    c = Container.build(Settings.from_env(_backend_settings(request, backend, tmp_path), data_dir=tmp_path),
+                        clock=clock, transport=transport)
+
+    def approval_email() -> str:
+        Cli(c).emails(argparse.Namespace(pending=False))
+        rows = [line for line in capsys.readouterr().out.splitlines() if "prospect_approved" in line]
+        assert len(rows) == 1
+        return rows[0]
+
+    try:
+        c.intake.submit(signup_body())
+        c.channel_sync.run()
+        c.back_office.approve("PRO-000001", "alice")
+        with pytest.raises(_InstanceDied):
+            work(c)  # the instance takes the deliver message and dies while sending
+        # Its message is invisible for the whole lease: nothing shows in the queue, the email is pending.
+        assert c.queue.peek(c.settings.email_queue, max_messages=32) == []
+        row = approval_email()
+        assert " pending " in row
+        assert row.endswith("in flight since 2026-01-01 00:00:00Z, visible again at 2026-01-01 00:10:00Z")
+
+        clock.advance(601)
+        assert approval_email().endswith(
+            "taken at 2026-01-01 00:00:00Z and not finished; visible again since 2026-01-01 00:10:00Z")
+
+        email_id = approval_email().split()[0]
+        transport.mode = "fail"  # the message came back: this attempt ends with a retry
+        c.email_delivery.deliver(email_id)
+        assert "in flight" not in approval_email() and "retry at 2026-01-01 00:10" in approval_email()
+
+        transport.mode = "send"
+        c.email_delivery.deliver(email_id)
+        row = approval_email()
+        assert transport.sent == [email_id] and " delivered " in row and "in flight" not in row
+    finally:
+        for adapter in (c.store, c.queue):
+            adapter.close()
