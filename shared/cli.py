@@ -6,9 +6,10 @@ import getpass
 import json
 import os
 import sys
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from shared.bootstrap import Container
 from shared.config import Settings
@@ -58,6 +59,22 @@ def _delivery_note(email: EmailRecord, now: datetime) -> str:
     if email.next_attempt_at is not None:
         return f"retry at {_time(email.next_attempt_at)}"
     return "queued"
+
+
+@contextmanager
+def _progress(description: str, unit: str) -> Iterator[Callable[[int], object]]:
+    """A counter on stderr for long runs, advanced by the callback it yields (services take the callback and
+    never import tqdm). Only on a terminal: piped output, tests and CI stay clean. Log lines go above the
+    bar (tqdm's logging redirect) instead of breaking it."""
+    if not sys.stderr.isatty():
+        yield lambda count: None
+        return
+    from tqdm import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    with tqdm(desc=description, unit=f" {unit}", file=sys.stderr, leave=False, dynamic_ncols=True) as bar, \
+            logging_redirect_tqdm():
+        yield bar.update
 
 
 class Cli:
@@ -252,7 +269,8 @@ class Cli:
 
     # --- running the jobs by hand --------------------------------------------------------------
     def sync(self, args) -> None:
-        report = self.c.channel_sync.run()
+        with _progress("channel sync", "prospects") as created:
+            report = self.c.channel_sync.run(on_batch=created)
         print(f"prospects created: {report.prospects_created}, outbox messages resent: {report.outbox_resent}, "
               f"partner user changes applied: {report.users_synced}")
         if report.reconciliation is not None:
@@ -267,10 +285,13 @@ class Cli:
         if batches is not None:
             # Dataverse: leads go in $batch requests, as the create_lead_batches timer sends them.
             del handlers[self.c.settings.lead_queue]
-            report = batches.drain()
+            with _progress("leads in batches", "messages") as taken:
+                report = batches.drain(on_batch=taken)
             print(f"leads: {report.created} created in batches, {report.done_already} there already, "
                   f"{report.retried} to retry, {report.poisoned} to poison")
-        print(f"messages processed: {drain_queues(self.c.queue, handlers)}")
+        with _progress("queued messages", "messages") as handled:
+            processed = drain_queues(self.c.queue, handlers, on_handled=handled)
+        print(f"messages processed: {processed}")
 
     def submit(self, args) -> None:
         source = "(stdin)" if args.file == "-" else args.file

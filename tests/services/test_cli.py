@@ -1,8 +1,10 @@
 """The operator CLI: the demo walkthrough and the commands a person uses after it."""
 from __future__ import annotations
 
+import io
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -361,3 +363,72 @@ def test_emails_say_in_flight_since_when_an_instance_died_delivering_one(request
     finally:
         for adapter in (c.store, c.queue):
             adapter.close()
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def _signups(tmp_path, capsys, count: int) -> str:
+    from tests.services.flow import signup_body
+
+    data = str(tmp_path)
+    for n in range(count):
+        body = tmp_path / f"signup{n}.json"
+        body.write_text(json.dumps(signup_body(n)))
+        assert run(capsys, "--data-dir", data, "submit", str(body))[0] == 0
+    return data
+
+
+def test_long_runs_count_what_they_handled_on_a_terminal(tmp_path, capsys, monkeypatch):
+    data = _signups(tmp_path, capsys, 3)
+    monkeypatch.setenv("SYNC_BATCH_SIZE", "1")
+    monkeypatch.setenv("LOG_LEVEL", "WARNING")
+    monkeypatch.setenv("TQDM_MININTERVAL", "0")  # tqdm's own setting: draw every update, not every 0.1 s
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert main(["--data-dir", data, "sync"]) == 0
+    drawn = terminal.getvalue()
+    assert [f"channel sync: {n} prospects" in drawn for n in (1, 2, 3)] == [True, True, True]
+    assert "prospects created: 3" in capsys.readouterr().out  # the result stays on stdout, the bar is gone
+
+    terminal.seek(0), terminal.truncate()
+    assert main(["--data-dir", data, "work"]) == 0
+    assert "queued messages: 3 messages" in terminal.getvalue()
+    assert capsys.readouterr().out == "messages processed: 3\n"
+
+
+def test_long_runs_draw_nothing_when_stderr_is_not_a_terminal(tmp_path, capsys, monkeypatch):
+    data = _signups(tmp_path, capsys, 2)
+    monkeypatch.setenv("TQDM_MININTERVAL", "0")
+    monkeypatch.setenv("LOG_LEVEL", "WARNING")  # `b2b work` sets the root logger's level: leave it as tests want
+    for command, result in (("sync", "prospects created: 2"), ("work", "messages processed: 2")):
+        code, out = run(capsys, "--data-dir", data, command)
+        assert code == 0 and result in out
+        assert "\r" not in out and "prospects/s" not in out and "messages/s" not in out
+
+
+def test_only_the_cli_imports_the_progress_library():
+    # Services, adapters, the functions and the host get a callback; tqdm is the CLI's business.
+    import ast
+
+    root = Path(__file__).resolve().parents[2]
+    importers = []
+    for path in [root / "function_app.py", *(p for d in ("shared", "functions", "devhost") for p in (root / d).rglob("*.py"))]:
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            if any(name.split(".")[0] == "tqdm" for name in names):
+                importers.append(path.relative_to(root).as_posix())
+    assert sorted(set(importers)) == ["shared/cli.py"]
+
+
+def test_lead_batches_tell_the_cli_each_batch_they_took(container):
+    # `b2b work` with SALES_MODE=dataverse counts the lead queue's batches through this callback.
+    from tests.services.test_lead_batches import ScriptedSales, consumer, prospects_with_messages
+
+    prospects_with_messages(container, 7)
+    taken: list[int] = []
+    report = consumer(container, ScriptedSales(container.sales), batch_size=3).drain(on_batch=taken.append)
+    assert taken == [3, 3, 1] and report.taken == 7
