@@ -26,9 +26,13 @@ local.settings.json: local.settings.json.example | $(BIN)/python
 	$(BIN)/python -m devhost.example_settings local.settings.json.example $@
 	@touch $@
 
+# With another PORT (make run PORT=8080) the emails' store link follows it too, unless STORE_URL is set in the
+# environment: local.settings.json's STORE_URL names the default port.
+ON_PORT := $(if $(filter-out 7071,$(PORT)),STORE_URL="$${STORE_URL:-http://localhost:$(PORT)/api/signup}" )
+
 run: $(VENV)/.runtime local.settings.json
 	@echo "Onboarding form: http://localhost:$(PORT)/api/signup   (API: POST/GET http://localhost:$(PORT)/api/signups)"
-	$(BIN)/python -m devhost --port $(PORT)
+	$(ON_PORT)$(BIN)/python -m devhost --port $(PORT)
 
 # Azurite (the Azure Storage emulator) for the Azure Storage tests, from package.json into node_modules/.
 # Without npm it says so and goes on: the tests that need Azurite skip, or fail under CI=true.
@@ -41,7 +45,7 @@ test: $(VENV)/.dev node_modules/.bin/azurite
 
 # The same app on the Azure backend (Storage Queues and Tables) against the project's Azurite.
 run-azurite: $(VENV)/.runtime local.settings.json node_modules/.bin/azurite
-	$(BIN)/python -m devhost --port $(PORT) --azurite
+	$(ON_PORT)$(BIN)/python -m devhost --port $(PORT) --azurite
 
 demo: $(VENV)/.runtime
 	$(BIN)/b2b demo

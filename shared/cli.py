@@ -6,29 +6,75 @@ import getpass
 import json
 import os
 import sys
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from shared.bootstrap import Container
 from shared.config import Settings
 from shared.domain.errors import DomainError, MalformedBody
-from shared.domain.model import ProspectStatus
+from shared.domain.model import EmailRecord, EmailStatus, ProspectStatus
 from shared.domain.sales import B2B_LEADS_VIEW, LEAD_DISQUALIFY_REASONS, OPPORTUNITY_LOSS_REASONS, LeadState
 from shared.observability import configure_logging
-from shared.queue_worker import drain_queues
+from shared.queue_worker import POISON_SUFFIX, QueueRules, drain_queues, poison_queue_name
 
 _DISQUALIFY = {name.lower().replace(" ", "-"): code for code, name in LEAD_DISQUALIFY_REASONS.items()}
 _LOSE = {name.lower().replace(" ", "-"): code for code, name in OPPORTUNITY_LOSS_REASONS.items()}
 
 
+NOTHING = "—"  # a value that is not there (yet): never the word None
+
+
+def _cell(value: object) -> str:
+    return NOTHING if value is None else str(value)
+
+
 def _print_table(rows: list[dict], columns: list[str]) -> None:
+    """Rows under upper-case headers, one per column key (``opportunity`` → OPPORTUNITY)."""
     if not rows:
         print("(none)")
         return
-    widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in columns}
-    print("  ".join(c.upper().ljust(widths[c]) for c in columns))
+    widths = {c: max(len(c), *(len(_cell(r.get(c, ""))) for r in rows)) for c in columns}
+    print("  ".join(c.upper().ljust(widths[c]) for c in columns).rstrip())
     for row in rows:
-        print("  ".join(str(row.get(c, "")).ljust(widths[c]) for c in columns))
+        print("  ".join(_cell(row.get(c, "")).ljust(widths[c]) for c in columns).rstrip())
+
+
+def _time(at: datetime) -> str:
+    return at.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def _delivery_note(email: EmailRecord, now: datetime) -> str:
+    """Why a pending email waits: an attempt holds it (its message is invisible until the queue lease ends, the
+    whole lease if the instance that took it died), or a retry is due later."""
+    if email.status is not EmailStatus.PENDING:
+        return ""
+    if email.delivery_started_at is not None:
+        visible_again = email.delivery_started_at + timedelta(seconds=QueueRules.processing_lease)
+        since = _time(email.delivery_started_at)
+        if now < visible_again:
+            return f"in flight since {since}, visible again at {_time(visible_again)}"
+        return f"taken at {since} and not finished; visible again since {_time(visible_again)}"
+    if email.next_attempt_at is not None:
+        return f"retry at {_time(email.next_attempt_at)}"
+    return "queued"
+
+
+@contextmanager
+def _progress(description: str, unit: str) -> Iterator[Callable[[int], object]]:
+    """A counter on stderr for long runs, advanced by the callback it yields (services take the callback and
+    never import tqdm). Only on a terminal: piped output, tests and CI stay clean. Log lines go above the
+    bar (tqdm's logging redirect) instead of breaking it."""
+    if not sys.stderr.isatty():
+        yield lambda count: None
+        return
+    from tqdm import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    with tqdm(desc=description, unit=f" {unit}", file=sys.stderr, leave=False, dynamic_ncols=True) as bar, \
+            logging_redirect_tqdm():
+        yield bar.update
 
 
 class Cli:
@@ -132,10 +178,11 @@ class Cli:
 
     # --- emails ------------------------------------------------------------------------------
     def emails(self, args) -> None:
+        now = self.c.clock.now()
         rows = [{"id": e.id, "template": e.template, "status": e.status.value, "attempts": e.attempts,
-                 "language": e.language, "error": e.last_error or ""}
+                 "language": e.language, "delivery": _delivery_note(e, now), "error": e.last_error or ""}
                 for e in self.c.operator.emails(pending_only=args.pending)]
-        _print_table(rows, ["id", "template", "status", "attempts", "language", "error"])
+        _print_table(rows, ["id", "template", "status", "attempts", "language", "delivery", "error"])
 
     def outbox(self, args) -> None:
         transport = self.c.transport
@@ -153,23 +200,30 @@ class Cli:
         print(f"email {args.id} queued again")
 
     # --- poison ------------------------------------------------------------------------------
-    def poison(self, args) -> None:
+    def poison_list(self, args) -> None:
         op = self.c.operator
-        if args.action == "list":
-            if not args.queue:
-                _print_table([{"queue": q, "messages": n} for q, n in op.poison_counts().items()], ["queue", "messages"])
-                return
-            rows = [{"id": m.id, "inserted": m.inserted_at.isoformat(timespec="seconds"), "body": m.body[:60]}
-                    for m in op.poison_messages(args.queue)]
-            _print_table(rows, ["id", "inserted", "body"])
-        elif args.action == "show":
-            message = op.poison_message(args.queue, args.id)
-            print(f"queue: {message.queue}\nid: {message.id}\ninserted: {message.inserted_at.isoformat()}\n")
-            print(message.body)
-        elif args.action == "replay":
-            ids = [m.id for m in op.poison_messages(args.queue, limit=10_000)] if args.id == "all" else [args.id]
-            for message_id in ids:
-                print(f"replayed {message_id} as {op.replay(args.queue, message_id)}")
+        if not args.queue:
+            _print_table([{"queue": q, "messages": n} for q, n in op.poison_counts().items()], ["queue", "messages"])
+            return
+        rows = [{"id": m.id, "inserted": m.inserted_at.isoformat(timespec="seconds"), "body": m.body[:60]}
+                for m in op.poison_messages(args.queue)]
+        _print_table(rows, ["id", "inserted", "body"])
+
+    def poison_show(self, args) -> None:
+        message = self.c.operator.poison_message(args.queue, args.id)
+        print(f"queue: {message.queue}\nid: {message.id}\ninserted: {message.inserted_at.isoformat()}\n")
+        print(message.body)
+
+    def poison_replay(self, args) -> None:
+        op = self.c.operator
+        if args.id != "all":
+            print(f"replayed {args.id} as {op.replay(args.queue, args.id)}")
+            return
+        ids = [m.id for m in op.poison_messages(args.queue, limit=10_000)]
+        if not ids:
+            print(f"nothing to replay: {poison_queue_name(args.queue.removesuffix(POISON_SUFFIX))} is empty")
+        for message_id in ids:
+            print(f"replayed {message_id} as {op.replay(args.queue, message_id)}")
 
     # --- the embedded Sales, as a salesperson ---------------------------------------------------
     def _sales(self):
@@ -192,8 +246,10 @@ class Cli:
 
     def leads(self, args) -> None:
         state = None if args.all else LeadState.OPEN
-        _print_table(self._sales().b2b_leads(state),
-                     ["prospect_number", "leadid", "company", "contact", "statecode", "opportunityid"])
+        rows = [{"prospect": lead["prospect_number"], "lead": lead["leadid"], "company": lead["company"],
+                 "contact": lead["contact"], "state": LeadState(lead["statecode"]).name.capitalize(),
+                 "opportunity": lead["opportunityid"]} for lead in self._sales().b2b_leads(state)]
+        _print_table(rows, ["prospect", "lead", "company", "contact", "state", "opportunity"])
 
     def qualify(self, args) -> None:
         q = self._sales().qualify(self._lead_id(args.lead))
@@ -213,7 +269,8 @@ class Cli:
 
     # --- running the jobs by hand --------------------------------------------------------------
     def sync(self, args) -> None:
-        report = self.c.channel_sync.run()
+        with _progress("channel sync", "prospects") as created:
+            report = self.c.channel_sync.run(on_batch=created)
         print(f"prospects created: {report.prospects_created}, outbox messages resent: {report.outbox_resent}, "
               f"partner user changes applied: {report.users_synced}")
         if report.reconciliation is not None:
@@ -228,10 +285,13 @@ class Cli:
         if batches is not None:
             # Dataverse: leads go in $batch requests, as the create_lead_batches timer sends them.
             del handlers[self.c.settings.lead_queue]
-            report = batches.drain()
+            with _progress("leads in batches", "messages") as taken:
+                report = batches.drain(on_batch=taken)
             print(f"leads: {report.created} created in batches, {report.done_already} there already, "
                   f"{report.retried} to retry, {report.poisoned} to poison")
-        print(f"messages processed: {drain_queues(self.c.queue, handlers)}")
+        with _progress("queued messages", "messages") as handled:
+            processed = drain_queues(self.c.queue, handlers, on_handled=handled)
+        print(f"messages processed: {processed}")
 
     def submit(self, args) -> None:
         source = "(stdin)" if args.file == "-" else args.file
@@ -312,10 +372,21 @@ def build_parser() -> argparse.ArgumentParser:
     add("emails", "emails", "list the email outbox records").add_argument("--pending", action="store_true")
     add("outbox", "outbox", "list delivered .eml files, or read one").add_argument("id", nargs="?")
     add("retry-email", "retry_email", "queue a failed email again").add_argument("id")
-    p = add("poison", "poison", "list, inspect or replay poison messages")
-    p.add_argument("action", choices=["list", "show", "replay"])
-    p.add_argument("queue", nargs="?")
-    p.add_argument("id", nargs="?", help="message id, or 'all' with replay")
+    poison = sub.add_parser("poison", help="list, inspect or replay poison messages",
+                            description="Messages that failed maxDequeueCount times wait on <queue>-poison.")
+    actions = poison.add_subparsers(dest="action", required=True, metavar="{list,show,replay}")
+    queue_help = "a queue, e.g. b2b-emails (or its poison queue, b2b-emails-poison)"
+    p = actions.add_parser("list", help="poison messages per queue, or those of one queue")
+    p.set_defaults(handler="poison_list")
+    p.add_argument("queue", nargs="?", help=queue_help)
+    p = actions.add_parser("show", help="one poison message with its whole body")
+    p.set_defaults(handler="poison_show")
+    p.add_argument("queue", help=queue_help)
+    p.add_argument("id", help="the message id, as `b2b poison list QUEUE` shows it")
+    p = actions.add_parser("replay", help="send poison messages back to their queue, bodies unchanged")
+    p.set_defaults(handler="poison_replay")
+    p.add_argument("queue", help=queue_help)
+    p.add_argument("id", help="the message id, or 'all'")
     add("leads", "leads", f"the '{B2B_LEADS_VIEW}' view of the embedded Sales").add_argument("--all", action="store_true")
     add("qualify", "qualify", "qualify a lead (id or PRO-number)").add_argument("lead")
     p = add("disqualify", "disqualify", "disqualify a lead")

@@ -1,6 +1,7 @@
 """The scripted walkthrough behind `b2b demo`: three signups, one won, one disqualified, one lost."""
 from __future__ import annotations
 
+import shlex
 import tempfile
 from pathlib import Path
 from typing import Callable
@@ -75,3 +76,8 @@ def run_demo(c: Container, out: Callable[[str], None] = print) -> None:
     out("5. emails delivered:")
     for email in c.operator.emails():
         out(f"   {email.template:<18} {email.status.value:<9} language {email.language}")
+    # Said last, where a newcomer looks when the script ends: the folder is theirs to explore, then delete.
+    folder = shlex.quote(str(c.settings.data_dir))
+    out(f"The demo's state stays in {c.settings.data_dir}")
+    out(f"  look around: b2b --data-dir {folder} prospects   (or partners, emails, outbox, leads --all)")
+    out(f"  start over:  rm -r {folder}")

@@ -49,14 +49,17 @@ class QueueWorker:
             self.process(message)
         return len(messages)
 
-    def drain(self, max_batches: int = 10_000) -> int:
-        """Run batches until the queue has nothing visible (messages waiting on a retry delay stay)."""
+    def drain(self, max_batches: int = 10_000, on_handled: Callable[[int], object] | None = None) -> int:
+        """Run batches until the queue has nothing visible (messages waiting on a retry delay stay).
+        ``on_handled`` is told how many messages each batch took (the CLI's progress)."""
         total = 0
         for _ in range(max_batches):
             taken = self.run_once()
             if not taken:
                 break
             total += taken
+            if on_handled is not None:
+                on_handled(taken)
         return total
 
     def process(self, message: ReceivedMessage) -> bool:
@@ -95,15 +98,17 @@ def move_to_poison(queue: Queue, message: ReceivedMessage, error: Exception | st
 
 
 def drain_queues(queue: Queue, handlers: dict[str, Callable[[str], object]], rules: QueueRules | None = None,
-                 rounds: int = 50) -> int:
+                 rounds: int = 50, on_handled: Callable[[int], object] | None = None) -> int:
     """Process every visible message of several queues, as the host would, until all are quiet.
 
-    Handlers take the message body. Rounds repeat because one queue's handler feeds another queue."""
+    Handlers take the message body. Rounds repeat because one queue's handler feeds another queue.
+    ``on_handled`` is told how many messages each batch took (the CLI's progress)."""
     rules = rules or QueueRules()
     total = 0
     for _ in range(rounds):
         done = sum(
-            QueueWorker(queue, name, lambda message, handle=handle: handle(message.body), rules).drain()
+            QueueWorker(queue, name, lambda message, handle=handle: handle(message.body), rules).drain(
+                on_handled=on_handled)
             for name, handle in handlers.items()
         )
         total += done

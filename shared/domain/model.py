@@ -221,3 +221,6 @@ class EmailRecord(_Entity):
     last_error: str | None = None
     created_at: datetime
     delivered_at: datetime | None = None
+    # When a delivery attempt took the email and has not ended (delivered or failed) yet. If the instance
+    # that took it died, its deliver message stays invisible for the queue lease: this says why it waits.
+    delivery_started_at: datetime | None = None

@@ -163,14 +163,17 @@ class LeadBatchCreation:
         self._jitter = jitter
         self._monotonic = monotonic
 
-    def drain(self, max_batches: int = 1000) -> BatchReport:
+    def drain(self, max_batches: int = 1000, on_batch: Callable[[int], object] | None = None) -> BatchReport:
         """Batches until the queue has nothing visible, ``max_batches`` ran, or the time ``budget`` (seconds,
-        kept under the host's function timeout) is spent; a batch is never cut short."""
+        kept under the host's function timeout) is spent; a batch is never cut short. ``on_batch`` is told
+        how many messages each batch took (the CLI's progress)."""
         total = BatchReport()
         deadline = self._monotonic() + self._budget
         for _ in range(max_batches):
             report = self.run_once()
             total.add(report)
+            if on_batch is not None and report.taken:
+                on_batch(report.taken)
             if report.taken == 0 or self._monotonic() >= deadline:
                 break
         return total

@@ -68,10 +68,7 @@ class EmailDelivery:
         self.deliver(parse_message(body, DeliverEmail).email_id)
 
     def deliver(self, email_id: str) -> EmailStatus:
-        with self._store.unit_of_work(read_only=True) as uow:
-            email = uow.get_email(email_id)
-        if email is None:
-            raise MalformedMessage(f"deliver-email names an unknown email {email_id}")
+        email = self._take(email_id)
         if email.status is not EmailStatus.PENDING:
             return email.status  # delivered (or given up) already: never send twice
         rendered = load_template(email.template, email.language, self._templates_dir).render(email.values)
@@ -91,10 +88,26 @@ class EmailDelivery:
             if current is not None and current.status is EmailStatus.PENDING:
                 uow.save_email(current.model_copy(update={
                     "status": EmailStatus.DELIVERED, "delivered_at": now, "attempts": current.attempts + 1,
-                    "last_error": None,
+                    "last_error": None, "delivery_started_at": None,
                 }))
         log.info("email delivered", extra={"email_id": email_id, "template": email.template})
         return EmailStatus.DELIVERED
+
+    def _take(self, email_id: str) -> EmailRecord:
+        """The email; a pending one is marked as taken by this attempt first (``delivery_started_at``).
+
+        Why a write per attempt: Azure Storage queues cannot list the messages an instance holds, so when one
+        dies mid-delivery the store is the only place that can say "in flight since" to an operator while the
+        message waits out its lease. One small write beside the send is cheap against an email's cost."""
+        with self._store.unit_of_work() as uow:
+            email = uow.get_email(email_id)
+            if email is None:
+                raise MalformedMessage(f"deliver-email names an unknown email {email_id}")
+            if email.status is not EmailStatus.PENDING:
+                return email
+            taken = email.model_copy(update={"delivery_started_at": self._clock.now()})
+            uow.save_email(taken)
+        return taken
 
     def _failed(self, email: EmailRecord, error: Exception) -> EmailStatus:
         attempts = email.attempts + 1
@@ -107,7 +120,7 @@ class EmailDelivery:
         with self._store.unit_of_work() as uow:
             uow.save_email(email.model_copy(update={
                 "status": status, "attempts": attempts, "last_error": f"{type(error).__name__}: {error}"[:500],
-                "next_attempt_at": None if give_up else now + timedelta(seconds=delay),
+                "next_attempt_at": None if give_up else now + timedelta(seconds=delay), "delivery_started_at": None,
             }))
         if give_up:
             log.error("email delivery given up", extra={"email_id": email.id, "attempts": attempts})

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from shared.domain.ids import derived_id, lead_id_for, prospect_id_for
 from shared.domain.messages import CreateLead
@@ -49,13 +49,16 @@ class ChannelSync:
         self._reconciliation = reconciliation
         self._user_sync = user_sync  # partner admins' user changes ("synchronize customers")
 
-    def run(self, max_batches: int = 1000) -> SyncReport:
+    def run(self, max_batches: int = 1000, on_batch: Callable[[int], object] | None = None) -> SyncReport:
+        """``on_batch`` is told how many prospects each batch created (the CLI's progress)."""
         # Leftovers first: messages a crashed run committed but never sent go out before new work.
         resent = self._relay.sweep()
         created = 0
         for _ in range(max_batches):
             batch = self._sync_batch()
             created += batch
+            if on_batch is not None:
+                on_batch(batch)
             if batch < self._batch_size:
                 break
         users = self._user_sync.run() if self._user_sync is not None else 0

@@ -1,8 +1,10 @@
 """The operator CLI: the demo walkthrough and the commands a person uses after it."""
 from __future__ import annotations
 
+import io
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -230,3 +232,203 @@ def test_the_back_office_gives_a_partner_an_admin_and_acknowledges_the_flag(tmp_
     assert code == 0 and f"{number}: flag acknowledged (the requester's email signs in for partner" in out
     assert number not in run(capsys, "--data-dir", data, "prospects", "--attention")[1]
     assert "not flagged; nothing changed" in run(capsys, "--data-dir", data, "acknowledge", number, "--note", "x")[1]
+
+
+@pytest.mark.parametrize("argv, wanted", [
+    (["poison", "show"], "the following arguments are required: queue, id"),
+    (["poison", "replay"], "the following arguments are required: queue, id"),
+    (["poison", "show", "b2b-emails"], "the following arguments are required: id"),
+    (["poison", "replay", "b2b-emails"], "the following arguments are required: id"),
+    (["poison"], "the following arguments are required: {list,show,replay}"),
+    (["poison", "drop", "b2b-emails"], "invalid choice: 'drop'"),
+])
+def test_poison_usage_errors_say_what_is_missing_with_exit_code_2(tmp_path, capsys, argv, wanted):
+    with pytest.raises(SystemExit) as refused:
+        main(["--data-dir", str(tmp_path), *argv])
+    err = capsys.readouterr().err
+    assert refused.value.code == 2
+    assert err.startswith("usage: b2b poison") and wanted in err and "Traceback" not in err
+
+
+def test_poison_not_found_and_nothing_to_replay(tmp_path, capsys):
+    data = str(tmp_path)
+    assert run(capsys, "--data-dir", data, "poison", "show", "b2b-emails", "m-1") == (
+        1, "b2b: no message m-1 on b2b-emails-poison\n")
+    code, out = run(capsys, "--data-dir", data, "poison", "replay", "b2b-nope", "all")
+    assert code == 1 and out.startswith("b2b: no queue b2b-nope; the queues are b2b-leads")
+    for queue in ("b2b-emails", "b2b-emails-poison"):
+        assert run(capsys, "--data-dir", data, "poison", "replay", queue, "all") == (
+            0, "nothing to replay: b2b-emails-poison is empty\n")
+
+
+def test_leads_show_states_in_words_and_a_dash_for_no_opportunity(tmp_path, capsys):
+    data = str(tmp_path)
+    assert run(capsys, "--data-dir", data, "demo")[0] == 0
+    header, *rows = run(capsys, "--data-dir", data, "leads", "--all")[1].splitlines()
+    assert header.split() == ["PROSPECT", "LEAD", "COMPANY", "CONTACT", "STATE", "OPPORTUNITY"]
+    by_prospect = {row.split()[0]: row for row in rows}
+    assert set(by_prospect) == {"PRO-000001", "PRO-000002", "PRO-000003"}
+    assert " Qualified " in by_prospect["PRO-000001"]
+    assert " Disqualified " in by_prospect["PRO-000002"] and by_prospect["PRO-000002"].endswith("  —")
+    assert "None" not in "\n".join(rows) and "STATECODE" not in header
+
+
+def test_the_demo_ends_saying_where_its_state_stays(tmp_path, capsys):
+    folder = tmp_path / "demo folder"
+    code, out = run(capsys, "--data-dir", str(folder), "demo")
+    assert code == 0
+    assert out.splitlines()[-3:] == [
+        f"The demo's state stays in {folder}",
+        f"  look around: b2b --data-dir '{folder}' prospects   (or partners, emails, outbox, leads --all)",
+        f"  start over:  rm -r '{folder}'",
+    ]
+
+
+class _InstanceDied(BaseException):
+    """A kill -9 while the email is being sent: nothing after it runs (no ``except Exception`` catches it)."""
+
+
+class _Transport:
+    """Sends, fails (a retry), or kills the instance, as the test says."""
+
+    def __init__(self):
+        self.mode = "die"
+        self.sent: list[str] = []
+
+    def send(self, email) -> None:
+        if self.mode == "die":
+            raise _InstanceDied()
+        if self.mode == "fail":
+            raise ConnectionError("the mail server went away")
+        self.sent.append(email.message_id)
+
+
+def _backend_settings(request, backend: str, tmp_path) -> dict[str, str]:
+    if backend == "sqlite":
+        return {"SALES_MODE": "none"}
+    import uuid
+
+    unique = uuid.uuid4().hex[:12]
+    return {"SALES_MODE": "none", "STATE_BACKEND": "azure",
+            "AzureWebJobsStorage": request.getfixturevalue("azurite").connection_string,
+            "STATE_TABLE": f"state{unique}", "LEAD_QUEUE": f"leads-{unique}", "OUTCOME_QUEUE": f"outcomes-{unique}",
+            "EMAIL_QUEUE": f"emails-{unique}"}
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "azure"])
+def test_emails_say_in_flight_since_when_an_instance_died_delivering_one(request, tmp_path, capsys, backend):
+    import argparse
+
+    from shared.adapters.clock import ManualClock
+    from shared.bootstrap import Container
+    from shared.cli import Cli
+    from shared.config import Settings
+    from tests.services.flow import signup_body, work
+
+    clock, transport = ManualClock(), _Transport()
+    c = Container.build(Settings.from_env(_backend_settings(request, backend, tmp_path), data_dir=tmp_path),
+                        clock=clock, transport=transport)
+
+    def approval_email() -> str:
+        Cli(c).emails(argparse.Namespace(pending=False))
+        rows = [line for line in capsys.readouterr().out.splitlines() if "prospect_approved" in line]
+        assert len(rows) == 1
+        return rows[0]
+
+    try:
+        c.intake.submit(signup_body())
+        c.channel_sync.run()
+        c.back_office.approve("PRO-000001", "alice")
+        with pytest.raises(_InstanceDied):
+            work(c)  # the instance takes the deliver message and dies while sending
+        # Its message is invisible for the whole lease: nothing shows in the queue, the email is pending.
+        assert c.queue.peek(c.settings.email_queue, max_messages=32) == []
+        row = approval_email()
+        assert " pending " in row
+        assert row.endswith("in flight since 2026-01-01 00:00:00Z, visible again at 2026-01-01 00:10:00Z")
+
+        clock.advance(601)
+        assert approval_email().endswith(
+            "taken at 2026-01-01 00:00:00Z and not finished; visible again since 2026-01-01 00:10:00Z")
+
+        email_id = approval_email().split()[0]
+        transport.mode = "fail"  # the message came back: this attempt ends with a retry
+        c.email_delivery.deliver(email_id)
+        assert "in flight" not in approval_email() and "retry at 2026-01-01 00:10" in approval_email()
+
+        transport.mode = "send"
+        c.email_delivery.deliver(email_id)
+        row = approval_email()
+        assert transport.sent == [email_id] and " delivered " in row and "in flight" not in row
+    finally:
+        for adapter in (c.store, c.queue):
+            adapter.close()
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def _signups(tmp_path, capsys, count: int) -> str:
+    from tests.services.flow import signup_body
+
+    data = str(tmp_path)
+    for n in range(count):
+        body = tmp_path / f"signup{n}.json"
+        body.write_text(json.dumps(signup_body(n)))
+        assert run(capsys, "--data-dir", data, "submit", str(body))[0] == 0
+    return data
+
+
+def test_long_runs_count_what_they_handled_on_a_terminal(tmp_path, capsys, monkeypatch):
+    data = _signups(tmp_path, capsys, 3)
+    monkeypatch.setenv("SYNC_BATCH_SIZE", "1")
+    monkeypatch.setenv("LOG_LEVEL", "WARNING")
+    monkeypatch.setenv("TQDM_MININTERVAL", "0")  # tqdm's own setting: draw every update, not every 0.1 s
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert main(["--data-dir", data, "sync"]) == 0
+    drawn = terminal.getvalue()
+    assert [f"channel sync: {n} prospects" in drawn for n in (1, 2, 3)] == [True, True, True]
+    assert "prospects created: 3" in capsys.readouterr().out  # the result stays on stdout, the bar is gone
+
+    terminal.seek(0), terminal.truncate()
+    assert main(["--data-dir", data, "work"]) == 0
+    assert "queued messages: 3 messages" in terminal.getvalue()
+    assert capsys.readouterr().out == "messages processed: 3\n"
+
+
+def test_long_runs_draw_nothing_when_stderr_is_not_a_terminal(tmp_path, capsys, monkeypatch):
+    data = _signups(tmp_path, capsys, 2)
+    monkeypatch.setenv("TQDM_MININTERVAL", "0")
+    monkeypatch.setenv("LOG_LEVEL", "WARNING")  # `b2b work` sets the root logger's level: leave it as tests want
+    for command, result in (("sync", "prospects created: 2"), ("work", "messages processed: 2")):
+        code, out = run(capsys, "--data-dir", data, command)
+        assert code == 0 and result in out
+        assert "\r" not in out and "prospects/s" not in out and "messages/s" not in out
+
+
+def test_only_the_cli_imports_the_progress_library():
+    # Services, adapters, the functions and the host get a callback; tqdm is the CLI's business.
+    import ast
+
+    root = Path(__file__).resolve().parents[2]
+    importers = []
+    for path in [root / "function_app.py", *(p for d in ("shared", "functions", "devhost") for p in (root / d).rglob("*.py"))]:
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            if any(name.split(".")[0] == "tqdm" for name in names):
+                importers.append(path.relative_to(root).as_posix())
+    assert sorted(set(importers)) == ["shared/cli.py"]
+
+
+def test_lead_batches_tell_the_cli_each_batch_they_took(container):
+    # `b2b work` with SALES_MODE=dataverse counts the lead queue's batches through this callback.
+    from tests.services.test_lead_batches import ScriptedSales, consumer, prospects_with_messages
+
+    prospects_with_messages(container, 7)
+    taken: list[int] = []
+    report = consumer(container, ScriptedSales(container.sales), batch_size=3).drain(on_batch=taken.append)
+    assert taken == [3, 3, 1] and report.taken == 7
