@@ -65,6 +65,7 @@ class Operation:
     body: Mapping[str, type[BaseModel] | dict] | None = None  # the request body by media type
     params: tuple[Param, ...] = ()
     tag: str = ""
+    example: dict | None = None  # a body the route accepts (the docs page shows it; the fuzz test sends it)
 
     @property
     def operation_id(self) -> str:
@@ -104,14 +105,14 @@ _HEADERS: dict[str, dict] = {
                          "schema": {"type": "string"}},
 }
 
-# Route parameters by name: every operation whose route has one gets it (all required strings).
+# Route parameters by name: every operation whose route has one gets it (all required strings): description, example.
 _PATH_PARAMS = {
-    "id": "The signup's id, as the intake answered it",
-    "key": "The prospect's number (PRO-000001) or id",
-    "hierarchyId": "The partner's customer hierarchy (CH-000001)",
-    "userId": "The partner user's id",
-    "orderId": "The storefront's order id (letters, digits, '.', '_', ':' or '-', at most 100)",
-    "name": "The file's name",
+    "id": ("The signup's id, as the intake answered it", None),
+    "key": ("The prospect's number or id", "PRO-000001"),
+    "hierarchyId": ("The partner's customer hierarchy", "CH-000001"),
+    "userId": ("The partner user's id", None),
+    "orderId": ("The storefront's order id (letters, digits, '.', '_', ':' or '-', at most 100)", "order-1001"),
+    "name": ("The file's name", "swagger-ui.css"),
 }
 
 _SECURITY_SCHEMES = {
@@ -162,6 +163,7 @@ def _operations() -> tuple[Operation, ...]:
                   params=(Param("Idempotency-Key", "header", "A retry with the same key and body answers the first "
                                 "request again; with another body, 409",
                                 {"type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY_LENGTH}),),
+                  example=_SIGNUP,
                   answers={202: Answer("Taken: the sync makes it a prospect", {JSON: a.SignupAccepted},
                                        ("Location",)),
                            **json_errors, 409: _problem("The Idempotency-Key was used with another body")}),
@@ -177,6 +179,7 @@ def _operations() -> tuple[Operation, ...]:
                   answers={200: Answer("The form", {HTML: {"type": "string"}})}),
         Operation("storefront_submit", "POST", "signup", "Send the onboarding form (a browser's form post)",
                   Auth.ANONYMOUS, tag="storefront", body={FORM: _form_schema()},
+                  example=_SIGNUP_FORM,
                   answers={201: Answer("The confirmation page with the signup's id and status link",
                                        {HTML: {"type": "string"}}),
                            409: Answer("This form was sent already with other values: the form again",
@@ -194,20 +197,23 @@ def _operations() -> tuple[Operation, ...]:
                            413: TOO_LARGE, 415: WRONG_TYPE}),
         # --- the back office (admin key) ------------------------------------------------------------------------
         *(Operation(f"backoffice_{verb}", "POST", f"backoffice/prospects/{{key}}/{verb}", summary,
-                    Auth.ADMIN_KEY, tag="back office", body={JSON: model},
+                    Auth.ADMIN_KEY, tag="back office", body={JSON: model}, example=example,
                     answers={200: Answer(done, {JSON: answer}), **json_errors, 404: NOT_FOUND, 409: CONFLICT})
-          for verb, summary, model, answer, done in (
-              ("approve", "Approve a prospect (as winning it in Sales would)", a.ApproveBody, a.ProspectDecision,
-               "Approved (or approved before: changed is false)"),
+          for verb, summary, model, example, answer, done in (
+              ("approve", "Approve a prospect (as winning it in Sales would)", a.ApproveBody, {"operator": "alice"},
+               a.ProspectDecision, "Approved (or approved before: changed is false)"),
               ("reject", "Reject a prospect, with the reason for its decline email", a.RejectBody,
-               a.ProspectDecision, "Rejected (or rejected before: changed is false)"),
+               {"operator": "alice", "reason": "We sell to retailers only"}, a.ProspectDecision,
+               "Rejected (or rejected before: changed is false)"),
               ("acknowledge", "Clear a prospect's attention flag, with a note", a.AcknowledgeBody,
-               a.Acknowledgement, "Acknowledged (changed is false when it was not flagged)"))),
+               {"operator": "alice", "note": "Admin added by the back office"}, a.Acknowledgement,
+               "Acknowledged (changed is false when it was not flagged)"))),
         Operation("backoffice_credit", "GET", "backoffice/partners/{hierarchyId}/credit", "A partner's credit line",
                   Auth.ADMIN_KEY, tag="back office",
                   answers={200: Answer("The credit line", {JSON: a.CreditLine}), 404: NOT_FOUND}),
         Operation("backoffice_credit", "PUT", "backoffice/partners/{hierarchyId}/credit",
                   "Set a partner's credit line", Auth.ADMIN_KEY, tag="back office", body={JSON: CreditLineInput},
+                  example={"limit": "5000.00", "currency": "EUR"},
                   answers={200: Answer("The credit line as set", {JSON: a.CreditLine}), **json_errors,
                            404: NOT_FOUND,
                            409: _problem("The currency cannot change while orders are reserved or a user has a "
@@ -218,11 +224,13 @@ def _operations() -> tuple[Operation, ...]:
         Operation("backoffice_partner_users", "POST", "backoffice/partners/{hierarchyId}/users",
                   "Add a user (an Admin, say) to any partner", Auth.ADMIN_KEY, tag="back office",
                   body={JSON: OperatorNewPartnerUser},
+                  example={"operator": "alice", **_NEW_USER, "role": "Admin"},
                   answers={201: Answer("Added (Pending until the sync)", {JSON: a.PartnerUser}),
                            200: Answer("The same add again", {JSON: a.PartnerUser}), **json_errors, **user_answers}),
         Operation("backoffice_customers", "POST", "backoffice/customers",
                   "Record an existing customer (from the ERP) by account number", Auth.ADMIN_KEY,
                   tag="back office", body={JSON: NewCustomer},
+                  example={"accountNumber": "ERP-1001", "type": "Organization", "name": "Contoso AB", "country": "SE"},
                   answers={201: Answer("Recorded", {JSON: a.Customer}),
                            200: Answer("Recorded before with the same values", {JSON: a.Customer}),
                            **json_errors, 409: CONFLICT}),
@@ -232,6 +240,7 @@ def _operations() -> tuple[Operation, ...]:
         Operation("backoffice_partners", "POST", "backoffice/partners",
                   "Make an existing Organization a partner, with existing Persons as its users", Auth.ADMIN_KEY,
                   tag="back office", body={JSON: OnboardExisting},
+                  example={"organizationCustomerId": "ERP-1001", "operator": "alice", "members": [{"customerId": "ERP-2001", "role": "Admin"}]},
                   answers={201: Answer("Onboarded", {JSON: a.OnboardedPartner}),
                            200: Answer("Onboarded before", {JSON: a.OnboardedPartner}),
                            **json_errors, 404: NOT_FOUND, 409: CONFLICT}),
@@ -241,9 +250,11 @@ def _operations() -> tuple[Operation, ...]:
         Operation("partner_users", "GET", "partners/{hierarchyId}/users", "The partner's users (an Admin's view)",
                   Auth.BEARER, tag="partners",
                   params=(Param("includeRemoved", "query", "true: removed users too", {"type": "boolean"}),),
-                  answers={200: Answer("The users", {JSON: a.PartnerUsers}), 404: NOT_FOUND}),
+                  answers={200: Answer("The users", {JSON: a.PartnerUsers}), 404: NOT_FOUND,
+                           422: _problem("includeRemoved is neither true nor false")}),
         Operation("partner_users", "POST", "partners/{hierarchyId}/users", "Add a user to the partner",
                   Auth.BEARER, tag="partners", body={JSON: NewPartnerUser},
+                  example=_NEW_USER,
                   answers={201: Answer("Added (Pending until the sync)", {JSON: a.PartnerUser}, ("Location",)),
                            200: Answer("The same add again", {JSON: a.PartnerUser}, ("Location",)),
                            **json_errors, **user_answers}),
@@ -252,6 +263,7 @@ def _operations() -> tuple[Operation, ...]:
                   answers={200: Answer("The user", {JSON: a.PartnerUser}), 404: NOT_FOUND}),
         Operation("partner_user", "PATCH", "partners/{hierarchyId}/users/{userId}",
                   "Change a user (only the fields sent)", Auth.BEARER, tag="partners", body={JSON: PartnerUserChanges},
+                  example={"spendingLimit": "250.00"},
                   answers={202: Answer("Changed; the sync applies it", {JSON: a.PartnerUser}),
                            200: Answer("Nothing changed", {JSON: a.PartnerUser}), **json_errors, **user_answers}),
         Operation("partner_user", "DELETE", "partners/{hierarchyId}/users/{userId}", "Remove a user",
@@ -261,10 +273,12 @@ def _operations() -> tuple[Operation, ...]:
         # --- orders (bearer JWT) --------------------------------------------------------------------------------
         Operation("order_check", "POST", "orders/check", "May this order go on the partner's credit?", Auth.BEARER,
                   tag="orders", body={JSON: OrderCheck},
+                  example={**_ORDER, "orderId": "order-1001"},
                   answers={200: Answer("allow, or deny with every reason", {JSON: a.OrderDecision}),
                            **json_errors, 404: NOT_FOUND}),
         Operation("order_reserve", "POST", "orders/{orderId}/reserve", "Hold an order's amount against the credit",
                   Auth.BEARER, tag="orders", body={JSON: OrderReservation},
+                  example=_ORDER,
                   answers={201: Answer("Held", {JSON: a.OrderDecision}),
                            200: Answer("Held before (the first answer stands)", {JSON: a.OrderDecision}),
                            409: Answer("Denied (the reasons say why), or the order id was used otherwise",
@@ -281,9 +295,28 @@ def _operations() -> tuple[Operation, ...]:
                   tag="documentation", answers={200: Answer("The page", {HTML: {"type": "string"}})}),
         Operation("openapi_docs_asset", "GET", "docs/assets/{name}", "A script or style sheet of the docs page",
                   Auth.ANONYMOUS, tag="documentation",
-                  answers={200: Answer("The file", {media: {"type": "string"} for media in sorted(set(ASSET_TYPES))}),
+                  answers={200: Answer("The file", {media: {"type": "string"} for media in sorted(set(ASSET_TYPES.values()))}),
                            404: NOT_FOUND}),
     )
+
+
+# Bodies the routes accept, shown on the docs page (and sent by the fuzz test as its explicit examples).
+_SIGNUP = {
+    "company": {"name": "Fabrikam AB", "phone": "+46 8 123 456",
+                "address": {"street": "Storgatan 1", "city": "Stockholm", "zip_code": "111 22", "country": "SE"}},
+    "contact": {"first_name": "Astrid", "last_name": "Lind", "email": "astrid@fabrikam.example",
+                "phone": "+46 70 123 45 67", "preferred_language": "sv-SE"},
+    "comments": "We order weekly.", "channel_id": "b2b-web",
+}
+_SIGNUP_FORM = {
+    "company.name": "Fabrikam AB", "company.phone": "+46 8 123 456", "company.address.street": "Storgatan 1",
+    "company.address.city": "Stockholm", "company.address.zip_code": "111 22", "company.address.country": "SE",
+    "contact.first_name": "Astrid", "contact.last_name": "Lind", "contact.email": "astrid@fabrikam.example",
+    "contact.phone": "+46 70 123 45 67", "channel_id": "b2b-web",
+}
+_NEW_USER = {"firstName": "Anna", "lastName": "Berg", "email": "anna@fabrikam.example", "spendingLimit": "100.00"}
+_ORDER = {"hierarchyId": "CH-000001", "userId": "5c0f7d53-3b1e-5d2f-9a51-2b9a3e1f0c11", "amount": "125.50",
+          "currency": "EUR"}
 
 
 def _form_schema() -> dict:
@@ -391,8 +424,12 @@ def _operation(op: Operation) -> dict:
         if headers:
             entry["headers"] = {name: _HEADERS[name] for name in headers}
         responses[str(status)] = entry
-    parameters = [{"name": name, "in": "path", "required": True, "description": _PATH_PARAMS[name],
-                   "schema": {"type": "string", "minLength": 1}} for name in _ROUTE_PARAM.findall(op.route)]
+    parameters = []
+    for name in _ROUTE_PARAM.findall(op.route):
+        description, example = _PATH_PARAMS[name]
+        parameters.append({"name": name, "in": "path", "required": True, "description": description,
+                           "schema": {"type": "string", "minLength": 1},
+                           **({"example": example} if example else {})})
     parameters += [{"name": p.name, "in": p.where, "required": False, "description": p.description,
                     "schema": p.schema} for p in op.params]
     entry = {"operationId": op.operation_id, "summary": op.summary, "tags": [op.tag] if op.tag else [],
@@ -400,5 +437,9 @@ def _operation(op: Operation) -> dict:
     if parameters:
         entry["parameters"] = parameters
     if op.body is not None:
-        entry["requestBody"] = {"required": True, "content": _content(op.body)}
+        content = _content(op.body)
+        if op.example is not None:
+            for media in content:
+                content[media]["example"] = op.example
+        entry["requestBody"] = {"required": True, "content": content}
     return entry
