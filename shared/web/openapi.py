@@ -148,6 +148,8 @@ def _operations() -> tuple[Operation, ...]:
         CreditLineInput, NewCustomer, NewPartnerUser, OnboardExisting, OperatorNewPartnerUser, OrderCheck,
         OrderReservation, PartnerUserChanges,
     )
+    from shared.domain.model import Customer  # the route answers the entity itself (model_dump)
+    from shared.domain.partners import user_id_for
     from shared.domain.signup import SignupRequest
     from shared.services.intake import MAX_IDEMPOTENCY_KEY_LENGTH
     from shared.services.sales_webhook import RemoteExecutionContext
@@ -155,6 +157,9 @@ def _operations() -> tuple[Operation, ...]:
     from shared.web.api_docs import ASSET_TYPES
 
     json_errors = JSON_BODY_ERRORS
+    # An order of the example signup's requester, who becomes its partner's first user (CH-000001) once approved.
+    order = {"hierarchyId": "CH-000001", "userId": user_id_for(_SIGNUP["contact"]["email"]), "amount": "125.50",
+             "currency": "EUR"}
     user_answers = {404: NOT_FOUND, 409: CONFLICT}
     return (
         # --- the storefront ---------------------------------------------------------------------------------
@@ -231,8 +236,8 @@ def _operations() -> tuple[Operation, ...]:
                   "Record an existing customer (from the ERP) by account number", Auth.ADMIN_KEY,
                   tag="back office", body={JSON: NewCustomer},
                   example={"accountNumber": "ERP-1001", "type": "Organization", "name": "Contoso AB", "country": "SE"},
-                  answers={201: Answer("Recorded", {JSON: a.Customer}),
-                           200: Answer("Recorded before with the same values", {JSON: a.Customer}),
+                  answers={201: Answer("Recorded", {JSON: Customer}),
+                           200: Answer("Recorded before with the same values", {JSON: Customer}),
                            **json_errors, 409: CONFLICT}),
         Operation("backoffice_partners", "GET", "backoffice/partners", "Every partner, in number order",
                   Auth.ADMIN_KEY, tag="back office",
@@ -240,7 +245,8 @@ def _operations() -> tuple[Operation, ...]:
         Operation("backoffice_partners", "POST", "backoffice/partners",
                   "Make an existing Organization a partner, with existing Persons as its users", Auth.ADMIN_KEY,
                   tag="back office", body={JSON: OnboardExisting},
-                  example={"organizationCustomerId": "ERP-1001", "operator": "alice", "members": [{"customerId": "ERP-2001", "role": "Admin"}]},
+                  example={"organizationCustomerId": "ERP-1001", "operator": "alice",
+                           "members": [{"customerId": "ERP-2001", "role": "Admin"}]},
                   answers={201: Answer("Onboarded", {JSON: a.OnboardedPartner}),
                            200: Answer("Onboarded before", {JSON: a.OnboardedPartner}),
                            **json_errors, 404: NOT_FOUND, 409: CONFLICT}),
@@ -273,12 +279,12 @@ def _operations() -> tuple[Operation, ...]:
         # --- orders (bearer JWT) --------------------------------------------------------------------------------
         Operation("order_check", "POST", "orders/check", "May this order go on the partner's credit?", Auth.BEARER,
                   tag="orders", body={JSON: OrderCheck},
-                  example={**_ORDER, "orderId": "order-1001"},
+                  example={**order, "orderId": "order-1001"},
                   answers={200: Answer("allow, or deny with every reason", {JSON: a.OrderDecision}),
                            **json_errors, 404: NOT_FOUND}),
         Operation("order_reserve", "POST", "orders/{orderId}/reserve", "Hold an order's amount against the credit",
                   Auth.BEARER, tag="orders", body={JSON: OrderReservation},
-                  example=_ORDER,
+                  example=order,
                   answers={201: Answer("Held", {JSON: a.OrderDecision}),
                            200: Answer("Held before (the first answer stands)", {JSON: a.OrderDecision}),
                            409: Answer("Denied (the reasons say why), or the order id was used otherwise",
@@ -295,7 +301,8 @@ def _operations() -> tuple[Operation, ...]:
                   tag="documentation", answers={200: Answer("The page", {HTML: {"type": "string"}})}),
         Operation("openapi_docs_asset", "GET", "docs/assets/{name}", "A script or style sheet of the docs page",
                   Auth.ANONYMOUS, tag="documentation",
-                  answers={200: Answer("The file", {media: {"type": "string"} for media in sorted(set(ASSET_TYPES.values()))}),
+                  answers={200: Answer("The file", {media: {"type": "string"}
+                                                    for media in sorted(set(ASSET_TYPES.values()))}),
                            404: NOT_FOUND}),
     )
 
@@ -315,8 +322,6 @@ _SIGNUP_FORM = {
     "contact.phone": "+46 70 123 45 67", "channel_id": "b2b-web",
 }
 _NEW_USER = {"firstName": "Anna", "lastName": "Berg", "email": "anna@fabrikam.example", "spendingLimit": "100.00"}
-_ORDER = {"hierarchyId": "CH-000001", "userId": "5c0f7d53-3b1e-5d2f-9a51-2b9a3e1f0c11", "amount": "125.50",
-          "currency": "EUR"}
 
 
 def _form_schema() -> dict:
@@ -387,7 +392,7 @@ def _schemas(ops: tuple[Operation, ...]) -> dict:
     modes = {model: {m for mm, m in models if mm is model} for model, _ in models}
     if any(len(m) > 1 for m in modes.values()):
         raise ValueError("a model is both a body and an answer: give the answer its own model")
-    mapping, definitions = models_json_schema(models, ref_template="#/components/schemas/{model}")
+    _, definitions = models_json_schema(models, ref_template="#/components/schemas/{model}")
     schemas = definitions.get("$defs", {})
     missing = names - set(schemas)
     if missing:

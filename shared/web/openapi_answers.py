@@ -11,7 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from shared.domain.model import CustomerType, ProspectStatus
+from shared.domain.model import ProspectStatus
 from shared.domain.partners import ReservationStatus, UserChange, UserStatus
 from shared.domain.validation import MAX_OPERATOR
 from shared.services.back_office import MAX_REASON
@@ -127,23 +127,6 @@ class PartnerUser(_Camel):
 
 class PartnerUsers(_Snake):
     users: list[PartnerUser]
-
-
-class Customer(_Snake):
-    id: str
-    type: CustomerType
-    name: str
-    first_name: str | None
-    last_name: str | None
-    email: str | None
-    phone: str | None
-    street: str | None
-    city: str | None
-    zip_code: str | None
-    country: str | None
-    sales_record_id: str | None
-    prospect_id: str | None
-    created_at: datetime
 
 
 class Partner(_Camel):

@@ -15,25 +15,38 @@ from hypothesis import HealthCheck, Phase, settings
 from schemathesis.config import SchemathesisConfig
 from schemathesis.specs.openapi.checks import positive_data_acceptance, unsupported_method
 
-from tests.e2e.conftest import start_host, stop_host
-from tests.e2e.test_partners_through_host import KEY, approved_partner
+from shared.web.openapi import document
+from tests.e2e.conftest import start_host, stop_host, wait_for
 
 pytestmark = pytest.mark.e2e
+KEY = "fuzz-function-key-0123456789"
 EXAMPLES_PER_OPERATION = 25
 ANSWERS: Counter = Counter()  # (generation mode, status) → requests, printed at the end (pytest -s shows it)
 
 
 @pytest.fixture(scope="module")
 def fuzzed_host(tmp_path_factory, _local_issuer):
-    """One host for the whole run (with a partner whose Admin the bearer token names), on the embedded default."""
+    """One host for the whole run, on the embedded default, where the document's own example signup has been
+    approved (PRO-000001 → partner CH-000001): the examples then reach real records, and the bearer token is
+    its requester's, the partner's Admin."""
     issuer = _local_issuer
     issuer.reset()
     host = start_host(tmp_path_factory.mktemp("fuzz") / "data",
                       {**issuer.settings_env(), "SALES_MODE": "none", "DEVHOST_FUNCTION_KEY": KEY})
+    signup = document()["paths"]["/signups"]["post"]["requestBody"]["content"]["application/json"]["example"]
     with requests.Session() as http:
-        approved_partner(http, host, 1)
-    yield host, {"x-functions-key": KEY, "Authorization": issuer.header_for("person1@example.com",
-                                                                             lifetime_seconds=3600)}
+        assert http.post(host.url("signups"), json=signup, timeout=30).status_code == 202
+        state = host.container()
+        try:
+            wait_for(lambda: state.operator.prospects(), what="the example signup's prospect")
+        finally:
+            state.store.close()
+            state.queue.close()
+        approved = http.post(host.url("backoffice/prospects/PRO-000001/approve"), json={"operator": "fuzz"},
+                             headers={"x-functions-key": KEY}, timeout=30)
+        assert approved.status_code == 200 and approved.json()["hierarchy_id"] == "CH-000001", approved.text
+    token = issuer.header_for(signup["contact"]["email"], lifetime_seconds=3600)
+    yield host, {"x-functions-key": KEY, "Authorization": token}
     stop_host(host)
     print(f"\nschemathesis: {sum(ANSWERS.values())} requests;", dict(sorted(ANSWERS.items())))
 
