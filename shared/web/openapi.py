@@ -94,6 +94,11 @@ _TOKEN_REFUSED = _problem("No bearer token, or one that is expired, wrongly sign
                           "WWW-Authenticate")
 _FORBIDDEN = _problem("The signed-in user may not do this (a User where an Admin is needed)")
 
+# The answers many routes share, kept once in components/responses.
+_SHARED_ANSWERS = {"Malformed": MALFORMED, "TooLarge": TOO_LARGE, "WrongType": WRONG_TYPE, "Invalid": INVALID,
+                   "NotFound": NOT_FOUND, "Conflict": CONFLICT, "Unavailable": UNAVAILABLE, "Failed": FAILED,
+                   "KeyRefused": _KEY_REFUSED, "TokenRefused": _TOKEN_REFUSED, "Forbidden": _FORBIDDEN}
+
 _HEADERS: dict[str, dict] = {
     "x-correlation-id": {"description": "The id this request's logs carry (the caller's own when it sent a valid one)",
                          "required": True, "schema": {"type": "string"}},
@@ -195,7 +200,7 @@ def _operations() -> tuple[Operation, ...]:
         # --- Sales (Dataverse webhook) --------------------------------------------------------------------------
         Operation("sales_events", "POST", "sales/events", "A decision made in Sales (Dataverse's webhook)",
                   Auth.FUNCTION_KEY, tag="sales",
-                  body={JSON: RemoteExecutionContext, "text/json": RemoteExecutionContext},
+                  body={JSON: RemoteExecutionContext, "text/json": RemoteExecutionContext}, example=_QUALIFY_LEAD,
                   answers={202: Answer("On the outcome queue, a repeat, or not a decision about a B2B prospect",
                                        {JSON: a.WebhookAccepted}),
                            400: _problem("Not a RemoteExecutionContext this webhook can use (no retry helps)"),
@@ -321,6 +326,15 @@ _SIGNUP_FORM = {
     "contact.first_name": "Astrid", "contact.last_name": "Lind", "contact.email": "astrid@fabrikam.example",
     "contact.phone": "+46 70 123 45 67", "channel_id": "b2b-web",
 }
+_LEAD = "6f1c2a4e-0b7d-4c55-9e3a-2f8d1b9c7e10"
+_QUALIFY_LEAD = {  # the parts of Dataverse's RemoteExecutionContext the webhook reads, for a lead qualified in Sales
+    "MessageName": "QualifyLead", "PrimaryEntityName": "lead", "PrimaryEntityId": _LEAD,
+    "InputParameters": [{"key": "LeadId", "value": {"Id": _LEAD, "LogicalName": "lead"}},
+                        {"key": "CreateOpportunity", "value": True}, {"key": "Status", "value": {"Value": 3}}],
+    "OutputParameters": [{"key": "CreatedEntities",
+                          "value": [{"Id": "0c9b8a7d-6e5f-4a3b-2c1d-0e9f8a7b6c5d", "LogicalName": "opportunity"}]}],
+    "CorrelationId": "2b7e6c1d-5a4f-4e3d-9c2b-1a0f9e8d7c6b", "OperationCreatedOn": "/Date(1764751200000)/",
+}
 _NEW_USER = {"firstName": "Anna", "lastName": "Berg", "email": "anna@fabrikam.example", "spendingLimit": "100.00"}
 
 
@@ -356,7 +370,9 @@ def document() -> dict:
                                 "credit, the Dataverse webhook. Errors are application/problem+json (RFC 9457)."},
         "servers": [{"url": f"/{ROUTE_PREFIX}", "description": "This host, under its route prefix"}],
         "paths": paths,
-        "components": {"schemas": components, "securitySchemes": _SECURITY_SCHEMES},
+        "components": {"schemas": components,
+                       "responses": {name: _response(answer) for name, answer in _SHARED_ANSWERS.items()},
+                       "securitySchemes": _SECURITY_SCHEMES},
     }
 
 
@@ -415,20 +431,25 @@ def _content(content: Mapping[str, type[BaseModel] | dict | str | None]) -> dict
 _ROUTE_PARAM = re.compile(r"{(\w+)}")
 
 
+def _response(answer: Answer) -> dict:
+    entry: dict = {"description": answer.description}
+    if answer.content:
+        entry["content"] = _content(answer.content)
+    # Every answer the function gives carries the correlation id; the host's own refusal of a key does not.
+    headers = answer.headers if answer is _KEY_REFUSED else ("x-correlation-id", *answer.headers)
+    if headers:
+        entry["headers"] = {name: _HEADERS[name] for name in headers}
+    return entry
+
+
 def _operation(op: Operation) -> dict:
     answers = {**op.answers, **_AUTH_ANSWERS[op.auth], 500: FAILED}
     answers.setdefault(503, UNAVAILABLE)
+    shared = {id(answer): name for name, answer in _SHARED_ANSWERS.items()}
     responses = {}
     for status in sorted(answers):
-        answer = answers[status]
-        entry: dict = {"description": answer.description}
-        if answer.content:
-            entry["content"] = _content(answer.content)
-        # Every answer the function gives carries the correlation id; the host's own refusal of a key does not.
-        headers = answer.headers if answer is _KEY_REFUSED else ("x-correlation-id", *answer.headers)
-        if headers:
-            entry["headers"] = {name: _HEADERS[name] for name in headers}
-        responses[str(status)] = entry
+        name = shared.get(id(answers[status]))
+        responses[str(status)] = {"$ref": f"#/components/responses/{name}"} if name else _response(answers[status])
     parameters = []
     for name in _ROUTE_PARAM.findall(op.route):
         description, example = _PATH_PARAMS[name]

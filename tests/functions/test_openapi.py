@@ -65,22 +65,35 @@ def test_the_documented_route_prefix_is_the_hosts():
     assert document()["servers"] == [{"url": f"/{ROUTE_PREFIX}", "description": "This host, under its route prefix"}]
 
 
+def resolved(doc: dict, entry: dict) -> dict:
+    """``entry``, or what its local ``$ref`` points to."""
+    if "$ref" not in entry:
+        return entry
+    target = doc
+    for part in entry["$ref"].removeprefix("#/").split("/"):
+        target = target[part]
+    return target
+
+
 def test_every_operation_documents_its_auth_and_problem_answers():
     doc = document()
     for path, item in doc["paths"].items():
         for method, operation in item.items():
             where = f"{method.upper()} {path}"
             responses = operation["responses"]
-            assert responses["500"]["content"] == {"application/problem+json": {
+            failed = resolved(doc, responses["500"])
+            assert failed["content"] == {"application/problem+json": {
                 "schema": {"$ref": "#/components/schemas/Problem"}}}, where
+            assert "x-correlation-id" in failed["headers"], where
             if operation["security"]:
                 assert "401" in responses, where
             if "requestBody" in operation and "application/json" in operation["requestBody"]["content"]:
                 assert {"400", "413", "415"} <= set(responses), where
     problem = doc["components"]["schemas"]["Problem"]
     assert {"type", "title", "status", "detail", "errors"} <= set(problem["properties"])
-    refs = set(re.findall(r'"#/components/schemas/([^"]+)"', json.dumps(doc)))
-    assert refs <= set(doc["components"]["schemas"])  # every reference resolves where pydantic was told to point
+    for kind in ("schemas", "responses"):  # every reference resolves (pydantic's point where it was told)
+        refs = set(re.findall(rf'"#/components/{kind}/([^"]+)"', json.dumps(doc)))
+        assert refs and refs <= set(doc["components"][kind]), kind
 
 
 def test_request_bodies_come_from_the_domain_models():
@@ -132,3 +145,41 @@ def test_the_docs_page_loads_swagger_ui_from_this_host_only():
 def test_only_the_pages_own_files_are_served(name):
     response = get(openapi_docs_asset, f"http://localhost:7071/api/docs/assets/{name}", name=name)
     assert response.status_code == 404 and response.mimetype == "application/problem+json"
+
+
+def assert_documented(response: func.HttpResponse, method: str, path: str) -> None:
+    """The answer's status, media type and (JSON) body are what the document says ``method path`` answers."""
+    from jsonschema import Draft202012Validator
+
+    doc = document()
+    answer = resolved(doc, doc["paths"][path][method.lower()]["responses"][str(response.status_code)])
+    media = answer["content"][response.mimetype]  # KeyError: a media type the document does not name
+    if response.mimetype.endswith("json"):
+        schema = {**media["schema"], "components": doc["components"]}  # refs resolve against the document
+        Draft202012Validator(schema).validate(json.loads(response.get_body()))
+
+
+def test_answers_the_fuzzer_cannot_reach_agree_with_the_document(app_container):
+    """A signup's status needs a real signup id, which a generated request never has."""
+    from functions.sales_events import sales_events
+    from functions.signups import signup_intake, signup_status
+
+    ops = document()["paths"]
+    example = ops["/signups"]["post"]["requestBody"]["content"]["application/json"]["example"]
+    taken = signup_intake(func.HttpRequest("POST", "http://localhost:7071/api/signups",
+                                           body=json.dumps(example).encode(),
+                                           headers={"content-type": "application/json"}))
+    assert_documented(taken, "POST", "/signups")
+    signup_id = json.loads(taken.get_body())["id"]
+    app_container.channel_sync.run()
+    for accept in ("application/json", "text/html"):
+        status = signup_status(func.HttpRequest("GET", f"http://localhost:7071/api/signups/{signup_id}", body=b"",
+                                                headers={"accept": accept}, route_params={"id": signup_id}))
+        assert status.status_code == 200
+        assert_documented(status, "GET", "/signups/{id}")
+    context = ops["/sales/events"]["post"]["requestBody"]["content"]["application/json"]["example"]
+    webhook = sales_events(func.HttpRequest("POST", "http://localhost:7071/api/sales/events",
+                                            body=json.dumps(context).encode(),
+                                            headers={"content-type": "application/json"}))
+    assert webhook.status_code == 202
+    assert_documented(webhook, "POST", "/sales/events")
