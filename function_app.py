@@ -1,9 +1,11 @@
 """The Function App: one blueprint per concern. Importing it does no I/O (cold start matters)."""
 import azure.functions as func
 
-from functions import back_office, channel_sync, orders, partners, queues, sales_events, signups, storefront
+from functions import (
+    back_office, channel_sync, openapi, orders, partners, queues, sales_events, signups, storefront,
+)
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 for blueprint in (signups.bp, storefront.bp, channel_sync.bp, queues.bp, back_office.bp, sales_events.bp,
-                  partners.bp, orders.bp):
+                  partners.bp, orders.bp, openapi.bp):
     app.register_functions(blueprint)

@@ -16,8 +16,20 @@ import azure.functions as func
 
 from functions._http import http_function, json_object, json_response, signed_in
 from functions._runtime import container
+from shared.domain.errors import InvalidInput
 
 bp = func.Blueprint()
+
+
+def _flag(req: func.HttpRequest, name: str) -> bool:
+    """A true/false query parameter, false when absent; any other value is refused (422), never read as false:
+    a typo such as ``includeRemoved=ture`` must not quietly answer something else than asked."""
+    value = req.params.get(name)
+    if value is None:
+        return False
+    if value.lower() not in ("true", "false"):
+        raise InvalidInput([(name, "must be true or false")])
+    return value.lower() == "true"
 
 
 def _user_answer(user, status: int, **headers: str) -> func.HttpResponse:
@@ -46,7 +58,7 @@ def partner_users(req: func.HttpRequest) -> func.HttpResponse:
     caller, hierarchy_id = signed_in(req), req.route_params["hierarchyId"]
     service = container().partner_users
     if req.method == "GET":
-        removed = req.params.get("includeRemoved", "").lower() == "true"
+        removed = _flag(req, "includeRemoved")
         users = service.list(caller, hierarchy_id, include_removed=removed)
         return json_response({"users": [user_json(u) for u in users]}, no_store=True)
     added = service.add(caller, hierarchy_id, json_object(req, exact_numbers=True))

@@ -128,3 +128,15 @@ def test_partner_and_order_answers_are_not_stored_by_caches(partner_app, jwks):
     for response in (me, listed, added, check):
         assert response.status_code in (200, 201) and response.headers["Cache-Control"] == "no-store"
     assert added.headers["Location"] == f"/api/partners/{hierarchy}/users/{answer(added)['id']}"
+
+
+@pytest.mark.parametrize("value, status", [("true", 200), ("False", 200), ("null", 422), ("", 422), ("ture", 422)])
+def test_include_removed_is_true_or_false_and_nothing_else(partner_app, jwks, value, status):
+    hierarchy, admin = approved_partner(partner_app)
+    response = partner_users(func.HttpRequest(
+        "GET", f"{BASE}/partners/{hierarchy}/users?includeRemoved={value}", body=b"",
+        headers={"authorization": jwks.header_for(admin.email)}, params={"includeRemoved": value},
+        route_params={"hierarchyId": hierarchy}))
+    assert response.status_code == status, response.get_body()
+    if status == 422:
+        assert answer(response)["errors"] == [{"field": "includeRemoved", "message": "must be true or false"}]

@@ -1,0 +1,471 @@
+"""The OpenAPI 3.1 document of every HTTP route, built from one declarative table and the pydantic models.
+
+``OPERATIONS`` names each HTTP function with its method, route (relative to the host's route prefix), who may
+call it, what it reads and what it answers. ``document()`` turns the table into the document once per process,
+on first use (never at import: the Function App's cold start does not pay for it). tests/functions/test_openapi.py
+checks that the table lists exactly the Function App's HTTP routes, so a route cannot be added undocumented.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import re
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Mapping
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+ROUTE_PREFIX = "api"  # host.json extensions.http.routePrefix (a test keeps the two the same)
+OPENAPI_VERSION = "3.1.0"
+API_VERSION = "1.0.0"
+
+JSON = "application/json"
+PROBLEM = "application/problem+json"
+HTML = "text/html"
+FORM = "application/x-www-form-urlencoded"
+
+
+class Auth(Enum):
+    """Who may call a route: the Functions host checks keys before the function runs; the function checks bearer
+    tokens itself."""
+
+    ANONYMOUS = "anonymous"
+    FUNCTION_KEY = "function"
+    ADMIN_KEY = "admin"
+    BEARER = "bearer"
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One status code's answer: its content by media type (a model, a raw JSON schema, or None for "any")."""
+
+    description: str
+    content: Mapping[str, type[BaseModel] | dict | None] = field(default_factory=dict)
+    headers: tuple[str, ...] = ()  # names from _HEADERS
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    where: str  # "query" or "header"
+    description: str
+    schema: dict
+
+
+@dataclass(frozen=True)
+class Operation:
+    function: str  # the Azure Function's name (function_app's @function_name)
+    method: str
+    route: str  # as in @route, relative to the route prefix
+    summary: str
+    auth: Auth
+    answers: Mapping[int, Answer]
+    body: Mapping[str, type[BaseModel] | dict] | None = None  # the request body by media type
+    params: tuple[Param, ...] = ()
+    tag: str = ""
+    example: dict | None = None  # a body the route accepts (the docs page shows it; the fuzz test sends it)
+
+    @property
+    def operation_id(self) -> str:
+        return f"{self.function}_{self.method.lower()}"
+
+
+def _problem(description: str, *headers: str) -> Answer:
+    return Answer(description, {PROBLEM: "Problem"}, headers)
+
+
+# What http_function (functions/_http.py) answers for each kind of refusal, in its words.
+MALFORMED = _problem("The body is not valid JSON")
+TOO_LARGE = _problem("The body is too large")
+WRONG_TYPE = _problem("The body's Content-Type is not one this route reads")
+INVALID = _problem("Invalid fields: `errors` names each one and why")
+NOT_FOUND = _problem("No such record (or not one the caller may see)")
+CONFLICT = _problem("The rules refuse it: a duplicate, a decision made the other way, the last Admin …")
+UNAVAILABLE = _problem("Try again later (Retry-After, when given, says when): a record being changed right now, "
+                       "a part not configured, the token issuer's keys out of reach", "Retry-After")
+FAILED = _problem("An unexpected fault (logged with the correlation id)")
+JSON_BODY_ERRORS = {400: MALFORMED, 413: TOO_LARGE, 415: WRONG_TYPE, 422: INVALID}
+
+_KEY_REFUSED = Answer("No key or a wrong one: the Functions host refuses the request before the function runs "
+                      "(its answer has no problem+json body)")
+_TOKEN_REFUSED = _problem("No bearer token, or one that is expired, wrongly signed or for another audience",
+                          "WWW-Authenticate")
+_FORBIDDEN = _problem("The signed-in user may not do this (a User where an Admin is needed)")
+
+# The answers many routes share, kept once in components/responses.
+_SHARED_ANSWERS = {"Malformed": MALFORMED, "TooLarge": TOO_LARGE, "WrongType": WRONG_TYPE, "Invalid": INVALID,
+                   "NotFound": NOT_FOUND, "Conflict": CONFLICT, "Unavailable": UNAVAILABLE, "Failed": FAILED,
+                   "KeyRefused": _KEY_REFUSED, "TokenRefused": _TOKEN_REFUSED, "Forbidden": _FORBIDDEN}
+
+_HEADERS: dict[str, dict] = {
+    "x-correlation-id": {"description": "The id this request's logs carry (the caller's own when it sent a valid one)",
+                         "required": True, "schema": {"type": "string"}},
+    "Location": {"description": "Where the created resource is read", "required": True,
+                 "schema": {"type": "string"}},
+    "Retry-After": {"description": "Seconds to wait before trying again", "required": False,
+                    "schema": {"type": "string"}},
+    "WWW-Authenticate": {"description": "The Bearer challenge (RFC 6750)", "required": True,
+                         "schema": {"type": "string"}},
+}
+
+# Route parameters by name: every operation whose route has one gets it (all required strings): description, example.
+_PATH_PARAMS = {
+    "id": ("The signup's id, as the intake answered it", None),
+    "key": ("The prospect's number or id", "PRO-000001"),
+    "hierarchyId": ("The partner's customer hierarchy", "CH-000001"),
+    "userId": ("The partner user's id", None),
+    "orderId": ("The storefront's order id (letters, digits, '.', '_', ':' or '-', at most 100)", "order-1001"),
+    "name": ("The file's name", "swagger-ui.css"),
+}
+
+_SECURITY_SCHEMES = {
+    "functionKeyQuery": {"type": "apiKey", "in": "query", "name": "code",
+                         "description": "A function key (Dataverse's WebhookKey sends it this way)"},
+    "functionKeyHeader": {"type": "apiKey", "in": "header", "name": "x-functions-key",
+                          "description": "A function key"},
+    "adminKeyQuery": {"type": "apiKey", "in": "query", "name": "code",
+                      "description": "The host's admin (master) key; the local host prints the key it accepts"},
+    "adminKeyHeader": {"type": "apiKey", "in": "header", "name": "x-functions-key",
+                       "description": "The host's admin (master) key; the local host prints the key it accepts"},
+    "partnerBearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                      "description": "An RS256 token of the partner token issuer (PARTNER_TOKEN_ISSUER), for the "
+                                   "audience PARTNER_TOKEN_AUDIENCE"},
+}
+_SECURITY = {
+    Auth.ANONYMOUS: [],
+    Auth.FUNCTION_KEY: [{"functionKeyQuery": []}, {"functionKeyHeader": []}],
+    Auth.ADMIN_KEY: [{"adminKeyQuery": []}, {"adminKeyHeader": []}],
+    Auth.BEARER: [{"partnerBearer": []}],
+}
+_AUTH_ANSWERS = {
+    Auth.ANONYMOUS: {},
+    Auth.FUNCTION_KEY: {401: _KEY_REFUSED},
+    Auth.ADMIN_KEY: {401: _KEY_REFUSED},
+    Auth.BEARER: {401: _TOKEN_REFUSED, 403: _FORBIDDEN},
+}
+
+
+def _operations() -> tuple[Operation, ...]:
+    """The table. Imports here, not at the top: the domain models load pydantic and the services."""
+    from shared.domain.partner_inputs import (
+        CreditLineInput, NewCustomer, NewPartnerUser, OnboardExisting, OperatorNewPartnerUser, OrderCheck,
+        OrderReservation, PartnerUserChanges,
+    )
+    from shared.domain.model import Customer  # the route answers the entity itself (model_dump)
+    from shared.domain.partners import user_id_for
+    from shared.domain.signup import SignupRequest
+    from shared.services.intake import MAX_IDEMPOTENCY_KEY_LENGTH
+    from shared.services.sales_webhook import RemoteExecutionContext
+    from shared.web import openapi_answers as a
+    from shared.web.api_docs import ASSET_TYPES
+
+    json_errors = JSON_BODY_ERRORS
+    # An order of the example signup's requester, who becomes its partner's first user (CH-000001) once approved.
+    order = {"hierarchyId": "CH-000001", "userId": user_id_for(_SIGNUP["contact"]["email"]), "amount": "125.50",
+             "currency": "EUR"}
+    user_answers = {404: NOT_FOUND, 409: CONFLICT}
+    return (
+        # --- the storefront ---------------------------------------------------------------------------------
+        Operation("signup_intake", "POST", "signups", "Submit a partner signup (the storefront's back end)",
+                  Auth.ANONYMOUS, tag="signups", body={JSON: SignupRequest},
+                  params=(Param("Idempotency-Key", "header", "A retry with the same key and body answers the first "
+                                "request again; with another body, 409",
+                                {"type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY_LENGTH}),),
+                  example=_SIGNUP,
+                  answers={202: Answer("Taken: the sync makes it a prospect", {JSON: a.SignupAccepted},
+                                       ("Location",)),
+                           **json_errors, 409: _problem("The Idempotency-Key was used with another body")}),
+        Operation("signup_status", "GET", "signups/{id}", "Where a signup stands (no personal data)",
+                  Auth.ANONYMOUS, tag="signups",
+                  answers={200: Answer("The signup's steps; a page with `Accept: text/html`",
+                                       {JSON: a.SignupStatus, HTML: {"type": "string"}}),
+                           404: NOT_FOUND}),
+        Operation("storefront_form", "GET", "signup", "The onboarding form (an HTML page)", Auth.ANONYMOUS,
+                  tag="storefront",
+                  params=(Param("channel", "query", "The channel (online store) the form is for; an unknown one "
+                                "falls back to the storefront's default", {"type": "string"}),),
+                  answers={200: Answer("The form", {HTML: {"type": "string"}})}),
+        Operation("storefront_submit", "POST", "signup", "Send the onboarding form (a browser's form post)",
+                  Auth.ANONYMOUS, tag="storefront", body={FORM: _form_schema()},
+                  example=_SIGNUP_FORM,
+                  answers={201: Answer("The confirmation page with the signup's id and status link",
+                                       {HTML: {"type": "string"}}),
+                           409: Answer("This form was sent already with other values: the form again",
+                                       {HTML: {"type": "string"}}),
+                           413: TOO_LARGE, 415: WRONG_TYPE,
+                           422: Answer("The form again, each invalid field's error next to it",
+                                       {HTML: {"type": "string"}})}),
+        # --- Sales (Dataverse webhook) --------------------------------------------------------------------------
+        Operation("sales_events", "POST", "sales/events", "A decision made in Sales (Dataverse's webhook)",
+                  Auth.FUNCTION_KEY, tag="sales",
+                  body={JSON: RemoteExecutionContext, "text/json": RemoteExecutionContext}, example=_QUALIFY_LEAD,
+                  answers={202: Answer("On the outcome queue, a repeat, or not a decision about a B2B prospect",
+                                       {JSON: a.WebhookAccepted}),
+                           400: _problem("Not a RemoteExecutionContext this webhook can use (no retry helps)"),
+                           413: TOO_LARGE, 415: WRONG_TYPE}),
+        # --- the back office (admin key) ------------------------------------------------------------------------
+        *(Operation(f"backoffice_{verb}", "POST", f"backoffice/prospects/{{key}}/{verb}", summary,
+                    Auth.ADMIN_KEY, tag="back office", body={JSON: model}, example=example,
+                    answers={200: Answer(done, {JSON: answer}), **json_errors, 404: NOT_FOUND, 409: CONFLICT})
+          for verb, summary, model, example, answer, done in (
+              ("approve", "Approve a prospect (as winning it in Sales would)", a.ApproveBody, {"operator": "alice"},
+               a.ProspectDecision, "Approved (or approved before: changed is false)"),
+              ("reject", "Reject a prospect, with the reason for its decline email", a.RejectBody,
+               {"operator": "alice", "reason": "We sell to retailers only"}, a.ProspectDecision,
+               "Rejected (or rejected before: changed is false)"),
+              ("acknowledge", "Clear a prospect's attention flag, with a note", a.AcknowledgeBody,
+               {"operator": "alice", "note": "Admin added by the back office"}, a.Acknowledgement,
+               "Acknowledged (changed is false when it was not flagged)"))),
+        Operation("backoffice_credit", "GET", "backoffice/partners/{hierarchyId}/credit", "A partner's credit line",
+                  Auth.ADMIN_KEY, tag="back office",
+                  answers={200: Answer("The credit line", {JSON: a.CreditLine}), 404: NOT_FOUND}),
+        Operation("backoffice_credit", "PUT", "backoffice/partners/{hierarchyId}/credit",
+                  "Set a partner's credit line", Auth.ADMIN_KEY, tag="back office", body={JSON: CreditLineInput},
+                  example={"limit": "5000.00", "currency": "EUR"},
+                  answers={200: Answer("The credit line as set", {JSON: a.CreditLine}), **json_errors,
+                           404: NOT_FOUND,
+                           409: _problem("The currency cannot change while orders are reserved or a user has a "
+                                         "spending limit")}),
+        Operation("backoffice_partner_users", "GET", "backoffice/partners/{hierarchyId}/users",
+                  "A partner's users, removed ones too", Auth.ADMIN_KEY, tag="back office",
+                  answers={200: Answer("The users", {JSON: a.PartnerUsers}), 404: NOT_FOUND}),
+        Operation("backoffice_partner_users", "POST", "backoffice/partners/{hierarchyId}/users",
+                  "Add a user (an Admin, say) to any partner", Auth.ADMIN_KEY, tag="back office",
+                  body={JSON: OperatorNewPartnerUser},
+                  example={"operator": "alice", **_NEW_USER, "role": "Admin"},
+                  answers={201: Answer("Added (Pending until the sync)", {JSON: a.PartnerUser}),
+                           200: Answer("The same add again", {JSON: a.PartnerUser}), **json_errors, **user_answers}),
+        Operation("backoffice_customers", "POST", "backoffice/customers",
+                  "Record an existing customer (from the ERP) by account number", Auth.ADMIN_KEY,
+                  tag="back office", body={JSON: NewCustomer},
+                  example={"accountNumber": "ERP-1001", "type": "Organization", "name": "Contoso AB", "country": "SE"},
+                  answers={201: Answer("Recorded", {JSON: Customer}),
+                           200: Answer("Recorded before with the same values", {JSON: Customer}),
+                           **json_errors, 409: CONFLICT}),
+        Operation("backoffice_partners", "GET", "backoffice/partners", "Every partner, in number order",
+                  Auth.ADMIN_KEY, tag="back office",
+                  answers={200: Answer("The partners", {JSON: a.Partners})}),
+        Operation("backoffice_partners", "POST", "backoffice/partners",
+                  "Make an existing Organization a partner, with existing Persons as its users", Auth.ADMIN_KEY,
+                  tag="back office", body={JSON: OnboardExisting},
+                  example={"organizationCustomerId": "ERP-1001", "operator": "alice",
+                           "members": [{"customerId": "ERP-2001", "role": "Admin"}]},
+                  answers={201: Answer("Onboarded", {JSON: a.OnboardedPartner}),
+                           200: Answer("Onboarded before", {JSON: a.OnboardedPartner}),
+                           **json_errors, 404: NOT_FOUND, 409: CONFLICT}),
+        # --- partners (bearer JWT) ------------------------------------------------------------------------------
+        Operation("partner_me", "GET", "partners/me", "The signed-in user and their partner", Auth.BEARER,
+                  tag="partners", answers={200: Answer("The user and the partner", {JSON: a.Me}), 404: NOT_FOUND}),
+        Operation("partner_users", "GET", "partners/{hierarchyId}/users", "The partner's users (an Admin's view)",
+                  Auth.BEARER, tag="partners",
+                  params=(Param("includeRemoved", "query", "true: removed users too", {"type": "boolean"}),),
+                  answers={200: Answer("The users", {JSON: a.PartnerUsers}), 404: NOT_FOUND,
+                           422: _problem("includeRemoved is neither true nor false")}),
+        Operation("partner_users", "POST", "partners/{hierarchyId}/users", "Add a user to the partner",
+                  Auth.BEARER, tag="partners", body={JSON: NewPartnerUser},
+                  example=_NEW_USER,
+                  answers={201: Answer("Added (Pending until the sync)", {JSON: a.PartnerUser}, ("Location",)),
+                           200: Answer("The same add again", {JSON: a.PartnerUser}, ("Location",)),
+                           **json_errors, **user_answers}),
+        Operation("partner_user", "GET", "partners/{hierarchyId}/users/{userId}", "One user of the partner",
+                  Auth.BEARER, tag="partners",
+                  answers={200: Answer("The user", {JSON: a.PartnerUser}), 404: NOT_FOUND}),
+        Operation("partner_user", "PATCH", "partners/{hierarchyId}/users/{userId}",
+                  "Change a user (only the fields sent)", Auth.BEARER, tag="partners", body={JSON: PartnerUserChanges},
+                  example={"spendingLimit": "250.00"},
+                  answers={202: Answer("Changed; the sync applies it", {JSON: a.PartnerUser}),
+                           200: Answer("Nothing changed", {JSON: a.PartnerUser}), **json_errors, **user_answers}),
+        Operation("partner_user", "DELETE", "partners/{hierarchyId}/users/{userId}", "Remove a user",
+                  Auth.BEARER, tag="partners",
+                  answers={202: Answer("Removed; the sync takes it out of the hierarchy", {JSON: a.PartnerUser}),
+                           **user_answers}),
+        # --- orders (bearer JWT) --------------------------------------------------------------------------------
+        Operation("order_check", "POST", "orders/check", "May this order go on the partner's credit?", Auth.BEARER,
+                  tag="orders", body={JSON: OrderCheck},
+                  example={**order, "orderId": "order-1001"},
+                  answers={200: Answer("allow, or deny with every reason", {JSON: a.OrderDecision}),
+                           **json_errors, 404: NOT_FOUND}),
+        Operation("order_reserve", "POST", "orders/{orderId}/reserve", "Hold an order's amount against the credit",
+                  Auth.BEARER, tag="orders", body={JSON: OrderReservation},
+                  example=order,
+                  answers={201: Answer("Held", {JSON: a.OrderDecision}),
+                           200: Answer("Held before (the first answer stands)", {JSON: a.OrderDecision}),
+                           409: Answer("Denied (the reasons say why), or the order id was used otherwise",
+                                       {JSON: a.OrderDecision, PROBLEM: "Problem"}),
+                           **{s: json_errors[s] for s in (400, 413, 415, 422)}, 404: NOT_FOUND}),
+        Operation("order_release", "POST", "orders/{orderId}/release", "Give an order's held amount back",
+                  Auth.BEARER, tag="orders",
+                  answers={200: Answer("Released (changed is false when it was released before)",
+                                       {JSON: a.ReleasedReservation}), 404: NOT_FOUND}),
+        # --- this document and its docs page --------------------------------------------------------------------
+        Operation("openapi_document", "GET", "openapi.json", "This document (OpenAPI 3.1)", Auth.ANONYMOUS,
+                  tag="documentation", answers={200: Answer("The document", {JSON: {"type": "object"}})}),
+        Operation("openapi_docs", "GET", "docs", "This document in a browser (Swagger UI)", Auth.ANONYMOUS,
+                  tag="documentation", answers={200: Answer("The page", {HTML: {"type": "string"}})}),
+        Operation("openapi_docs_asset", "GET", "docs/assets/{name}", "A script or style sheet of the docs page",
+                  Auth.ANONYMOUS, tag="documentation",
+                  answers={200: Answer("The file", {media: {"type": "string"}
+                                                    for media in sorted(set(ASSET_TYPES.values()))}),
+                           404: NOT_FOUND}),
+    )
+
+
+# Bodies the routes accept, shown on the docs page (and sent by the fuzz test as its explicit examples).
+_SIGNUP = {
+    "company": {"name": "Fabrikam AB", "phone": "+46 8 123 456",
+                "address": {"street": "Storgatan 1", "city": "Stockholm", "zip_code": "111 22", "country": "SE"}},
+    "contact": {"first_name": "Astrid", "last_name": "Lind", "email": "astrid@fabrikam.example",
+                "phone": "+46 70 123 45 67", "preferred_language": "sv-SE"},
+    "comments": "We order weekly.", "channel_id": "b2b-web",
+}
+_SIGNUP_FORM = {
+    "company.name": "Fabrikam AB", "company.phone": "+46 8 123 456", "company.address.street": "Storgatan 1",
+    "company.address.city": "Stockholm", "company.address.zip_code": "111 22", "company.address.country": "SE",
+    "contact.first_name": "Astrid", "contact.last_name": "Lind", "contact.email": "astrid@fabrikam.example",
+    "contact.phone": "+46 70 123 45 67", "channel_id": "b2b-web",
+}
+_LEAD = "6f1c2a4e-0b7d-4c55-9e3a-2f8d1b9c7e10"
+_QUALIFY_LEAD = {  # the parts of Dataverse's RemoteExecutionContext the webhook reads, for a lead qualified in Sales
+    "MessageName": "QualifyLead", "PrimaryEntityName": "lead", "PrimaryEntityId": _LEAD,
+    "InputParameters": [{"key": "LeadId", "value": {"Id": _LEAD, "LogicalName": "lead"}},
+                        {"key": "CreateOpportunity", "value": True}, {"key": "Status", "value": {"Value": 3}}],
+    "OutputParameters": [{"key": "CreatedEntities",
+                          "value": [{"Id": "0c9b8a7d-6e5f-4a3b-2c1d-0e9f8a7b6c5d", "LogicalName": "opportunity"}]}],
+    "CorrelationId": "2b7e6c1d-5a4f-4e3d-9c2b-1a0f9e8d7c6b", "OperationCreatedOn": "/Date(1764751200000)/",
+}
+_NEW_USER = {"firstName": "Anna", "lastName": "Berg", "email": "anna@fabrikam.example", "spendingLimit": "100.00"}
+
+
+def _form_schema() -> dict:
+    """The storefront form's fields (dotted names of the intake body, shared.storefront.FORM_FIELDS)."""
+    from shared.storefront import FORM_FIELDS, FORM_KEY
+
+    properties = {name: {"type": "string", "description": label} for name, label, _, _ in FORM_FIELDS}
+    properties["channel_id"] = {"type": "string", "description": "The channel the form is for"}
+    properties[FORM_KEY] = {"type": "string", "description": "The form's idempotency key (a hidden field): "
+                                                             "sending one form twice makes one signup"}
+    return {"type": "object", "properties": properties,
+            "required": [name for name, _, _, required in FORM_FIELDS if required]}
+
+
+@functools.cache
+def operations() -> tuple[Operation, ...]:
+    return _operations()
+
+
+@functools.cache
+def document() -> dict:
+    """The OpenAPI document, built on first use and kept for the life of the process."""
+    ops = operations()
+    components = _schemas(ops)
+    paths: dict[str, dict] = {}
+    for op in ops:
+        paths.setdefault("/" + op.route, {})[op.method.lower()] = _operation(op)
+    return {
+        "openapi": OPENAPI_VERSION,
+        "info": {"title": "B2B partner onboarding", "version": API_VERSION,
+                 "description": "Signups from the storefront, back-office decisions, partner users and order "
+                                "credit, the Dataverse webhook. Errors are application/problem+json (RFC 9457)."},
+        "servers": [{"url": f"/{ROUTE_PREFIX}", "description": "This host, under its route prefix"}],
+        "paths": paths,
+        "components": {"schemas": components,
+                       "responses": {name: _response(answer) for name, answer in _SHARED_ANSWERS.items()},
+                       "securitySchemes": _SECURITY_SCHEMES},
+    }
+
+
+@functools.cache
+def document_bytes() -> bytes:
+    return json.dumps(document(), separators=(",", ":")).encode()
+
+
+def _ref(model: type[BaseModel] | str) -> dict:
+    return {"$ref": f"#/components/schemas/{model if isinstance(model, str) else model.__name__}"}
+
+
+def _models(ops: tuple[Operation, ...]) -> list[tuple[type[BaseModel], str]]:
+    """Every model the table names, with the mode its schema is for (a body is validated, an answer serialized)."""
+    from shared.web.openapi_answers import Problem
+
+    found: dict[tuple[type[BaseModel], str], None] = {(Problem, "serialization"): None}
+    for op in ops:
+        for schema in (op.body or {}).values():
+            if isinstance(schema, type):
+                found[(schema, "validation")] = None
+        for answer in op.answers.values():
+            for schema in answer.content.values():
+                if isinstance(schema, type):
+                    found[(schema, "serialization")] = None
+    return list(found)
+
+
+def _schemas(ops: tuple[Operation, ...]) -> dict:
+    """components/schemas: pydantic's schemas of every model, their references pointing there."""
+    models = _models(ops)
+    names = {model.__name__ for model, _ in models}
+    modes = {model: {m for mm, m in models if mm is model} for model, _ in models}
+    if any(len(m) > 1 for m in modes.values()):
+        raise ValueError("a model is both a body and an answer: give the answer its own model")
+    _, definitions = models_json_schema(models, ref_template="#/components/schemas/{model}")
+    schemas = definitions.get("$defs", {})
+    missing = names - set(schemas)
+    if missing:
+        raise ValueError(f"pydantic named these models otherwise: {sorted(missing)}")
+    return schemas
+
+
+def _content(content: Mapping[str, type[BaseModel] | dict | str | None]) -> dict:
+    out = {}
+    for media, schema in content.items():
+        if schema is None:
+            out[media] = {}
+        elif isinstance(schema, dict):
+            out[media] = {"schema": schema}
+        else:
+            out[media] = {"schema": _ref(schema)}
+    return out
+
+
+_ROUTE_PARAM = re.compile(r"{(\w+)}")
+
+
+def _response(answer: Answer) -> dict:
+    entry: dict = {"description": answer.description}
+    if answer.content:
+        entry["content"] = _content(answer.content)
+    # Every answer the function gives carries the correlation id; the host's own refusal of a key does not.
+    headers = answer.headers if answer is _KEY_REFUSED else ("x-correlation-id", *answer.headers)
+    if headers:
+        entry["headers"] = {name: _HEADERS[name] for name in headers}
+    return entry
+
+
+def _operation(op: Operation) -> dict:
+    answers = {**op.answers, **_AUTH_ANSWERS[op.auth], 500: FAILED}
+    answers.setdefault(503, UNAVAILABLE)
+    shared = {id(answer): name for name, answer in _SHARED_ANSWERS.items()}
+    responses = {}
+    for status in sorted(answers):
+        name = shared.get(id(answers[status]))
+        responses[str(status)] = {"$ref": f"#/components/responses/{name}"} if name else _response(answers[status])
+    parameters = []
+    for name in _ROUTE_PARAM.findall(op.route):
+        description, example = _PATH_PARAMS[name]
+        parameters.append({"name": name, "in": "path", "required": True, "description": description,
+                           "schema": {"type": "string", "minLength": 1},
+                           **({"example": example} if example else {})})
+    parameters += [{"name": p.name, "in": p.where, "required": False, "description": p.description,
+                    "schema": p.schema} for p in op.params]
+    entry = {"operationId": op.operation_id, "summary": op.summary, "tags": [op.tag] if op.tag else [],
+             "x-azure-function": op.function, "security": _SECURITY[op.auth], "responses": responses}
+    if parameters:
+        entry["parameters"] = parameters
+    if op.body is not None:
+        content = _content(op.body)
+        if op.example is not None:
+            for media in content:
+                content[media]["example"] = op.example
+        entry["requestBody"] = {"required": True, "content": content}
+    return entry
