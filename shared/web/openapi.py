@@ -66,6 +66,7 @@ class Operation:
     params: tuple[Param, ...] = ()
     tag: str = ""
     example: dict | None = None  # a body the route accepts (the docs page shows it; the fuzz test sends it)
+    body_required: bool = True
 
     @property
     def operation_id(self) -> str:
@@ -87,12 +88,15 @@ UNAVAILABLE = _problem("Try again later (Retry-After, when given, says when): a 
                        "a part not configured, the token issuer's keys out of reach", "Retry-After")
 FAILED = _problem("An unexpected fault (logged with the correlation id)")
 JSON_BODY_ERRORS = {400: MALFORMED, 413: TOO_LARGE, 415: WRONG_TYPE, 422: INVALID}
+DECIDED_OTHERWISE = _problem("Decided the other way already (also when another instance won a race): `decision` "
+                             "names the decision that stands, who made it and when")
 
 _KEY_REFUSED = Answer("No key or a wrong one: the Functions host refuses the request before the function runs "
                       "(its answer has no problem+json body)")
 _TOKEN_REFUSED = _problem("No bearer token, or one that is expired, wrongly signed or for another audience",
                           "WWW-Authenticate")
-_FORBIDDEN = _problem("The signed-in user may not do this (a User where an Admin is needed)")
+_FORBIDDEN = _problem("The signed-in user may not do this (a User where an Admin is needed), or the token's "
+                      "account is not the one this email's partner user signs in with")
 
 # The answers many routes share, kept once in components/responses.
 _SHARED_ANSWERS = {"Malformed": MALFORMED, "TooLarge": TOO_LARGE, "WrongType": WRONG_TYPE, "Invalid": INVALID,
@@ -151,7 +155,7 @@ def _operations() -> tuple[Operation, ...]:
     """The table. Imports here, not at the top: the domain models load pydantic and the services."""
     from shared.domain.partner_inputs import (
         CreditLineInput, NewCustomer, NewPartnerUser, OnboardExisting, OperatorNewPartnerUser, OrderCheck,
-        OrderReservation, PartnerUserChanges,
+        OrderRelease, OrderReservation, PartnerUserChanges,
     )
     from shared.domain.model import Customer  # the route answers the entity itself (model_dump)
     from shared.domain.partners import user_id_for
@@ -192,9 +196,14 @@ def _operations() -> tuple[Operation, ...]:
                   example=_SIGNUP_FORM,
                   answers={201: Answer("The confirmation page with the signup's id and status link",
                                        {HTML: {"type": "string"}}),
+                           # A browser shows what it gets: every refusal of the form post is the form again.
+                           400: Answer("A post the form cannot read (more than 100 fields): the form again, "
+                                       "with a notice", {HTML: {"type": "string"}}),
                            409: Answer("This form was sent already with other values: the form again",
                                        {HTML: {"type": "string"}}),
-                           413: TOO_LARGE, 415: WRONG_TYPE,
+                           413: Answer("The post is too large: the form again, with a notice",
+                                       {HTML: {"type": "string"}}),
+                           415: Answer("Not a form post: the form again, with a notice", {HTML: {"type": "string"}}),
                            422: Answer("The form again, each invalid field's error next to it",
                                        {HTML: {"type": "string"}})}),
         # --- Sales (Dataverse webhook) --------------------------------------------------------------------------
@@ -208,7 +217,8 @@ def _operations() -> tuple[Operation, ...]:
         # --- the back office (admin key) ------------------------------------------------------------------------
         *(Operation(f"backoffice_{verb}", "POST", f"backoffice/prospects/{{key}}/{verb}", summary,
                     Auth.ADMIN_KEY, tag="back office", body={JSON: model}, example=example,
-                    answers={200: Answer(done, {JSON: answer}), **json_errors, 404: NOT_FOUND, 409: CONFLICT})
+                    answers={200: Answer(done, {JSON: answer}), **json_errors, 404: NOT_FOUND,
+                             409: DECIDED_OTHERWISE if verb != "acknowledge" else CONFLICT})
           for verb, summary, model, example, answer, done in (
               ("approve", "Approve a prospect (as winning it in Sales would)", a.ApproveBody, {"operator": "alice"},
                a.ProspectDecision, "Approved (or approved before: changed is false)"),
@@ -295,10 +305,13 @@ def _operations() -> tuple[Operation, ...]:
                            409: Answer("Denied (the reasons say why), or the order id was used otherwise",
                                        {JSON: a.OrderDecision, PROBLEM: "Problem"}),
                            **{s: json_errors[s] for s in (400, 413, 415, 422)}, 404: NOT_FOUND}),
-        Operation("order_release", "POST", "orders/{orderId}/release", "Give an order's held amount back",
-                  Auth.BEARER, tag="orders",
+        Operation("order_release", "POST", "orders/{orderId}/release",
+                  "Give an order's held amount back (order ids are per partner)",
+                  Auth.BEARER, tag="orders", body={JSON: OrderRelease}, body_required=False,
+                  example={"hierarchyId": order["hierarchyId"]},
                   answers={200: Answer("Released (changed is false when it was released before)",
-                                       {JSON: a.ReleasedReservation}), 404: NOT_FOUND}),
+                                       {JSON: a.ReleasedReservation}),
+                           **json_errors, 404: NOT_FOUND}),
         # --- this document and its docs page --------------------------------------------------------------------
         Operation("openapi_document", "GET", "openapi.json", "This document (OpenAPI 3.1)", Auth.ANONYMOUS,
                   tag="documentation", answers={200: Answer("The document", {JSON: {"type": "object"}})}),
@@ -467,5 +480,5 @@ def _operation(op: Operation) -> dict:
         if op.example is not None:
             for media in content:
                 content[media]["example"] = op.example
-        entry["requestBody"] = {"required": True, "content": content}
+        entry["requestBody"] = {"required": op.body_required, "content": content}
     return entry

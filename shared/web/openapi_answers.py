@@ -34,6 +34,15 @@ class FieldProblem(_Snake):
     message: str
 
 
+class StandingDecision(_Snake):
+    """A back-office 409's ``decision``: the decision that stands (functions/back_office.py ``_conflict_json``)."""
+
+    number: str = Field(examples=["PRO-000001"])
+    status: ProspectStatus
+    decided_by: str | None
+    decided_at: datetime | None
+
+
 class Problem(_Snake):
     """RFC 9457 problem details, as every error of these routes is answered (functions/_http.py ``problem``)."""
 
@@ -42,6 +51,8 @@ class Problem(_Snake):
     status: int
     detail: str
     errors: list[FieldProblem] | None = Field(None, description="With 422: each invalid field and why")
+    decision: StandingDecision | None = Field(None, description="With a back-office decision's 409: the one that "
+                                                                "stands")
 
 
 # --- bodies read without a domain model ------------------------------------------------------------------
@@ -121,6 +132,8 @@ class PartnerUser(_Camel):
     language: str
     status: UserStatus
     pending_change: UserChange | None = Field(description="What the user sync has still to apply")
+    sign_in_bound_at: datetime | None = Field(description="When the user's sign-in account was bound at its first "
+                                                          "sign-in (the account itself is never shown)")
     created_at: datetime
     updated_at: datetime
 

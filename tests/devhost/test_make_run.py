@@ -43,7 +43,8 @@ def _make_run(port: str | None, environ: dict[str, str]) -> tuple[str, str]:
     dry = subprocess.run(["make", "-n", "-s", "-C", str(ROOT), "run", *([f"PORT={port}"] if port else [])],
                          capture_output=True, text=True, timeout=60, check=True).stdout.splitlines()
     banner = next(line for line in dry if "Onboarding form:" in line)
-    (host,) = [line for line in dry if "-m devhost" in line]
+    # Not `-m devhost.example_settings`, which a dry run also prints while local.settings.json is missing or old.
+    (host,) = [line for line in dry if "-m devhost --port" in line]
     assignments = host.split(".venv/bin/python -m devhost")[0]
     shown = subprocess.run(["sh", "-c", f"{assignments} printenv STORE_URL || true"], capture_output=True, text=True,
                            env={"PATH": os.environ["PATH"], **environ}, timeout=30, check=True)

@@ -135,7 +135,7 @@ def test_include_removed_is_true_or_false_and_nothing_else(partner_app, jwks, va
     hierarchy, admin = approved_partner(partner_app)
     response = partner_users(func.HttpRequest(
         "GET", f"{BASE}/partners/{hierarchy}/users?includeRemoved={value}", body=b"",
-        headers={"authorization": jwks.header_for(admin.email)}, params={"includeRemoved": value},
+        headers={"authorization": jwks.header_for(admin.verified_email)}, params={"includeRemoved": value},
         route_params={"hierarchyId": hierarchy}))
     assert response.status_code == status, response.get_body()
     if status == 422:
