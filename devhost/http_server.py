@@ -154,6 +154,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_TRACE = do_request
 
+    def __getattr__(self, name: str) -> Any:
+        # http.server answers a method it has no do_<METHOD> for with 501 Not Implemented; the Functions host
+        # routes every method and answers one that no function takes on the path with 405 (Allow: …), or 404.
+        if name.startswith("do_"):
+            return self.do_request
+        raise AttributeError(name)
+
     def _handle_request(self) -> None:
         frontend = self.frontend
         if frontend.stopping:

@@ -113,6 +113,14 @@ def test_unknown_paths_are_404_and_wrong_methods_405(host):
     assert response.headers["Allow"] == "GET"
 
 
+@pytest.mark.parametrize("method", ["QUERY", "PROPFIND"])
+def test_methods_http_server_does_not_know_are_routed_too(host, method):
+    # http.server answered these 501 Not Implemented; the Functions host answers as for any other method.
+    response = requests.request(method, f"{host.base_url}/api/signups/1")
+    assert (response.status_code, response.headers["Allow"]) == (405, "GET")
+    assert requests.request(method, f"{host.base_url}/api/nothing").status_code == 404
+
+
 def test_function_keys(host):
     url = f"{host.base_url}/api/keyed"
     assert requests.get(url).status_code == 401
