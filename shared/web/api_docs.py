@@ -3,7 +3,6 @@ a start script of ours, so that the page's policy can allow scripts and styles f
 from __future__ import annotations
 
 import functools
-from html import escape
 from pathlib import Path
 
 # The files the page loads: name → media type. Nothing else of the package is served.
@@ -22,14 +21,9 @@ DOCS_POLICY = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src
 
 def docs_page(document_url: str, assets_url: str) -> str:
     """The page: Swagger UI reading ``document_url``; its files under ``assets_url``."""
-    assets = escape(assets_url.rstrip("/"))
-    return ('<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
-            '<meta name="viewport" content="width=device-width, initial-scale=1">'
-            "<title>B2B partner onboarding API</title>"
-            f'<link rel="stylesheet" href="{assets}/swagger-ui.css"></head><body>'
-            f'<div id="swagger-ui" data-url="{escape(document_url)}"></div>'
-            f'<script src="{assets}/swagger-ui-bundle.js"></script>'
-            f'<script src="{assets}/docs.js"></script></body></html>')
+    from shared.web.pages import render
+
+    return render("api_docs.html", document_url=document_url, assets_url=assets_url.rstrip("/"))
 
 
 @functools.cache
