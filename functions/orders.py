@@ -41,6 +41,6 @@ def order_reserve(req: func.HttpRequest) -> func.HttpResponse:
 def order_release(req: func.HttpRequest) -> func.HttpResponse:
     from shared.services.credit import reservation_json
 
-    payload = json_object(req, exact_numbers=True) if req.get_body() else None  # the body is optional
+    payload = json_object(req) if req.get_body() else None  # the body is optional: {hierarchyId} at most
     reservation, changed = container().credit.release(signed_in(req), req.route_params["orderId"], payload)
     return json_response({**reservation_json(reservation), "changed": changed}, no_store=True)

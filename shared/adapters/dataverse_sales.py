@@ -8,7 +8,8 @@
 - Service protection: a 429 waits exactly ``Retry-After``; 5xx, timeouts and dropped connections are
   retried with exponential backoff and jitter, a bounded number of times; a 401 refreshes the token
   once. Under a caller's deadline (``shared.deadline``: the webhook answers Dataverse within its budget)
-  no wait or request outlasts it: a wait that would overrun it raises at once instead of sleeping. Anything else that is not a success raises ``DataverseRequestError`` with the response body:
+  no wait or request outlasts it: a wait that would overrun it raises at once instead of sleeping.
+  Anything else that is not a success raises ``DataverseRequestError`` with the response body:
   no retry can fix it, so the queue host retries the message to its poison queue for an operator.
 - At most ``max_concurrency`` requests are in flight at once (Dataverse allows 52 per user).
 - ``create_leads`` sends many leads in ``$batch`` requests, one changeset per lead.

@@ -11,6 +11,8 @@ from shared.domain.validation import text_field
 
 _PHONE_ALLOWED = re.compile(r"^\+?[0-9 ()./-]+$")
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+
+
 def _normalize_email(value: str) -> str:
     value = value.strip()
     try:

@@ -1,9 +1,9 @@
 """A partner's admin manages the partner's sign-in users; the user sync applies the changes.
 
-Who may do what: the caller (the user its token's account is bound to, see sign_ins) must be an Active user of the hierarchy, or
-the hierarchy "does not exist" for them (404: a user of partner A learns nothing about partner B);
-managing users takes the Admin role (403 for a User of the same partner). Each change is one unit of
-work that reads the partner's users first, so "keep at least one Admin" holds under concurrency.
+Who may do what: the caller (the user its token's account is bound to, see sign_ins) must be an Active
+user of the hierarchy, or the hierarchy "does not exist" for them (404: a user of partner A learns nothing
+about partner B); managing users takes the Admin role (403 for a User of the same partner). Each change is
+one unit of work that reads the partner's users first, so "keep at least one Admin" holds under concurrency.
 """
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def member_of(uow: UnitOfWork, caller: Caller, hierarchy_id: str) -> tuple[Custo
     except FirstSignIn:  # the same answer as for a partner of which the caller is no user
         raise FirstSignIn(f"no partner {hierarchy_id}") from None
     hierarchy = uow.get_hierarchy(hierarchy_id)
-    if hierarchy is None or user is None or user.hierarchy_id != hierarchy_id or not user.is_active:
+    if hierarchy is None or user.hierarchy_id != hierarchy_id or not user.is_active:
         raise NotFound(f"no partner {hierarchy_id}")
     return hierarchy, user
 

@@ -1,6 +1,6 @@
 """The OpenAPI 3.1 document of every HTTP route, built from one declarative table and the pydantic models.
 
-``OPERATIONS`` names each HTTP function with its method, route (relative to the host's route prefix), who may
+``operations()`` names each HTTP function with its method, route (relative to the host's route prefix), who may
 call it, what it reads and what it answers. ``document()`` turns the table into the document once per process,
 on first use (never at import: the Function App's cold start does not pay for it). tests/functions/test_openapi.py
 checks that the table lists exactly the Function App's HTTP routes, so a route cannot be added undocumented.
