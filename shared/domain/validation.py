@@ -64,7 +64,8 @@ def visible_text(text: str, *, multiline: bool = False) -> str:
             raise ValueError("must be on one line, without line breaks")
         if not multiline and ch == "\t":
             raise ValueError("must not contain tabs")
-        raise ValueError(f"must not contain invisible or control characters (found U+{ord(ch):04X})")
+        raise ValueError(f"has a hidden character (U+{ord(ch):04X}), often pasted along with copied text: "
+                         "please type it again")
     return text
 
 

@@ -150,11 +150,11 @@ def test_a_form_too_large_or_of_another_type_gets_a_page_too(app_container):
 
 
 @pytest.mark.parametrize("field, value, why", [
-    ("company.name", "Form\u200bTest AB", "must not contain invisible or control characters (found U+200B)"),
-    ("contact.last_name", "\u202egreB", "must not contain invisible or control characters (found U+202E)"),
+    ("company.name", "Form\u200bTest AB", "has a hidden character (U+200B), often pasted along with copied text: please type it again"),
+    ("contact.last_name", "\u202egreB", "has a hidden character (U+202E), often pasted along with copied text: please type it again"),
     ("company.address.street", "Gatan\u20281", "must be on one line, without line breaks"),
     ("company.address.city", "Lu\tnd", "must not contain tabs"),
-    ("comments", "Call me\ufeff", "must not contain invisible or control characters (found U+FEFF)"),
+    ("comments", "Call me\ufeff", "has a hidden character (U+FEFF), often pasted along with copied text: please type it again"),
 ])
 def test_the_form_shows_a_hidden_character_next_to_its_field_in_plain_words(app_container, field, value, why):
     response = submit(urlencode({**FORM, field: value}).encode())

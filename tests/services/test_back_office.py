@@ -177,8 +177,8 @@ def test_embedded_sales_still_gets_its_leads(container):
 
 @pytest.mark.parametrize("name, problem", [
     # a zero-width space: looks like "alice" in a history
-    ("al\u200bice", "must not contain invisible or control characters (found U+200B)"),
-    ("\u202eecila", "must not contain invisible or control characters (found U+202E)"),  # a right-to-left override
+    ("al\u200bice", "has a hidden character (U+200B), often pasted along with copied text: please type it again"),
+    ("\u202eecila", "has a hidden character (U+202E), often pasted along with copied text: please type it again"),  # a right-to-left override
     ("alice\nbob", "must be on one line, without line breaks"),
     ("x" * 65, "may be at most 64 characters"),
     ("  ", "is required"),

@@ -149,10 +149,10 @@ NAME_FIELDS = [
     ("Fabrikam\r\nAB", "must be on one line, without line breaks"),
     ("Fabrikam\u2028AB", "must be on one line, without line breaks"),
     ("Fabrikam\tAB", "must not contain tabs"),
-    ("Fabri\u200bkam AB", "must not contain invisible or control characters (found U+200B)"),
-    ("\u202eBA makirbaF", "must not contain invisible or control characters (found U+202E)"),
-    ("Fabrikam\ufeffAB", "must not contain invisible or control characters (found U+FEFF)"),
-    ("Fabrikam\x1bAB", "must not contain invisible or control characters (found U+001B)"),
+    ("Fabri\u200bkam AB", "has a hidden character (U+200B), often pasted along with copied text: please type it again"),
+    ("\u202eBA makirbaF", "has a hidden character (U+202E), often pasted along with copied text: please type it again"),
+    ("Fabrikam\ufeffAB", "has a hidden character (U+FEFF), often pasted along with copied text: please type it again"),
+    ("Fabrikam\x1bAB", "has a hidden character (U+001B), often pasted along with copied text: please type it again"),
 ])
 @pytest.mark.parametrize("where", NAME_FIELDS, ids=lambda w: f"{w[0]}:{'.'.join(w[1])}")
 def test_every_name_field_says_the_same_thing_in_plain_words(where, text, why):
@@ -162,7 +162,7 @@ def test_every_name_field_says_the_same_thing_in_plain_words(where, text, why):
 
 @pytest.mark.parametrize("text, why", [
     ("alice\nbob", "must be on one line, without line breaks"),
-    ("al\u200bice", "must not contain invisible or control characters (found U+200B)"),
+    ("al\u200bice", "has a hidden character (U+200B), often pasted along with copied text: please type it again"),
 ])
 def test_the_back_office_outside_a_model_follows_the_same_rule(text, why):
     with pytest.raises(ValueError, match=rf"^{re.escape(why)}$"):
@@ -198,9 +198,9 @@ def test_a_comment_keeps_its_lines_as_lf_and_its_tabs():
 
 @pytest.mark.parametrize("hidden", ["\u2028", "\u2029", "\u202e", "\u200b", "\ufeff", "\x00", "\x0b", "\x85"])
 def test_a_comment_and_a_back_office_note_refuse_everything_else_alike(hidden):
-    why = f"must not contain invisible or control characters (found U+{ord(hidden):04X})"
+    why = f"has a hidden character (U+{ord(hidden):04X}), often pasted along with copied text: please type it again"
     assert refusal("signup", ("comments",), f"Call me{hidden} please") == {"comments": why}
-    with pytest.raises(ValueError, match=r"^must not contain invisible or control characters"):
+    with pytest.raises(ValueError, match=r"^has a hidden character \(U\+"):
         plain_text(f"Call me{hidden} please", 500, multiline=True)
 
 
