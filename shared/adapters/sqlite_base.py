@@ -3,11 +3,30 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Iterator
 
 IDLE_CONNECTIONS = 8
+
+
+def _use_write_ahead_log(connection: sqlite3.Connection, patience_seconds: float = 60.0) -> None:
+    """Switch the file to WAL, waiting out other openers.
+
+    Changing the journal mode needs the file to itself, and SQLite answers "database is locked" at once
+    (its busy handler is not consulted) while another process or connection is opening the same file;
+    hosts and the CLI do that together. A file already in WAL needs no switch at all."""
+    deadline = time.monotonic() + patience_seconds
+    while True:
+        try:
+            if connection.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                connection.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.005)
 
 
 class SqliteDatabase:
@@ -32,7 +51,7 @@ class SqliteDatabase:
         # isolation_level=None: we issue BEGIN ourselves so that writers take the lock up front.
         connection = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
         connection.execute("PRAGMA busy_timeout=60000")
-        connection.execute("PRAGMA journal_mode=WAL")
+        _use_write_ahead_log(connection)
         connection.execute("PRAGMA synchronous=NORMAL")
         connection.row_factory = sqlite3.Row
         return connection

@@ -45,7 +45,7 @@ def test_reservations_of_an_older_database_move_to_the_partner_key(tmp_path):
 
 def test_processes_opening_an_older_database_at_once_move_it_once(tmp_path):
     """Hosts and the CLI open the same file: the move is one transaction, so none of them fails on it."""
-    for attempt in range(5):  # a race: several rounds make losing it likely where it can be lost
+    for attempt in range(40):  # a race: several rounds make losing it likely where it can be lost
         path = tmp_path / f"state-{attempt}.sqlite3"
         held = old_database(path)
         stores: list[SqliteStore] = []
