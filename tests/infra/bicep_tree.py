@@ -11,8 +11,12 @@ quirks matter here:
 - ``a.b.c`` is right-nested: ``property_accessor(a, property_accessor(b, c))``.
 
 Only what the tests need resolves: literals, parameters (through the one module call that passes them,
-or their default), variables, property paths into them, ``${…}`` interpolation and loops over arrays.
-Anything else (resource properties, function calls) resolves to ``UNRESOLVED``.
+or their default, or a value the test gives main.bicep as azd would), variables, property paths into them,
+``${…}`` interpolation, loops over arrays, ``cond ? a : b``, ``!x`` and ``empty(x)``. Anything else
+(resource properties, other function calls) resolves to ``UNRESOLVED``, and so does anything built on it.
+
+pycep gives a parameter without a default ``"default": None``: ``has_default`` tells the two apart (a Bicep
+default is never null).
 """
 from __future__ import annotations
 
@@ -43,6 +47,8 @@ class BicepFile:
     path: Path
     tree: dict[str, Any]
     caller: tuple[BicepFile, dict[str, Any]] | None = field(default=None, repr=False)
+    # Parameter values given to this file from outside (azd's main.parameters.json, for main.bicep).
+    given: dict[str, Any] = field(default_factory=dict)
 
     @property
     def params(self) -> dict[str, Any]:
@@ -74,14 +80,39 @@ class BicepFile:
         if isinstance(value, dict):
             if "operator" in value:
                 operator = value["operator"]
+                if operator.get("type") in ("conditional", "not"):
+                    return self._resolve_logic(operator, loop)
                 try:
                     return self._resolve_path(_accessor_path(operator), loop)
                 except _Unresolved:
                     return UNRESOLVED
             if "function" in value:
-                return UNRESOLVED
+                return self._resolve_function(value["function"], loop)
             return {_key(k): self.resolve(v, loop) for k, v in value.items()}
         return value  # int, bool, None
+
+    def _resolve_logic(self, operator: dict[str, Any], loop: dict[str, Any]) -> Any:
+        operands = operator["operands"]
+        if operator["type"] == "not":
+            operand = self.resolve(operands["bool_value"], loop)
+            return not operand if isinstance(operand, bool) else UNRESOLVED
+        condition = self.resolve(operands["condition"], loop)
+        if not isinstance(condition, bool):
+            return UNRESOLVED
+        return self.resolve(operands["true_value" if condition else "false_value"], loop)
+
+    def _resolve_function(self, function: dict[str, Any], loop: dict[str, Any]) -> Any:
+        if function.get("type") != "empty":
+            return UNRESOLVED
+        item = self.resolve(function["parameters"]["item_to_test"], loop)
+        if item is None:
+            return True
+        return len(item) == 0 if isinstance(item, (str, list, dict)) else UNRESOLVED
+
+    def condition(self, config: dict[str, Any]) -> Any:
+        """Whether a resource or module `= if (…)` is deployed: True without a condition, else the condition's
+        value (UNRESOLVED when it depends on what only exists at deploy time)."""
+        return True if "condition" not in config else self.resolve(config["condition"])
 
     def _resolve_string(self, text: str, loop: dict[str, Any]) -> Any:
         if "${" in text:
@@ -123,9 +154,21 @@ class BicepFile:
             caller_file, params = self.caller
             if name in params:
                 return caller_file.resolve(params[name])
-        if "default" in self.params[name]:
+        if name in self.given:
+            return self.given[name]
+        if has_default(self.params[name]):
             return self.resolve(self.params[name]["default"])
         return UNRESOLVED
+
+
+def body(config: dict[str, Any]) -> dict[str, Any]:
+    """A resource's or module's own properties: pycep nests them one level down under `= if (…)`."""
+    return config["config"] if "condition" in config else config
+
+
+def has_default(parameter: dict[str, Any]) -> bool:
+    """pycep writes `"default": None` for a parameter declared without one."""
+    return parameter.get("default") is not None
 
 
 class _Unresolved(Exception):
@@ -153,17 +196,18 @@ def _key(key: str) -> str:
     return key[1:-1] if len(key) >= 2 and key[0] == key[-1] == "'" else key
 
 
-def load_all() -> dict[Path, BicepFile]:
-    """Every infra/ file, each linked to the module call that passes its parameters (if exactly one)."""
+def load_all(given: dict[str, Any] | None = None) -> dict[Path, BicepFile]:
+    """Every infra/ file, each linked to the module call that passes its parameters (if exactly one);
+    ``given`` are main.bicep's parameter values (what azd would pass), the rest take their defaults."""
     files = {path: BicepFile(path, parse(path)) for path in bicep_files()}
+    files[INFRA / "main.bicep"].given = dict(given or {})
     calls: dict[Path, list[tuple[BicepFile, dict[str, Any]]]] = {}
     for file in files.values():
         for module in file.modules.values():
             if module.get("type") != "local":
                 continue
             target = (file.path.parent / module["detail"]["path"]).resolve()
-            config = module["config"]
-            config = config.get("config", config)  # a conditional module nests its body one level down
+            config = body(module["config"])
             calls.setdefault(target, []).append((file, config.get("params") or {}))
     for path, file in files.items():
         if len(calls.get(path.resolve(), [])) == 1:
