@@ -9,7 +9,40 @@ targetScope = 'subscription'
 param environmentName string
 
 @minLength(1)
-@description('Region for every resource. It must offer Flex Consumption: `az functionapp list-flexconsumption-locations`.')
+@description('Region for every resource. Flex Consumption runs in a subset of regions: these are the ones the official Flex azd quickstart allows; `az functionapp list-flexconsumption-locations --query "[].name" -o tsv` lists today\'s (add a region here once it is listed).')
+@allowed([
+  'australiaeast'
+  'australiasoutheast'
+  'brazilsouth'
+  'canadacentral'
+  'centralindia'
+  'centralus'
+  'eastasia'
+  'eastus'
+  'eastus2'
+  'francecentral'
+  'germanywestcentral'
+  'italynorth'
+  'japaneast'
+  'koreacentral'
+  'northcentralus'
+  'northeurope'
+  'norwayeast'
+  'southafricanorth'
+  'southcentralus'
+  'southeastasia'
+  'southindia'
+  'spaincentral'
+  'swedencentral'
+  'uaenorth'
+  'uksouth'
+  'ukwest'
+  'westcentralus'
+  'westeurope'
+  'westus'
+  'westus2'
+  'westus3'
+])
 @metadata({
   azd: {
     type: 'location'

@@ -55,7 +55,9 @@ param smtpUsername string = ''
 @description('Amazon SES region (EMAIL_TRANSPORT=ses); AWS credentials come from boto3\'s own chain.')
 param sesRegion string = ''
 
-@description('Upper bound of instances the app scales out to.')
+@description('Upper bound of instances the app scales out to (Flex Consumption accepts 40 to 1000).')
+@minValue(40)
+@maxValue(1000)
 param maximumInstanceCount int = 40
 
 @allowed([
@@ -114,9 +116,10 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
     httpsOnly: true
     keyVaultReferenceIdentity: identity.id
     siteConfig: {
+      // Flex Consumption rejects FTPS settings (and alwaysOn, 32-bit workers, *FxVersion …: the list is in
+      // tests/infra/test_flex_rules.py with Microsoft's page); it has no FTP endpoint at all.
       minTlsVersion: '1.2'
       scmMinTlsVersion: '1.2'
-      ftpsState: 'Disabled'
       http20Enabled: true
       // Every app setting, in one place; tests/infra/test_app_settings.py compares the names with what
       // shared/config.py reads. There is deliberately no `AzureWebJobsStorage` connection string: the
@@ -350,10 +353,13 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
   }
 }
 
-// Deployments (azd, Core Tools) authenticate with Entra ID; no FTP or SCM basic-auth credentials.
+// Deployments (azd, Core Tools) authenticate with Entra ID; no FTP or SCM basic-auth credentials. The type's
+// definition has no location, yet ARM refuses these policies without one ("The parameter location has an
+// invalid value", https://github.com/Azure/bicep-types-az/issues/1317): Bicep warns (BCP187), ARM deploys.
 resource ftpBasicAuth 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
   parent: functionApp
   name: 'ftp'
+  location: location
   properties: {
     allow: false
   }
@@ -362,6 +368,7 @@ resource ftpBasicAuth 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@20
 resource scmBasicAuth 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
   parent: functionApp
   name: 'scm'
+  location: location
   properties: {
     allow: false
   }

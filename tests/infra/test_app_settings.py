@@ -32,15 +32,6 @@ PLATFORM_SETTINGS = {
     "LEAD_BATCH_SCHEDULE",
 }
 
-# App settings that Flex Consumption replaced with functionAppConfig (runtime, deployment, scale) or that
-# belong to other plans; setting them on Flex is wrong.
-NOT_ON_FLEX = {
-    "FUNCTIONS_WORKER_RUNTIME", "FUNCTIONS_EXTENSION_VERSION", "FUNCTIONS_WORKER_RUNTIME_VERSION",
-    "WEBSITE_RUN_FROM_PACKAGE", "WEBSITE_CONTENTAZUREFILECONNECTIONSTRING", "WEBSITE_CONTENTSHARE",
-    "WEBSITE_CONTENTOVERVNET", "SCM_DO_BUILD_DURING_DEPLOYMENT", "ENABLE_ORYX_BUILD",
-    "WEBSITE_MAX_DYNAMIC_APPLICATION_SCALE_OUT", "WEBSITE_NODE_DEFAULT_VERSION", "WEBSITE_TIME_ZONE", "TZ",
-}
-
 KEY_MATERIAL = re.compile(r"AccountKey|listKeys|listAccountSas|listServiceSas|SharedAccessSignature", re.I)
 QUEUE_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,62}$")  # Azure Storage queue naming rules
 TABLE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]{2,62}$")
@@ -110,13 +101,6 @@ def test_host_storage_is_identity_based(app_settings):
     for service in ("blob", "queue", "table"):
         assert f"AzureWebJobsStorage__{service}ServiceUri" in app_settings
     assert app_settings["AzureWebJobsStorage__clientId"][1] is UNRESOLVED  # the identity's clientId, at deploy time
-
-
-def test_no_settings_that_flex_consumption_replaced(app_settings, function_app):
-    assert not NOT_ON_FLEX & set(app_settings), sorted(NOT_ON_FLEX & set(app_settings))
-    file, resource = function_app
-    runtime = resource["config"]["properties"]["functionAppConfig"]["runtime"]
-    assert (file.resolve(runtime["name"]), file.resolve(runtime["version"])) == ("python", "3.11")
 
 
 def test_the_values_satisfy_the_codes_own_validation(app_settings):
