@@ -54,11 +54,12 @@ param location string
 param principalId string = ''
 
 @allowed([
+  ''
   'User'
   'ServicePrincipal'
 ])
-@description('Kind of principal that principalId names.')
-param principalType string = 'User'
+@description('Kind of principal that principalId names. azd 1.17.1 and later fill it (User or ServicePrincipal, by how azd is signed in); empty (an older azd): the role assignments omit it and ARM looks the principal up.')
+param principalType string = ''
 
 @description('Optional resource group name; default rg-<environmentName>.')
 param resourceGroupName string = ''

@@ -10,11 +10,16 @@ param identityPrincipalId string
 @description('Object id of the person or service principal running azd. Empty: no assignments.')
 param principalId string = ''
 
+@description('User or ServicePrincipal; empty: not sent, and ARM looks the principal up (right for either).')
 @allowed([
+  ''
   'User'
   'ServicePrincipal'
 ])
-param principalType string = 'User'
+param principalType string = ''
+
+// A fixed guess is wrong for one of the two (UnmatchedPrincipalType); null leaves the property out.
+var operatorPrincipalType = empty(principalType) ? null : principalType
 
 // Built-in role definition ids (the same in every tenant).
 var roles = {
@@ -101,7 +106,7 @@ resource operatorQueue 'Microsoft.Authorization/roleAssignments@2022-04-01' = if
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageQueueDataContributor)
     principalId: principalId
-    principalType: principalType
+    principalType: operatorPrincipalType
   }
 }
 
@@ -111,7 +116,7 @@ resource operatorTable 'Microsoft.Authorization/roleAssignments@2022-04-01' = if
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageTableDataContributor)
     principalId: principalId
-    principalType: principalType
+    principalType: operatorPrincipalType
   }
 }
 
@@ -121,6 +126,6 @@ resource operatorSecrets 'Microsoft.Authorization/roleAssignments@2022-04-01' = 
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultSecretsOfficer)
     principalId: principalId
-    principalType: principalType
+    principalType: operatorPrincipalType
   }
 }

@@ -20,6 +20,7 @@ default is never null).
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +37,10 @@ def bicep_files() -> list[Path]:
     return sorted(INFRA.rglob("*.bicep"))
 
 
+@functools.lru_cache(maxsize=None)
 def parse(path: Path) -> dict[str, Any]:
+    """The parse tree (cached: several tests load infra/ once per azd environment they follow; none
+    changes a tree)."""
     from pycep import BicepParser
 
     return BicepParser().parse(file_path=path)

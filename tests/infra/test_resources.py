@@ -2,9 +2,11 @@
 telemetry, an RBAC Key Vault that keeps deleted secrets, and the identity's roles."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from tests.infra.bicep_tree import BicepFile
+from tests.infra.bicep_tree import INFRA, BicepFile, body, load_all
 
 ROLES = {
     "b7e6dc6d-f1e8-4753-8033-0f276bb0955b": "Storage Blob Data Owner",
@@ -74,3 +76,38 @@ def test_the_identity_holds_its_role(bicep, role_id):
                and resource["config"]["properties"]["principalId"] == "identityPrincipalId"
                and _assigned_role(file, resource["config"]) == role_id]
     assert len(holders) == 1, f"the managed identity should hold {ROLES[role_id]} exactly once: {holders}"
+
+
+OPERATOR_ROLE_TYPE = "Microsoft.Authorization/roleAssignments"
+
+
+def _operator_assignments(bicep) -> list[tuple[str, BicepFile, dict]]:
+    """The role assignments of the person or pipeline running azd (main.bicep's principalId): name, file and
+    pycep's config (condition included)."""
+    found = [(name, file, resource["config"]) for file in bicep.values()
+             for name, resource in file.resources_of_type(OPERATOR_ROLE_TYPE).items()
+             if body(resource["config"])["properties"]["principalId"] == "principalId"]
+    assert found, "no role assignment for the principal running azd"
+    return found
+
+
+def test_the_operators_principal_type_comes_from_azd():
+    """azd (1.17.1 and later) fills ${AZURE_PRINCIPAL_TYPE} itself, User or ServicePrincipal by how it is
+    signed in; an older azd leaves it unset. A fixed fallback is wrong for one of the two (a pipeline's
+    service principal given 'User' fails with UnmatchedPrincipalType), so there is none: without a type the
+    assignment omits principalType and ARM looks the principal up, right for both."""
+    given = json.loads((INFRA / "main.parameters.json").read_text(encoding="utf-8"))["parameters"]
+    assert given["principalType"]["value"] == "${AZURE_PRINCIPAL_TYPE}", given["principalType"]
+    for principal_type, expected in (("", None), ("User", "User"), ("ServicePrincipal", "ServicePrincipal")):
+        files = {path.relative_to(INFRA).as_posix(): file for path, file in
+                 load_all({"principalId": "00000000-0000-0000-0000-00000000000a", "principalType": principal_type}).items()}
+        for name, file, config in _operator_assignments(files):
+            assert file.condition(config) is True, name
+            sent = file.resolve(body(config)["properties"]["principalType"])
+            assert sent == expected, f"{name}: principalType {sent!r} for AZURE_PRINCIPAL_TYPE={principal_type!r}"
+
+
+def test_the_operator_gets_no_assignment_without_a_principal():
+    files = {path.relative_to(INFRA).as_posix(): file for path, file in load_all({"principalId": ""}).items()}
+    for name, file, config in _operator_assignments(files):
+        assert file.condition(config) is False, f"{name} is assigned to an empty principal id"
