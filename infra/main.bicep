@@ -112,7 +112,7 @@ param smtpPort string = '587'
 param smtpUsername string = ''
 
 @secure()
-@description('SMTP login password, stored in Key Vault as smtp-password (the app setting SMTP_PASSWORD references it). Empty: no secret is created; set it later with `az keyvault secret set --name smtp-password`.')
+@description('SMTP login password, stored in Key Vault as smtp-password, which the app setting SMTP_PASSWORD then references. Empty: no secret and no reference (SMTP_PASSWORD is empty); to add one later, `azd env set SMTP_PASSWORD …` and `azd provision`.')
 param smtpPassword string = ''
 
 @description('Amazon SES region (EMAIL_TRANSPORT=ses), e.g. eu-north-1; AWS credentials come from boto3\'s own chain.')
@@ -134,6 +134,10 @@ var appQueues = {
   email: 'b2b-emails'
 }
 var stateTableName = 'b2bstate'
+
+// The Key Vault secret the SMTP password is kept in. It exists only when a password is given, and only then
+// does SMTP_PASSWORD reference it: a reference to a missing secret would hand the app its own text.
+var smtpPasswordSecretName = 'smtp-password'
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: empty(resourceGroupName) ? '${abbrs.resourcesResourceGroups}${environmentName}' : resourceGroupName
@@ -189,6 +193,7 @@ module keyVault 'core/keyvault.bicep' = {
     location: location
     tags: tags
     smtpPassword: smtpPassword
+    smtpPasswordSecretName: smtpPasswordSecretName
   }
 }
 
@@ -233,6 +238,7 @@ module api 'app/api.bicep' = {
     smtpHost: smtpHost
     smtpPort: smtpPort
     smtpUsername: smtpUsername
+    smtpPasswordSecretName: empty(smtpPassword) ? '' : smtpPasswordSecretName
     sesRegion: sesRegion
   }
   // The host and the first deployment need their storage roles before the app starts.

@@ -52,6 +52,8 @@ param emailTransport string = 'outbox'
 param smtpHost string = ''
 param smtpPort string = '587'
 param smtpUsername string = ''
+@description('The Key Vault secret holding the SMTP password; empty when none was given (SMTP_PASSWORD is then empty too).')
+param smtpPasswordSecretName string = ''
 @description('Amazon SES region (EMAIL_TRANSPORT=ses); AWS credentials come from boto3\'s own chain.')
 param sesRegion string = ''
 
@@ -285,11 +287,12 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
           name: 'SMTP_USERNAME'
           value: smtpUsername
         }
-        // A Key Vault reference, resolved with the app's identity: the password is never in a setting. The
-        // secret is created from main.bicep's smtpPassword (azd env SMTP_PASSWORD), or later by hand.
+        // A Key Vault reference, resolved with the app's identity: the password is never in a setting. Only
+        // when main.bicep created the secret (azd env SMTP_PASSWORD): a reference to a missing secret does
+        // not resolve, and the app would receive the reference's own text as the password.
         {
           name: 'SMTP_PASSWORD'
-          value: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=smtp-password)'
+          value: empty(smtpPasswordSecretName) ? '' : '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${smtpPasswordSecretName})'
         }
         {
           name: 'SMTP_STARTTLS'

@@ -51,6 +51,8 @@ class BicepFile:
     path: Path
     tree: dict[str, Any]
     caller: tuple[BicepFile, dict[str, Any]] | None = field(default=None, repr=False)
+    # The module call's own config (its `if (…)` condition included), for deployed().
+    call: dict[str, Any] | None = field(default=None, repr=False)
     # Parameter values given to this file from outside (azd's main.parameters.json, for main.bicep).
     given: dict[str, Any] = field(default_factory=dict)
 
@@ -112,6 +114,25 @@ class BicepFile:
         if item is None:
             return True
         return len(item) == 0 if isinstance(item, (str, list, dict)) else UNRESOLVED
+
+    def choose(self, value: Any) -> Any:
+        """``value`` with each `cond ? a : b` replaced by the branch taken, the rest left as written (so a
+        string with an interpolation that cannot resolve still shows what it is made of); UNRESOLVED when a
+        condition cannot be decided."""
+        if isinstance(value, dict) and value.get("operator", {}).get("type") == "conditional":
+            condition = self.resolve(value["operator"]["operands"]["condition"])
+            if not isinstance(condition, bool):
+                return UNRESOLVED
+            return self.choose(value["operator"]["operands"]["true_value" if condition else "false_value"])
+        return value
+
+    def deployed(self) -> Any:
+        """Whether this file's resources are deployed: every module call on the way from main.bicep holds."""
+        if self.caller is None:
+            return True
+        caller_file = self.caller[0]
+        here = caller_file.condition(self.call)
+        return here if here is not True else caller_file.deployed()
 
     def condition(self, config: dict[str, Any]) -> Any:
         """Whether a resource or module `= if (…)` is deployed: True without a condition, else the condition's
@@ -211,11 +232,12 @@ def load_all(given: dict[str, Any] | None = None) -> dict[Path, BicepFile]:
             if module.get("type") != "local":
                 continue
             target = (file.path.parent / module["detail"]["path"]).resolve()
-            config = body(module["config"])
-            calls.setdefault(target, []).append((file, config.get("params") or {}))
+            calls.setdefault(target, []).append((file, module["config"]))
     for path, file in files.items():
         if len(calls.get(path.resolve(), [])) == 1:
-            file.caller = calls[path.resolve()][0]
+            caller_file, call = calls[path.resolve()][0]
+            file.caller = (caller_file, body(call).get("params") or {})
+            file.call = call
     return files
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from shared.config import SETTING_NAMES, Settings
-from tests.infra.bicep_tree import INFRA, UNRESOLVED, BicepFile, bicep_files, loop_names
+from tests.infra.bicep_tree import INFRA, UNRESOLVED, BicepFile, bicep_files, body, load_all, loop_names
 
 # Settings the code reads that the Bicep deliberately does not set.
 NOT_SET_IN_AZURE = {
@@ -125,26 +125,67 @@ def test_the_values_satisfy_the_codes_own_validation(app_settings):
     assert unresolved <= PLATFORM_SETTINGS | {"AzureWebJobsStorage__blobServiceUri", "STORE_URL", "SMTP_PASSWORD"}, unresolved
 
 
-def test_secrets_are_key_vault_references():
-    """A password is read by the app through its identity from Key Vault, never written into a setting."""
-    source = (Path(__file__).resolve().parents[2] / "infra" / "app" / "api.bicep").read_text()
-    value = re.search(r"name: 'SMTP_PASSWORD'\s*\n\s*value: '([^']*)'", source).group(1)
-    assert value.startswith("@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=")
+KEY_VAULT_REFERENCE = re.compile(r"^@Microsoft\.KeyVault\(VaultName=\$\{keyVaultName\};SecretName=([^;)]+)\)$")
 
 
-def test_every_key_vault_reference_names_a_secret_the_bicep_creates(bicep, app_settings):
-    """A reference to a secret nothing creates resolves to nothing; a secret nothing references is dead."""
-    created = {name for file in bicep.values()
-               for resource in file.resources_of_type("Microsoft.KeyVault/vaults/secrets").values()
-               for name in loop_names(file, resource)}
-    referenced = {match for raw, _ in app_settings.values()
-                  for match in re.findall(r"SecretName=([^;)]+)", json.dumps(raw))}
-    assert referenced and referenced == created, f"referenced {sorted(referenced)}, created {sorted(created)}"
-    # smtp-password's value: azd env SMTP_PASSWORD → main.bicep smtpPassword → core/keyvault.bicep
+def _settings_in(given: dict) -> tuple[BicepFile, dict[str, object]]:
+    """The function app's settings as written, each ternary decided, for main.bicep given ``given``."""
+    files = load_all(given)
+    [(file, resource)] = [(file, resource) for file in files.values()
+                          for resource in file.resources_of_type("Microsoft.Web/sites").values()]
+    entries = body(resource["config"])["properties"]["siteConfig"]["appSettings"]
+    return file, {entry["name"]: file.choose(entry["value"]) for entry in entries}
+
+
+def _secrets_created(given: dict) -> set[str]:
+    files = load_all(given)
+    return {name for file in files.values() if file.deployed() is True
+            for resource in file.resources_of_type("Microsoft.KeyVault/vaults/secrets").values()
+            if file.condition(resource["config"]) is True
+            for name in loop_names(file, resource)}
+
+
+def _secrets_referenced(file: BicepFile, settings: dict[str, object]) -> dict[str, str]:
+    """Setting name → the secret its Key Vault reference names."""
+    referenced = {}
+    for name, value in settings.items():
+        assert value is not UNRESOLVED, f"{name}: which branch is taken cannot be told"
+        if "@Microsoft.KeyVault" in json.dumps(value):
+            match = KEY_VAULT_REFERENCE.match(value) if isinstance(value, str) else None
+            assert match, f"{name}: not a reference to a secret of the app's vault: {value!r}"
+            referenced[name] = file.resolve(match.group(1))
+    return referenced
+
+
+# What azd gives main.bicep from SMTP_PASSWORD (main.parameters.json): nothing, or a password.
+SMTP_PASSWORD_CASES = {"no SMTP password": {}, "SMTP password": {"smtpPassword": "an SMTP password"}}
+
+
+@pytest.mark.parametrize("given", SMTP_PASSWORD_CASES.values(), ids=SMTP_PASSWORD_CASES.keys())
+def test_every_key_vault_reference_names_a_secret_the_bicep_creates(given):
+    """A reference to a secret nothing creates does not resolve, and the app receives the reference's own
+    text as the value; a secret nothing references is dead. In both azd environments."""
+    file, settings = _settings_in(given)
+    referenced = _secrets_referenced(file, settings)
+    created = _secrets_created(given)
+    assert set(referenced.values()) == created, f"referenced {referenced}, created {sorted(created)}"
+
+
+def test_the_smtp_password_is_a_key_vault_reference_only_when_given():
+    """The password is read by the app through its identity from Key Vault, never written into a setting;
+    without one, SMTP_PASSWORD is empty (an SMTP server without login), not a dangling reference."""
+    file, settings = _settings_in(SMTP_PASSWORD_CASES["SMTP password"])
+    assert _secrets_referenced(file, settings) == {"SMTP_PASSWORD": "smtp-password"}
+    file, settings = _settings_in(SMTP_PASSWORD_CASES["no SMTP password"])
+    assert settings["SMTP_PASSWORD"] == "" and not _secrets_referenced(file, settings)
+    # The value's path: azd env SMTP_PASSWORD → main.bicep smtpPassword → core/keyvault.bicep → the secret.
     given = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
     assert given["smtpPassword"]["value"] == "${SMTP_PASSWORD}"
-    assert bicep["main.bicep"].modules["keyVault"]["config"]["params"]["smtpPassword"] == "smtpPassword"
-    assert "smtpPassword" in bicep["core/keyvault.bicep"].params
+    files = load_all()
+    main, vault = files[INFRA / "main.bicep"], files[INFRA / "core" / "keyvault.bicep"]
+    assert body(main.modules["keyVault"]["config"])["params"]["smtpPassword"] == "smtpPassword"
+    for file in (main, vault):
+        assert {"type": "secure"} in file.params["smtpPassword"]["decorators"], f"{file.path.name}: smtpPassword is not @secure()"
 
 
 # The email transport is chosen at deploy time (azd env → main.parameters.json → main.bicep → api.bicep),
