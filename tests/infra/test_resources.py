@@ -111,3 +111,55 @@ def test_the_operator_gets_no_assignment_without_a_principal():
     files = {path.relative_to(INFRA).as_posix(): file for path, file in load_all({"principalId": ""}).items()}
     for name, file, config in _operator_assignments(files):
         assert file.condition(config) is False, f"{name} is assigned to an empty principal id"
+
+
+BLOB_OWNER, BLOB_CONTRIBUTOR = "b7e6dc6d-f1e8-4753-8033-0f276bb0955b", "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
+QUEUE_CONTRIBUTOR, TABLE_CONTRIBUTOR = "974c5e8b-45b9-4653-ba55-5f855dd0fb88", "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3"
+METRICS_PUBLISHER = "3913510d-42f4-4e42-8a64-420c390055eb"
+SECRETS_USER, SECRETS_OFFICER = "4633458b-17de-408a-b874-0445c86b69e6", "b86a8fe4-44ce-4948-aee5-eccb2c155cd7"
+STORAGE, INSIGHTS, VAULT = "Microsoft.Storage/storageAccounts", "Microsoft.Insights/components", "Microsoft.KeyVault/vaults"
+
+# What the app's identity reaches, on which resource, and the built-in roles that grant it (Blob Data Owner's
+# data actions include Contributor's).
+IDENTITY_NEEDS = {
+    "blobs: host keys, locks and timers, the Flex deployment package, the email outbox": (STORAGE, {BLOB_OWNER, BLOB_CONTRIBUTOR}),
+    "queues: triggers, poison queues, the app's sends": (STORAGE, {QUEUE_CONTRIBUTOR}),
+    "the state table": (STORAGE, {TABLE_CONTRIBUTOR}),
+    "Entra ID authenticated telemetry": (INSIGHTS, {METRICS_PUBLISHER}),
+    "Key Vault references in app settings": (VAULT, {SECRETS_USER, SECRETS_OFFICER}),
+}
+# What the operator's CLI reaches in Azure (b2b poison, emails, outbox, work) and the secrets they manage.
+OPERATOR_NEEDS = {
+    "queues (b2b poison …, b2b work)": (STORAGE, {QUEUE_CONTRIBUTOR}),
+    "the state table": (STORAGE, {TABLE_CONTRIBUTOR}),
+    "the email outbox (b2b outbox)": (STORAGE, {BLOB_OWNER, BLOB_CONTRIBUTOR}),
+    "the app's secrets": (VAULT, {SECRETS_OFFICER}),
+}
+
+
+def _grants(bicep, principal: str) -> set[tuple[str, str]]:
+    """(role id, type of the resource it is scoped to) of the role assignments to ``principal``."""
+    grants = set()
+    for file in bicep.values():
+        for resource in file.resources_of_type("Microsoft.Authorization/roleAssignments").values():
+            config = body(resource["config"])
+            if config["properties"]["principalId"] != principal:
+                continue
+            scope = file.resources.get(config["scope"])
+            assert scope, f"{file.path.name}: role assignment scoped to {config['scope']!r}, not a resource of the file"
+            grants.add((_assigned_role(file, config), scope["type"]))
+    return grants
+
+
+@pytest.mark.parametrize("need", IDENTITY_NEEDS)
+def test_the_identity_can_reach_what_the_app_uses(bicep, need):
+    resource_type, roles = IDENTITY_NEEDS[need]
+    grants = _grants(bicep, "identityPrincipalId")
+    assert any((role, resource_type) in grants for role in roles), f"the app's identity cannot reach {need}"
+
+
+@pytest.mark.parametrize("need", OPERATOR_NEEDS)
+def test_the_operator_can_reach_what_the_cli_uses(bicep, need):
+    resource_type, roles = OPERATOR_NEEDS[need]
+    grants = _grants(bicep, "principalId")
+    assert any((role, resource_type) in grants for role in roles), f"the operator cannot reach {need}"
