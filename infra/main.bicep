@@ -64,13 +64,15 @@ param principalType string = ''
 @description('Optional resource group name; default rg-<environmentName>.')
 param resourceGroupName string = ''
 
-@description('Where leads go and decisions come from: embedded (the stand-in), dataverse (Dynamics 365 Sales) or none (the back office decides).')
+// Only the modes that work on Flex Consumption, where each function scales out on instances of its own and
+// nothing but storage is shared: the embedded Sales and the .eml outbox (instance-local files) are for
+// `make run`, and the app refuses them in Azure.
+@description('Where leads go and decisions come from: none (a clerk decides in the back office; no outside account) or dataverse (Dynamics 365 Sales at dataverseUrl).')
 @allowed([
-  'embedded'
-  'dataverse'
   'none'
+  'dataverse'
 ])
-param salesMode string = 'embedded'
+param salesMode string = 'none'
 
 @description('Dynamics 365 Sales organization URL, e.g. https://contoso.crm4.dynamics.com (SALES_MODE=dataverse).')
 param dataverseUrl string = ''
@@ -94,13 +96,13 @@ param partnerTokenSubjectClaim string = 'sub'
 @description('How the issuer vouches for the email that binds an account at its first sign-in, comma separated: email_verified, emails_claim (a local account\'s emails claim).')
 param partnerTokenEmailTrust string = 'email_verified,emails_claim'
 
-@description('How emails go out: outbox (.eml files on the instance\'s temporary disk), smtp (smtpHost …) or ses (sesRegion).')
+@description('How emails go out: storage (kept as blobs in the storage account\'s b2b-outbox container, read in the back office and with `b2b outbox`; no outside account), smtp (smtpHost …) or ses (sesRegion).')
 @allowed([
-  'outbox'
+  'storage'
   'smtp'
   'ses'
 ])
-param emailTransport string = 'outbox'
+param emailTransport string = 'storage'
 
 @description('SMTP server (EMAIL_TRANSPORT=smtp), e.g. smtp.office365.com; STARTTLS on smtpPort.')
 param smtpHost string = ''
@@ -118,6 +120,10 @@ param smtpPassword string = ''
 @description('Amazon SES region (EMAIL_TRANSPORT=ses), e.g. eu-north-1; AWS credentials come from boto3\'s own chain.')
 param sesRegion string = ''
 
+@description('The console\'s app roles (issue 9): a signed-in clerk needs the operator role to act, the viewer role to read.')
+param consoleOperatorRole string = 'B2B.Operator'
+param consoleViewerRole string = 'B2B.Viewer'
+
 var abbrs = loadJsonContent('./abbreviations.json')
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = {
@@ -134,6 +140,8 @@ var appQueues = {
   email: 'b2b-emails'
 }
 var stateTableName = 'b2bstate'
+// EMAIL_TRANSPORT=storage keeps each email as a blob here (created by the storage module, named to the code).
+var outboxContainerName = 'b2b-outbox'
 
 // The Key Vault secret the SMTP password is kept in. It exists only when a password is given, and only then
 // does SMTP_PASSWORD reference it: a reference to a missing secret would hand the app its own text.
@@ -182,6 +190,9 @@ module storage 'core/storage.bicep' = {
     tableNames: [
       stateTableName
     ]
+    containerNames: [
+      outboxContainerName
+    ]
   }
 }
 
@@ -226,6 +237,7 @@ module api 'app/api.bicep' = {
     outcomeQueueName: appQueues.outcome
     emailQueueName: appQueues.email
     stateTableName: stateTableName
+    outboxContainerName: outboxContainerName
     keyVaultName: keyVault.outputs.name
     salesMode: salesMode
     dataverseUrl: dataverseUrl
@@ -240,6 +252,8 @@ module api 'app/api.bicep' = {
     smtpUsername: smtpUsername
     smtpPasswordSecretName: empty(smtpPassword) ? '' : smtpPasswordSecretName
     sesRegion: sesRegion
+    consoleOperatorRole: consoleOperatorRole
+    consoleViewerRole: consoleViewerRole
   }
   // The host and the first deployment need their storage roles before the app starts.
   dependsOn: [
@@ -256,6 +270,7 @@ output SERVICE_API_NAME string = api.outputs.name
 output SERVICE_API_URI string = api.outputs.uri
 output AZURE_USER_ASSIGNED_IDENTITY_CLIENT_ID string = identity.outputs.clientId
 output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
+output AZURE_STORAGE_BLOB_ENDPOINT string = storage.outputs.blobEndpoint
 output AZURE_STORAGE_QUEUE_ENDPOINT string = storage.outputs.queueEndpoint
 output AZURE_STORAGE_TABLE_ENDPOINT string = storage.outputs.tableEndpoint
 output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name

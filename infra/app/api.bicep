@@ -20,11 +20,17 @@ param leadQueueName string
 param outcomeQueueName string
 param emailQueueName string
 param stateTableName string
+@description('Blob container of the email outbox (EMAIL_TRANSPORT=storage).')
+param outboxContainerName string
 @description('The Key Vault holding the app\'s secrets (referenced by app settings through the identity).')
 param keyVaultName string
-@description('embedded, dataverse or none (shared/config.py SALES_MODE).')
-param salesMode string = 'embedded'
-@description('Dynamics 365 Sales organization URL (SALES_MODE=dataverse); empty while the embedded Sales runs.')
+@description('none or dataverse (shared/config.py SALES_MODE); the embedded Sales is instance-local and refused in Azure.')
+@allowed([
+  'none'
+  'dataverse'
+])
+param salesMode string = 'none'
+@description('Dynamics 365 Sales organization URL (SALES_MODE=dataverse); empty otherwise.')
 param dataverseUrl string = ''
 @description('Bearer tokens of the partner routes: issuer, audience and JWKS URL (all empty: partner routes off).')
 param partnerTokenIssuer string = ''
@@ -42,13 +48,13 @@ param publicBaseUrl string = ''
 param emailSenderName string = 'Contoso B2B'
 param emailSenderAddress string = 'no-reply@contoso.example'
 
-@description('outbox, smtp or ses (shared/config.py EMAIL_TRANSPORT); smtp needs smtpHost, ses needs sesRegion.')
+@description('storage, smtp or ses (shared/config.py EMAIL_TRANSPORT); smtp needs smtpHost, ses needs sesRegion. The .eml outbox is instance-local and refused in Azure.')
 @allowed([
-  'outbox'
+  'storage'
   'smtp'
   'ses'
 ])
-param emailTransport string = 'outbox'
+param emailTransport string = 'storage'
 param smtpHost string = ''
 param smtpPort string = '587'
 param smtpUsername string = ''
@@ -56,6 +62,10 @@ param smtpUsername string = ''
 param smtpPasswordSecretName string = ''
 @description('Amazon SES region (EMAIL_TRANSPORT=ses); AWS credentials come from boto3\'s own chain.')
 param sesRegion string = ''
+
+@description('The app roles the console requires of a signed-in clerk: to act, and to read.')
+param consoleOperatorRole string = 'B2B.Operator'
+param consoleViewerRole string = 'B2B.Viewer'
 
 @description('Upper bound of instances the app scales out to (Flex Consumption accepts 40 to 1000).')
 @minValue(40)
@@ -174,10 +184,14 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
           name: 'EMAIL_TRANSPORT'
           value: emailTransport
         }
-        // The deployed package is read-only; /tmp is the writable, per-instance, ephemeral disk. The
-        // embedded Sales (SALES_MODE=embedded) and the .eml outbox (EMAIL_TRANSPORT=outbox) live there:
-        // fine for trying the app out, lost with the instance. With SALES_MODE=dataverse (or none) and
-        // EMAIL_TRANSPORT=smtp or ses nothing is kept there.
+        // Emails kept in Blob storage (EMAIL_TRANSPORT=storage, over the identity and the blob URI above),
+        // until SMTP or SES is configured.
+        {
+          name: 'EMAIL_OUTBOX_CONTAINER'
+          value: outboxContainerName
+        }
+        // The deployed package is read-only; /tmp is the writable, per-instance, ephemeral disk. None of the
+        // modes offered here keeps anything there (instance-local state is what Azure refuses).
         {
           name: 'DATA_DIR'
           value: '/tmp/b2b'
@@ -274,7 +288,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
           name: 'AzureWebJobs.create_lead_batches.Disabled'
           value: salesMode == 'dataverse' ? 'false' : 'true'
         }
-        // Email transports other than the outbox (EMAIL_TRANSPORT=smtp or ses); empty until chosen.
+        // EMAIL_TRANSPORT=smtp or ses; empty until chosen.
         {
           name: 'SMTP_HOST'
           value: smtpHost
@@ -309,6 +323,15 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'SES_CONFIGURATION_SET'
           value: ''
+        }
+        // The console (issue 9): the app roles a signed-in clerk needs, read from X-MS-CLIENT-PRINCIPAL.
+        {
+          name: 'CONSOLE_OPERATOR_ROLE'
+          value: consoleOperatorRole
+        }
+        {
+          name: 'CONSOLE_VIEWER_ROLE'
+          value: consoleViewerRole
         }
         // Partner routes accept RS256 bearer tokens of this issuer and audience, keys from its JWKS; empty: off.
         {
