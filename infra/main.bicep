@@ -120,6 +120,23 @@ param smtpPassword string = ''
 @description('Amazon SES region (EMAIL_TRANSPORT=ses), e.g. eu-north-1; AWS credentials come from boto3\'s own chain.')
 param sesRegion string = ''
 
+// The back office's automation key: a Functions host key named `backoffice` (its routes take it instead of
+// the master key). No default: azd generates it once, keeps it in .azure/<env>/config.json and passes the same
+// value at every provision (a newGuid() default would change it each time); `azd env set BACKOFFICE_KEY …`
+// replaces it. Read it with `az functionapp keys list -g <group> -n <app> --query functionKeys.backoffice`.
+@secure()
+@description('Value of the Functions host key `backoffice` that the back office\'s automation calls with.')
+@metadata({
+  azd: {
+    type: 'generate'
+    config: {
+      length: 48
+      noSpecial: true
+    }
+  }
+})
+param backofficeKey string
+
 @description('The console\'s app roles (issue 9): a signed-in clerk needs the operator role to act, the viewer role to read.')
 param consoleOperatorRole string = 'B2B.Operator'
 param consoleViewerRole string = 'B2B.Viewer'
@@ -254,6 +271,7 @@ module api 'app/api.bicep' = {
     sesRegion: sesRegion
     consoleOperatorRole: consoleOperatorRole
     consoleViewerRole: consoleViewerRole
+    backofficeKey: backofficeKey
   }
   // The host and the first deployment need their storage roles before the app starts.
   dependsOn: [

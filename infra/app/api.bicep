@@ -67,6 +67,10 @@ param sesRegion string = ''
 param consoleOperatorRole string = 'B2B.Operator'
 param consoleViewerRole string = 'B2B.Viewer'
 
+@secure()
+@description('Value of the host key `backoffice`, the back office automation\'s key (instead of the master key).')
+param backofficeKey string
+
 @description('Upper bound of instances the app scales out to (Flex Consumption accepts 40 to 1000).')
 @minValue(40)
 @maxValue(1000)
@@ -397,6 +401,22 @@ resource scmBasicAuth 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@20
   location: location
   properties: {
     allow: false
+  }
+}
+
+// The back office's JSON routes take this host key (any host key passes a function-level route); the
+// master key stays with the platform. Value: `az functionapp keys list … --query functionKeys.backoffice`.
+resource host 'Microsoft.Web/sites/host@2024-04-01' existing = {
+  parent: functionApp
+  name: 'default'
+}
+
+resource backofficeHostKey 'Microsoft.Web/sites/host/functionKeys@2024-04-01' = {
+  parent: host
+  name: 'backoffice'
+  properties: {
+    name: 'backoffice'
+    value: backofficeKey
   }
 }
 
