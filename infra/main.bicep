@@ -137,6 +137,9 @@ param sesRegion string = ''
 })
 param backofficeKey string
 
+@description('Client id of the console\'s Microsoft Entra app registration (azd env CONSOLE_CLIENT_ID; infra/README.md creates it). Empty: no sign-in is configured and the console refuses everyone.')
+param consoleClientId string = ''
+
 @description('The console\'s app roles (issue 9): a signed-in clerk needs the operator role to act, the viewer role to read.')
 param consoleOperatorRole string = 'B2B.Operator'
 param consoleViewerRole string = 'B2B.Viewer'
@@ -272,6 +275,7 @@ module api 'app/api.bicep' = {
     consoleOperatorRole: consoleOperatorRole
     consoleViewerRole: consoleViewerRole
     backofficeKey: backofficeKey
+    consoleClientId: consoleClientId
   }
   // The host and the first deployment need their storage roles before the app starts.
   dependsOn: [
@@ -287,6 +291,8 @@ output AZURE_FUNCTION_NAME string = api.outputs.name
 output SERVICE_API_NAME string = api.outputs.name
 output SERVICE_API_URI string = api.outputs.uri
 output AZURE_USER_ASSIGNED_IDENTITY_CLIENT_ID string = identity.outputs.clientId
+// The subject of the console registration's federated credential (infra/README.md).
+output AZURE_USER_ASSIGNED_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
 output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
 output AZURE_STORAGE_BLOB_ENDPOINT string = storage.outputs.blobEndpoint
 output AZURE_STORAGE_QUEUE_ENDPOINT string = storage.outputs.queueEndpoint

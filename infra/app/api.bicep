@@ -67,6 +67,9 @@ param sesRegion string = ''
 param consoleOperatorRole string = 'B2B.Operator'
 param consoleViewerRole string = 'B2B.Viewer'
 
+@description('Client id of the console\'s Microsoft Entra app registration. Empty: no App Service Authentication is configured, and the console refuses everyone.')
+param consoleClientId string = ''
+
 @secure()
 @description('Value of the host key `backoffice`, the back office automation\'s key (instead of the master key).')
 param backofficeKey string
@@ -337,6 +340,12 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
           name: 'CONSOLE_VIEWER_ROLE'
           value: consoleViewerRole
         }
+        // Console sign-in redeems Entra ID's code with this identity as the registration's federated
+        // credential, not a client secret (app/console-signin.bicep's clientSecretSettingName).
+        {
+          name: 'OVERRIDE_USE_MI_FIC_ASSERTION_CLIENTID'
+          value: identity.properties.clientId
+        }
         // Partner routes accept RS256 bearer tokens of this issuer and audience, keys from its JWKS; empty: off.
         {
           name: 'PARTNER_TOKEN_ISSUER'
@@ -417,6 +426,16 @@ resource backofficeHostKey 'Microsoft.Web/sites/host/functionKeys@2024-04-01' = 
   properties: {
     name: 'backoffice'
     value: backofficeKey
+  }
+}
+
+// A module rather than a conditional resource: checkov misreads the body of `resource … = if (…)`.
+module consoleSignIn 'console-signin.bicep' = if (!empty(consoleClientId)) {
+  name: 'console-signin'
+  params: {
+    appName: functionApp.name
+    clientId: consoleClientId
+    identityClientIdSettingName: 'OVERRIDE_USE_MI_FIC_ASSERTION_CLIENTID'
   }
 }
 

@@ -32,6 +32,7 @@ READ_BY_CODE = set(SETTING_NAMES) | ANNOUNCED_SETTINGS
 PLATFORM_SETTINGS = {
     "APPLICATIONINSIGHTS_CONNECTION_STRING",  # host and worker telemetry
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",  # Entra ID auth for telemetry (local auth is off)
+    "OVERRIDE_USE_MI_FIC_ASSERTION_CLIENTID",  # App Service Authentication: the identity instead of a secret
     "AzureWebJobs.create_lead.Disabled",  # host: which consumer of the lead queue runs (by SALES_MODE)
     "AzureWebJobs.create_lead_batches.Disabled",
     # Timer schedules: the host resolves %CHANNEL_SYNC_SCHEDULE% and %LEAD_BATCH_SCHEDULE% in the triggers

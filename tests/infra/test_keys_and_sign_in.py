@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tests.infra.bicep_tree import INFRA, UNRESOLVED, body, load_all
+from tests.infra.bicep_tree import INFRA, body, load_all
 
 PARAMETERS = json.loads((INFRA / "main.parameters.json").read_text(encoding="utf-8"))["parameters"]
 
@@ -62,3 +62,68 @@ def test_no_output_carries_a_secure_value(bicep):
             leaves = _leaves(definition.get("value"))
             exposed = {p for p in secure for leaf in leaves if leaf == p or "${" + p + "}" in leaf}
             assert not exposed, f"{name}: output {output} exposes {sorted(exposed)}"
+
+
+CLIENT_ID = "11111111-2222-3333-4444-555555555555"  # an app registration's client id, as azd would pass it
+
+
+def _sign_in(given: dict):
+    """The console sign-in module as deployed for main.bicep given ``given``: (module file, its
+    authsettingsV2 config) or None when it is not deployed."""
+    files = load_all(given)
+    [module_file] = [file for path, file in files.items() if path.name == "console-signin.bicep"]
+    if module_file.deployed() is not True:
+        assert module_file.deployed() is False, "whether sign-in is deployed cannot be told"
+        return None
+    [config] = [body(r["config"]) for r in module_file.resources_of_type("Microsoft.Web/sites/config").values()]
+    return module_file, config
+
+
+def test_without_an_app_registration_no_sign_in_is_deployed():
+    """CONSOLE_CLIENT_ID empty: no App Service Authentication, and the console refuses everyone (the app's
+    side of issue 9)."""
+    assert PARAMETERS["consoleClientId"]["value"] == "${CONSOLE_CLIENT_ID}"
+    assert _sign_in({}) is None
+    assert _sign_in({"consoleClientId": ""}) is None
+
+
+def test_the_console_signs_in_with_entra_id_and_leaves_the_rest_anonymous():
+    file, config = _sign_in({"consoleClientId": CLIENT_ID})
+    assert config["name"] == "authsettingsV2"
+    site = file.resources[config["parent"]]
+    assert site["type"] == "Microsoft.Web/sites" and site["existing"]
+    properties = file.resolve(config["properties"])
+    assert properties["platform"]["enabled"] is True
+    # The storefront, the status page and the partner API are anonymous or bearer-token: App Service lets
+    # every request through and the app sends a console visitor without a principal to /.auth/login/aad.
+    assert properties["globalValidation"] == {"requireAuthentication": False, "unauthenticatedClientAction": "AllowAnonymous"}
+    entra = properties["identityProviders"]["azureActiveDirectory"]
+    assert entra["enabled"] is True
+    assert entra["registration"]["clientId"] == CLIENT_ID
+    assert properties["login"]["tokenStore"]["enabled"] is True
+    assert properties["httpSettings"]["requireHttps"] is True
+    # The issuer: this tenant's v2.0 endpoint, in whichever cloud (environment()), not a literal host.
+    assert config["properties"]["identityProviders"]["azureActiveDirectory"]["registration"]["openIdIssuer"] == (
+        "${environment().authentication.loginEndpoint}${tenant().tenantId}/v2.0")
+
+
+def test_sign_in_needs_no_client_secret():
+    """The code is redeemed with the app's managed identity as a federated credential of the registration
+    (App Service's "use a managed identity instead of a secret"): clientSecretSettingName names the app
+    setting OVERRIDE_USE_MI_FIC_ASSERTION_CLIENTID, which holds the identity's client id."""
+    file, config = _sign_in({"consoleClientId": CLIENT_ID})
+    setting = file.resolve(config["properties"]["identityProviders"]["azureActiveDirectory"]["registration"]["clientSecretSettingName"])
+    assert setting == "OVERRIDE_USE_MI_FIC_ASSERTION_CLIENTID"
+    files = load_all({"consoleClientId": CLIENT_ID})
+    [(api, site)] = [(f, r) for f in files.values() for r in f.resources_of_type("Microsoft.Web/sites").values()]
+    values = {e["name"]: e["value"] for e in body(site["config"])["properties"]["siteConfig"]["appSettings"]}
+    assert json.dumps(values[setting]) == json.dumps(values["AzureWebJobsStorage__clientId"]), "not the identity's client id"
+
+
+def test_the_console_roles_have_their_defaults_and_come_from_azd():
+    assert PARAMETERS["consoleOperatorRole"]["value"] == "${CONSOLE_OPERATOR_ROLE=B2B.Operator}"
+    assert PARAMETERS["consoleViewerRole"]["value"] == "${CONSOLE_VIEWER_ROLE=B2B.Viewer}"
+    files = load_all()
+    [(api, site)] = [(f, r) for f in files.values() for r in f.resources_of_type("Microsoft.Web/sites").values()]
+    values = {e["name"]: api.resolve(e["value"]) for e in body(site["config"])["properties"]["siteConfig"]["appSettings"]}
+    assert (values["CONSOLE_OPERATOR_ROLE"], values["CONSOLE_VIEWER_ROLE"]) == ("B2B.Operator", "B2B.Viewer")
