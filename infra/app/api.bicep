@@ -117,7 +117,8 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
   // checkov:skip=CKV_AZURE_222:The storefront form and the signup API are public HTTP endpoints by design.
   // checkov:skip=CKV_AZURE_17:Browsers posting the public signup form carry no client certificates.
   // checkov:skip=CKV_AZURE_212:Flex Consumption has no worker count; instances scale per function from zero (functionAppConfig.scaleAndConcurrency).
-  // checkov:skip=CKV_AZURE_213:The app has no health endpoint yet and scales to zero on Flex Consumption; add one (and healthCheckPath) before relying on instance rotation.
+  // checkov:skip=CKV_AZURE_78:Flex Consumption rejects siteConfig.ftpsState (ARM 51021) and has no FTP endpoint; FTP basic-auth publishing is off as well (the ftp publishing-credentials policy below).
+  // checkov:skip=CKV_AZURE_213:Flex Consumption adds and removes instances itself, from zero; the app's health check reports its dependencies (storage, Sales, email), so as an instance probe it would take every instance out when one dependency is down.
   name: name
   location: location
   tags: union(tags, {
