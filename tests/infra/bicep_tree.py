@@ -251,3 +251,13 @@ def loop_names(file: BicepFile, resource: dict[str, Any]) -> list[Any]:
     if not isinstance(items, list):
         return [UNRESOLVED]
     return [file.resolve(config["config"]["name"], {detail["item_name"]: item}) for item in items]
+
+
+def app_settings_as_written(given: dict[str, Any] | None = None) -> tuple[BicepFile, dict[str, Any]]:
+    """The function app's file and its siteConfig.appSettings (name → value as written, each `cond ? a : b`
+    decided), for main.bicep given ``given``."""
+    files = load_all(given)
+    [(file, resource)] = [(file, resource) for file in files.values()
+                          for resource in file.resources_of_type("Microsoft.Web/sites").values()]
+    entries = body(resource["config"])["properties"]["siteConfig"]["appSettings"]
+    return file, {entry["name"]: file.choose(entry["value"]) for entry in entries}

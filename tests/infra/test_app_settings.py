@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import pytest
 
 from shared.config import SETTING_NAMES, Settings
-from tests.infra.bicep_tree import INFRA, UNRESOLVED, BicepFile, bicep_files, body, load_all, loop_names
+from tests.infra.bicep_tree import (INFRA, UNRESOLVED, BicepFile, app_settings_as_written, bicep_files, body, load_all,
+                                    loop_names)
 
 # Settings the code reads that the Bicep deliberately does not set.
 NOT_SET_IN_AZURE = {
@@ -178,15 +178,6 @@ def test_the_default_mode_is_what_azd_deploys_when_nothing_is_chosen(bicep):
 KEY_VAULT_REFERENCE = re.compile(r"^@Microsoft\.KeyVault\(VaultName=\$\{keyVaultName\};SecretName=([^;)]+)\)$")
 
 
-def _settings_in(given: dict) -> tuple[BicepFile, dict[str, object]]:
-    """The function app's settings as written, each ternary decided, for main.bicep given ``given``."""
-    files = load_all(given)
-    [(file, resource)] = [(file, resource) for file in files.values()
-                          for resource in file.resources_of_type("Microsoft.Web/sites").values()]
-    entries = body(resource["config"])["properties"]["siteConfig"]["appSettings"]
-    return file, {entry["name"]: file.choose(entry["value"]) for entry in entries}
-
-
 def _secrets_created(given: dict) -> set[str]:
     files = load_all(given)
     return {name for file in files.values() if file.deployed() is True
@@ -215,7 +206,7 @@ SMTP_PASSWORD_CASES = {"no SMTP password": {}, "SMTP password": {"smtpPassword":
 def test_every_key_vault_reference_names_a_secret_the_bicep_creates(given):
     """A reference to a secret nothing creates does not resolve, and the app receives the reference's own
     text as the value; a secret nothing references is dead. In both azd environments."""
-    file, settings = _settings_in(given)
+    file, settings = app_settings_as_written(given)
     referenced = _secrets_referenced(file, settings)
     created = _secrets_created(given)
     assert set(referenced.values()) == created, f"referenced {referenced}, created {sorted(created)}"
@@ -224,9 +215,9 @@ def test_every_key_vault_reference_names_a_secret_the_bicep_creates(given):
 def test_the_smtp_password_is_a_key_vault_reference_only_when_given():
     """The password is read by the app through its identity from Key Vault, never written into a setting;
     without one, SMTP_PASSWORD is empty (an SMTP server without login), not a dangling reference."""
-    file, settings = _settings_in(SMTP_PASSWORD_CASES["SMTP password"])
+    file, settings = app_settings_as_written(SMTP_PASSWORD_CASES["SMTP password"])
     assert _secrets_referenced(file, settings) == {"SMTP_PASSWORD": "smtp-password"}
-    file, settings = _settings_in(SMTP_PASSWORD_CASES["no SMTP password"])
+    file, settings = app_settings_as_written(SMTP_PASSWORD_CASES["no SMTP password"])
     assert settings["SMTP_PASSWORD"] == "" and not _secrets_referenced(file, settings)
     # The value's path: azd env SMTP_PASSWORD → main.bicep smtpPassword → core/keyvault.bicep → the secret.
     given = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
@@ -235,7 +226,7 @@ def test_the_smtp_password_is_a_key_vault_reference_only_when_given():
     main, vault = files[INFRA / "main.bicep"], files[INFRA / "core" / "keyvault.bicep"]
     assert body(main.modules["keyVault"]["config"])["params"]["smtpPassword"] == "smtpPassword"
     for file in (main, vault):
-        assert {"type": "secure"} in file.params["smtpPassword"]["decorators"], f"{file.path.name}: smtpPassword is not @secure()"
+        assert {"type": "secure"} in file.params["smtpPassword"]["decorators"], f"{file.path.name}: not @secure()"
 
 
 # The email transport is chosen at deploy time (azd env → main.parameters.json → main.bicep → api.bicep),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tests.infra.bicep_tree import INFRA, body, load_all
+from tests.infra.bicep_tree import INFRA, app_settings_as_written, body, load_all
 
 PARAMETERS = json.loads((INFRA / "main.parameters.json").read_text(encoding="utf-8"))["parameters"]
 
@@ -27,7 +27,7 @@ def test_the_back_office_has_a_host_key_of_its_own(bicep):
     site = file.resources[host["config"]["parent"]]
     assert site["type"] == "Microsoft.Web/sites" and not site["existing"]
     value = config["properties"]["value"]
-    assert value in file.params and "secure" in _decorators(file.params[value]), "the key's value is a @secure() parameter"
+    assert value in file.params and "secure" in _decorators(file.params[value]), "not a @secure() parameter"
 
 
 def test_the_back_office_key_is_generated_once_by_azd_and_kept():
@@ -35,7 +35,8 @@ def test_the_back_office_key_is_generated_once_by_azd_and_kept():
     azd generates the value the first time, keeps it in the environment's config and passes the same one on
     every `azd provision`; BACKOFFICE_KEY in the azd environment replaces it (rotation)."""
     main = load_all()[INFRA / "main.bicep"]
-    [(_, passed)] = [(n, body(m["config"])["params"]) for n, m in main.modules.items() if "backofficeKey" in body(m["config"])["params"]]
+    [passed] = [params for params in (body(m["config"])["params"] for m in main.modules.values())
+                if "backofficeKey" in params]
     parameter = main.params[passed["backofficeKey"]]
     decorators = _decorators(parameter)
     assert "secure" in decorators and parameter.get("default") is None
@@ -96,7 +97,8 @@ def test_the_console_signs_in_with_entra_id_and_leaves_the_rest_anonymous():
     assert properties["platform"]["enabled"] is True
     # The storefront, the status page and the partner API are anonymous or bearer-token: App Service lets
     # every request through and the app sends a console visitor without a principal to /.auth/login/aad.
-    assert properties["globalValidation"] == {"requireAuthentication": False, "unauthenticatedClientAction": "AllowAnonymous"}
+    assert properties["globalValidation"] == {"requireAuthentication": False,
+                                              "unauthenticatedClientAction": "AllowAnonymous"}
     entra = properties["identityProviders"]["azureActiveDirectory"]
     assert entra["enabled"] is True
     assert entra["registration"]["clientId"] == CLIENT_ID
@@ -112,18 +114,17 @@ def test_sign_in_needs_no_client_secret():
     (App Service's "use a managed identity instead of a secret"): clientSecretSettingName names the app
     setting OVERRIDE_USE_MI_FIC_ASSERTION_CLIENTID, which holds the identity's client id."""
     file, config = _sign_in({"consoleClientId": CLIENT_ID})
-    setting = file.resolve(config["properties"]["identityProviders"]["azureActiveDirectory"]["registration"]["clientSecretSettingName"])
+    registration = config["properties"]["identityProviders"]["azureActiveDirectory"]["registration"]
+    setting = file.resolve(registration["clientSecretSettingName"])
     assert setting == "OVERRIDE_USE_MI_FIC_ASSERTION_CLIENTID"
-    files = load_all({"consoleClientId": CLIENT_ID})
-    [(api, site)] = [(f, r) for f in files.values() for r in f.resources_of_type("Microsoft.Web/sites").values()]
-    values = {e["name"]: e["value"] for e in body(site["config"])["properties"]["siteConfig"]["appSettings"]}
-    assert json.dumps(values[setting]) == json.dumps(values["AzureWebJobsStorage__clientId"]), "not the identity's client id"
+    _, values = app_settings_as_written({"consoleClientId": CLIENT_ID})
+    identity_client_id = values["AzureWebJobsStorage__clientId"]
+    assert json.dumps(values[setting]) == json.dumps(identity_client_id), "not the identity's client id"
 
 
 def test_the_console_roles_have_their_defaults_and_come_from_azd():
     assert PARAMETERS["consoleOperatorRole"]["value"] == "${CONSOLE_OPERATOR_ROLE=B2B.Operator}"
     assert PARAMETERS["consoleViewerRole"]["value"] == "${CONSOLE_VIEWER_ROLE=B2B.Viewer}"
-    files = load_all()
-    [(api, site)] = [(f, r) for f in files.values() for r in f.resources_of_type("Microsoft.Web/sites").values()]
-    values = {e["name"]: api.resolve(e["value"]) for e in body(site["config"])["properties"]["siteConfig"]["appSettings"]}
-    assert (values["CONSOLE_OPERATOR_ROLE"], values["CONSOLE_VIEWER_ROLE"]) == ("B2B.Operator", "B2B.Viewer")
+    api, values = app_settings_as_written()
+    roles = api.resolve(values["CONSOLE_OPERATOR_ROLE"]), api.resolve(values["CONSOLE_VIEWER_ROLE"])
+    assert roles == ("B2B.Operator", "B2B.Viewer")

@@ -79,6 +79,7 @@ def test_the_identity_holds_its_role(bicep, role_id):
 
 
 OPERATOR_ROLE_TYPE = "Microsoft.Authorization/roleAssignments"
+OPERATOR_ID = "00000000-0000-0000-0000-00000000000a"  # an object id, as azd passes AZURE_PRINCIPAL_ID
 
 
 def _operator_assignments(bicep) -> list[tuple[str, BicepFile, dict]]:
@@ -100,7 +101,7 @@ def test_the_operators_principal_type_comes_from_azd():
     assert given["principalType"]["value"] == "${AZURE_PRINCIPAL_TYPE}", given["principalType"]
     for principal_type, expected in (("", None), ("User", "User"), ("ServicePrincipal", "ServicePrincipal")):
         files = {path.relative_to(INFRA).as_posix(): file for path, file in
-                 load_all({"principalId": "00000000-0000-0000-0000-00000000000a", "principalType": principal_type}).items()}
+                 load_all({"principalId": OPERATOR_ID, "principalType": principal_type}).items()}
         for name, file, config in _operator_assignments(files):
             assert file.condition(config) is True, name
             sent = file.resolve(body(config)["properties"]["principalType"])
@@ -117,12 +118,14 @@ BLOB_OWNER, BLOB_CONTRIBUTOR = "b7e6dc6d-f1e8-4753-8033-0f276bb0955b", "ba92f5b4
 QUEUE_CONTRIBUTOR, TABLE_CONTRIBUTOR = "974c5e8b-45b9-4653-ba55-5f855dd0fb88", "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3"
 METRICS_PUBLISHER = "3913510d-42f4-4e42-8a64-420c390055eb"
 SECRETS_USER, SECRETS_OFFICER = "4633458b-17de-408a-b874-0445c86b69e6", "b86a8fe4-44ce-4948-aee5-eccb2c155cd7"
-STORAGE, INSIGHTS, VAULT = "Microsoft.Storage/storageAccounts", "Microsoft.Insights/components", "Microsoft.KeyVault/vaults"
+STORAGE, INSIGHTS = "Microsoft.Storage/storageAccounts", "Microsoft.Insights/components"
+VAULT = "Microsoft.KeyVault/vaults"
 
 # What the app's identity reaches, on which resource, and the built-in roles that grant it (Blob Data Owner's
 # data actions include Contributor's).
 IDENTITY_NEEDS = {
-    "blobs: host keys, locks and timers, the Flex deployment package, the email outbox": (STORAGE, {BLOB_OWNER, BLOB_CONTRIBUTOR}),
+    "blobs: host keys, locks, timers, the Flex deployment package, the email outbox": (STORAGE,
+                                                                                       {BLOB_OWNER, BLOB_CONTRIBUTOR}),
     "queues: triggers, poison queues, the app's sends": (STORAGE, {QUEUE_CONTRIBUTOR}),
     "the state table": (STORAGE, {TABLE_CONTRIBUTOR}),
     "Entra ID authenticated telemetry": (INSIGHTS, {METRICS_PUBLISHER}),
