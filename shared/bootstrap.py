@@ -60,6 +60,10 @@ def build_transport(settings: Settings) -> EmailTransport:
         from shared.adapters.ses_email import SesTransport
 
         return SesTransport(region=settings.ses_region, configuration_set=settings.ses_configuration_set or None)
+    if settings.email_transport == "storage":
+        from shared.adapters.blob_outbox_email import BlobOutboxTransport
+
+        return BlobOutboxTransport.from_settings(settings)
     from shared.adapters.outbox_email import OutboxFolderTransport
 
     return OutboxFolderTransport(settings.data_dir / "outbox")
