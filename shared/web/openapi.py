@@ -161,6 +161,7 @@ def _operations() -> tuple[Operation, ...]:
     from shared.domain.partners import user_id_for
     from shared.domain.signup import SignupRequest
     from shared.services.intake import MAX_IDEMPOTENCY_KEY_LENGTH
+    from shared.services.health import HealthReport
     from shared.services.sales_webhook import RemoteExecutionContext
     from shared.web import openapi_answers as a
     from shared.web.api_docs import ASSET_TYPES
@@ -312,6 +313,13 @@ def _operations() -> tuple[Operation, ...]:
                   answers={200: Answer("Released (changed is false when it was released before)",
                                        {JSON: a.ReleasedReservation}),
                            **json_errors, 404: NOT_FOUND}),
+        # --- operations -------------------------------------------------------------------------------------
+        Operation("health", "GET", "health", "Whether the app, as configured where it runs, can take a signup to a "
+                  "decision: settings, mode allowed here, state store, queues, Sales, email transport",
+                  Auth.ANONYMOUS, tag="operations",
+                  answers={200: Answer("Every check passed", {JSON: HealthReport}),
+                           503: Answer("A check failed: `failing` names them, each check's `detail` says why",
+                                       {JSON: HealthReport})}),
         # --- this document and its docs page --------------------------------------------------------------------
         Operation("openapi_document", "GET", "openapi.json", "This document (OpenAPI 3.1)", Auth.ANONYMOUS,
                   tag="documentation", answers={200: Answer("The document", {JSON: {"type": "object"}})}),
