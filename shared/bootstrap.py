@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from shared.config import Settings
-from shared.ports import Clock, EmailTransport, Queue, SalesGateway, Store, TokenVerifier
+from shared.ports import Clock, EmailTransport, KeptEmails, Queue, SalesGateway, Store, TokenVerifier
 
 
 def build_clock(settings: Settings) -> Clock:
@@ -47,6 +47,9 @@ def build_sales(settings: Settings, queue: Queue, clock: Clock) -> SalesGateway 
     from shared.adapters.embedded_sales import EmbeddedSales
 
     return EmbeddedSales(settings.data_dir / "sales.sqlite3", clock, queue, settings.outcome_queue)
+
+
+KEEPING_TRANSPORTS = ("outbox", "storage")  # the transports that keep each email, readable as .eml
 
 
 def build_transport(settings: Settings) -> EmailTransport:
@@ -113,6 +116,17 @@ class Container:
         """Built on first use (no I/O: keys are fetched by the first verify). Raises NotConfigured, every time
         it is asked, while the PARTNER_TOKEN_* settings are empty; tests may assign a verifier instead."""
         return build_token_verifier(self.settings)
+
+    @property
+    def kept_emails(self) -> KeptEmails:
+        """The emails the transport keeps (EMAIL_TRANSPORT=outbox or storage); NotConfigured with one that
+        sends them on (SMTP, SES), where the email records (`b2b emails`) are what is left to read."""
+        if self.settings.email_transport not in KEEPING_TRANSPORTS:
+            from shared.domain.errors import NotConfigured
+
+            raise NotConfigured(f"EMAIL_TRANSPORT={self.settings.email_transport} sends the emails on and keeps "
+                                f"none; the outbox is read with EMAIL_TRANSPORT={' or '.join(KEEPING_TRANSPORTS)}")
+        return self.transport  # type: ignore[return-value]
 
     @cached_property
     def relay(self):

@@ -122,6 +122,7 @@ _PATH_PARAMS = {
     "userId": ("The partner user's id", None),
     "orderId": ("The storefront's order id (letters, digits, '.', '_', ':' or '-', at most 100)", "order-1001"),
     "name": ("The file's name", "swagger-ui.css"),
+    "messageId": ("The email's message id, as the outbox lists it", None),
 }
 
 _SECURITY_SCHEMES = {
@@ -313,6 +314,16 @@ def _operations() -> tuple[Operation, ...]:
                   answers={200: Answer("Released (changed is false when it was released before)",
                                        {JSON: a.ReleasedReservation}),
                            **json_errors, 404: NOT_FOUND}),
+        Operation("backoffice_outbox", "GET", "backoffice/outbox",
+                  "The emails kept instead of sent (EMAIL_TRANSPORT=outbox or storage), oldest first",
+                  Auth.ADMIN_KEY, tag="back office",
+                  answers={200: Answer("The kept emails", {JSON: a.KeptEmails}),
+                           503: _problem("The email transport sends emails on (SMTP, SES) and keeps none")}),
+        Operation("backoffice_outbox_email", "GET", "backoffice/outbox/{messageId}", "One kept email, as its .eml",
+                  Auth.ADMIN_KEY, tag="back office",
+                  answers={200: Answer("The email (RFC 5322), as an attachment", {"message/rfc822": {"type": "string"}}),
+                           404: NOT_FOUND,
+                           503: _problem("The email transport sends emails on (SMTP, SES) and keeps none")}),
         # --- operations -------------------------------------------------------------------------------------
         Operation("health", "GET", "health", "Whether the app, as configured where it runs, can take a signup to a "
                   "decision: settings, mode allowed here, state store, queues, Sales, email transport",
