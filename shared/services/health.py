@@ -9,7 +9,8 @@ check fail with "no answer", not the health check hang behind the SDK's retries.
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor, wait
+import time
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Callable, Literal, Mapping
 from urllib.parse import urlsplit
 
@@ -45,8 +46,24 @@ def check_health(build: Callable[[], object], environ: Mapping[str, str],
     """``build`` is how the functions get their container (functions/_runtime.container): the check sees the
     app exactly as a function would, refusal included."""
     environment = "azure" if running_in_azure(environ) else "local"
+    ends = time.monotonic() + budget
+    pool = ThreadPoolExecutor(max_workers=5, thread_name_prefix="health")
     try:
-        container = build()
+        return _checked(environment, pool.submit(build), pool, ends, budget)
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)  # a probe still waiting on the network ends on its own
+
+
+def _checked(environment: str, building: Future, pool: ThreadPoolExecutor, ends: float, budget: float
+             ) -> HealthReport:
+    # Building the adapters reaches storage too (the table is created if missing): within the same budget.
+    wait([building], timeout=max(0.0, ends - time.monotonic()))
+    if not building.done():
+        return _report(environment, [HealthCheck(name="settings", ok=True, detail="read"),
+                                     HealthCheck(name="wiring", ok=False, detail=f"the adapters were not built "
+                                                 f"within {budget:g} s (storage out of reach?)")])
+    try:
+        container = building.result()
     except UnworkableDeployment as refused:
         checks = [HealthCheck(name="settings", ok=True, detail="read"),
                   *(HealthCheck(name="mode", ok=False, detail=str(refusal)) for refusal in refused.refusals)]
@@ -64,10 +81,8 @@ def check_health(build: Callable[[], object], environ: Mapping[str, str],
                   ": each works in Azure" if environment == "azure" else ": every mode works on one machine"))]
     probes = {"storage": lambda: _storage(container), "queues": lambda: _queues(container),
               "sales": lambda: _sales(settings), "email": lambda: _email(container)}
-    pool = ThreadPoolExecutor(max_workers=len(probes), thread_name_prefix="health")
     futures = {name: pool.submit(probe) for name, probe in probes.items()}
-    wait(futures.values(), timeout=budget)
-    pool.shutdown(wait=False, cancel_futures=True)  # a probe still waiting on the network ends on its own
+    wait(futures.values(), timeout=max(0.0, ends - time.monotonic()))
     for name, future in futures.items():
         if not future.done():
             checks.append(HealthCheck(name=name, ok=False, detail=f"no answer within {budget:g} s"))

@@ -121,3 +121,28 @@ def test_a_check_that_does_not_answer_fails_within_the_budget(app_container):
     finally:
         hang.set()
     assert report.failing == ["storage"] and report.checks[2].detail == "no answer within 0.3 s"
+
+
+def test_adapters_that_cannot_be_built_in_time_fail_the_wiring_check_within_the_budget():
+    hang = threading.Event()
+
+    def build():
+        hang.wait(30)  # the table created at startup, on a storage account that does not answer
+        raise ConnectionError("storage out of reach")
+
+    try:
+        started = time.monotonic()
+        report = check_health(build, {}, budget=0.3)
+        assert time.monotonic() - started < 5
+    finally:
+        hang.set()
+    assert report.failing == ["wiring"] and "not built within 0.3 s" in report.checks[-1].detail
+
+
+def test_adapters_that_fail_to_build_fail_the_wiring_check():
+    def build():
+        raise ConnectionError("storage out of reach")
+
+    report = check_health(build, {})
+    assert report.failing == ["wiring"]
+    assert report.checks[-1].detail.endswith("ConnectionError: storage out of reach")
