@@ -48,6 +48,8 @@ def test_routes_need_an_admin_key():
         "backoffice_credit": ("backoffice/partners/{hierarchyId}/credit", func.AuthLevel.ADMIN, ["GET", "PUT"]),
         "backoffice_customers": ("backoffice/customers", func.AuthLevel.ADMIN, ["POST"]),
         "backoffice_partners": ("backoffice/partners", func.AuthLevel.ADMIN, ["GET", "POST"]),
+        "backoffice_outbox": ("backoffice/outbox", func.AuthLevel.ADMIN, ["GET"]),
+        "backoffice_outbox_email": ("backoffice/outbox/{messageId}", func.AuthLevel.ADMIN, ["GET"]),
     }
 
 
