@@ -72,12 +72,16 @@ _SETTINGS: dict[str, tuple[str, str]] = {
     "AzureWebJobsStorage": ("storage_connection_string", ""),
     "AzureWebJobsStorage__queueServiceUri": ("storage_queue_uri", ""),
     "AzureWebJobsStorage__tableServiceUri": ("storage_table_uri", ""),
+    "AzureWebJobsStorage__blobServiceUri": ("storage_blob_uri", ""),
     "AzureWebJobsStorage__credential": ("storage_credential", ""),
     "AzureWebJobsStorage__clientId": ("storage_client_id", ""),
     "STATE_TABLE": ("state_table", "b2bstate"),
     # The console's app roles (App Service Authentication with Entra ID): the first acts, the second reads.
     "CONSOLE_OPERATOR_ROLE": ("console_operator_role", "B2B.Operator"),
     "CONSOLE_VIEWER_ROLE": ("console_viewer_role", "B2B.Viewer"),
+    # EMAIL_TRANSPORT=storage: each email kept as a blob <message id>.eml in this container of the
+    # AzureWebJobsStorage account (created with the first email), until SMTP or SES is configured.
+    "EMAIL_OUTBOX_CONTAINER": ("email_outbox_container", "b2b-outbox"),
 }
 
 SETTING_NAMES = tuple(_SETTINGS)
@@ -122,11 +126,13 @@ class Settings:
     storage_connection_string: str
     storage_queue_uri: str
     storage_table_uri: str
+    storage_blob_uri: str
     storage_credential: str
     storage_client_id: str
     state_table: str
     console_operator_role: str
     console_viewer_role: str
+    email_outbox_container: str
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -146,7 +152,7 @@ class Settings:
         choices = {
             "STATE_BACKEND": (self.state_backend, {"sqlite", "azure"}),
             "SALES_MODE": (self.sales_mode, {"embedded", "dataverse", "none"}),
-            "EMAIL_TRANSPORT": (self.email_transport, {"outbox", "smtp", "ses"}),
+            "EMAIL_TRANSPORT": (self.email_transport, {"outbox", "storage", "smtp", "ses"}),
         }
         for name, (value, allowed) in choices.items():
             if value not in allowed:
@@ -158,6 +164,13 @@ class Settings:
             raise ValueError("EMAIL_TRANSPORT=smtp needs SMTP_HOST")
         if self.email_transport == "ses" and not self.ses_region:
             raise ValueError("EMAIL_TRANSPORT=ses needs SES_REGION")
+        if self.email_transport == "storage":
+            if not (self.storage_connection_string or self.storage_blob_uri):
+                raise ValueError("EMAIL_TRANSPORT=storage needs AzureWebJobsStorage (a connection string) or "
+                                 "AzureWebJobsStorage__blobServiceUri")
+            if not _BLOB_CONTAINER.fullmatch(self.email_outbox_container):
+                raise ValueError(f"EMAIL_OUTBOX_CONTAINER={self.email_outbox_container!r} is not a blob container "
+                                 "name (3 to 63 lower-case letters, digits and single hyphens)")
         if not 0 < self.sales_webhook_budget_seconds <= 50:
             raise ValueError(f"SALES_WEBHOOK_BUDGET_SECONDS={self.sales_webhook_budget_seconds} must be above 0 and "
                              "at most 50: Dataverse waits 60 s for the webhook's answer")
@@ -201,17 +214,6 @@ class Settings:
     @property
     def queue_names(self) -> tuple[str, ...]:
         return (self.lead_queue, self.outcome_queue, self.email_queue)
-
-
-def hosted_in_azure(environ: Mapping[str, str] | None = None) -> bool:
-    """Whether the app runs on Azure's platform (App Service / Functions set WEBSITE_INSTANCE_ID on every
-    instance; Core Tools and the local host do not)."""
-    environ = os.environ if environ is None else environ
-    return bool(environ.get("WEBSITE_INSTANCE_ID"))
-
-
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
-DEFAULT_PUBLIC_BASE_URL = "http://localhost:7071"  # the port Core Tools and the local host listen on by default
 
 
 def public_base_url(configured: str, website_hostname: str) -> str:
