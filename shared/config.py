@@ -216,6 +216,13 @@ class Settings:
         return (self.lead_queue, self.outcome_queue, self.email_queue)
 
 
+# Azure Storage's container naming rule: a letter or digit first and last, no two hyphens together.
+_BLOB_CONTAINER = re.compile(r"(?=.{3,63}$)[a-z0-9]+(?:-[a-z0-9]+)*")
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+DEFAULT_PUBLIC_BASE_URL = "http://localhost:7071"  # the port Core Tools and the local host listen on by default
+
+
 def public_base_url(configured: str, website_hostname: str) -> str:
     """PUBLIC_BASE_URL without a trailing slash; when empty, derived from the host name the platform gives
     the app (WEBSITE_HOSTNAME: App Service and Functions set it in Azure, devhost to its own address).
