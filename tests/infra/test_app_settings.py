@@ -19,14 +19,7 @@ NOT_SET_IN_AZURE = {
     "AzureWebJobsStorage",
 }
 
-# Settings issue 13 names for the code, which its runtime half adds to shared/config.py on another branch:
-# the email outbox on Blob storage (reached identity-based through the host's blob URI, which the host reads
-# too) and the console's app roles. Counted as read by the code here until that half is merged (then they
-# are in SETTING_NAMES anyway).
-ANNOUNCED_SETTINGS = {
-    "EMAIL_OUTBOX_CONTAINER", "CONSOLE_OPERATOR_ROLE", "CONSOLE_VIEWER_ROLE", "AzureWebJobsStorage__blobServiceUri",
-}
-READ_BY_CODE = set(SETTING_NAMES) | ANNOUNCED_SETTINGS
+READ_BY_CODE = set(SETTING_NAMES)
 
 # Settings the Bicep sets that the code does not read: the Functions host and its telemetry read them.
 PLATFORM_SETTINGS = {
@@ -118,9 +111,6 @@ def test_host_storage_is_identity_based(app_settings):
 # nothing shared but storage (issue 13): SQLite state, the embedded Sales and the .eml outbox live on one
 # instance's /tmp. The Bicep offers none of them; the code refuses them in Azure.
 REFUSED_IN_AZURE = {"STATE_BACKEND": {"sqlite"}, "SALES_MODE": {"embedded"}, "EMAIL_TRANSPORT": {"outbox"}}
-# The transport issue 13 adds (emails kept as blobs of EMAIL_OUTBOX_CONTAINER), in shared/config.py once the
-# runtime half is merged.
-ANNOUNCED_TRANSPORTS = {"storage"}
 
 PLACEHOLDERS = {  # what exists only at deploy time
     "AzureWebJobsStorage__clientId": "00000000-0000-0000-0000-000000000000",
@@ -154,12 +144,7 @@ def test_the_values_satisfy_the_codes_own_validation(app_settings):
         environ[name] = value
     assert (environ["STATE_BACKEND"], environ["SALES_MODE"], environ["EMAIL_TRANSPORT"]) == ("azure", "none", "storage")
     assert environ["EMAIL_OUTBOX_CONTAINER"] == "b2b-outbox"
-    checked = dict(environ)
-    if environ["EMAIL_TRANSPORT"] in ANNOUNCED_TRANSPORTS and not _code_accepts(environ["EMAIL_TRANSPORT"]):
-        # Not in the code on this branch yet: every other value is still checked, with the transport the code
-        # had before (only ever taken before the runtime half of issue 13 is merged).
-        checked["EMAIL_TRANSPORT"] = "outbox"
-    settings = Settings.from_env(checked)
+    settings = Settings.from_env(environ)
     assert (settings.state_backend, settings.sales_mode) == ("azure", "none")
     assert str(settings.data_dir).startswith("/tmp/"), "the deployed package is read-only; only /tmp is writable"
     unresolved = {name for name, (_, value) in app_settings.items() if value is UNRESOLVED} - set(PLACEHOLDERS)
@@ -255,9 +240,9 @@ def test_the_email_transport_choices_are_the_ones_that_work_in_azure(bicep):
     for name in ("main.bicep", "app/api.bicep"):
         allowed = set(_allowed(bicep[name], "emailTransport"))
         assert not allowed & REFUSED_IN_AZURE["EMAIL_TRANSPORT"], name
-        unknown = {t for t in allowed - ANNOUNCED_TRANSPORTS if not _code_accepts(t)}
+        unknown = {t for t in allowed if not _code_accepts(t)}
         assert not unknown, f"{name}: transports shared/config.py does not accept: {sorted(unknown)}"
-        assert allowed >= {"smtp", "ses"} | ANNOUNCED_TRANSPORTS, name
+        assert allowed >= {"smtp", "ses", "storage"}, name
     assert not _code_accepts("sendgrid")
 
 
