@@ -18,6 +18,7 @@ from shared.domain.errors import (
     DomainError,
     Forbidden,
     InvalidInput,
+    InvalidQuery,
     MalformedBody,
     NotConfigured,
     NotFound,
@@ -165,6 +166,9 @@ def _answer(handler, req: func.HttpRequest) -> func.HttpResponse:
         return problem(refused.status, refused.title, refused.detail)
     except MalformedBody as error:
         return problem(400, "Bad Request", str(error))
+    except InvalidQuery as error:
+        errors = [{"field": field, "message": message} for field, message in error.problems]
+        return problem(400, "Bad Request", "the query has values that cannot be used", errors)
     except InvalidInput as error:
         errors = [{"field": field, "message": message} for field, message in error.problems]
         return problem(422, "Unprocessable Content", "the request has invalid fields", errors)
