@@ -62,6 +62,18 @@ def html_response(text: str, status: int = 200) -> func.HttpResponse:
                              headers={"Content-Security-Policy": _PAGE_POLICY, **_NO_STORE})
 
 
+def csv_download(directory, query) -> func.HttpResponse:
+    """The list's rows of ``query`` as a CSV file to save (shared.services.prospect_directory). Written into one
+    buffer as they are read, page by page, and handed over without a copy (BytesIO.getvalue shares its
+    buffer): the rows are in memory once, as CSV text, never also as a list of records."""
+    import io
+
+    out = io.BytesIO()
+    directory.write_csv(query, out)
+    return func.HttpResponse(out.getvalue(), status_code=200, mimetype="text/csv", charset="utf-8",
+                             headers={"Content-Disposition": 'attachment; filename="prospects.csv"', **_NO_STORE})
+
+
 def problem(status: int, title: str, detail: str, errors: list[dict] | None = None,
             extensions: dict | None = None) -> func.HttpResponse:
     """An RFC 9457 problem; ``extensions`` are further members a client can act on without parsing ``detail``."""

@@ -151,6 +151,27 @@ _AUTH_ANSWERS = {
 }
 
 
+def _list_params() -> tuple[Param, ...]:
+    """The query of All prospects (shared.services.prospect_directory.ListQuery): an empty value is no filter."""
+    from shared.services.prospect_directory import MAX_PAGE, MAX_SEARCH
+
+    day = "A day (2026-01-31) or an ISO 8601 moment"
+    return (
+        Param("status", "query", "Only prospects in this status",
+              {"type": "string", "enum": ["", "pending", "approved", "rejected"]}),
+        Param("attention", "query", "true: only flagged prospects", {"type": "string", "enum": ["", "true", "false"]}),
+        Param("channel", "query", "Only those of this channel", {"type": "string", "maxLength": 100}),
+        Param("from", "query", f"Received from (inclusive). {day}", {"type": "string"}),
+        Param("to", "query", f"Received until (a day: through its end; a moment: exclusive). {day}", {"type": "string"}),
+        Param("q", "query", "Search: the start of a company name, requester email, number, registration or VAT "
+              "number (any case, accents optional)", {"type": "string", "maxLength": MAX_SEARCH}),
+        Param("sort", "query", "newest (the default) or oldest first, by received date",
+              {"type": "string", "enum": ["", "newest", "oldest"]}),
+        Param("cursor", "query", "A page's nextCursor or previousCursor (with the same filter)", {"type": "string"}),
+        Param("limit", "query", "Rows per page (default 50)", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}),
+    )
+
+
 def _operations() -> tuple[Operation, ...]:
     """The table. Imports here, not at the top: the domain models load pydantic and the services."""
     from shared.domain.partner_inputs import (
@@ -265,6 +286,15 @@ def _operations() -> tuple[Operation, ...]:
                   answers={201: Answer("Onboarded", {JSON: a.OnboardedPartner}),
                            200: Answer("Onboarded before", {JSON: a.OnboardedPartner}),
                            **json_errors, 404: NOT_FOUND, 409: CONFLICT}),
+        *(Operation(function, "GET", route, summary, Auth.FUNCTION_KEY, tag="back office", params=_list_params(),
+                    answers={200: answer, 400: _problem("A query value cannot be used: `errors` names each one "
+                                                         "(a cursor of another filter, say)")})
+          for function, route, summary, answer in (
+              ("backoffice_prospects", "backoffice/prospects", "All prospects, a page at a time",
+               Answer("The page, with the counts per status", {JSON: a.ProspectList})),
+              ("backoffice_prospects_csv", "backoffice/prospects.csv", "Every prospect of the filter, as CSV",
+               Answer("A CSV file (UTF-8): a cell that starts with = + - or @ starts with an apostrophe, so "
+                      "that no spreadsheet runs it", {"text/csv": {"type": "string"}})))),
         # --- partners (bearer JWT) ------------------------------------------------------------------------------
         Operation("partner_me", "GET", "partners/me", "The signed-in user and their partner", Auth.BEARER,
                   tag="partners", answers={200: Answer("The user and the partner", {JSON: a.Me}), 404: NOT_FOUND}),
