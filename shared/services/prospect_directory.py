@@ -218,6 +218,10 @@ class ProspectDirectory:
         log.info("prospect page", extra={"rows": len(rows), "search": bool(query.where.search)})
         return ProspectPage(rows, counts, query, next_cursor, previous_cursor)
 
+    def counts(self) -> dict[str, int]:
+        with self._store.unit_of_work(read_only=True) as uow:
+            return uow.prospect_counts()
+
     def rows(self, query: ListQuery) -> Iterator[ProspectSummary]:
         """Every row of the query's filter, in its order, read a page at a time (each page in a unit of work
         of its own: an export of 100,000 rows never holds them all)."""

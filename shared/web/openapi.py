@@ -389,6 +389,18 @@ def _operations() -> tuple[Operation, ...]:
                            **{status: Answer(why, {HTML: {"type": "string"}}) for status, why in (
                                (400, "A form that cannot be read"), (413, "The form is too large"),
                                (415, "Not a form post"))}}),
+        Operation("console_prospects", "GET", "console", "All prospects: the console's entry page", Auth.CONSOLE,
+                  tag="console", params=_list_params(),
+                  answers={200: Answer("The page: counts per status, the filter form, a page of prospects",
+                                       {HTML: {"type": "string"}}),
+                           400: Answer("The page with the filter's values that cannot be used named above it",
+                                       {HTML: {"type": "string"}})}),
+        Operation("console_prospects_csv", "GET", "console/prospects.csv", "All prospects of the page's filter, "
+                  "as CSV", Auth.CONSOLE, tag="console", params=_list_params(),
+                  answers={200: Answer("A CSV file (UTF-8; cells a spreadsheet would run start with an apostrophe)",
+                                       {"text/csv": {"type": "string"}}),
+                           422: Answer("A page naming the filter's values that cannot be used",
+                                       {HTML: {"type": "string"}})}),
         # --- this document and its docs page --------------------------------------------------------------------
         Operation("openapi_document", "GET", "openapi.json", "This document (OpenAPI 3.1)", Auth.ANONYMOUS,
                   tag="documentation", answers={200: Answer("The document", {JSON: {"type": "object"}})}),
