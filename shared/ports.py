@@ -149,8 +149,8 @@ class Store(Protocol):
     def settle_prospect_directory(self, limit: int) -> int:
         """Bring the back office's list up to date where a store keeps it apart from the prospects (Azure
         Tables: index rows in another partition, written after the prospect commits): the prospects of an
-        older store once, then those whose update stopped half-way (a crash). Returns how many it brought
-        up to date; a store that keeps the list in the prospect's own transaction (SQLite) has none."""
+        older store once, then those whose update stopped half-way (a crash). Returns how many prospects it
+        went through; a store that keeps the list in the prospect's own transaction (SQLite) has none."""
         ...
 
 

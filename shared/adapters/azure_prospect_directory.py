@@ -196,13 +196,17 @@ class ProspectDirectoryTable:
                     break
         return found
 
-    def _entry(self, prospect_id: str):
+    def _row(self, key: str):
+        """A row of the directory's partition (with its ETag), or None."""
         from azure.core.exceptions import ResourceNotFoundError
 
         try:
-            return self._table.get_entity(DIRECTORY, f"entry-{_safe(prospect_id)}")
+            return self._table.get_entity(DIRECTORY, key)
         except ResourceNotFoundError:
             return None
+
+    def _entry(self, prospect_id: str):
+        return self._row(f"entry-{_safe(prospect_id)}")
 
     def _entry_row(self, prospect_id: str) -> ProspectSummary | None:
         entry = self._entry(prospect_id)
@@ -256,7 +260,7 @@ class ProspectDirectoryTable:
         was, now = (set(json.loads(entry["counted"])) if entry is not None else set()), _counted(row)
         for name in sorted(was ^ now):
             step = 1 if name in now else -1
-            counter = self._counter(name)
+            counter = self._row(f"count-{name}")
             entity = {"PartitionKey": DIRECTORY, "RowKey": f"count-{name}", "kind": "directory-count",
                       "n": (0 if counter is None else int(counter["n"])) + step}
             operations.append(("create", entity) if counter is None else guarded(entity, counter.metadata["etag"]))
@@ -264,23 +268,13 @@ class ProspectDirectoryTable:
         operations.append(("create", new_entry) if entry is None else guarded(new_entry, entry.metadata["etag"]))
         return operations
 
-    def _counter(self, name: str):
-        from azure.core.exceptions import ResourceNotFoundError
-
-        try:
-            return self._table.get_entity(DIRECTORY, f"count-{name}")
-        except ResourceNotFoundError:
-            return None
-
     def settle(self, limit: int) -> int:
         """The prospects of an older store, once (then a marker says so), then those whose update a crash
         left owed. A mark younger than the grace may be a unit of work still committing: left for later."""
         from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 
         settled = 0
-        try:
-            self._table.get_entity(DIRECTORY, _UPGRADED)
-        except ResourceNotFoundError:
+        if self._row(_UPGRADED) is None:
             for entity in self._table.query_entities("RowKey eq 'prospect'", select=["PartitionKey"]):
                 settled += self.apply(entity["PartitionKey"])
             try:
