@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 import logging
+import re
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta, timezone
 from typing import IO, Iterator, Mapping
@@ -20,6 +21,7 @@ from typing import IO, Iterator, Mapping
 from shared.domain.errors import InvalidQuery
 from shared.domain.model import ProspectStatus
 from shared.domain.prospect_directory import Position, ProspectFilter, ProspectSummary, search_prefix
+from shared.domain.signup import CHANNEL_ID_PATTERN
 from shared.ports import Store
 
 log = logging.getLogger("b2b.directory")
@@ -36,7 +38,8 @@ CSV_COLUMNS = ("number", "status", "company", "requester", "requester_email", "c
 # A spreadsheet runs a cell that starts with one of these as a formula (CSV injection): such a cell gets a
 # leading apostrophe, which spreadsheets show as text. Tab and carriage return start formulas in some too.
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-_TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off", "")
+# What a GET form sends empty when a field is left blank: no filter. The others are never blank on a link.
+_BLANK_MEANS_ANY = ("status", "attention", "channel", "from", "to", "q", "sort")
 
 
 @dataclass(frozen=True)
@@ -52,10 +55,13 @@ class ListQuery:
 
     @classmethod
     def parse(cls, params: Mapping[str, str]) -> ListQuery:
-        """From query values (empty ones count as absent, as a GET form sends them); unknown names are
-        ignored (a function key's ``code``, say). Every bad value is named at once."""
+        """From query values (a blank form field counts as absent); unknown names are ignored (a function
+        key's ``code``, say). Values are taken as the console's form and links write them (lower case, no
+        spaces around), so that the OpenAPI document can say exactly which are valid. Every bad value is
+        named at once."""
         problems: list[tuple[str, str]] = []
-        given = {name: str(params[name]).strip() for name in PARAMETERS if str(params.get(name) or "").strip()}
+        given = {name: str(params[name]) for name in PARAMETERS
+                 if name in params and not (name in _BLANK_MEANS_ANY and not str(params[name]).strip())}
 
         def check(name: str, parse):
             if name not in given:
@@ -69,13 +75,11 @@ class ListQuery:
         status = check("status", _status)
         attention = check("attention", _flag) or False
         channel = check("channel", _channel)
-        received_from = check("from", lambda text: _moment(text, end=False))
-        received_to = check("to", lambda text: _moment(text, end=True))
+        received_from = check("from", lambda text: _day(text, end=False))
+        received_to = check("to", lambda text: _day(text, end=True))  # from after to: simply nothing matches
         search = check("q", _search)
         sort = check("sort", _sort) or "newest"
         limit = check("limit", _limit) or DEFAULT_PAGE
-        if received_from and received_to and received_from >= received_to:
-            problems.append(("to", "must be after from"))
         where = ProspectFilter(status=status, attention=attention, channel=channel, received_from=received_from,
                                received_to=received_to, search=search)
         query = cls(where, sort == "newest", limit,
@@ -108,38 +112,36 @@ class ListQuery:
         return [(name, values[name]) for name in PARAMETERS if name in values]
 
 
+STATUS_VALUES = tuple(status.value.lower() for status in ProspectStatus)
+
+
 def _status(text: str) -> ProspectStatus:
-    for status in ProspectStatus:
-        if text.lower() == status.value.lower():
-            return status
-    raise ValueError(f"must be one of {', '.join(s.value.lower() for s in ProspectStatus)}")
+    if text not in STATUS_VALUES:
+        raise ValueError(f"must be one of {', '.join(STATUS_VALUES)}")
+    return ProspectStatus(text.capitalize())
 
 
 def _flag(text: str) -> bool:
-    if text.lower() in _TRUE:
-        return True
-    if text.lower() in _FALSE:
-        return False
-    raise ValueError("must be true or false")
+    if text not in ("true", "false"):
+        raise ValueError("must be true or false")
+    return text == "true"
 
 
 def _channel(text: str) -> str:
-    if len(text) > 100 or not text.isprintable():
-        raise ValueError("must be a channel id (at most 100 printable characters)")
+    if not re.fullmatch(CHANNEL_ID_PATTERN, text):
+        raise ValueError("must be a channel id: 1 to 64 letters, digits, '.', '_' or '-'")
     return text
 
 
-def _moment(text: str, *, end: bool) -> datetime:
-    """A day (2026-01-31: from its start; as ``to``, through its end) or an ISO 8601 moment (UTC unless it
-    says otherwise; as ``to``, exclusive)."""
+def _day(text: str, *, end: bool) -> datetime:
+    """A day in UTC (2026-01-31), from its start; as ``to``, through its end (the next day's start, exclusive)."""
     try:
-        if len(text) == 10:
-            day = date.fromisoformat(text)
-            return datetime.combine(day + timedelta(days=1) if end else day, time(), timezone.utc)
-        moment = datetime.fromisoformat(text)
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            raise ValueError
+        day = date.fromisoformat(text)
     except ValueError:
-        raise ValueError("must be a day (2026-01-31) or an ISO 8601 moment (2026-01-31T12:00:00Z)") from None
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+        raise ValueError("must be a day as 2026-01-31") from None
+    return datetime.combine(day + timedelta(days=1) if end else day, time(), timezone.utc)
 
 
 def _search(text: str) -> str | None:
@@ -149,9 +151,9 @@ def _search(text: str) -> str | None:
 
 
 def _sort(text: str) -> str:
-    if text.lower() not in SORTS:
+    if text not in SORTS:
         raise ValueError("must be newest or oldest")
-    return text.lower()
+    return text
 
 
 def _limit(text: str) -> int:

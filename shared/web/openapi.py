@@ -167,19 +167,24 @@ def _list_params() -> tuple[Param, ...]:
     """The query of All prospects (shared.services.prospect_directory.ListQuery): an empty value is no filter."""
     from shared.services.prospect_directory import MAX_PAGE, MAX_SEARCH
 
-    day = "A day (2026-01-31) or an ISO 8601 moment"
+    from shared.domain.signup import CHANNEL_ID_PATTERN
+    from shared.services.prospect_directory import SORTS, STATUS_VALUES
+
+    blank = {"const": ""}  # a blank form field: no filter
+    day = {"type": "string", "anyOf": [{"format": "date"}, blank]}
     return (
-        Param("status", "query", "Only prospects in this status",
-              {"type": "string", "enum": ["", "pending", "approved", "rejected"]}),
+        Param("status", "query", "Only prospects in this status", {"type": "string", "enum": ["", *STATUS_VALUES]}),
         Param("attention", "query", "true: only flagged prospects", {"type": "string", "enum": ["", "true", "false"]}),
-        Param("channel", "query", "Only those of this channel", {"type": "string", "maxLength": 100}),
-        Param("from", "query", f"Received from (inclusive). {day}", {"type": "string"}),
-        Param("to", "query", f"Received until (a day: through its end; a moment: exclusive). {day}", {"type": "string"}),
+        Param("channel", "query", "Only those of this channel",
+              {"type": "string", "anyOf": [{"pattern": f"^{CHANNEL_ID_PATTERN}$"}, blank]}),
+        Param("from", "query", "Received on or after this day (UTC)", day),
+        Param("to", "query", "Received on or before this day (UTC)", day),
         Param("q", "query", "Search: the start of a company name, requester email, number, registration or VAT "
               "number (any case, accents optional)", {"type": "string", "maxLength": MAX_SEARCH}),
         Param("sort", "query", "newest (the default) or oldest first, by received date",
-              {"type": "string", "enum": ["", "newest", "oldest"]}),
-        Param("cursor", "query", "A page's nextCursor or previousCursor (with the same filter)", {"type": "string"}),
+              {"type": "string", "enum": ["", *SORTS]}),
+        Param("cursor", "query", "A page's nextCursor or previousCursor (with the same filter)",
+              {"type": "string", "minLength": 1}),
         Param("limit", "query", "Rows per page (default 50)", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}),
     )
 
