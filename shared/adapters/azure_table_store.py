@@ -413,15 +413,15 @@ class TableUnitOfWork:
         """The back office's list follows the prospects this unit of work committed; an update that does not
         finish keeps its pending mark (settle_prospect_directory finishes it) and fails nothing: the
         prospect's own change has committed."""
-        from azure.core.exceptions import HttpResponseError
+        from azure.core.exceptions import AzureError
 
         directory = ProspectDirectoryTable(self._table, self._claim_grace)
         for prospect_id, mark in self._listed.items():
             try:
                 done = directory.apply(prospect_id)
-            except HttpResponseError as error:
+            except AzureError as error:  # storage refused or out of reach: the mark stays, the commit stands
                 log.warning("prospect directory update left for the next settle",
-                            extra={"prospect_id": prospect_id, "status": error.status_code})
+                            extra={"prospect_id": prospect_id, "error": type(error).__name__})
                 continue
             if done:
                 self._dropped_pointers.append((PENDING, _key(mark)))

@@ -96,3 +96,19 @@ def test_a_young_pending_mark_is_left_to_the_unit_of_work_that_wrote_it(azurite)
         assert len(list(store.table.query_entities("PartitionKey eq @pk", parameters={"pk": PENDING}))) == 1
     finally:
         store.close()
+
+
+def test_storage_out_of_reach_after_the_commit_leaves_the_update_owed_not_the_commit_failed(store, monkeypatch):
+    """The prospect's change has committed: a caller that saw an error would run it again for nothing."""
+    from azure.core.exceptions import ServiceRequestError
+
+    def unreachable(self, prospect_id):
+        raise ServiceRequestError("connection refused")
+
+    monkeypatch.setattr(ProspectDirectoryTable, "apply", unreachable)
+    with store.unit_of_work() as uow:
+        uow.add_prospect(prospect(1))
+    monkeypatch.undo()
+    assert listed(store) == []
+    store.settle_prospect_directory(limit=10)
+    assert listed(store) == ["PRO-000001"]
