@@ -13,14 +13,12 @@ from functions._http import csv_download
 from functions._runtime import container
 from functions.console_shell import ConsoleVisit, console_view
 from shared.domain.errors import InvalidQuery
-from shared.domain.model import ProspectStatus
-from shared.domain.prospect_directory import ATTENTION
 
 bp = func.Blueprint()
 
 PAGE_PATH = "/api/console"
 CSV_PATH = "/api/console/prospects.csv"
-_BADGES = {ProspectStatus.PENDING.value: "", ProspectStatus.APPROVED.value: "ok", ProspectStatus.REJECTED.value: "bad"}
+_BADGES = {"Pending": "", "Approved": "ok", "Rejected": "bad"}  # ProspectStatus values (pydantic loads lazily)
 _FIELD_LABELS = {"q": "Search", "status": "Status", "channel": "Channel", "from": "Received from",
                  "to": "Received until", "sort": "Order", "attention": "Needs attention", "limit": "Rows per page",
                  "cursor": "Page"}
@@ -60,9 +58,13 @@ def console_prospects(req: func.HttpRequest, visit: ConsoleVisit) -> func.HttpRe
                       **{**_frame(list(query.values), page.counts, status=query.where.status), **listing})
 
 
-def _frame(values: list[tuple[str, str]], counts: dict[str, int], *, status: ProspectStatus | None = None,
+def _frame(values: list[tuple[str, str]], counts: dict[str, int], *, status=None,
            problems: list[tuple[str, str]] = ()) -> dict:
-    """What the page shows with or without a list: the counts as filter links, the form with its values."""
+    """What the page shows with or without a list: the counts as filter links, the form with its values
+    (``status``: the ProspectStatus filtered on, if any)."""
+    from shared.domain.model import ProspectStatus
+    from shared.domain.prospect_directory import ATTENTION
+
     given = dict(values)
     attention = given.get("attention", "").lower() in ("true", "1", "yes", "on")
     kept = [(name, value) for name, value in values if name not in ("status", "attention", "cursor")]
