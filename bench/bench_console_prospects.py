@@ -125,7 +125,7 @@ def report(backend: str, count: int, new: dict[str, float], old: dict[str, float
     print(f"\n{backend}, {count:,} prospects: one page of {PAGE} (median of {RUNS}), against today's listing (once)")
     print(f"  {'case':<24}{'new ms':>10}{'today ms':>12}{'today/new':>11}")
     for case, ms in new.items():
-        print(f"  {case:<24}{ms:>10.1f}{old[case]:>12.1f}{old[case] / ms:>10.0f}x")
+        print(f"  {case:<24}{ms:>10.1f}{old[case]:>12.1f}{old[case] / ms:>10.1f}x")
 
 
 def verify(directory: ProspectDirectory, made: list[Prospect]) -> None:
