@@ -60,8 +60,11 @@ class Azurite:
 class AzuriteProcess:
     """``with AzuriteProcess(folder) as azurite:`` runs Azurite with its data and log in ``folder``."""
 
-    def __init__(self, location: Path, startup_timeout: float = 30.0):
+    def __init__(self, location: Path, startup_timeout: float = 30.0, in_memory: bool = False):
         self.location = Path(location)
+        # In memory only: no periodic save of the whole database to disk (a bench's 100,000s of rows would be
+        # written out again and again while it measures).
+        self.in_memory = in_memory
         self.startup_timeout = startup_timeout
         self.log_path = self.location / "azurite.log"
         self._process: subprocess.Popen | None = None
@@ -73,7 +76,8 @@ class AzuriteProcess:
         self.location.mkdir(parents=True, exist_ok=True)
         command = [
             str(AZURITE_BIN), "--silent", "--skipApiVersionCheck", "--loose", "--disableTelemetry",
-            "--location", str(self.location),
+            # Azurite refuses a --location with --inMemoryPersistence (its working folder is still ``location``).
+            *(["--inMemoryPersistence"] if self.in_memory else ["--location", str(self.location)]),
             "--blobHost", "127.0.0.1", "--blobPort", "0",
             "--queueHost", "127.0.0.1", "--queuePort", "0",
             "--tableHost", "127.0.0.1", "--tablePort", "0",

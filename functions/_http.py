@@ -18,6 +18,7 @@ from shared.domain.errors import (
     DomainError,
     Forbidden,
     InvalidInput,
+    InvalidQuery,
     MalformedBody,
     NotConfigured,
     NotFound,
@@ -74,6 +75,18 @@ def html_response(text: str, status: int = 200, *, scripts: bool = False,
 def see_other(location: str, headers: dict[str, str] | None = None) -> func.HttpResponse:
     """303 See Other: after a form's POST the browser GETs ``location``, so reload and back never resend it."""
     return func.HttpResponse(status_code=303, headers={"Location": location, **_NO_STORE, **(headers or {})})
+
+
+def csv_download(directory, query) -> func.HttpResponse:
+    """The list's rows of ``query`` as a CSV file to save (shared.services.prospect_directory). Written into one
+    buffer as they are read, page by page, and handed over without a copy (BytesIO.getvalue shares its
+    buffer): the rows are in memory once, as CSV text, never also as a list of records."""
+    import io
+
+    out = io.BytesIO()
+    directory.write_csv(query, out)
+    return func.HttpResponse(out.getvalue(), status_code=200, mimetype="text/csv", charset="utf-8",
+                             headers={"Content-Disposition": 'attachment; filename="prospects.csv"', **_NO_STORE})
 
 
 def problem(status: int, title: str, detail: str, errors: list[dict] | None = None,
@@ -180,6 +193,9 @@ def _answer(handler, req: func.HttpRequest) -> func.HttpResponse:
         return problem(refused.status, refused.title, refused.detail)
     except MalformedBody as error:
         return problem(400, "Bad Request", str(error))
+    except InvalidQuery as error:
+        errors = [{"field": field, "message": message} for field, message in error.problems]
+        return problem(400, "Bad Request", "the query has values that cannot be used", errors)
     except InvalidInput as error:
         errors = [{"field": field, "message": message} for field, message in error.problems]
         return problem(422, "Unprocessable Content", "the request has invalid fields", errors)

@@ -254,6 +254,12 @@ class Container:
                              s.email_templates_dir)
 
     @cached_property
+    def prospect_directory(self):
+        from shared.services.prospect_directory import ProspectDirectory
+
+        return ProspectDirectory(self.store)
+
+    @cached_property
     def operator(self):
         from shared.services.operator import OperatorService
 

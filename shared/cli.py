@@ -78,20 +78,37 @@ def _progress(description: str, unit: str) -> Iterator[Callable[[int], object]]:
         yield bar.update
 
 
+@contextmanager
+def _stdout_bytes() -> Iterator:
+    """stdout as a binary stream that stays open afterwards (for --csv -)."""
+    sys.stdout.flush()
+    yield sys.stdout.buffer
+    sys.stdout.buffer.flush()
+
+
 class Cli:
     def __init__(self, container: Container):
         self.c = container
 
     # --- prospects ---------------------------------------------------------------------------
     def prospects(self, args) -> None:
-        status = ProspectStatus(args.status.capitalize()) if args.status else None
-        rows = [
-            {"number": p.number, "status": p.status.value, "company": p.request.company.name,
-             "created": p.created_at.isoformat(timespec="seconds"), "hierarchy": p.hierarchy_id or "",
-             "attention": p.attention_reason or ""}
-            for p in self.c.operator.prospects(status, needs_attention=args.attention)
-        ]
-        _print_table(rows, ["number", "status", "company", "created", "hierarchy", "attention"])
+        """Every prospect of the filter (the console's All prospects, without paging), or them as CSV."""
+        from shared.services.prospect_directory import ListQuery
+
+        values = {"status": args.status, "attention": "true" if args.attention else None, "q": args.q,
+                  "channel": args.channel, "from": args.received_from, "to": args.received_to, "sort": args.sort}
+        query = ListQuery.parse({name: value for name, value in values.items() if value})
+        directory = self.c.prospect_directory
+        if args.csv:
+            with (open(args.csv, "wb") if args.csv != "-" else _stdout_bytes()) as out:
+                count = directory.write_csv(query, out)
+            if args.csv != "-":
+                print(f"{count} prospects written to {args.csv}")
+            return
+        rows = [{"number": r.number, "status": r.status.value, "company": r.company, "country": r.country,
+                 "channel": r.channel, "received": _time(r.received_at), "attention": r.attention_reason or ""}
+                for r in directory.rows(query)]
+        _print_table(rows, ["number", "status", "company", "country", "channel", "received", "attention"])
 
     def prospect(self, args) -> None:
         details = self.c.operator.prospect(args.key)
@@ -330,9 +347,16 @@ def build_parser() -> argparse.ArgumentParser:
         command.set_defaults(handler=handler)
         return command
 
-    p = add("prospects", "prospects", "list prospects")
+    p = add("prospects", "prospects", "list prospects (all those of the filter), or write them as CSV")
     p.add_argument("--status", choices=["pending", "approved", "rejected"])
     p.add_argument("--attention", action="store_true", help="only those an operator must look at")
+    p.add_argument("--q", help="search: the start of a company name, requester email, number, registration or "
+                               "VAT number (any case, accents optional)")
+    p.add_argument("--channel", help="only those of this channel, e.g. b2b-web")
+    p.add_argument("--from", dest="received_from", metavar="DAY", help="received on or after, e.g. 2026-01-01")
+    p.add_argument("--to", dest="received_to", metavar="DAY", help="received on or before, e.g. 2026-01-31")
+    p.add_argument("--sort", choices=["newest", "oldest"], default="newest", help="by received date")
+    p.add_argument("--csv", metavar="FILE", help="write them to FILE as CSV (- for stdout)")
     add("prospect", "prospect", "show one prospect with its full history").add_argument("key", help="PRO-000001 or id")
     add("drift", "drift", "prospects whose state disagrees with Sales (an outcome still queued shows too)")
     p = add("approve", "approve", "approve a prospect in the back office")

@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # annotations only: importing the ports must not pull in pyda
         SignupRecord,
     )
     from shared.domain.partners import CreditLine, PartnerUser, Reservation
+    from shared.domain.prospect_directory import Position, ProspectFilter, ProspectSummary
     from shared.domain.sales import LeadDraft, LeadSnapshot, Qualification, SalesDecision
 
 
@@ -54,6 +55,16 @@ class UnitOfWork(Protocol):
     def save_prospect(self, prospect: Prospect) -> None: ...
     def append_history(self, entry: HistoryEntry) -> None: ...
     def history(self, prospect_id: str) -> list[HistoryEntry]: ...
+    def prospect_directory(self, where: ProspectFilter, *, newest_first: bool, after: Position | None,
+                           limit: int) -> list[ProspectSummary]:
+        """The back office's list: at most ``limit`` rows matching ``where``, in received order (newest first or
+        oldest first, then by number), those after ``after`` only. Costs about the page (an index, index rows),
+        not the store; a search costs about what it matches."""
+        ...
+    def prospect_counts(self) -> dict[str, int]:
+        """How many prospects there are per status (by its value), and how many are flagged ("attention"),
+        exactly, without counting them one by one."""
+        ...
 
     # customers and hierarchies
     def get_customer(self, customer_id: str) -> Customer | None: ...
@@ -133,6 +144,13 @@ class Store(Protocol):
     def unit_of_work(self, read_only: bool = False) -> AbstractContextManager[UnitOfWork]:
         """A transaction. Services do not read back what they wrote in the same unit of work
         (an adapter may buffer writes until commit); ``read_only`` lets readers skip the write lock."""
+        ...
+
+    def settle_prospect_directory(self, limit: int) -> int:
+        """Bring the back office's list up to date where a store keeps it apart from the prospects (Azure
+        Tables: index rows in another partition, written after the prospect commits): the prospects of an
+        older store once, then those whose update stopped half-way (a crash). Returns how many prospects it
+        went through; a store that keeps the list in the prospect's own transaction (SQLite) has none."""
         ...
 
 

@@ -21,6 +21,7 @@ commits: one user per account; the user row, not the pointer, says whether the a
 """
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from contextlib import contextmanager
@@ -46,8 +47,11 @@ from shared.domain.model import (
     hierarchy_aggregate_id,
 )
 from shared.domain.partners import CreditLine, PartnerUser, Reservation
+from shared.domain.prospect_directory import Position, ProspectFilter, ProspectSummary
+from shared.adapters.azure_prospect_directory import PENDING, ProspectDirectoryTable
 
 T = TypeVar("T", bound=BaseModel)
+log = logging.getLogger("b2b.store")
 
 # Entity-group transactions take at most 100 operations.
 MAX_TRANSACTION = 100
@@ -120,6 +124,7 @@ class TableUnitOfWork:
         self._conflict_if_exists: set[tuple[str, str]] = set()  # such creates that lose a race as a conflict
         self._rosters: set[str] = set()  # partitions whose roster this unit of work rewrites
         self._users: dict[str, tuple[str, dict] | None] = {}  # user id: (partition, row) where it is now
+        self._listed: dict[str, str] = {}  # prospect id: the pending mark of its directory update
 
     # --- plumbing -----------------------------------------------------------------------------
     def _get(self, partition: str, row: str) -> dict | None:
@@ -398,10 +403,34 @@ class TableUnitOfWork:
             self._submit_by_partition([("upsert", entity, {"mode": UpdateMode.REPLACE})
                                        for entity in self._new_pointers.values()])
         self._commit_writes(self._writes)
+        self._update_directory()
         if self._deleted_after:
             self._delete_rows_after_commit()
         if self._dropped_pointers:
             self._drop_pointers()
+
+    def _update_directory(self) -> None:
+        """The back office's list follows the prospects this unit of work committed; an update that does not
+        finish keeps its pending mark (settle_prospect_directory finishes it) and fails nothing: the
+        prospect's own change has committed."""
+        from azure.core.exceptions import AzureError
+
+        directory = ProspectDirectoryTable(self._table, self._claim_grace)
+        for prospect_id, mark in self._listed.items():
+            try:
+                done = directory.apply(prospect_id)
+            except AzureError as error:  # storage refused or out of reach: the mark stays, the commit stands
+                log.warning("prospect directory update left for the next settle",
+                            extra={"prospect_id": prospect_id, "error": type(error).__name__})
+                continue
+            if done:
+                self._dropped_pointers.append((PENDING, _key(mark)))
+
+    def _list(self, prospect: Prospect) -> None:
+        """Mark the prospect's directory update as owed, before its transaction commits (see commit)."""
+        if prospect.id not in self._listed:
+            self._listed[prospect.id] = mark = f"{prospect.id}-{uuid.uuid4().hex}"
+            self._pointer(PENDING.removeprefix(_INDEX), mark, prospect.id)
 
     # --- signups ------------------------------------------------------------------------------
     @staticmethod
@@ -450,6 +479,7 @@ class TableUnitOfWork:
         self._pointer("lead", prospect.lead_id.lower(), prospect.id)
         self._pointer("number", prospect.number, prospect.id)
         self._create(prospect.id, "prospect", prospect, **self._prospect_columns(prospect))
+        self._list(prospect)
 
     @staticmethod
     def _prospect_columns(prospect: Prospect) -> dict[str, Any]:
@@ -480,6 +510,14 @@ class TableUnitOfWork:
 
     def save_prospect(self, prospect: Prospect) -> None:
         self._replace(prospect.id, "prospect", prospect, **self._prospect_columns(prospect))
+        self._list(prospect)
+
+    def prospect_directory(self, where: ProspectFilter, *, newest_first: bool, after: Position | None,
+                           limit: int) -> list[ProspectSummary]:
+        return ProspectDirectoryTable(self._table, self._claim_grace).query(where, newest_first, after, limit)
+
+    def prospect_counts(self) -> dict[str, int]:
+        return ProspectDirectoryTable(self._table, self._claim_grace).counts()
 
     def append_history(self, entry: HistoryEntry) -> None:
         self._history_seq += 1
@@ -867,6 +905,9 @@ class AzureTableStore:
         yield uow
         if not read_only:
             uow.commit()
+
+    def settle_prospect_directory(self, limit: int) -> int:
+        return ProspectDirectoryTable(self.table, self._claim_grace).settle(limit)
 
     def close(self) -> None:
         self.table.close()

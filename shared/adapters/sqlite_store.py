@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sqlite3
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator, TypeVar
 
@@ -25,6 +25,7 @@ from shared.domain.model import (
     SignupStatus,
 )
 from shared.domain.partners import CreditLine, PartnerUser, Reservation
+from shared.domain.prospect_directory import ATTENTION, Position, ProspectFilter, ProspectSummary, search_keys
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS signups (
@@ -35,6 +36,33 @@ CREATE TABLE IF NOT EXISTS prospects (
     id TEXT PRIMARY KEY, number TEXT NOT NULL UNIQUE, status TEXT NOT NULL, lead_id TEXT NOT NULL UNIQUE,
     created_at TEXT NOT NULL, data TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS prospects_status ON prospects (status, created_at);
+-- The back office's list (prospect_directory): one index per way in, each in the list's order, so that a page
+-- reads its rows and stops. A search goes through prospect_search (folded keys, matched by prefix).
+CREATE INDEX IF NOT EXISTS prospects_by_status ON prospects (status, created_at, number);
+CREATE INDEX IF NOT EXISTS prospects_by_received ON prospects (created_at, number);
+CREATE INDEX IF NOT EXISTS prospects_flagged ON prospects (created_at, number) WHERE json_extract(data, '$.needs_attention');
+CREATE INDEX IF NOT EXISTS prospects_by_channel ON prospects (json_extract(data, '$.request.channel_id'), created_at, number);
+CREATE TABLE IF NOT EXISTS prospect_search (
+    key TEXT NOT NULL, prospect_id TEXT NOT NULL, PRIMARY KEY (key, prospect_id)) WITHOUT ROWID;
+-- Counts per status (and of flagged prospects), kept exactly by the database itself in the transaction that
+-- changes a prospect, whoever writes it: the list shows them without counting 100,000 rows.
+CREATE TABLE IF NOT EXISTS prospect_counts (name TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
+INSERT OR IGNORE INTO prospect_counts (name, n) VALUES %(count_names)s;
+CREATE TRIGGER IF NOT EXISTS prospects_counted_on_insert AFTER INSERT ON prospects BEGIN
+    UPDATE prospect_counts SET n = n + 1
+    WHERE name = NEW.status OR (name = 'attention' AND json_extract(NEW.data, '$.needs_attention'));
+END;
+CREATE TRIGGER IF NOT EXISTS prospects_counted_on_update AFTER UPDATE ON prospects BEGIN
+    UPDATE prospect_counts SET n = n - 1
+    WHERE name = OLD.status OR (name = 'attention' AND json_extract(OLD.data, '$.needs_attention'));
+    UPDATE prospect_counts SET n = n + 1
+    WHERE name = NEW.status OR (name = 'attention' AND json_extract(NEW.data, '$.needs_attention'));
+END;
+CREATE TRIGGER IF NOT EXISTS prospects_counted_on_delete AFTER DELETE ON prospects BEGIN
+    UPDATE prospect_counts SET n = n - 1
+    WHERE name = OLD.status OR (name = 'attention' AND json_extract(OLD.data, '$.needs_attention'));
+END;
+CREATE TABLE IF NOT EXISTS upgrades (name TEXT PRIMARY KEY, done_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS history (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, prospect_id TEXT NOT NULL, data TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS history_prospect ON history (prospect_id, seq);
@@ -76,6 +104,11 @@ INSERT OR IGNORE INTO order_reservations (hierarchy_id, order_id, data) SELECT h
 DROP TABLE reservations;
 COMMIT;
 """
+
+_COUNT_NAMES = ", ".join(f"('{name}', 0)" for name in [*(status.value for status in ProspectStatus), ATTENTION])
+_SCHEMA = _SCHEMA.replace("%(count_names)s", _COUNT_NAMES)
+# A database from before the list had its indexes gets its search keys and counts once (upgrade_directory).
+_DIRECTORY_UPGRADE = "prospect-directory-1"
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -134,6 +167,7 @@ class SqliteUnitOfWork:
             (prospect.id, prospect.number, prospect.status.value, prospect.lead_id.lower(), prospect.created_at.isoformat(),
              prospect.model_dump_json()),
         )
+        _add_search_keys(self._db, prospect)
 
     def get_prospect(self, prospect_id: str) -> Prospect | None:
         return self._one(Prospect, "SELECT data FROM prospects WHERE id = ?", (prospect_id,))
@@ -152,6 +186,40 @@ class SqliteUnitOfWork:
             "SELECT data FROM prospects WHERE status = ? ORDER BY created_at, number LIMIT ?",
             (status.value, limit),
         )
+
+    def prospect_directory(self, where: ProspectFilter, *, newest_first: bool, after: Position | None,
+                           limit: int) -> list[ProspectSummary]:
+        # Each condition is written as its index is (prospects_flagged, prospects_by_channel): the planner
+        # uses an index only for the very expression it was built on.
+        clauses: list[str] = []
+        params: list[object] = []
+        if where.status is not None:
+            clauses.append("status = ?")
+            params.append(where.status.value)
+        if where.attention:
+            clauses.append("json_extract(data, '$.needs_attention')")
+        if where.channel is not None:
+            clauses.append("json_extract(data, '$.request.channel_id') = ?")
+            params.append(where.channel)
+        if where.received_from is not None:
+            clauses.append("created_at >= ?")
+            params.append(_instant(where.received_from))
+        if where.received_to is not None:
+            clauses.append("created_at < ?")
+            params.append(_instant(where.received_to))
+        if where.search:
+            clauses.append("id IN (SELECT prospect_id FROM prospect_search WHERE key >= ? AND key < ?)")
+            params += [where.search, where.search + "\uffff"]
+        if after is not None:
+            clauses.append(f"(created_at, number) {'<' if newest_first else '>'} (?, ?)")
+            params += [_instant(after.received_at), after.number]
+        order = "DESC" if newest_first else "ASC"
+        sql = (f"SELECT data FROM prospects {'WHERE ' + ' AND '.join(clauses) if clauses else ''} "
+               f"ORDER BY created_at {order}, number {order} LIMIT ?")
+        return [ProspectSummary.of(prospect) for prospect in self._many(Prospect, sql, (*params, limit))]
+
+    def prospect_counts(self) -> dict[str, int]:
+        return {row["name"]: row["n"] for row in self._db.execute("SELECT name, n FROM prospect_counts")}
 
     def save_prospect(self, prospect: Prospect) -> None:
         self._db.execute(
@@ -344,9 +412,42 @@ class SqliteUnitOfWork:
         return self._many(EmailRecord, "SELECT data FROM emails ORDER BY created_at LIMIT ?", (limit,))
 
 
+def _instant(at: datetime) -> str:
+    """A moment as prospects.created_at holds it (ISO 8601 in UTC), so that text order is time order."""
+    return at.astimezone(timezone.utc).isoformat()
+
+
+def _add_search_keys(db: sqlite3.Connection, prospect: Prospect) -> None:
+    # The keys come from the request, which never changes after intake: written once, with the prospect.
+    db.executemany("INSERT OR IGNORE INTO prospect_search (key, prospect_id) VALUES (?, ?)",
+                   [(key, prospect.id) for key in search_keys(ProspectSummary.of(prospect))])
+
+
+def upgrade_directory(db: sqlite3.Connection) -> None:
+    """Search keys for every prospect and the counts recounted, once per database: in the transaction of the
+    caller, which holds the write lock, so two processes opening an older file at once do it once (the
+    second finds it done). Counting here is exact whatever was written before the triggers existed."""
+    if db.execute("SELECT 1 FROM upgrades WHERE name = ?", (_DIRECTORY_UPGRADE,)).fetchone() is not None:
+        return
+    for row in db.execute("SELECT data FROM prospects").fetchall():
+        _add_search_keys(db, Prospect.model_validate_json(row["data"]))
+    db.execute("UPDATE prospect_counts SET n = (SELECT count(*) FROM prospects WHERE status = prospect_counts.name) "
+               "WHERE name != ?", (ATTENTION,))
+    db.execute("UPDATE prospect_counts SET n = (SELECT count(*) FROM prospects "
+               "WHERE json_extract(data, '$.needs_attention')) WHERE name = ?", (ATTENTION,))
+    db.execute("INSERT INTO upgrades (name, done_at) VALUES (?, ?)",
+               (_DIRECTORY_UPGRADE, datetime.now(timezone.utc).isoformat()))
+
+
 class SqliteStore:
     def __init__(self, path: Path | str):
         self.database = SqliteDatabase(path, _SCHEMA)
+        with self.database.transaction() as connection:
+            upgrade_directory(connection)
+
+    def settle_prospect_directory(self, limit: int) -> int:
+        """Nothing to settle: the indexes, search keys and counts change in the prospect's own transaction."""
+        return 0
 
     @contextmanager
     def unit_of_work(self, read_only: bool = False) -> Iterator[SqliteUnitOfWork]:

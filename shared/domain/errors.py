@@ -52,6 +52,11 @@ class InvalidInput(DomainError):
         super().__init__("; ".join(f"{field}: {why}" for field, why in problems))
 
 
+class InvalidQuery(InvalidInput):
+    """Query values (a list's filter, sort or cursor) that cannot be used; ``problems`` names each one. A 400,
+    not a 422: there is no body, the request line itself is wrong."""
+
+
 class MalformedBody(InvalidInput):
     """The body cannot even be parsed (not JSON); nothing in it could be checked field by field."""
 

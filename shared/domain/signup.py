@@ -49,8 +49,11 @@ def _country_code(value: str) -> str:
     return value.upper()
 
 
+CHANNEL_ID_PATTERN = r"[A-Za-z0-9_.-]{1,64}"
+
+
 def _channel_id(value: str) -> str:
-    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", value):
+    if not re.fullmatch(CHANNEL_ID_PATTERN, value):
         raise ValueError("must be 1 to 64 letters, digits, '.', '_' or '-'")
     return value
 

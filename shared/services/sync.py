@@ -63,10 +63,22 @@ class ChannelSync:
                 break
         users = self._user_sync.run() if self._user_sync is not None else 0
         reconciled, error = self._reconcile()
+        self._settle_directory()
         if created or resent:
             log.info("channel sync done", extra={"prospects_created": created, "outbox_resent": resent})
         return SyncReport(prospects_created=created, outbox_resent=resent, reconciliation=reconciled,
                           reconciliation_error=error, users_synced=users)
+
+    def _settle_directory(self) -> None:
+        """The back office's list catches up with what a crash left half-done (on a store that keeps it apart):
+        on its own, like the reconciliation, so that a failure here fails nothing that committed."""
+        try:
+            settled = self._store.settle_prospect_directory(limit=self._batch_size)
+        except Exception:
+            log.exception("the prospect directory could not be settled; the next run tries again")
+            return
+        if settled:
+            log.info("prospect directory settled", extra={"prospects": settled})
 
     def _reconcile(self) -> tuple[ReconciliationReport | None, str | None]:
         """Last, and on its own: Sales being down must not fail the sync that committed already. The

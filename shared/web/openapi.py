@@ -164,6 +164,32 @@ _AUTH_ANSWERS = {
 }
 
 
+def _list_params() -> tuple[Param, ...]:
+    """The query of All prospects (shared.services.prospect_directory.ListQuery): an empty value is no filter."""
+    from shared.services.prospect_directory import MAX_PAGE, MAX_SEARCH
+
+    from shared.domain.signup import CHANNEL_ID_PATTERN
+    from shared.services.prospect_directory import SORTS, STATUS_VALUES
+
+    blank = {"const": ""}  # a blank form field: no filter
+    day = {"type": "string", "anyOf": [{"format": "date"}, blank]}
+    return (
+        Param("status", "query", "Only prospects in this status", {"type": "string", "enum": ["", *STATUS_VALUES]}),
+        Param("attention", "query", "true: only flagged prospects", {"type": "string", "enum": ["", "true", "false"]}),
+        Param("channel", "query", "Only those of this channel",
+              {"type": "string", "anyOf": [{"pattern": f"^{CHANNEL_ID_PATTERN}$"}, blank]}),
+        Param("from", "query", "Received on or after this day (UTC)", day),
+        Param("to", "query", "Received on or before this day (UTC)", day),
+        Param("q", "query", "Search: the start of a company name, requester email, number, registration or VAT "
+              "number (any case, accents optional)", {"type": "string", "maxLength": MAX_SEARCH}),
+        Param("sort", "query", "newest (the default) or oldest first, by received date",
+              {"type": "string", "enum": ["", *SORTS]}),
+        Param("cursor", "query", "A page's nextCursor or previousCursor (with the same filter)",
+              {"type": "string", "minLength": 1}),
+        Param("limit", "query", "Rows per page (default 50)", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}),
+    )
+
+
 def _operations() -> tuple[Operation, ...]:
     """The table. Imports here, not at the top: the domain models load pydantic and the services."""
     from shared.domain.partner_inputs import (
@@ -280,6 +306,15 @@ def _operations() -> tuple[Operation, ...]:
                   answers={201: Answer("Onboarded", {JSON: a.OnboardedPartner}),
                            200: Answer("Onboarded before", {JSON: a.OnboardedPartner}),
                            **json_errors, 404: NOT_FOUND, 409: CONFLICT}),
+        *(Operation(function, "GET", route, summary, Auth.FUNCTION_KEY, tag="back office", params=_list_params(),
+                    answers={200: answer, 400: _problem("A query value cannot be used: `errors` names each one "
+                                                         "(a cursor of another filter, say)")})
+          for function, route, summary, answer in (
+              ("backoffice_prospects", "backoffice/prospects", "All prospects, a page at a time",
+               Answer("The page, with the counts per status", {JSON: a.ProspectList})),
+              ("backoffice_prospects_csv", "backoffice/prospects.csv", "Every prospect of the filter, as CSV",
+               Answer("A CSV file (UTF-8): a cell that starts with = + - or @ starts with an apostrophe, so "
+                      "that no spreadsheet runs it", {"text/csv": {"type": "string"}})))),
         # --- partners (bearer JWT) ------------------------------------------------------------------------------
         Operation("partner_me", "GET", "partners/me", "The signed-in user and their partner", Auth.BEARER,
                   tag="partners", answers={200: Answer("The user and the partner", {JSON: a.Me}), 404: NOT_FOUND}),
@@ -378,6 +413,18 @@ def _operations() -> tuple[Operation, ...]:
                   answers={200: Answer("Every check passed", {JSON: HealthReport}),
                            503: Answer("A check failed: `failing` names them, each check's `detail` says why",
                                        {JSON: HealthReport})}),
+        Operation("console_prospects", "GET", "console", "All prospects: the console's entry page", Auth.CONSOLE,
+                  tag="console", params=_list_params(),
+                  answers={200: Answer("The page: counts per status, the filter form, a page of prospects",
+                                       {HTML: {"type": "string"}}),
+                           400: Answer("The page with the filter's values that cannot be used named above it",
+                                       {HTML: {"type": "string"}})}),
+        Operation("console_prospects_csv", "GET", "console/prospects.csv", "All prospects of the page's filter, "
+                  "as CSV", Auth.CONSOLE, tag="console", params=_list_params(),
+                  answers={200: Answer("A CSV file (UTF-8; cells a spreadsheet would run start with an apostrophe)",
+                                       {"text/csv": {"type": "string"}}),
+                           422: Answer("A page naming the filter's values that cannot be used",
+                                       {HTML: {"type": "string"}})}),
         # --- this document and its docs page --------------------------------------------------------------------
         Operation("openapi_document", "GET", "openapi.json", "This document (OpenAPI 3.1)", Auth.ANONYMOUS,
                   tag="documentation", answers={200: Answer("The document", {JSON: {"type": "object"}})}),

@@ -155,6 +155,33 @@ class Partners(_Snake):
     partners: list[Partner]
 
 
+class ProspectRow(_Camel):
+    """A row of All prospects (shared.services.prospect_directory ``summary_json``)."""
+
+    id: str
+    number: str = Field(examples=["PRO-000001"])
+    status: ProspectStatus
+    company: str
+    requester: str = Field(description="The requester's first and last name")
+    requester_email: str
+    country: str = Field(examples=["SE"])
+    channel: str = Field(examples=["b2b-web"])
+    registration_number: str | None
+    vat_number: str | None
+    needs_attention: bool
+    attention_reason: str | None
+    received_at: datetime
+    updated_at: datetime = Field(description="The prospect's last change")
+
+
+class ProspectList(_Camel):
+    prospects: list[ProspectRow]
+    counts: dict[str, int] = Field(description="Every prospect per status, and how many are flagged (attention), "
+                                               "whatever the filter")
+    next_cursor: str | None = Field(description="The cursor of the next page; null on the last one")
+    previous_cursor: str | None = Field(description="The cursor of the page before; null on the first one")
+
+
 class OnboardedPartner(Partner):
     users: list[PartnerUser]
 

@@ -432,3 +432,41 @@ def test_lead_batches_tell_the_cli_each_batch_they_took(container):
     taken: list[int] = []
     report = consumer(container, ScriptedSales(container.sales), batch_size=3).drain(on_batch=taken.append)
     assert taken == [3, 3, 1] and report.taken == 7
+
+
+def test_prospects_filters_searches_and_writes_csv(tmp_path, capsys):
+    from shared.bootstrap import Container
+    from shared.config import Settings
+    from tests.services.flow import signup_body
+
+    data = tmp_path / "data"
+    c = Container.build(Settings.from_env({}, data_dir=data))
+    for n in range(1, 4):
+        body = signup_body(n)
+        body["company"]["name"] = ["Söderberg AB", "Fabrikam AB", "-Minus Oy"][n - 1]
+        c.intake.submit(body)
+    c.channel_sync.run()
+    c.back_office.reject("PRO-000002", "not a retailer", "alice")
+    c.store.close()
+
+    def listing(*argv: str) -> tuple[int, str]:
+        """stdout alone: log lines on stderr may quote the setup's own calls."""
+        code = main(["--data-dir", str(data), "prospects", *argv])
+        captured = capsys.readouterr()
+        return code, captured.out if code == 0 else captured.err
+
+    code, out = listing("--q", "SODER")
+    assert code == 0 and "PRO-000001" in out and "PRO-000002" not in out and "Söderberg AB" in out
+    code, out = listing("--status", "pending", "--sort", "oldest")
+    assert [line.split()[0] for line in out.splitlines()[1:]] == ["PRO-000001", "PRO-000003"]
+    code, out = listing("--from", "2000-01-01", "--to", "2000-01-31")
+    assert out.strip() == "(none)"
+    code, out = listing("--from", "31.01.2000")
+    assert code == 1 and "from: must be a day" in out
+
+    target = tmp_path / "prospects.csv"
+    code, out = listing("--channel", "b2b-web", "--csv", str(target))
+    assert code == 0 and f"3 prospects written to {target}" in out
+    lines = target.read_text(encoding="utf-8-sig").splitlines()
+    assert lines[0].startswith("number,status,company") and len(lines) == 4
+    assert lines[1].startswith("PRO-000003,Pending,'-Minus Oy,")  # a formula start is made text

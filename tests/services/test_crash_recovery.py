@@ -48,6 +48,9 @@ class CrashingStore:
             if not read_only:
                 self._faults.step("store.commit")  # raising here rolls the unit of work back
 
+    def settle_prospect_directory(self, limit: int) -> int:
+        return self._inner.settle_prospect_directory(limit)
+
     def close(self):
         self._inner.close()
 
