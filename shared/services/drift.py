@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from shared.domain.errors import DomainError, NotConfigured, NotReady
+from shared.domain.errors import DomainError, NotReady
 from shared.domain.model import Prospect, ProspectStatus
 from shared.domain.sales import LeadSnapshot
 from shared.ports import SalesGateway, Store
@@ -142,5 +142,5 @@ class DriftCheck:
 
     def _need_sales(self) -> SalesGateway:
         if self._sales is None:
-            raise NotConfigured("there is no Sales to compare with (SALES_MODE=none)")
+            raise DomainError("there is no Sales to compare with (SALES_MODE=none)")
         return self._sales

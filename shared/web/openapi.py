@@ -88,6 +88,7 @@ UNAVAILABLE = _problem("Try again later (Retry-After, when given, says when): a 
                        "a part not configured, the token issuer's keys out of reach", "Retry-After")
 FAILED = _problem("An unexpected fault (logged with the correlation id)")
 JSON_BODY_ERRORS = {400: MALFORMED, 413: TOO_LARGE, 415: WRONG_TYPE, 422: INVALID}
+NO_SALES = _problem("There is no Sales to compare with (SALES_MODE=none)")
 DECIDED_OTHERWISE = _problem("Decided the other way already (also when another instance won a race): `decision` "
                              "names the decision that stands, who made it and when")
 
@@ -251,12 +252,12 @@ def _operations() -> tuple[Operation, ...]:
                   params=(Param("limit", "query", "Prospects to check (default 100)",
                                 {"type": "integer", "minimum": 1, "maximum": 1000}),),
                   answers={200: Answer("The prospects that disagree", {JSON: a.DriftReport}),
-                           422: _problem("limit is not a whole number from 1 to 1000"), 503: UNAVAILABLE}),
+                           422: _problem("limit is not a whole number from 1 to 1000"), 409: NO_SALES}),
         Operation("backoffice_drift_reconcile", "POST", "backoffice/drift/reconcile",
                   "Apply now what Sales says for one prospect, or for every drifting one", Auth.FUNCTION_KEY,
                   tag="back office", body={JSON: a.ReconcileBody}, example={"key": "PRO-000001"},
                   answers={200: Answer("What each prospect's reconciliation did", {JSON: a.Reconciliation}),
-                           **json_errors, 404: NOT_FOUND, 503: UNAVAILABLE}),
+                           **json_errors, 404: NOT_FOUND, 409: NO_SALES}),
         Operation("backoffice_credit", "GET", "backoffice/partners/{hierarchyId}/credit", "A partner's credit line",
                   Auth.ADMIN_KEY, tag="back office",
                   answers={200: Answer("The credit line", {JSON: a.CreditLine}), 404: NOT_FOUND}),

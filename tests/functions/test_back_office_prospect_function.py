@@ -119,7 +119,7 @@ def test_drift_and_reconcile(app_container):
     assert answer(post(backoffice_drift_reconcile, url, {}, {}))["reconciled"] == []
 
 
-def test_drift_without_sales_is_unavailable(tmp_path, monkeypatch):
+def test_drift_without_sales_is_a_conflict(tmp_path, monkeypatch):
     from functions._runtime import container, reset_container
 
     monkeypatch.setenv("DATA_DIR", str(tmp_path))
@@ -127,7 +127,7 @@ def test_drift_without_sales_is_unavailable(tmp_path, monkeypatch):
     reset_container()
     try:
         refused = get(backoffice_drift, f"{API}/drift")
-        assert refused.status_code == 503 and "SALES_MODE=none" in answer(refused)["detail"]
+        assert refused.status_code == 409 and "SALES_MODE=none" in answer(refused)["detail"]
     finally:
         container().store.close()
         container().queue.close()
