@@ -2,11 +2,12 @@
 import azure.functions as func
 
 from functions import (
-    back_office, back_office_prospect, channel_sync, openapi, orders, partners, queues, sales_events, signups,
-    storefront,
+    assets, back_office, back_office_prospect, channel_sync, console_prospect, console_shell, openapi, orders,
+    partners, queues, sales_events, signups, storefront,
 )
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 for blueprint in (signups.bp, storefront.bp, channel_sync.bp, queues.bp, back_office.bp, back_office_prospect.bp,
-                  sales_events.bp, partners.bp, orders.bp, openapi.bp):
+                  sales_events.bp, partners.bp, orders.bp, openapi.bp, assets.bp, console_shell.bp,
+                  console_prospect.bp):
     app.register_functions(blueprint)
