@@ -14,54 +14,60 @@ and answers 303 back to the page with what changed, or why not. Reject and repla
 undone, so each first shows what will happen on a page of its own (no JavaScript needed)."""
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from urllib.parse import quote
 
 import azure.functions as func
 
 from functions._runtime import container
 from functions.console_shell import ConsoleVisit, console_view
-from shared.domain.errors import DecisionConflict, DomainError, InvalidInput, NotFound
+from shared.domain.errors import DecisionConflict, DomainError, InvalidInput
 
 bp = func.Blueprint()
 
-_STATUS_WORDS = {"Approved": "approved", "Rejected": "rejected"}
+DRIFT_PAGE = "/api/console/drift"
+_DECIDED = {"Approved": "approved", "Rejected": "rejected"}
+SOURCES = {"history": "History", "sales": "Sales", "queue": "Queue", "email": "Email"}
 
 
 def prospect_path(key: str) -> str:
     return f"/api/console/prospects/{quote(key, safe='')}"
 
 
+def when(at: datetime) -> str:
+    """A moment as a clerk reads it: 3 Dec 2026, 14:02:11 UTC."""
+    at = at.astimezone(timezone.utc)
+    return f"{at.day} {at:%b %Y, %H:%M:%S} UTC"
+
+
 def _why_not(error: Exception) -> str:
-    """A refusal in words: what the rules said, or each field that was wrong."""
+    """A refusal in words: what the rules said, or each field that was wrong and why."""
     if isinstance(error, InvalidInput):
-        return "; ".join(f"{'the ' + field if field != '(body)' else 'the form'} {why}"
-                         for field, why in error.problems)
+        return "; ".join(f"the {field} {why}" for field, why in error.problems)
     return str(error)
 
 
 def _conflict_words(action: str, conflict: DecisionConflict) -> str:
-    when = f" at {conflict.decided_at:%Y-%m-%d %H:%M} UTC" if conflict.decided_at else ""
-    return (f"{conflict.number} was not {action}: it was {_STATUS_WORDS.get(conflict.status, conflict.status)} "
-            f"already by {conflict.decided_by or 'an earlier decision'}{when}")
+    """The 409 of a decision made the other way, said the way a clerk would: who decided, and when."""
+    at = f" on {when(conflict.decided_at)}" if conflict.decided_at else ""
+    return (f"{conflict.number} was not {action}: {_DECIDED.get(conflict.status, conflict.status)} already "
+            f"by {conflict.decided_by or 'an earlier decision'}{at}")
 
 
-def _prospect_or_missing(visit: ConsoleVisit, key: str):
-    try:
-        return container().prospect_timeline.show(key), None
-    except NotFound as missing:
-        return None, visit.page("console/prospect_missing.html", status=404, key=key, why=str(missing))
+def _page(visit: ConsoleVisit, template: str, view, status: int = 200, **values) -> func.HttpResponse:
+    return visit.page(template, status=status, view=view, here=prospect_path(view.prospect.number), when=when,
+                      **values)
 
 
 @bp.function_name("console_prospect")
 @bp.route(route="console/prospects/{key}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 @console_view("read")
 def console_prospect(req: func.HttpRequest, visit: ConsoleVisit) -> func.HttpResponse:
-    key = req.route_params["key"]
-    view, missing = _prospect_or_missing(visit, key)
-    if missing:
-        return missing
-    return visit.page("console/prospect.html", view=view, timeline=list(reversed(view.timeline)),
-                      here=prospect_path(view.prospect.number))
+    from shared.services.prospect_timeline import PEEK_LIMIT
+
+    view = container().prospect_timeline.show(req.route_params["key"])  # NotFound: the shell's 404 page
+    return _page(visit, "console/prospect.html", view, timeline=list(reversed(view.timeline)), sources=SOURCES,
+                 peek_limit=PEEK_LIMIT)
 
 
 @bp.function_name("console_prospect_approve")
@@ -72,39 +78,39 @@ def console_prospect_approve(req: func.HttpRequest, visit: ConsoleVisit) -> func
     try:
         decision = container().back_office.approve(key, visit.operator)
     except DecisionConflict as conflict:
-        return visit.done(prospect_path(key), _conflict_words("approved", conflict))
-    except DomainError as refused:
-        return visit.done(prospect_path(key), f"{key} was not approved: {_why_not(refused)}")
+        return visit.done(prospect_path(key), _conflict_words("approved", conflict), refused=True)
     if not decision.changed:
         return visit.done(prospect_path(key), f"{decision.number} was approved already; nothing changed")
-    return visit.done(prospect_path(key), f"{decision.number} approved: partner {decision.hierarchy_id} created, "
-                                          "the approval email queued")
+    return visit.done(prospect_path(key), f"{decision.number} approved: partner {decision.hierarchy_id} created "
+                                          "with the requester as Admin; the approval email is queued")
+
+
+def _confirmed(req: func.HttpRequest, visit: ConsoleVisit, template: str, act, **values) -> func.HttpResponse:
+    """A destructive action: GET shows what will happen with a confirm button; the POST does it (``act``)."""
+    view = container().prospect_timeline.show(req.route_params["key"])
+    if req.method == "GET":
+        return _page(visit, template, view, **values)
+    return act(view, prospect_path(view.prospect.number))
 
 
 @bp.function_name("console_prospect_reject")
 @bp.route(route="console/prospects/{key}/reject", methods=["GET", "POST"], auth_level=func.AuthLevel.ANONYMOUS)
 @console_view("act")
 def console_prospect_reject(req: func.HttpRequest, visit: ConsoleVisit) -> func.HttpResponse:
-    key = req.route_params["key"]
-    view, missing = _prospect_or_missing(visit, key)
-    if missing:
-        return missing
-    here = prospect_path(view.prospect.number)
-    if req.method == "GET":
-        return visit.page("console/prospect_reject.html", view=view, here=here, reason="", error=None)
-    reason = visit.form.get("reason", "")
-    try:
-        decision = container().back_office.reject(key, reason, visit.operator)
-    except DecisionConflict as conflict:
-        return visit.done(here, _conflict_words("rejected", conflict))
-    except InvalidInput as invalid:  # the reason is missing or unusable: the same page, saying what to fix
-        return visit.page("console/prospect_reject.html", status=422, view=view, here=here, reason=reason,
-                          error=_why_not(invalid))
-    except DomainError as refused:
-        return visit.done(here, f"{key} was not rejected: {_why_not(refused)}")
-    if not decision.changed:
-        return visit.done(here, f"{decision.number} was rejected already; nothing changed")
-    return visit.done(here, f"{decision.number} rejected; the decline email queued")
+    def reject(view, here: str) -> func.HttpResponse:
+        reason = visit.form.get("reason", "")
+        try:
+            decision = container().back_office.reject(view.prospect.id, reason, visit.operator)
+        except DecisionConflict as conflict:
+            return visit.done(here, _conflict_words("rejected", conflict), refused=True)
+        except InvalidInput as invalid:  # no usable reason: the same page again, saying what to fix
+            return _page(visit, "console/prospect_reject.html", view, status=422, reason=reason,
+                         error=_why_not(invalid))
+        if not decision.changed:
+            return visit.done(here, f"{decision.number} was rejected already; nothing changed")
+        return visit.done(here, f"{decision.number} rejected; the decline email with your reason is queued")
+
+    return _confirmed(req, visit, "console/prospect_reject.html", reject, reason="", error=None)
 
 
 @bp.function_name("console_prospect_acknowledge")
@@ -114,8 +120,8 @@ def console_prospect_acknowledge(req: func.HttpRequest, visit: ConsoleVisit) -> 
     key = req.route_params["key"]
     try:
         done = container().back_office.acknowledge(key, visit.form.get("note", ""), visit.operator)
-    except DomainError as refused:
-        return visit.done(prospect_path(key), f"The flag was not acknowledged: {_why_not(refused)}")
+    except InvalidInput as invalid:
+        return visit.done(prospect_path(key), f"The flag was not acknowledged: {_why_not(invalid)}", refused=True)
     if not done.changed:
         return visit.done(prospect_path(key), f"{done.number} is not flagged; nothing changed")
     return visit.done(prospect_path(key), f"{done.number}: flag acknowledged (it said: {done.reason})")
@@ -126,34 +132,24 @@ def console_prospect_acknowledge(req: func.HttpRequest, visit: ConsoleVisit) -> 
           auth_level=func.AuthLevel.ANONYMOUS)
 @console_view("act")
 def console_prospect_email_retry(req: func.HttpRequest, visit: ConsoleVisit) -> func.HttpResponse:
-    key, email_id = req.route_params["key"], req.route_params["emailId"]
-    try:
-        done = container().email_delivery.retry(email_id, visit.operator)
-    except DomainError as refused:
-        return visit.done(prospect_path(key), f"The email was not retried: {_why_not(refused)}")
-    return visit.done(prospect_path(key), done.describe())
+    done = container().email_delivery.retry(req.route_params["emailId"], visit.operator)
+    return visit.done(prospect_path(req.route_params["key"]), done.describe(), refused=not done.changed)
 
 
 @bp.function_name("console_prospect_replay")
 @bp.route(route="console/prospects/{key}/replay", methods=["GET", "POST"], auth_level=func.AuthLevel.ANONYMOUS)
 @console_view("act")
 def console_prospect_replay(req: func.HttpRequest, visit: ConsoleVisit) -> func.HttpResponse:
-    key = req.route_params["key"]
-    view, missing = _prospect_or_missing(visit, key)
-    if missing:
-        return missing
-    here = prospect_path(view.prospect.number)
-    if req.method == "GET":
-        return visit.page("console/prospect_replay.html", view=view, here=here)
-    try:
-        done = container().prospect_timeline.replay(key, visit.operator)
-    except DomainError as refused:
-        return visit.done(here, f"Nothing was replayed: {_why_not(refused)}")
-    if not done:
-        return visit.done(here, f"{view.prospect.number} has no poisoned message (any more); nothing replayed")
-    queues = ", ".join(sorted({r.queue for r in done}))
-    return visit.done(here, f"{len(done)} poisoned message{'s' if len(done) != 1 else ''} of "
-                            f"{view.prospect.number} sent back from {queues}")
+    def replay(view, here: str) -> func.HttpResponse:
+        done = container().prospect_timeline.replay(view.prospect.id, visit.operator)
+        if not done:
+            return visit.done(here, f"{view.prospect.number} has no poisoned message (any more); nothing replayed",
+                              refused=True)
+        queues = ", ".join(sorted({r.queue for r in done}))
+        return visit.done(here, f"{len(done)} poisoned message{'s' if len(done) != 1 else ''} of "
+                                f"{view.prospect.number} sent back from {queues}, to be processed again")
+
+    return _confirmed(req, visit, "console/prospect_replay.html", replay)
 
 
 @bp.function_name("console_drift")
@@ -172,10 +168,7 @@ def console_drift(req: func.HttpRequest, visit: ConsoleVisit) -> func.HttpRespon
 @console_view("act")
 def console_drift_reconcile(req: func.HttpRequest, visit: ConsoleVisit) -> func.HttpResponse:
     key = (visit.form.get("key") or "").strip() or None
-    try:
-        done = container().drift.reconcile(key)
-    except DomainError as refused:
-        return visit.done("/api/console/drift", f"Nothing was reconciled: {_why_not(refused)}")
+    done = container().drift.reconcile(key)
     if not done:
-        return visit.done("/api/console/drift", "No prospect disagrees with Sales; nothing to do")
-    return visit.done("/api/console/drift", " · ".join(r.describe() for r in done))
+        return visit.done(DRIFT_PAGE, "No prospect disagrees with Sales; nothing to do")
+    return visit.done(DRIFT_PAGE, " · ".join(r.describe() for r in done), refused=not any(r.changed for r in done))

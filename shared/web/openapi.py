@@ -165,6 +165,24 @@ _AUTH_ANSWERS = {
 }
 
 
+def _page(description: str) -> Answer:
+    return Answer(description, {HTML: {"type": "string"}})
+
+
+def _form(*fields: str) -> dict:
+    """A console form: its CSRF token and ``fields`` (strings, none required by the schema: the page says what
+    is missing)."""
+    return {"type": "object", "required": ["csrf"],
+            "properties": {"csrf": {"type": "string"}, **{name: {"type": "string"} for name in fields}}}
+
+
+# What the console's shell answers a form post it cannot take, before the page's handler runs; 404 and 409 are
+# the handler's refusals (no such prospect or email; no Sales to reconcile with), shown as a page.
+_FORM_REFUSALS = {status: Answer(why, {HTML: {"type": "string"}}) for status, why in (
+    (400, "A form that cannot be read"), (404, "No such prospect or email"), (409, "Refused by the rules"),
+    (413, "The form is too large"), (415, "Not a form post"), (422, "Invalid values"))}
+
+
 def _operations() -> tuple[Operation, ...]:
     """The table. Imports here, not at the top: the domain models load pydantic and the services."""
     from shared.domain.partner_inputs import (
@@ -389,6 +407,32 @@ def _operations() -> tuple[Operation, ...]:
                            **{status: Answer(why, {HTML: {"type": "string"}}) for status, why in (
                                (400, "A form that cannot be read"), (413, "The form is too large"),
                                (415, "Not a form post"))}}),
+        # --- the console's prospect and drift pages (functions/console_prospect.py) ------------------------------
+        Operation("console_prospect", "GET", "console/prospects/{key}",
+                  "A prospect's page: the request, its Sales records, its whole timeline, the actions", Auth.CONSOLE,
+                  tag="console", answers={200: _page("The page"), 404: _page("No such prospect: a page saying so")}),
+        *(Operation(f"console_prospect_{name}", "GET", f"console/prospects/{{key}}/{name}", summary, Auth.CONSOLE,
+                    tag="console", answers={200: _page("What will happen, with a confirm button"),
+                                            404: _page("No such prospect: a page saying so")})
+          for name, summary in (("reject", "Confirm rejecting a prospect, with the reason"),
+                                ("replay", "Confirm replaying a prospect's poisoned messages"))),
+        *(Operation(function, "POST", route, summary, Auth.CONSOLE, tag="console", body={FORM: _form(*fields)},
+                    answers={303: Answer("Done, or refused: back to the page, which says what changed or why not",
+                                         {}, ("Location",)), **_FORM_REFUSALS, **extra})
+          for function, route, summary, fields, extra in (
+              ("console_prospect_approve", "console/prospects/{key}/approve", "Approve a prospect", (), {}),
+              ("console_prospect_reject", "console/prospects/{key}/reject", "Reject a prospect with a reason",
+               ("reason",), {422: _page("No usable reason: the confirm page again, saying what to fix")}),
+              ("console_prospect_acknowledge", "console/prospects/{key}/acknowledge",
+               "Acknowledge a prospect's attention flag with a note", ("note",), {}),
+              ("console_prospect_email_retry", "console/prospects/{key}/emails/{emailId}/retry",
+               "Queue a prospect's failed email again", (), {}),
+              ("console_prospect_replay", "console/prospects/{key}/replay",
+               "Replay a prospect's poisoned messages", (), {}),
+              ("console_drift_reconcile", "console/drift/reconcile",
+               "Reconcile one prospect (key) or every drifting one with Sales now", ("key",), {}))),
+        Operation("console_drift", "GET", "console/drift", "Prospects whose state disagrees with Sales, to reconcile",
+                  Auth.CONSOLE, tag="console", answers={200: _page("The page")}),
         # --- this document and its docs page --------------------------------------------------------------------
         Operation("openapi_document", "GET", "openapi.json", "This document (OpenAPI 3.1)", Auth.ANONYMOUS,
                   tag="documentation", answers={200: Answer("The document", {JSON: {"type": "object"}})}),
