@@ -41,7 +41,8 @@ class DriftReport:
 
 
 def drift_json(drift: Drift) -> dict:
-    return {"number": drift.number, "ours": drift.ours, "sales": drift.sales, "problem": drift.problem}
+    return {"number": drift.number, "ours": drift.ours, "sales": drift.sales, "problem": drift.problem,
+            "reconcilable": drift.reconcilable}
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,8 @@ class DriftCheck:
         return DriftReport(drifts, len(candidates), more)
 
     def reconcile(self, key: str | None = None, limit: int = DRIFT_LIMIT) -> list[Reconciled]:
-        """Reconcile one prospect (``key``: its number or id), or every drifting one a report finds."""
+        """Reconcile one prospect (``key``: its number or id), or every drifting one a report finds whose lead
+        Sales has decided (the others, decided here while their lead is open, have nothing to apply)."""
         sales = self._need_sales()
         if key is not None:
             with self._store.unit_of_work(read_only=True) as uow:
@@ -106,7 +108,8 @@ class DriftCheck:
         done = []
         for prospect in candidates:
             lead = sales.get_lead(prospect.lead_id)
-            if drift_of(prospect, lead) is not None:
+            drift = drift_of(prospect, lead)
+            if drift is not None and drift.reconcilable:
                 done.append(self._reconcile(prospect, lead))
         return done
 

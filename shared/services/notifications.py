@@ -146,7 +146,7 @@ class EmailDelivery:
                 return EmailRetry(email_id, changed=False, was=email.status)
             uow.save_email(email.model_copy(update={"status": EmailStatus.PENDING, "attempts": 0}))
             if operator and email.prospect_id:
-                was = f"{email.status.value} after {email.attempts} attempts" + (
+                was = f"{email.status.value} after {email.attempts} attempt{'s' if email.attempts != 1 else ''}" + (
                     f": {email.last_error}" if email.last_error else "")
                 uow.append_history(HistoryEntry(prospect_id=email.prospect_id, at=self._clock.now(),
                                                 actor=f"{ACTOR_PREFIX}:{operator}", action="email retried",

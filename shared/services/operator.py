@@ -55,6 +55,7 @@ class Drift:
     ours: str
     sales: str
     problem: str
+    reconcilable: bool = False  # Sales holds a decision on the lead that reconciling can apply here
 
 
 def _sales_state(lead: LeadSnapshot | None) -> str:
@@ -96,7 +97,8 @@ def drift_of(prospect: Prospect, lead: LeadSnapshot | None) -> Drift | None:
             problems.append("qualified in Sales, but no customers here")
     if not problems:
         return None
-    return Drift(prospect.number, ours, _sales_state(lead), "; ".join(problems))
+    decided_in_sales = lead is not None and lead.statecode is not LeadState.OPEN
+    return Drift(prospect.number, ours, _sales_state(lead), "; ".join(problems), reconcilable=decided_in_sales)
 
 
 @dataclass(frozen=True)

@@ -208,15 +208,19 @@ def _email_entry(email: EmailRecord) -> TimelineEntry:
     template = email.template.replace("_", " ")
     if email.status is EmailStatus.DELIVERED:
         what, at = f"email “{template}” sent", email.delivered_at or email.created_at
-        detail = f"after {email.attempts} attempt{'s' if email.attempts != 1 else ''}"
+        detail = f"after {_attempts(email.attempts)}"
     elif email.status is EmailStatus.FAILED:
         what, at = f"email “{template}” failed", email.created_at
-        detail = f"gave up after {email.attempts} attempts: {email.last_error or 'no error recorded'}"
+        detail = f"gave up after {_attempts(email.attempts)}: {email.last_error or 'no error recorded'}"
     else:
         what, at = f"email “{template}” queued", email.created_at
-        detail = f"{email.attempts} failed attempts so far: {email.last_error}" if email.attempts else "not sent yet"
+        detail = f"{_attempts(email.attempts)} failed so far: {email.last_error}" if email.attempts else "not sent yet"
     return TimelineEntry(at, "email", what, "email delivery", detail=f"{detail} ({email.language})",
                          email_id=email.id, email_status=email.status.value)
+
+
+def _attempts(count: int) -> str:
+    return f"{count} attempt{'s' if count != 1 else ''}"
 
 
 def _queue_entry(message: ReceivedMessage, poisoned: bool) -> TimelineEntry:

@@ -285,6 +285,8 @@ class DriftEntry(_Snake):
     ours: str
     sales: str
     problem: str
+    reconcilable: bool = Field(description="Sales holds a decision on the lead that reconciling applies here "
+                                           "(false: decided here while the lead is open in Sales)")
 
 
 class DriftReport(_Snake):

@@ -100,7 +100,7 @@ def test_drift_and_reconcile(app_container):
     assert listed.status_code == 200 and listed.headers["Cache-Control"] == "no-store"
     assert answer(listed) == {"drift": [{"number": "PRO-000002", "ours": "Pending, no customers",
                                          "sales": "lead Disqualified (Cannot Contact)",
-                                         "problem": "Sales says Rejected, we say Pending"}],
+                                         "problem": "Sales says Rejected, we say Pending", "reconcilable": True}],
                               "checked": 2, "more": False}
     assert answer(get(backoffice_drift, f"{API}/drift", params={"limit": "1"}))["more"] is True
     for bad in ("0", "1001", "x", "-1"):
