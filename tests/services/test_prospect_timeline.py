@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from shared.bootstrap import Container
+from shared.config import Settings
 from shared.domain.errors import InvalidInput, NotFound
 from shared.domain.messages import CreateLead
 from shared.domain.model import EmailStatus, ProspectStatus
@@ -48,8 +49,25 @@ def flagged_with_a_failed_email_and_a_poisoned_message(c: Container) -> tuple[Co
     return refusing, first, second
 
 
-def test_the_timeline_has_every_system_in_one_ordered_list(container):
-    c = container
+@pytest.fixture(params=["sqlite", "azure"])
+def on_either_backend(request, tmp_path, clock):
+    """The container on SQLite, or with its state and queues on Azurite (the embedded Sales stays local)."""
+    import uuid
+
+    settings = {}
+    if request.param == "azure":
+        unique = uuid.uuid4().hex[:12]
+        settings = {"STATE_BACKEND": "azure", "AzureWebJobsStorage": request.getfixturevalue("azurite").connection_string,
+                    "STATE_TABLE": f"state{unique}", "LEAD_QUEUE": f"leads-{unique}",
+                    "OUTCOME_QUEUE": f"outcomes-{unique}", "EMAIL_QUEUE": f"emails-{unique}"}
+    c = Container.build(Settings.from_env(settings, data_dir=tmp_path), clock=clock)
+    yield c
+    for adapter in (c.store, c.queue, c.sales):
+        adapter.close()
+
+
+def test_the_timeline_has_every_system_in_one_ordered_list(on_either_backend):
+    c = on_either_backend
     _, first, _ = flagged_with_a_failed_email_and_a_poisoned_message(c)
     c.clock.advance(5)
     view = c.prospect_timeline.show(first.lower())  # the key as a person types it
@@ -144,8 +162,8 @@ def test_retrying_a_failed_email_sends_it_and_the_history_says_who(container):
         c.email_delivery.retry("no-such-email", "bob")
 
 
-def test_replaying_a_prospects_poisoned_messages(container):
-    c = container
+def test_replaying_a_prospects_poisoned_messages(on_either_backend):
+    c = on_either_backend
     _, first, second = flagged_with_a_failed_email_and_a_poisoned_message(c)
     poison = poison_queue_name(c.settings.lead_queue)
     [poisoned] = c.prospect_timeline.show(first).poisoned
