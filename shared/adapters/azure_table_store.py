@@ -850,7 +850,8 @@ class TableUnitOfWork:
 
     def prospect_emails(self, prospect_id: str) -> list[EmailRecord]:
         # A prospect's emails are written with it (their aggregate is the prospect): one partition's rows.
-        emails = [EmailRecord.model_validate_json(row["data"]) for row in self._partition_rows(_key(prospect_id), "email-")]
+        rows = self._partition_rows(_key(prospect_id), "email-")
+        emails = [EmailRecord.model_validate_json(row["data"]) for row in rows]
         return sorted((e for e in emails if e.prospect_id == prospect_id), key=lambda e: (e.created_at, e.id))
 
 

@@ -228,7 +228,8 @@ class TimelineEntry(_Camel):
     at: datetime
     source: Literal["history", "sales", "queue", "email"]
     what: str
-    who: str = Field(description="The actor: an operator (back-office:<name>), a job, Sales and how it reported, a queue")
+    who: str = Field(description="The actor: an operator (back-office:<name>), a job, Sales and how it reported, "
+                                 "a queue")
     detail: str
     email_id: str | None = Field(None, description="An email entry's email (retry it when it failed)")
     email_status: Literal["pending", "delivered", "failed"] | None = None
