@@ -169,9 +169,13 @@ class ProspectTimeline:
         history with the operator. An empty list: none was poisoned, nothing changed."""
         operator = checked_operator(operator)
         view = self.show(key)
-        done = [Replayed(entry.queue, entry.message_id,
-                         self._operator.replay(entry.queue, entry.message_id, operator=operator))
-                for entry in view.poisoned]
+        done = []
+        for entry in view.poisoned:
+            try:
+                new_id = self._operator.replay(entry.queue, entry.message_id, operator=operator)
+            except NotFound:  # replayed (or discarded) by someone else since it was peeked: not this one's doing
+                continue
+            done.append(Replayed(entry.queue, entry.message_id, new_id))
         if done:
             now = self._clock.now()
             with self._store.unit_of_work() as uow:

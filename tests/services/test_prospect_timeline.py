@@ -182,6 +182,26 @@ def test_replaying_a_prospects_poisoned_messages(on_either_backend):
     assert len(c.prospect_timeline.show(second).poisoned) == 1
 
 
+def test_a_message_replayed_by_someone_else_meanwhile_is_skipped(container):
+    c = container
+    [number] = prospects(c, 1)
+    prospect_id = c.operator.prospect(number).prospect.id
+    poison = poison_queue_name(c.settings.lead_queue)
+    first = c.queue.send(poison, CreateLead(prospect_id=prospect_id).to_json())
+    c.queue.send(poison, CreateLead(prospect_id=prospect_id).to_json())
+    replay = c.operator.replay
+
+    def another_operator_first(queue, message_id, operator=None):
+        if message_id == first:
+            replay(queue, message_id, operator="someone else")  # between this one's peek and its replay
+        return replay(queue, message_id, operator=operator)
+
+    c.operator.replay = another_operator_first
+    [mine] = c.prospect_timeline.replay(number, "carol")
+    assert mine.message_id != first and c.queue.count(poison) == 0
+    assert [e.what for e in c.prospect_timeline.show(number).timeline].count("poisoned message replayed") == 1
+
+
 # --- drift -----------------------------------------------------------------------------------------------
 
 def test_drift_is_bounded_pending_first_and_reconciles_one_or_all(container):
