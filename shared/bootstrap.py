@@ -263,7 +263,21 @@ class Container:
     def operator(self):
         from shared.services.operator import OperatorService
 
-        return OperatorService(self.store, self.queue, self.settings.queue_names, sales=self.sales)
+        return OperatorService(self.store, self.queue, self.settings.queue_names)
+
+    @cached_property
+    def prospect_timeline(self):
+        from shared.services.prospect_timeline import ProspectTimeline
+
+        return ProspectTimeline(self.store, self.queue, self.clock, self.settings.queue_names, self.operator,
+                                dataverse_url=self.settings.dataverse_url)
+
+    @cached_property
+    def drift(self):
+        """Prospects that disagree with Sales, and reconciling them now (raises without Sales)."""
+        from shared.services.drift import DriftCheck
+
+        return DriftCheck(self.store, self.sales, self.propagation)
 
     @cached_property
     def sales_webhook(self):

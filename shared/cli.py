@@ -111,27 +111,47 @@ class Cli:
         _print_table(rows, ["number", "status", "company", "country", "channel", "received", "attention"])
 
     def prospect(self, args) -> None:
-        details = self.c.operator.prospect(args.key)
-        p = details.prospect
-        print(f"{p.number}  {p.type}  {p.status.value}")
+        view = self.c.prospect_timeline.show(args.key)
+        p = view.prospect
+        print(f"{p.number}  {p.type}  {p.status.value}" + (f" by {p.decided_by}" if p.decided_by else ""))
         print(f"  company: {p.request.company.name}   contact: {p.request.contact.first_name} {p.request.contact.last_name}")
-        print(f"  lead: {p.lead_id}  opportunity: {p.opportunity_id or '-'}")
+        for record in view.sales_records:
+            print(f"  {record.entity}: {record.record_id}" + (f"  {record.url}" if record.url else ""))
         print(f"  customers: person {p.person_customer_id or '-'}, organization {p.organization_customer_id or '-'}")
-        if details.hierarchy:
-            h = details.hierarchy
+        if view.hierarchy:
+            h = view.hierarchy
             print(f"  hierarchy: {h.id} '{h.name}' ({h.purpose})")
-            for m in details.members:
+            for m in view.members:
                 print(f"    member {m.customer_id} {m.role.value} {m.status.value}")
         if p.needs_attention:
             print(f"  NEEDS ATTENTION: {p.attention_reason}")
-        print("  history:")
-        for h in details.history:
-            print(f"    {h.at.isoformat(timespec='seconds')}  {h.actor:<24} {h.action}" + (f" — {h.detail}" if h.detail else ""))
+        print("  timeline:")
+        for entry in view.timeline:
+            print(f"    {_time(entry.at)}  {entry.source:<7}  {entry.who:<28} {entry.what}"
+                  + (f" — {entry.detail}" if entry.detail else "")
+                  + (f" [email {entry.email_id}]" if entry.email_id else "")
+                  + (f" [message {entry.message_id}]" if entry.message_id else ""))
+
+    def replay(self, args) -> None:
+        done = self.c.prospect_timeline.replay(args.key, args.operator)
+        if not done:
+            print(f"{args.key}: no poisoned message; nothing replayed")
+        for replayed in done:
+            print(f"replayed {replayed.message_id} from {replayed.queue} as {replayed.new_message_id}")
 
     def drift(self, args) -> None:
-        found = self.c.operator.drift()
-        rows = [{"number": d.number, "ours": d.ours, "sales": d.sales, "problem": d.problem} for d in found]
+        report = self.c.drift.report(limit=args.limit)
+        rows = [{"number": d.number, "ours": d.ours, "sales": d.sales, "problem": d.problem} for d in report.drifts]
         _print_table(rows, ["number", "ours", "sales", "problem"])
+        if report.more:
+            print(f"(checked {report.checked} prospects, Pending first; more were not checked: --limit)")
+
+    def reconcile(self, args) -> None:
+        done = self.c.drift.reconcile(None if args.key == "all" else args.key, limit=args.limit)
+        if not done:
+            print("no prospect disagrees with Sales; nothing to do")
+        for reconciled in done:
+            print(reconciled.describe())
 
     # --- back-office decisions (every SALES_MODE; the only way with SALES_MODE=none) ---------------
     def approve(self, args) -> None:
@@ -215,8 +235,7 @@ class Cli:
         _print_table(kept.list(), ["id", "to", "subject", "date"])
 
     def retry_email(self, args) -> None:
-        self.c.email_delivery.retry(args.id)
-        print(f"email {args.id} queued again")
+        print(self.c.email_delivery.retry(args.id, args.operator).describe())
 
     # --- poison ------------------------------------------------------------------------------
     def poison_list(self, args) -> None:
@@ -357,8 +376,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", dest="received_to", metavar="DAY", help="received on or before, e.g. 2026-01-31")
     p.add_argument("--sort", choices=["newest", "oldest"], default="newest", help="by received date")
     p.add_argument("--csv", metavar="FILE", help="write them to FILE as CSV (- for stdout)")
-    add("prospect", "prospect", "show one prospect with its full history").add_argument("key", help="PRO-000001 or id")
-    add("drift", "drift", "prospects whose state disagrees with Sales (an outcome still queued shows too)")
+    add("prospect", "prospect", "show one prospect with its whole timeline (history, Sales, queues, emails)"
+        ).add_argument("key", help="PRO-000001 or id")
+    p = add("drift", "drift", "prospects whose state disagrees with Sales (an outcome still queued shows too)")
+    p.add_argument("--limit", type=int, default=10_000, help="prospects to check, Pending first (one Sales read each)")
+    p = add("reconcile", "reconcile", "apply now what Sales says for one prospect, or every drifting one")
+    p.add_argument("key", nargs="?", default="all", help="PRO-000001 or id; all (the default): every drifting one")
+    p.add_argument("--limit", type=int, default=10_000, help="prospects to check for 'all' (one Sales read each)")
+    p = add("replay", "replay", "send a prospect's poisoned messages back to their queues")
+    p.add_argument("key", help="PRO-000001 or id")
+    p.add_argument("--operator", default=_default_operator(), help="who replays (recorded in the history)")
     p = add("approve", "approve", "approve a prospect in the back office")
     p.add_argument("key", help="PRO-000001 or id")
     p.add_argument("--operator", default=_default_operator(), help="who decides (recorded in the history)")
@@ -398,6 +425,10 @@ def build_parser() -> argparse.ArgumentParser:
     add("emails", "emails", "list the email outbox records").add_argument("--pending", action="store_true")
     add("outbox", "outbox", "list the emails kept (.eml files, or blobs with EMAIL_TRANSPORT=storage), or read one").add_argument("id", nargs="?")
     add("retry-email", "retry_email", "queue a failed email again").add_argument("id")
+    add("outbox", "outbox", "list delivered .eml files, or read one").add_argument("id", nargs="?")
+    p = add("retry-email", "retry_email", "queue a failed email again")
+    p.add_argument("id")
+    p.add_argument("--operator", default=_default_operator(), help="who retries (recorded in the history)")
     poison = sub.add_parser("poison", help="list, inspect or replay poison messages",
                             description="Messages that failed maxDequeueCount times wait on <queue>-poison.")
     actions = poison.add_subparsers(dest="action", required=True, metavar="{list,show,replay}")

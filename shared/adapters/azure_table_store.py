@@ -886,6 +886,12 @@ class TableUnitOfWork:
         rows.sort(key=lambda row: (row["created"], row["RowKey"]))
         return [EmailRecord.model_validate_json(row["data"]) for row in rows[:limit]]
 
+    def prospect_emails(self, prospect_id: str) -> list[EmailRecord]:
+        # A prospect's emails are written with it (their aggregate is the prospect): one partition's rows.
+        rows = self._partition_rows(_key(prospect_id), "email-")
+        emails = [EmailRecord.model_validate_json(row["data"]) for row in rows]
+        return sorted((e for e in emails if e.prospect_id == prospect_id), key=lambda e: (e.created_at, e.id))
+
 
 class AzureTableStore:
     def __init__(self, service_client, table_name: str, claim_grace: timedelta = CLAIM_GRACE):

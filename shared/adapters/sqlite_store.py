@@ -83,6 +83,8 @@ CREATE TABLE IF NOT EXISTS outbox (
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (sent_at, created_at);
 CREATE TABLE IF NOT EXISTS emails (id TEXT PRIMARY KEY, status TEXT NOT NULL, created_at TEXT NOT NULL, data TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS emails_status ON emails (status, created_at);
+-- A prospect's emails (its page): the expression the query uses, so no column or table migration is needed.
+CREATE INDEX IF NOT EXISTS emails_prospect ON emails (json_extract(data, '$.prospect_id'), created_at);
 CREATE TABLE IF NOT EXISTS watermarks (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS partner_users (
     id TEXT PRIMARY KEY, hierarchy_id TEXT NOT NULL, email TEXT NOT NULL, sync_pending INTEGER NOT NULL,
@@ -410,6 +412,10 @@ class SqliteUnitOfWork:
                 (EmailStatus.PENDING.value, limit),
             )
         return self._many(EmailRecord, "SELECT data FROM emails ORDER BY created_at LIMIT ?", (limit,))
+
+    def prospect_emails(self, prospect_id: str) -> list[EmailRecord]:
+        return self._many(EmailRecord, "SELECT data FROM emails WHERE json_extract(data, '$.prospect_id') = ? "
+                          "ORDER BY created_at, id", (prospect_id,))
 
 
 def _instant(at: datetime) -> str:

@@ -54,6 +54,11 @@ def _clean(field: str, check: Callable[[object], str], value: object) -> str:
         raise InvalidInput([(field, str(error))]) from None
 
 
+def checked_operator(operator: object) -> str:
+    """The operator's name as the history records it, or InvalidInput naming the ``operator`` field."""
+    return _clean("operator", operator_name, operator)
+
+
 @dataclass(frozen=True)
 class Acknowledgement:
     number: str

@@ -10,7 +10,7 @@ from shared.domain.email_templates import load_template
 from shared.domain.errors import MalformedMessage, NotFound
 from shared.domain.ids import derived_id
 from shared.domain.messages import DeliverEmail, parse_message
-from shared.domain.model import EmailRecord, EmailStatus, OutboxMessage
+from shared.domain.model import EmailRecord, EmailStatus, HistoryEntry, OutboxMessage
 from shared.ports import Clock, EmailTransport, OutgoingEmail, Queue, Store, UnitOfWork
 
 log = logging.getLogger("b2b.email")
@@ -130,13 +130,44 @@ class EmailDelivery:
             self._queue.send(self._email_queue, DeliverEmail(email_id=email.id).to_json(), delay_seconds=delay)
         return status
 
-    def retry(self, email_id: str) -> None:
-        """Operator action: put a failed email back in line (its attempts start over)."""
+    def retry(self, email_id: str, operator: str | None = None) -> EmailRetry:
+        """Operator action: put an email back in line (its attempts start over), as `b2b retry-email`, the
+        console and ``POST /api/backoffice/emails/{emailId}/retry`` do. A delivered email is left alone (never
+        sent twice); a pending one gets a new delivery message, since its own may sit on a poison queue. With
+        an ``operator``, the prospect's history says who retried it."""
+        from shared.services.back_office import ACTOR_PREFIX, checked_operator
+
+        operator = checked_operator(operator) if operator is not None else None
         with self._store.unit_of_work() as uow:
             email = uow.get_email(email_id)
             if email is None:
                 raise NotFound(f"no email {email_id}")
             if email.status is EmailStatus.DELIVERED:
-                return
+                return EmailRetry(email_id, changed=False, was=email.status)
             uow.save_email(email.model_copy(update={"status": EmailStatus.PENDING, "attempts": 0}))
+            if operator and email.prospect_id:
+                was = f"{email.status.value} after {email.attempts} attempt{'s' if email.attempts != 1 else ''}" + (
+                    f": {email.last_error}" if email.last_error else "")
+                uow.append_history(HistoryEntry(prospect_id=email.prospect_id, at=self._clock.now(),
+                                                actor=f"{ACTOR_PREFIX}:{operator}", action="email retried",
+                                                detail=f"{email.template} (was {was})"))
         self._queue.send(self._email_queue, DeliverEmail(email_id=email_id).to_json())
+        log.info("email queued again by an operator", extra={"email_id": email_id, "operator": operator})
+        return EmailRetry(email_id, changed=True, was=email.status)
+
+
+@dataclass(frozen=True)
+class EmailRetry:
+    """What retrying an email did: ``changed`` False when it was delivered already (nothing was done)."""
+
+    email_id: str
+    changed: bool
+    was: EmailStatus  # its status before
+
+    def describe(self) -> str:
+        if not self.changed:
+            return f"email {self.email_id} was delivered already; it is never sent twice"
+        return f"email {self.email_id} queued again (it was {self.was.value})"
+
+    def to_json(self) -> dict:
+        return {"emailId": self.email_id, "changed": self.changed, "was": self.was.value}

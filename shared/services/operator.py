@@ -1,11 +1,12 @@
-"""What an operator looks at and repairs: prospects and their history, emails, poison messages, and the
-prospects whose state disagrees with Sales (drift)."""
+"""What an operator looks at and repairs: prospects and their history, emails, poison messages, and what
+makes a prospect's state disagree with Sales (drift: listed and repaired in ``shared.services.drift``)."""
 from __future__ import annotations
 
+import logging
 import sys
 from dataclasses import dataclass
 
-from shared.domain.errors import DomainError, NotFound
+from shared.domain.errors import NotFound
 from shared.domain.model import (
     CustomerHierarchy,
     EmailRecord,
@@ -22,8 +23,10 @@ from shared.domain.sales import (
     LeadState,
     OpportunityState,
 )
-from shared.ports import Queue, ReceivedMessage, SalesGateway, Store, UnitOfWork
+from shared.ports import Queue, ReceivedMessage, Store, UnitOfWork
 from shared.queue_worker import POISON_SUFFIX, poison_queue_name
+
+log = logging.getLogger("b2b.operator")
 
 
 def find_prospect(uow: UnitOfWork, key: str) -> Prospect:
@@ -52,6 +55,7 @@ class Drift:
     ours: str
     sales: str
     problem: str
+    reconcilable: bool = False  # Sales holds a decision on the lead that reconciling can apply here
 
 
 def _sales_state(lead: LeadSnapshot | None) -> str:
@@ -93,7 +97,8 @@ def drift_of(prospect: Prospect, lead: LeadSnapshot | None) -> Drift | None:
             problems.append("qualified in Sales, but no customers here")
     if not problems:
         return None
-    return Drift(prospect.number, ours, _sales_state(lead), "; ".join(problems))
+    decided_in_sales = lead is not None and lead.statecode is not LeadState.OPEN
+    return Drift(prospect.number, ours, _sales_state(lead), "; ".join(problems), reconcilable=decided_in_sales)
 
 
 @dataclass(frozen=True)
@@ -111,11 +116,10 @@ def hierarchy_json(hierarchy: CustomerHierarchy) -> dict:
 
 
 class OperatorService:
-    def __init__(self, store: Store, queue: Queue, queue_names: tuple[str, ...], sales: SalesGateway | None = None):
+    def __init__(self, store: Store, queue: Queue, queue_names: tuple[str, ...]):
         self._store = store
         self._queue = queue
         self._queue_names = queue_names
-        self._sales = sales
 
     def prospects(self, status: ProspectStatus | None = None, limit: int = 1000,
                   needs_attention: bool = False) -> list[Prospect]:
@@ -136,17 +140,6 @@ class OperatorService:
                 hierarchy=hierarchy,
                 members=uow.members(hierarchy.id) if hierarchy else [],
             )
-
-    def drift(self, limit: int = 10_000) -> list[Drift]:
-        """Prospects whose state disagrees with Sales (one lead read per prospect: an operator's check)."""
-        if self._sales is None:
-            raise DomainError("there is no Sales to compare with (SALES_MODE=none)")
-        found = []
-        for prospect in self.prospects(limit=limit):
-            drift = drift_of(prospect, self._sales.get_lead(prospect.lead_id))
-            if drift is not None:
-                found.append(drift)
-        return found
 
     def partners(self, limit: int = 1000) -> list[CustomerHierarchy]:
         with self._store.unit_of_work(read_only=True) as uow:
@@ -185,14 +178,17 @@ class OperatorService:
             raise NotFound(f"no message {message_id} on {self._poison(queue)}")
         return message
 
-    def replay(self, queue: str, message_id: str) -> str:
-        """Send a poison message back to its queue, body unchanged; returns the new message id.
+    def replay(self, queue: str, message_id: str, operator: str | None = None) -> str:
+        """Send a poison message back to its queue, body unchanged; returns the new message id. The log names
+        the ``operator`` who asked (the console's signed-in principal, the CLI's login).
 
         Sent before it is removed: a crash in between leaves a copy on both queues, never on none."""
         message = self.poison_message(queue, message_id)
         original = message.queue.removesuffix(POISON_SUFFIX)
         new_id = self._queue.send(original, message.body)
         self._queue.remove(message.queue, message.id)
+        log.info("poison message replayed", extra={"queue": original, "message_id": message_id,
+                                                    "new_message_id": new_id, "operator": operator})
         return new_id
 
     def _poison(self, queue: str) -> str:

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 
 from shared.domain.ids import outcome_event_id
 from shared.domain.messages import SalesOutcome
-from shared.domain.sales import SalesDecision
+from shared.domain.sales import LeadSnapshot, LeadState, OpportunityState, SalesDecision
 from shared.ports import Queue, SalesGateway, Store
 
 log = logging.getLogger("b2b.reconciliation")
@@ -56,6 +56,24 @@ def outcome_for(decision: SalesDecision) -> SalesOutcome:
         reason=decision.reason,
         source=SOURCE,
     )
+
+
+def sales_decisions_of(lead: LeadSnapshot) -> list[SalesDecision]:
+    """The closing decisions a lead's current state records, as ``decisions_since`` reports them: its
+    qualification or disqualification, then its qualifying opportunity won or lost (reconciling one
+    prospect now, without waiting for the watermark to reach it)."""
+    found: list[SalesDecision] = []
+    common = {"lead_id": lead.lead_id, "modified_on": lead.modified_on, "prospect_number": lead.prospect_number}
+    if lead.statecode is LeadState.QUALIFIED:
+        found.append(SalesDecision(kind="lead_qualified", opportunity_id=lead.qualifying_opportunity_id,
+                                   statuscode=lead.statuscode, **common))
+    elif lead.statecode is LeadState.DISQUALIFIED:
+        found.append(SalesDecision(kind="lead_disqualified", statuscode=lead.statuscode, **common))
+    closed = {OpportunityState.WON: "opportunity_won", OpportunityState.LOST: "opportunity_lost"}
+    if lead.qualifying_opportunity_id and lead.opportunity_state in closed:
+        found.append(SalesDecision(kind=closed[lead.opportunity_state], opportunity_id=lead.qualifying_opportunity_id,
+                                   statuscode=lead.opportunity_statuscode or 0, **common))
+    return found
 
 
 class Reconciliation:

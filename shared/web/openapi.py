@@ -89,6 +89,7 @@ UNAVAILABLE = _problem("Try again later (Retry-After, when given, says when): a 
                        "a part not configured, the token issuer's keys out of reach", "Retry-After")
 FAILED = _problem("An unexpected fault (logged with the correlation id)")
 JSON_BODY_ERRORS = {400: MALFORMED, 413: TOO_LARGE, 415: WRONG_TYPE, 422: INVALID}
+NO_SALES = _problem("There is no Sales to compare with (SALES_MODE=none)")
 DECIDED_OTHERWISE = _problem("Decided the other way already (also when another instance won a race): `decision` "
                              "names the decision that stands, who made it and when")
 
@@ -124,6 +125,7 @@ _PATH_PARAMS = {
     "orderId": ("The storefront's order id (letters, digits, '.', '_', ':' or '-', at most 100)", "order-1001"),
     "name": ("The file's name", "swagger-ui.css"),
     "messageId": ("The email's message id, as the outbox lists it", None),
+    "emailId": ("The email's id (as the prospect's timeline or `b2b emails` shows it)", None),
 }
 
 _SECURITY_SCHEMES = {
@@ -188,6 +190,22 @@ def _list_params() -> tuple[Param, ...]:
               {"type": "string", "minLength": 1}),
         Param("limit", "query", "Rows per page (default 50)", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}),
     )
+def _page(description: str) -> Answer:
+    return Answer(description, {HTML: {"type": "string"}})
+
+
+def _form(*fields: str) -> dict:
+    """A console form: its CSRF token and ``fields`` (strings, none required by the schema: the page says what
+    is missing)."""
+    return {"type": "object", "required": ["csrf"],
+            "properties": {"csrf": {"type": "string"}, **{name: {"type": "string"} for name in fields}}}
+
+
+# What the console's shell answers a form post it cannot take, before the page's handler runs; 404 and 409 are
+# the handler's refusals (no such prospect or email; no Sales to reconcile with), shown as a page.
+_FORM_REFUSALS = {status: Answer(why, {HTML: {"type": "string"}}) for status, why in (
+    (400, "A form that cannot be read"), (404, "No such prospect or email"), (409, "Refused by the rules"),
+    (413, "The form is too large"), (415, "Not a form post"), (422, "Invalid values"))}
 
 
 def _operations() -> tuple[Operation, ...]:
@@ -269,6 +287,34 @@ def _operations() -> tuple[Operation, ...]:
               ("acknowledge", "Clear a prospect's attention flag, with a note", a.AcknowledgeBody,
                {"operator": "alice", "note": "Admin added by the back office"}, a.Acknowledgement,
                "Acknowledged (changed is false when it was not flagged)"))),
+        # --- one prospect's timeline, its repairs, drift (function key) ---------------------------------------
+        Operation("backoffice_prospect", "GET", "backoffice/prospects/{key}",
+                  "A prospect with its whole timeline: history, Sales decisions, queue messages, emails",
+                  Auth.FUNCTION_KEY, tag="back office",
+                  answers={200: Answer("The prospect, its Sales records and its timeline (oldest first)",
+                                       {JSON: a.ProspectTimeline}), 404: NOT_FOUND}),
+        Operation("backoffice_replay", "POST", "backoffice/prospects/{key}/replay",
+                  "Send a prospect's poisoned messages back to their queues", Auth.FUNCTION_KEY, tag="back office",
+                  body={JSON: a.ReplayBody}, example={"operator": "alice"},
+                  answers={200: Answer("Replayed (changed is false when none was poisoned)", {JSON: a.Replayed}),
+                           **json_errors, 404: NOT_FOUND}),
+        Operation("backoffice_email_retry", "POST", "backoffice/emails/{emailId}/retry",
+                  "Queue a failed email again (its attempts start over)", Auth.FUNCTION_KEY, tag="back office",
+                  body={JSON: a.RetryEmailBody}, example={"operator": "alice"},
+                  answers={200: Answer("Queued again (changed is false when it was delivered already)",
+                                       {JSON: a.EmailRetried}), **json_errors, 404: NOT_FOUND}),
+        Operation("backoffice_drift", "GET", "backoffice/drift",
+                  "Prospects whose state disagrees with Sales (Pending first, one Sales read per prospect)",
+                  Auth.FUNCTION_KEY, tag="back office",
+                  params=(Param("limit", "query", "Prospects to check (default 100)",
+                                {"type": "integer", "minimum": 1, "maximum": 1000}),),
+                  answers={200: Answer("The prospects that disagree", {JSON: a.DriftReport}),
+                           422: _problem("limit is not a whole number from 1 to 1000"), 409: NO_SALES}),
+        Operation("backoffice_drift_reconcile", "POST", "backoffice/drift/reconcile",
+                  "Apply now what Sales says for one prospect, or for every drifting one", Auth.FUNCTION_KEY,
+                  tag="back office", body={JSON: a.ReconcileBody}, example={"key": "PRO-000001"},
+                  answers={200: Answer("What each prospect's reconciliation did", {JSON: a.Reconciliation}),
+                           **json_errors, 404: NOT_FOUND, 409: NO_SALES}),
         Operation("backoffice_credit", "GET", "backoffice/partners/{hierarchyId}/credit", "A partner's credit line",
                   Auth.FUNCTION_KEY, tag="back office",
                   answers={200: Answer("The credit line", {JSON: a.CreditLine}), 404: NOT_FOUND}),
@@ -425,6 +471,32 @@ def _operations() -> tuple[Operation, ...]:
                                        {"text/csv": {"type": "string"}}),
                            422: Answer("A page naming the filter's values that cannot be used",
                                        {HTML: {"type": "string"}})}),
+        # --- the console's prospect and drift pages (functions/console_prospect.py) ------------------------------
+        Operation("console_prospect", "GET", "console/prospects/{key}",
+                  "A prospect's page: the request, its Sales records, its whole timeline, the actions", Auth.CONSOLE,
+                  tag="console", answers={200: _page("The page"), 404: _page("No such prospect: a page saying so")}),
+        *(Operation(f"console_prospect_{name}", "GET", f"console/prospects/{{key}}/{name}", summary, Auth.CONSOLE,
+                    tag="console", answers={200: _page("What will happen, with a confirm button"),
+                                            404: _page("No such prospect: a page saying so")})
+          for name, summary in (("reject", "Confirm rejecting a prospect, with the reason"),
+                                ("replay", "Confirm replaying a prospect's poisoned messages"))),
+        *(Operation(function, "POST", route, summary, Auth.CONSOLE, tag="console", body={FORM: _form(*fields)},
+                    answers={303: Answer("Done, or refused: back to the page, which says what changed or why not",
+                                         {}, ("Location",)), **_FORM_REFUSALS, **extra})
+          for function, route, summary, fields, extra in (
+              ("console_prospect_approve", "console/prospects/{key}/approve", "Approve a prospect", (), {}),
+              ("console_prospect_reject", "console/prospects/{key}/reject", "Reject a prospect with a reason",
+               ("reason",), {422: _page("No usable reason: the confirm page again, saying what to fix")}),
+              ("console_prospect_acknowledge", "console/prospects/{key}/acknowledge",
+               "Acknowledge a prospect's attention flag with a note", ("note",), {}),
+              ("console_prospect_email_retry", "console/prospects/{key}/emails/{emailId}/retry",
+               "Queue a prospect's failed email again", (), {}),
+              ("console_prospect_replay", "console/prospects/{key}/replay",
+               "Replay a prospect's poisoned messages", (), {}),
+              ("console_drift_reconcile", "console/drift/reconcile",
+               "Reconcile one prospect (key) or every drifting one with Sales now", ("key",), {}))),
+        Operation("console_drift", "GET", "console/drift", "Prospects whose state disagrees with Sales, to reconcile",
+                  Auth.CONSOLE, tag="console", answers={200: _page("The page")}),
         # --- this document and its docs page --------------------------------------------------------------------
         Operation("openapi_document", "GET", "openapi.json", "This document (OpenAPI 3.1)", Auth.ANONYMOUS,
                   tag="documentation", answers={200: Answer("The document", {JSON: {"type": "object"}})}),

@@ -245,3 +245,108 @@ class KeptEmail(_Snake):
 
 class KeptEmails(_Snake):
     emails: list[KeptEmail]
+# --- one prospect's timeline, its repairs, drift (functions/back_office_prospect.py) ------------------------
+class ReplayBody(BaseModel):
+    operator: str = Operator
+
+
+class RetryEmailBody(BaseModel):
+    operator: str = Operator
+
+
+class ReconcileBody(BaseModel):
+    key: str | None = Field(None, min_length=1, max_length=100,
+                            description="A prospect's number or id; left out: every drifting prospect the check finds")
+    limit: int | None = Field(None, ge=1, le=1000, description="Prospects to check, Pending first (default 100)")
+
+
+class TimelineEntry(_Camel):
+    at: datetime
+    source: Literal["history", "sales", "queue", "email"]
+    what: str
+    who: str = Field(description="The actor: an operator (back-office:<name>), a job, Sales and how it reported, "
+                                 "a queue")
+    detail: str
+    email_id: str | None = Field(None, description="An email entry's email (retry it when it failed)")
+    email_status: Literal["pending", "delivered", "failed"] | None = None
+    queue: str | None = Field(None, description="A queue entry's queue (a poison queue when poisoned)")
+    message_id: str | None = None
+    poisoned: bool | None = None
+
+
+class SalesRecordLink(_Camel):
+    entity: Literal["lead", "opportunity", "contact", "account"]
+    id: str
+    url: str | None = Field(description="Opens the record in Dynamics 365 (null without DATAVERSE_URL)")
+
+
+class ProspectTimeline(_Camel):
+    id: str
+    number: str = Field(examples=["PRO-000001"])
+    type: str
+    status: ProspectStatus
+    created_at: datetime
+    updated_at: datetime
+    decided_at: datetime | None
+    decided_by: str | None
+    rejection_reason: str | None
+    needs_attention: bool
+    attention_reason: str | None
+    hierarchy_id: str | None
+    request: dict = Field(description="The signup as submitted (the intake body, version 1)")
+    sales: list[SalesRecordLink]
+    timeline: list[TimelineEntry] = Field(description="Oldest first")
+    queues_peeked: list[str] = Field(description="The queues whose first messages were looked at for this prospect")
+    peek_limit: int = Field(description="Messages looked at per queue: a message further back does not show")
+
+
+class ReplayedMessage(_Camel):
+    queue: str
+    message_id: str
+    new_message_id: str
+
+
+class Replayed(_Snake):
+    changed: bool = Field(description="false: the prospect had no poisoned message; nothing was done")
+    replayed: list[ReplayedMessage]
+
+
+class EmailRetried(_Camel):
+    email_id: str
+    changed: bool = Field(description="false: the email was delivered already; it is never sent twice")
+    was: Literal["pending", "delivered", "failed"]
+
+
+class DriftEntry(_Snake):
+    number: str
+    ours: str
+    sales: str
+    problem: str
+    reconcilable: bool = Field(description="Sales holds a decision on the lead that reconciling applies here "
+                                           "(false: decided here while the lead is open in Sales)")
+
+
+class DriftReport(_Snake):
+    drift: list[DriftEntry]
+    checked: int = Field(description="Prospects compared with Sales (one Sales read each)")
+    more: bool = Field(description="More prospects were left unchecked (raise limit)")
+
+
+class OutcomeApplied(_Snake):
+    kind: Literal["lead_qualified", "lead_disqualified", "opportunity_won", "opportunity_lost"]
+    result: str = Field(description="applied, duplicate (applied before) or conflict (flagged)")
+
+
+class ReconciledProspect(_Snake):
+    number: str
+    changed: bool
+    outcomes: list[OutcomeApplied]
+    before: DriftEntry | None
+    after: DriftEntry | None = Field(description="null: it agrees with Sales now")
+    error: str | None
+    summary: str
+
+
+class Reconciliation(_Snake):
+    reconciled: list[ReconciledProspect]
+

@@ -675,6 +675,22 @@ def test_list_emails_and_pending_only(store):
         assert [e.id for e in uow.list_emails(limit=1, pending_only=True)] == ["e-1"]
 
 
+
+def test_prospect_emails_are_the_prospects_own_oldest_first(store):
+    other = email_record("e-other", at(5)).model_copy(update={"prospect_id": "p-2"})
+    partner = email_record("e-partner", at(6)).model_copy(update={"prospect_id": None, "aggregate_id": "p-1"})
+    with store.unit_of_work() as uow:
+        for email in (email_record("e-2", at(20)), email_record("e-1", at(10)), other, partner):
+            uow.add_email(email)
+    with store.unit_of_work() as uow:
+        uow.save_email(email_record("e-2", at(20)).model_copy(update={"status": EmailStatus.FAILED, "attempts": 8}))
+    with store.unit_of_work(read_only=True) as uow:
+        found = uow.prospect_emails("p-1")
+        assert [(e.id, e.status) for e in found] == [("e-1", EmailStatus.PENDING), ("e-2", EmailStatus.FAILED)]
+        assert [e.id for e in uow.prospect_emails("p-2")] == ["e-other"]
+        assert uow.prospect_emails("p-3") == []
+
+
 # --- transactions ----------------------------------------------------------------------------------
 
 def test_unit_of_work_that_raises_writes_nothing(store):

@@ -29,7 +29,8 @@ def test_demo_then_operator_commands(tmp_path, capsys):
     assert code == 0 and "PRO-000002" in out and "PRO-000003" in out and "PRO-000001" not in out
 
     code, out = run(capsys, "--data-dir", data, "prospect", "pro-000001")
-    assert "Admin Active" in out and "sales:opportunity_won" in out and "lead created" in out
+    assert "Admin Active" in out and "lead created" in out
+    assert "sales    Sales                        approved — opportunity won" in out  # a decision Sales sent
 
     code, out = run(capsys, "--data-dir", data, "outbox")
     ids = [line.split()[0] for line in out.splitlines()[1:]]
@@ -171,6 +172,49 @@ def test_drift_and_the_reconciliation_in_sync(tmp_path, capsys):
     code, out = run(capsys, "--data-dir", data, "prospect", "PRO-000001")
     assert "Approved" in out and out.count("approved —") == 1
     assert run(capsys, "--data-dir", data, "emails")[1].count("prospect_approved") == 1
+
+
+def test_a_prospects_timeline_its_repairs_and_reconcile(tmp_path, capsys):
+    data = str(tmp_path)
+    body = tmp_path / "signup.json"
+    from tests.services.flow import signup_body
+
+    for n in (1, 2):
+        body.write_text(json.dumps(signup_body(n)))
+        run(capsys, "--data-dir", data, "submit", str(body))
+    run(capsys, "--data-dir", data, "sync")
+    run(capsys, "--data-dir", data, "work")
+    poison = "b2b-leads-poison"
+    from shared.bootstrap import Container
+    from shared.config import Settings
+    from shared.domain.messages import CreateLead
+
+    c = Container.build(Settings.from_env({}, data_dir=tmp_path))
+    prospect_id = c.operator.prospect("PRO-000001").prospect.id
+    c.queue.send(poison, CreateLead(prospect_id=prospect_id).to_json())
+    code, out = run(capsys, "--data-dir", data, "prospect", "PRO-000001")
+    assert code == 0 and "lead: " in out and "history  channel-sync" in out
+    assert f"queue    {poison}" in out and "create-lead poisoned" in out
+    code, out = run(capsys, "--data-dir", data, "replay", "PRO-000001", "--operator", "carol")
+    assert code == 0 and f"from {poison} as " in out
+    assert run(capsys, "--data-dir", data, "replay", "PRO-000001")[1] == "PRO-000001: no poisoned message; nothing replayed\n"
+    assert "back-office:carol" in run(capsys, "--data-dir", data, "prospect", "PRO-000001")[1]
+
+    run(capsys, "--data-dir", data, "disqualify", "PRO-000002")
+    c.queue.receive("b2b-sales-outcomes", max_messages=32, visibility_timeout=3600)  # in flight: not applied
+    code, out = run(capsys, "--data-dir", data, "drift", "--limit", "1")
+    assert "PRO-000001" not in out and "(checked 1 prospects" in out
+    code, out = run(capsys, "--data-dir", data, "reconcile", "pro-000002")
+    assert out == "PRO-000002: applied lead disqualified; it agrees with Sales now\n"
+    assert run(capsys, "--data-dir", data, "reconcile")[1] == "no prospect disagrees with Sales; nothing to do\n"
+    c.store.close()
+    c.queue.close()
+    c.sales.close()
+
+    code, out = run(capsys, "--data-dir", data, "emails")
+    email_id = out.splitlines()[1].split()[0]
+    code, out = run(capsys, "--data-dir", data, "retry-email", email_id, "--operator", "dave")
+    assert out == f"email {email_id} queued again (it was pending)\n"
 
 
 def test_back_office_partner_commands(tmp_path, capsys):

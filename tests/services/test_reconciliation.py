@@ -160,7 +160,7 @@ def test_without_sales_there_is_nothing_to_reconcile(tmp_path):
     assert c.reconciliation is None
     assert (report.prospects_created, report.reconciliation, report.reconciliation_error) == (1, None, None)
     with pytest.raises(Exception, match="SALES_MODE=none"):
-        c.operator.drift()
+        c.drift.report().drifts
 
 
 # --- drift -------------------------------------------------------------------------------------------
@@ -173,7 +173,7 @@ def test_drift_lists_prospects_whose_sales_state_disagrees(tmp_path):
     work(c)  # the new prospect's lead is created: open in Sales, Pending here
     newest = c.operator.prospects()[-1]
     c.back_office.approve(newest.number, "alice")  # decided here, still open in Sales
-    drift = {d.number: d for d in c.operator.drift()}
+    drift = {d.number: d for d in c.drift.report().drifts}
     by_path = dict(zip(PATHS, sorted(p.number for p in c.operator.prospects() if p.number != newest.number)))
     won, disqualified, lost = drift[by_path["won"]], drift[by_path["disqualified"]], drift[by_path["lost"]]
     assert (won.ours, won.sales) == ("Pending, no customers", "lead Qualified, opportunity Won")
@@ -187,7 +187,7 @@ def test_drift_lists_prospects_whose_sales_state_disagrees(tmp_path):
 
     c.channel_sync.run()  # the reconciliation brings our side in line with Sales
     work(c)
-    assert [d.number for d in c.operator.drift()] == [newest.number]
+    assert [d.number for d in c.drift.report().drifts] == [newest.number]
 
 
 # --- on Dataverse (the simulator), with no webhook at all ------------------------------------------
@@ -227,7 +227,7 @@ def test_reconciliation_on_dataverse_applies_decisions_no_webhook_reported(tmp_p
             assert (rejected.status, rejected.rejection_reason) == (ProspectStatus.REJECTED,
                                                                     "lead disqualified (Canceled)")
             assert count(c, "hierarchies") == 1 and count(c, "emails") == 2
-            assert [d.number for d in c.operator.drift()] == []
+            assert [d.number for d in c.drift.report().drifts] == []
             assert c.channel_sync.run().reconciliation.enqueued == 0
             assert watermark(c) == clock.now() - timedelta(seconds=30)
         finally:
