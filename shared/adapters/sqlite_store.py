@@ -196,6 +196,25 @@ class SqliteUnitOfWork:
     def list_hierarchies(self, limit: int) -> list[CustomerHierarchy]:
         return self._many(CustomerHierarchy, "SELECT data FROM hierarchies ORDER BY length(id), id LIMIT ?", (limit,))
 
+    def hierarchy_page(self, after: str | None, limit: int, name_contains: str | None = None) -> list[CustomerHierarchy]:
+        # Number order is (length, id): CH-1000000 after CH-999999. The rows are read as the page fills: a name
+        # is matched here (casefolded, as SQLite's LIKE cannot for non-ASCII letters), stopping at a full page.
+        sql = "SELECT data FROM hierarchies"
+        params: tuple = ()
+        if after is not None:
+            sql += " WHERE length(id) > ? OR (length(id) = ? AND id > ?)"
+            params = (len(after), len(after), after)
+        rows = self._db.execute(sql + " ORDER BY length(id), id", params)
+        wanted = name_contains.casefold() if name_contains else None
+        page: list[CustomerHierarchy] = []
+        for row in rows:
+            if len(page) == limit:
+                break
+            hierarchy = CustomerHierarchy.model_validate_json(row["data"])
+            if wanted is None or wanted in hierarchy.name.casefold():
+                page.append(hierarchy)
+        return page
+
     def save_member(self, member: HierarchyMember) -> None:
         self._db.execute(
             "INSERT INTO members (hierarchy_id, customer_id, data) VALUES (?, ?, ?) "
@@ -250,6 +269,11 @@ class SqliteUnitOfWork:
     def get_reservation(self, hierarchy_id: str, order_id: str) -> Reservation | None:
         return self._one(Reservation, "SELECT data FROM order_reservations WHERE hierarchy_id = ? AND order_id = ?",
                          (hierarchy_id, order_id))
+
+    def open_reservations(self, hierarchy_id: str, limit: int) -> list[Reservation]:
+        return self._many(Reservation, "SELECT data FROM order_reservations WHERE hierarchy_id = ? "
+                          "AND json_extract(data, '$.status') = 'held' ORDER BY json_extract(data, '$.created_at'), "
+                          "order_id LIMIT ?", (hierarchy_id, limit))
 
     def save_reservation(self, reservation: Reservation) -> None:
         self._db.execute(

@@ -95,8 +95,9 @@ _KEY_REFUSED = Answer("No key or a wrong one: the Functions host refuses the req
                       "(its answer has no problem+json body)")
 _TOKEN_REFUSED = _problem("No bearer token, or one that is expired, wrongly signed or for another audience",
                           "WWW-Authenticate")
-_FORBIDDEN = _problem("The signed-in user may not do this (a User where an Admin is needed), or the token's "
-                      "account is not the one this email's partner user signs in with")
+_FORBIDDEN = _problem("The signed-in user may not do this (a User where an Admin is needed), the token's "
+                      "account is not the one this email's partner user signs in with, or the partner is blocked by "
+                      "the back office (`code`: partner_blocked; an order check or reservation adds `decision`: deny)")
 
 # The answers many routes share, kept once in components/responses.
 _SHARED_ANSWERS = {"Malformed": MALFORMED, "TooLarge": TOO_LARGE, "WrongType": WRONG_TYPE, "Invalid": INVALID,
@@ -154,8 +155,8 @@ _AUTH_ANSWERS = {
 def _operations() -> tuple[Operation, ...]:
     """The table. Imports here, not at the top: the domain models load pydantic and the services."""
     from shared.domain.partner_inputs import (
-        CreditLineInput, NewCustomer, NewPartnerUser, OnboardExisting, OperatorNewPartnerUser, OrderCheck,
-        OrderRelease, OrderReservation, PartnerUserChanges,
+        CreditLineInput, NewCustomer, NewPartnerUser, OnboardExisting, OperatorNewPartnerUser,
+        OperatorPartnerUserChanges, OrderCheck, OrderRelease, OrderReservation, PartnerUserChanges,
     )
     from shared.domain.model import Customer  # the route answers the entity itself (model_dump)
     from shared.domain.partners import user_id_for
@@ -254,9 +255,45 @@ def _operations() -> tuple[Operation, ...]:
                   answers={201: Answer("Recorded", {JSON: Customer}),
                            200: Answer("Recorded before with the same values", {JSON: Customer}),
                            **json_errors, 409: CONFLICT}),
-        Operation("backoffice_partners", "GET", "backoffice/partners", "Every partner, in number order",
+        Operation("backoffice_partners", "GET", "backoffice/partners", "Partners in number order, a page at a time",
                   Auth.ADMIN_KEY, tag="back office",
-                  answers={200: Answer("The partners", {JSON: a.Partners})}),
+                  params=(Param("q", "query", "A partner's number (CH-000001), a user's email, or text its name "
+                                "contains (any case)", {"type": "string"}),
+                          Param("cursor", "query", "The previous page's `next`", {"type": "string"}),
+                          Param("limit", "query", "Partners per page (1 to 200, default 25)",
+                                {"type": "integer", "minimum": 1, "maximum": 200})),
+                  answers={200: Answer("A page of partners", {JSON: a.Partners}),
+                           422: _problem("A cursor this list did not give, or a limit out of range")}),
+        Operation("backoffice_partner", "GET", "backoffice/partners/{hierarchyId}",
+                  "A partner whole: standing, users, credit line, open reservations, history", Auth.FUNCTION_KEY,
+                  tag="back office", answers={200: Answer("The partner", {JSON: a.PartnerFile}), 404: NOT_FOUND}),
+        Operation("backoffice_partner", "PATCH", "backoffice/partners/{hierarchyId}",
+                  "Rename a partner (told in its history)", Auth.FUNCTION_KEY, tag="back office",
+                  body={JSON: a.RenameBody}, example={"name": "Fabrikam Nordic AB", "operator": "alice"},
+                  answers={200: Answer("Renamed (changed is false when it had the name)", {JSON: a.PartnerChange}),
+                           **json_errors, 404: NOT_FOUND}),
+        Operation("backoffice_partner_block", "POST", "backoffice/partners/{hierarchyId}/block",
+                  "Block a partner: its users get 403 on the partner routes, its orders are denied "
+                  "(partner_blocked); nothing is deleted", Auth.FUNCTION_KEY, tag="back office",
+                  body={JSON: a.BlockBody}, example={"reason": "Unpaid invoices", "operator": "alice"},
+                  answers={200: Answer("Blocked (changed is false when it was blocked: the first who and why "
+                                       "stand)", {JSON: a.PartnerChange}), **json_errors, 404: NOT_FOUND}),
+        Operation("backoffice_partner_reactivate", "POST", "backoffice/partners/{hierarchyId}/reactivate",
+                  "Reactivate a blocked partner", Auth.FUNCTION_KEY, tag="back office",
+                  body={JSON: a.ReactivateBody}, example={"operator": "alice", "note": "Invoices paid"},
+                  answers={200: Answer("Active (changed is false when it was not blocked)", {JSON: a.PartnerChange}),
+                           **json_errors, 404: NOT_FOUND}),
+        Operation("backoffice_partner_user", "PATCH", "backoffice/partners/{hierarchyId}/users/{userId}",
+                  "Change any partner's user (make another Admin, say), under its admin's rules", Auth.FUNCTION_KEY,
+                  tag="back office", body={JSON: OperatorPartnerUserChanges},
+                  example={"operator": "alice", "role": "Admin"},
+                  answers={202: Answer("Changed; the sync applies it", {JSON: a.PartnerUser}),
+                           200: Answer("Nothing changed", {JSON: a.PartnerUser}), **json_errors, **user_answers}),
+        Operation("backoffice_partner_user", "DELETE", "backoffice/partners/{hierarchyId}/users/{userId}",
+                  "Remove any partner's user (never its last Admin)", Auth.FUNCTION_KEY, tag="back office",
+                  body={JSON: a.OperatorBody}, example={"operator": "alice"},
+                  answers={202: Answer("Removed; the sync takes it out of the hierarchy", {JSON: a.PartnerUser}),
+                           **json_errors, **user_answers}),
         Operation("backoffice_partners", "POST", "backoffice/partners",
                   "Make an existing Organization a partner, with existing Persons as its users", Auth.ADMIN_KEY,
                   tag="back office", body={JSON: OnboardExisting},
