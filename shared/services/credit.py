@@ -106,6 +106,15 @@ def _order_of(order_id: str, orderer: Callable[[], PartnerUser]) -> PartnerUser:
         raise blocked.for_order(order_id) from None
 
 
+def _refuse_if_blocked(uow: UnitOfWork, caller: Caller, hierarchy_id: str) -> None:
+    """A blocked partner's user is told so before any order is looked up (an unknown order too); anyone else
+    goes on to the order's own checks, which answer "no such order" for another partner's."""
+    try:
+        member_of(uow, caller, hierarchy_id)
+    except NotFound:
+        pass
+
+
 def _no_spending_limits(uow: UnitOfWork, line: CreditLine) -> None:
     """Spending limits are plain amounts read in the line's currency: changing it would turn a limit of
     10000 SEK into one of 10000 EUR without anyone deciding so."""
@@ -216,6 +225,7 @@ class Credit:
         now = self._clock.now()
         with self._store.unit_of_work() as uow:
             hierarchy_id = hierarchy_id or signed_in_user(uow, caller).hierarchy_id
+            _refuse_if_blocked(uow, caller, hierarchy_id)
             reservation = uow.get_reservation(hierarchy_id, order_id)
             if reservation is None:
                 raise NotFound(f"no reservation for order {order_id}")
