@@ -68,6 +68,7 @@ class PartnerFile:
     credit: CreditLine | None
     open_reservations: list[Reservation]
     history: list[HistoryEntry]
+    prospect_number: str | None = None  # the prospect it came from (PRO-000001), if any
 
 
 @dataclass(frozen=True)
@@ -127,9 +128,10 @@ class PartnerAdmin:
     def file(self, hierarchy_id: str) -> PartnerFile:
         with self._store.unit_of_work(read_only=True) as uow:
             hierarchy = existing_partner(uow, hierarchy_id)
+            prospect = uow.get_prospect(hierarchy.prospect_id) if hierarchy.prospect_id else None
             return PartnerFile(hierarchy, uow.partner_users(hierarchy_id), uow.get_credit_line(hierarchy_id),
                                uow.open_reservations(hierarchy_id, OPEN_RESERVATIONS_SHOWN),
-                               uow.history(hierarchy.aggregate_id))
+                               uow.history(hierarchy.aggregate_id), prospect.number if prospect else None)
 
     # --- acting ----------------------------------------------------------------------------------
     def rename(self, hierarchy_id: str, payload: object) -> PartnerChange:

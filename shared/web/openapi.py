@@ -164,6 +164,20 @@ _AUTH_ANSWERS = {
 }
 
 
+_PAGE = {HTML: {"type": "string"}}
+# A console form's POST: 303 back to the partner's page, which shows what changed or, in words, why not.
+_CONSOLE_POST_ANSWERS = {303: Answer("Done or refused: back to the page, which says which and why", {}, ("Location",)),
+                         **{status: Answer(why, _PAGE) for status, why in (
+                             (400, "A form that cannot be read"), (413, "The form is too large"),
+                             (415, "Not a form post"))}}
+
+
+def _console_form(fields: dict[str, bool]) -> dict:
+    """A console form's schema: its CSRF token and ``fields`` (name: required)."""
+    return {"type": "object", "required": ["csrf", *(name for name, required in fields.items() if required)],
+            "properties": {"csrf": {"type": "string"}, **{name: {"type": "string"} for name in fields}}}
+
+
 def _operations() -> tuple[Operation, ...]:
     """The table. Imports here, not at the top: the domain models load pydantic and the services."""
     from shared.domain.partner_inputs import (
@@ -307,6 +321,43 @@ def _operations() -> tuple[Operation, ...]:
                   body={JSON: a.OperatorBody}, example={"operator": "alice"},
                   answers={202: Answer("Removed; the sync takes it out of the hierarchy", {JSON: a.PartnerUser}),
                            **json_errors, **user_answers}),
+        # --- the console's Partners pages (functions/console_partners.py) ---------------------------------------
+        Operation("console_partners", "GET", "console/partners", "Partners: the list, with search", Auth.CONSOLE,
+                  tag="console",
+                  params=(Param("q", "query", "A name (any part), a number CH-000001 or a user's email",
+                                {"type": "string"}),
+                          Param("cursor", "query", "Where the previous page ended (its Next page link)",
+                                {"type": "string"})),
+                  answers={200: Answer("The page", _PAGE),
+                           422: Answer("A cursor the list did not give", _PAGE)}),
+        Operation("console_partner", "GET", "console/partners/{hierarchyId}",
+                  "A partner's page: hierarchy, members, credit line, open reservations, history; the actions for "
+                  "an Operator", Auth.CONSOLE, tag="console",
+                  answers={200: Answer("The page", _PAGE), 404: Answer("No such partner", _PAGE)}),
+        Operation("console_partner_block", "GET", "console/partners/{hierarchyId}/block",
+                  "Confirm blocking a partner (what it does), with the reason", Auth.CONSOLE, tag="console",
+                  answers={200: Answer("The confirmation", _PAGE), 404: Answer("No such partner", _PAGE)}),
+        Operation("console_partner_user", "GET", "console/partners/{hierarchyId}/users/{userId}",
+                  "Confirm demoting or removing a partner's user", Auth.CONSOLE, tag="console",
+                  params=(Param("change", "query", "What to confirm", {"enum": ["demote", "remove"]}),),
+                  answers={200: Answer("The confirmation", _PAGE),
+                           303: Answer("No such user: back to the partner's page", {}, ("Location",)),
+                           404: Answer("No such partner", _PAGE), 422: Answer("Neither demote nor remove", _PAGE)}),
+        *(Operation(function, "POST", f"console/partners/{{hierarchyId}}{suffix}", summary, Auth.CONSOLE,
+                    tag="console", body={FORM: _console_form(fields)}, example={"csrf": "(the page's)", **example},
+                    answers=_CONSOLE_POST_ANSWERS)
+          for function, suffix, summary, fields, example in (
+              ("console_partner_rename", "/rename", "Rename the partner", {"name": True}, {"name": "Fabrikam Nordic"}),
+              ("console_partner_block", "/block", "Block the partner (with the reason)", {"reason": True},
+               {"reason": "Unpaid invoices"}),
+              ("console_partner_reactivate", "/reactivate", "Reactivate the partner", {"note": False}, {}),
+              ("console_partner_credit", "/credit", "Set the partner's credit line",
+               {"limit": True, "currency": True}, {"limit": "5000.00", "currency": "EUR"}),
+              ("console_partner_users", "/users", "Add a user to the partner",
+               {"firstName": True, "lastName": True, "email": True, "role": False, "spendingLimit": False},
+               {"firstName": "Anna", "lastName": "Berg", "email": "anna@fabrikam.example", "role": "Admin"}),
+              ("console_partner_user", "/users/{userId}", "Make a user Admin, make it User, or remove it",
+               {"change": True}, {"change": "admin"}))),
         Operation("backoffice_partners", "POST", "backoffice/partners",
                   "Make an existing Organization a partner, with existing Persons as its users", Auth.FUNCTION_KEY,
                   tag="back office", body={JSON: OnboardExisting},
