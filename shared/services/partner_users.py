@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Callable
 
@@ -103,7 +104,8 @@ Authorize = Callable[[UnitOfWork], CustomerHierarchy]
 OPERATOR_ACTOR = "back-office"  # the history's actor prefix for what an operator does (as for prospects)
 
 
-def partner_history(uow: UnitOfWork, hierarchy: CustomerHierarchy, at, actor: str, action: str, detail: str) -> None:
+def partner_history(uow: UnitOfWork, hierarchy: CustomerHierarchy, at: datetime, actor: str, action: str,
+                    detail: str) -> None:
     """One line of the partner's history. It is kept with the partner's records (its aggregate: its prospect's,
     when it came from one, so the prospect's timeline tells it too) and commits with the change it tells of."""
     uow.append_history(HistoryEntry(prospect_id=hierarchy.aggregate_id, at=at, actor=actor, action=action,
