@@ -1,11 +1,12 @@
 """The Store port on SQLite: entities as JSON documents beside the columns that queries need."""
 from __future__ import annotations
 
+import itertools
 import sqlite3
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Iterator, TypeVar
+from typing import Iterable, Iterator, TypeVar
 
 from pydantic import BaseModel
 
@@ -40,6 +41,8 @@ CREATE TABLE IF NOT EXISTS history (
 CREATE INDEX IF NOT EXISTS history_prospect ON history (prospect_id, seq);
 CREATE TABLE IF NOT EXISTS customers (id TEXT PRIMARY KEY, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS hierarchies (id TEXT PRIMARY KEY, prospect_id TEXT UNIQUE, data TEXT NOT NULL);
+-- Number order (CH-000002 before CH-000010, CH-999999 before CH-1000000): pages of partners read it in order.
+CREATE INDEX IF NOT EXISTS hierarchies_number ON hierarchies (length(id), id);
 CREATE TABLE IF NOT EXISTS members (
     hierarchy_id TEXT NOT NULL, customer_id TEXT NOT NULL, data TEXT NOT NULL,
     PRIMARY KEY (hierarchy_id, customer_id));
@@ -197,14 +200,18 @@ class SqliteUnitOfWork:
         return self._many(CustomerHierarchy, "SELECT data FROM hierarchies ORDER BY length(id), id LIMIT ?", (limit,))
 
     def hierarchy_page(self, after: str | None, limit: int, name_contains: str | None = None) -> list[CustomerHierarchy]:
-        # Number order is (length, id): CH-1000000 after CH-999999. The rows are read as the page fills: a name
-        # is matched here (casefolded, as SQLite's LIKE cannot for non-ASCII letters), stopping at a full page.
-        sql = "SELECT data FROM hierarchies"
-        params: tuple = ()
-        if after is not None:
-            sql += " WHERE length(id) > ? OR (length(id) = ? AND id > ?)"
-            params = (len(after), len(after), after)
-        rows = self._db.execute(sql + " ORDER BY length(id), id", params)
+        # Number order is (length, id): CH-1000000 after CH-999999. Both queries walk the index hierarchies_number
+        # from the cursor on (one condition on (length, id) as a whole would scan it from its start), and rows are
+        # read as the page fills: a name is matched here (casefolded, as SQLite's LIKE cannot for non-ASCII
+        # letters), stopping at a full page.
+        if after is None:
+            rows: Iterable[sqlite3.Row] = self._db.execute("SELECT data FROM hierarchies ORDER BY length(id), id")
+        else:
+            rows = itertools.chain(
+                self._db.execute("SELECT data FROM hierarchies WHERE length(id) = ? AND id > ? ORDER BY id",
+                                 (len(after), after)),
+                self._db.execute("SELECT data FROM hierarchies WHERE length(id) > ? ORDER BY length(id), id",
+                                 (len(after),)))
         wanted = name_contains.casefold() if name_contains else None
         page: list[CustomerHierarchy] = []
         for row in rows:
