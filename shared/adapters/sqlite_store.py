@@ -82,6 +82,12 @@ COMMIT;
 
 T = TypeVar("T", bound=BaseModel)
 
+# A page of partners in number order: each walks the index hierarchies_number (tests/services/test_sqlite_partner_pages.py
+# checks SQLite's plan), so a page reads its own rows, not every hierarchy before a sort.
+HIERARCHIES_FROM_START = "SELECT data FROM hierarchies ORDER BY length(id), id"
+HIERARCHIES_AFTER_SAME_LENGTH = "SELECT data FROM hierarchies WHERE length(id) = ? AND id > ? ORDER BY id"
+HIERARCHIES_LONGER = "SELECT data FROM hierarchies WHERE length(id) > ? ORDER BY length(id), id"
+
 
 def _load(model: type[T], row: sqlite3.Row | None) -> T | None:
     return None if row is None else model.model_validate_json(row["data"])
@@ -205,13 +211,10 @@ class SqliteUnitOfWork:
         # read as the page fills: a name is matched here (casefolded, as SQLite's LIKE cannot for non-ASCII
         # letters), stopping at a full page.
         if after is None:
-            rows: Iterable[sqlite3.Row] = self._db.execute("SELECT data FROM hierarchies ORDER BY length(id), id")
+            rows: Iterable[sqlite3.Row] = self._db.execute(HIERARCHIES_FROM_START)
         else:
-            rows = itertools.chain(
-                self._db.execute("SELECT data FROM hierarchies WHERE length(id) = ? AND id > ? ORDER BY id",
-                                 (len(after), after)),
-                self._db.execute("SELECT data FROM hierarchies WHERE length(id) > ? ORDER BY length(id), id",
-                                 (len(after),)))
+            rows = itertools.chain(self._db.execute(HIERARCHIES_AFTER_SAME_LENGTH, (len(after), after)),
+                                   self._db.execute(HIERARCHIES_LONGER, (len(after),)))
         wanted = name_contains.casefold() if name_contains else None
         page: list[CustomerHierarchy] = []
         for row in rows:
