@@ -203,8 +203,9 @@ def _answer(handler, req: func.HttpRequest) -> func.HttpResponse:
         response = problem(401, "Unauthorized", str(error))
         response.headers["WWW-Authenticate"] = error.challenge(REALM)
         return response
-    except Forbidden as error:
-        return problem(403, "Forbidden", str(error))
+    except Forbidden as error:  # a blocked partner's refusal carries its code (partner_blocked) as members
+        members = error.problem_members() if hasattr(error, "problem_members") else None
+        return problem(403, "Forbidden", str(error), extensions=members)
     except NotFound as error:
         return problem(404, "Not Found", str(error))
     except DomainError as error:  # the rules' own refusals: a duplicate, a decided prospect, the last Admin …

@@ -14,16 +14,18 @@ POST /api/backoffice/partners/{hierarchyId}/users    a user (e.g. an Admin) adde
                                                     GET lists the partner's users, removed ones too
 POST /api/backoffice/customers                      an existing customer by account number (201, 200 again)
 POST /api/backoffice/partners                       onboard an existing organization and its persons (201);
-                                                    GET lists every partner in number order
+                                                    GET lists partners in number order, a page at a time
+                                                    (?q= name, CH-number or a user's email, ?cursor=, ?limit=)
 GET  /api/backoffice/outbox                         the emails the transport keeps (outbox folder or storage)
-GET  /api/backoffice/outbox/{messageId}             one of them as its .eml (message/rfc822)"""
+GET  /api/backoffice/outbox/{messageId}             one of them as its .eml (message/rfc822)
+The partner's own actions (rename, block, reactivate, users): functions/back_office_partners.py."""
 from __future__ import annotations
 
 import azure.functions as func
 
 from functions._http import http_function, json_object, json_response, problem
 from functions._runtime import container
-from shared.domain.errors import DecisionConflict
+from shared.domain.errors import DecisionConflict, InvalidInput
 
 bp = func.Blueprint()
 
@@ -104,16 +106,27 @@ def backoffice_customers(req: func.HttpRequest) -> func.HttpResponse:
     return json_response(customer.model_dump(mode="json"), status=201 if created else 200)
 
 
+def _limit(req: func.HttpRequest) -> int | None:
+    value = req.params.get("limit")
+    if value is None:
+        return None
+    if not value.isdigit():
+        raise InvalidInput([("limit", "must be a whole number")])
+    return int(value)
+
+
 @bp.function_name("backoffice_partners")
 @bp.route(route="backoffice/partners", methods=["GET", "POST"], auth_level=func.AuthLevel.FUNCTION)
 @http_function
 def backoffice_partners(req: func.HttpRequest) -> func.HttpResponse:
     from shared.services.operator import hierarchy_json
+    from shared.services.partner_admin import row_json
     from shared.services.partner_users import user_json
 
-    if req.method == "GET":
-        partners = container().operator.partners()
-        return json_response({"partners": [hierarchy_json(h) for h in partners]}, no_store=True)
+    if req.method == "GET":  # ?q= a name, CH-number or user's email; ?cursor= the last page's "next"; ?limit=
+        page = container().partner_admin.page(req.params.get("q"), req.params.get("cursor"), _limit(req))
+        return json_response({"partners": [row_json(r) for r in page.rows], "next": page.next_cursor},
+                             no_store=True)
     done = container().partner_onboarding.onboard(json_object(req, exact_numbers=True))
     body = {**hierarchy_json(done.hierarchy), "users": [user_json(u) for u in done.users]}
     return json_response(body, status=201 if done.created else 200)

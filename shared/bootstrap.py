@@ -187,6 +187,12 @@ class Container:
         return Credit(self.store, self.clock)
 
     @cached_property
+    def partner_admin(self):
+        from shared.services.partner_admin import PartnerAdmin
+
+        return PartnerAdmin(self.store, self.clock)
+
+    @cached_property
     def partner_onboarding(self):
         from shared.services.partner_onboarding import PartnerOnboarding
 

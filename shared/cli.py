@@ -16,6 +16,7 @@ from shared.bootstrap import Container
 from shared.config import Settings
 from shared.domain.errors import DomainError, MalformedBody, NotConfigured
 from shared.domain.model import EmailRecord, EmailStatus, ProspectStatus
+from shared.domain.partners import user_id_for
 from shared.domain.sales import B2B_LEADS_VIEW, LEAD_DISQUALIFY_REASONS, OPPORTUNITY_LOSS_REASONS, LeadState
 from shared.observability import configure_logging
 from shared.queue_worker import POISON_SUFFIX, QueueRules, drain_queues, poison_queue_name
@@ -173,24 +174,72 @@ class Cli:
 
     # --- partners (the back office's view; partner admins use the HTTP API) --------------------------
     def partners(self, args) -> None:
-        rows = [{"hierarchy": h.id, "name": h.name, "created": h.created_at.date().isoformat(),
-                 "origin": "prospect" if h.prospect_id else "onboarded by hand"} for h in self.c.operator.partners()]
-        _print_table(rows, ["hierarchy", "name", "created", "origin"])
+        page = self.c.partner_admin.page(args.search, args.cursor, args.limit)
+        rows = [{"hierarchy": r.hierarchy.id, "name": r.hierarchy.name, "status": r.hierarchy.status.value,
+                 "users": r.users, "credit": f"{r.credit.limit} {r.credit.currency}" if r.credit else None,
+                 "created": r.hierarchy.created_at.date().isoformat(),
+                 "origin": "prospect" if r.hierarchy.prospect_id else "onboarded by hand"} for r in page.rows]
+        _print_table(rows, ["hierarchy", "name", "status", "users", "credit", "created", "origin"])
+        if page.next_cursor:
+            print(f"more: b2b partners --cursor {page.next_cursor}" + (f" --search '{args.search}'" if args.search
+                                                                       else ""))
 
     def partner(self, args) -> None:
         if args.credit:
             limit, currency = args.credit
             self.c.credit.set_line(args.hierarchy, {"limit": limit, "currency": currency})
-        details = self.c.operator.partner(args.hierarchy)
-        h, line = details.hierarchy, details.credit
+        file = self.c.partner_admin.file(args.hierarchy)
+        h, line = file.hierarchy, file.credit
         print(f"{h.id} '{h.name}' ({h.purpose}), organization {h.organization_customer_id}"
               + (f", from prospect {h.prospect_id}" if h.prospect_id else ", onboarded by hand"))
+        if h.is_blocked:
+            print(f"  BLOCKED since {_time(h.status_changed_at)} by {h.status_changed_by}: {h.block_reason}")
         print(f"  credit: {line.limit} {line.currency}, reserved {line.reserved}, available {line.available}"
               if line else "  credit: none")
         rows = [{"email": u.email, "name": f"{u.first_name} {u.last_name}", "role": u.role.value,
                  "status": u.status.value, "limit": "-" if u.spending_limit is None else u.spending_limit,
-                 "pending": u.sync.value if u.sync else "", "id": u.id} for u in details.users]
+                 "pending": u.sync.value if u.sync else "", "id": u.id} for u in file.users]
         _print_table(rows, ["email", "name", "role", "status", "limit", "pending", "id"])
+        if file.open_reservations:
+            print("  open reservations:")
+            for r in file.open_reservations:
+                print(f"    {r.order_id}  {r.amount} {r.currency}  since {_time(r.created_at)}")
+        if args.history:
+            print("  history:")
+            for e in file.history:
+                print(f"    {e.at.isoformat(timespec='seconds')}  {e.actor:<24} {e.action}"
+                      + (f" — {e.detail}" if e.detail else ""))
+
+    def partner_rename(self, args) -> None:
+        self._partner_changed(self.c.partner_admin.rename(args.hierarchy, {"name": args.name,
+                                                                           "operator": args.operator}), "renamed")
+
+    def partner_block(self, args) -> None:
+        self._partner_changed(self.c.partner_admin.block(args.hierarchy, {"reason": args.reason,
+                                                                          "operator": args.operator}), "blocked")
+
+    def partner_reactivate(self, args) -> None:
+        payload = {"operator": args.operator, **({"note": args.note} if args.note else {})}
+        self._partner_changed(self.c.partner_admin.reactivate(args.hierarchy, payload), "reactivated")
+
+    @staticmethod
+    def _partner_changed(done, verb: str) -> None:
+        h = done.hierarchy
+        state = f"'{h.name}', {h.status.value}"
+        print(f"{h.id} {verb}: {state}" if done.changed else f"{h.id} is {state} already; nothing changed")
+
+    def partner_user(self, args) -> None:
+        """Change or remove a partner's user, by its id or its email."""
+        user_id = user_id_for(args.user) if "@" in args.user else args.user
+        users = self.c.partner_users
+        if args.remove:
+            user = users.remove_by_operator(args.hierarchy, user_id, {"operator": args.operator})
+        else:
+            changes = {"role": args.role, "spendingLimit": args.limit}
+            user = users.edit_by_operator(args.hierarchy, user_id,
+                                          {"operator": args.operator, **{k: v for k, v in changes.items() if v}})
+        pending = f" ({user.sync.value} pending until the next sync)" if user.sync else ""
+        print(f"{user.email} of {user.hierarchy_id}: {user.role.value}, {user.status.value}{pending}")
 
     def add_user(self, args) -> None:
         fields = {"email": args.email, "firstName": args.first_name, "lastName": args.last_name, "role": args.role,
@@ -393,10 +442,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("key", help="PRO-000001 or id")
     p.add_argument("--reason", required=True)
     p.add_argument("--operator", default=_default_operator(), help="who decides (recorded in the history)")
-    add("partners", "partners", "list every partner (customer hierarchy) in number order")
-    p = add("partner", "partner", "show a partner (hierarchy, users, credit), or set its credit line")
+    p = add("partners", "partners", "list partners (customer hierarchies) in number order, a page at a time")
+    p.add_argument("--search", help="a name (any part, any case), a number CH-000001 or a user's email")
+    p.add_argument("--cursor", help="where the previous page ended (it prints the command for the next)")
+    p.add_argument("--limit", type=int, default=50, help="partners per page (default 50)")
+    partner = sub.add_parser("partner", help="show a partner, rename, block or reactivate it, change its users",
+                             description="`b2b partner CH-000001` is `b2b partner show CH-000001`.")
+    acts = partner.add_subparsers(dest="action", required=True, metavar="{" + ",".join(PARTNER_ACTIONS) + "}")
+    p = acts.add_parser("show", help="the partner: standing, users, credit line, open reservations")
+    p.set_defaults(handler="partner")
     p.add_argument("hierarchy", help="CH-000001")
     p.add_argument("--credit", nargs=2, metavar=("LIMIT", "CURRENCY"), help="set the credit line, e.g. 5000.00 EUR")
+    p.add_argument("--history", action="store_true", help="with its history (who did what, and why)")
+    p = acts.add_parser("rename", help="rename the partner (told in its history)")
+    p.set_defaults(handler="partner_rename")
+    p.add_argument("hierarchy", help="CH-000001")
+    p.add_argument("name")
+    p.add_argument("--operator", default=_default_operator(), help="who renames (recorded in the history)")
+    p = acts.add_parser("block", help="block the partner: its users are refused, its orders denied; nothing is deleted")
+    p.set_defaults(handler="partner_block")
+    p.add_argument("hierarchy", help="CH-000001")
+    p.add_argument("--reason", required=True, help="why (recorded in the history)")
+    p.add_argument("--operator", default=_default_operator(), help="who blocks (recorded in the history)")
+    p = acts.add_parser("reactivate", help="let a blocked partner's users in again")
+    p.set_defaults(handler="partner_reactivate")
+    p.add_argument("hierarchy", help="CH-000001")
+    p.add_argument("--note", help="why (recorded in the history)")
+    p.add_argument("--operator", default=_default_operator(), help="who reactivates (recorded in the history)")
+    p = acts.add_parser("user", help="change a partner user's role or spending limit, or remove the user")
+    p.set_defaults(handler="partner_user")
+    p.add_argument("hierarchy", help="CH-000001")
+    p.add_argument("user", help="the user's id or email")
+    p.add_argument("--role", choices=["User", "Admin"])
+    p.add_argument("--limit", help="spending limit per order, in the partner's currency")
+    p.add_argument("--remove", action="store_true", help="remove the user (never the partner's last Admin)")
+    p.add_argument("--operator", default=_default_operator(), help="who changes it (recorded in the history)")
     p = add("acknowledge", "acknowledge", "clear a prospect's attention flag once it is dealt with")
     p.add_argument("key", help="PRO-000001 or id")
     p.add_argument("--note", required=True, help="what was done (kept in the history)")
@@ -461,8 +541,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+PARTNER_ACTIONS = ("show", "rename", "block", "reactivate", "user")
+
+
+def _with_partner_action(argv: list[str]) -> list[str]:
+    """`b2b partner CH-000001 …` as it was before the partner had actions: `b2b partner show CH-000001 …`."""
+    if "partner" not in argv:
+        return argv
+    at = argv.index("partner") + 1
+    if at < len(argv) and argv[at] not in PARTNER_ACTIONS and not argv[at].startswith("-"):
+        return [*argv[:at], "show", *argv[at:]]
+    return argv
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(_with_partner_action(sys.argv[1:] if argv is None else list(argv)))
     data_dir = Path(args.data_dir) if args.data_dir else None
     if args.command == "demo":
         from shared.demo import demo_settings

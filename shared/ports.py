@@ -75,6 +75,11 @@ class UnitOfWork(Protocol):
     def list_hierarchies(self, limit: int) -> list[CustomerHierarchy]:
         """Every partner, in number order (CH-000002 before CH-000010): an operator's listing."""
         ...
+    def hierarchy_page(self, after: str | None, limit: int, name_contains: str | None = None) -> list[CustomerHierarchy]:
+        """At most ``limit`` partners in number order after the partner ``after`` (from the first without it),
+        those whose name contains ``name_contains`` (casefolded on both sides) if given. Costs one page of
+        reads (plus, with a name, a pass over a name index), never a read of every partner's records."""
+        ...
     def save_member(self, member: HierarchyMember) -> None: ...
     def members(self, hierarchy_id: str) -> list[HierarchyMember]: ...
     def remove_member(self, hierarchy_id: str, customer_id: str) -> None:
@@ -105,6 +110,9 @@ class UnitOfWork(Protocol):
     def get_reservation(self, hierarchy_id: str, order_id: str) -> Reservation | None:
         """The partner's reservation of the order: order ids are the partner's own (another partner may
         use the same id for an order of its own), so an order is (hierarchy id, order id)."""
+        ...
+    def open_reservations(self, hierarchy_id: str, limit: int) -> list[Reservation]:
+        """The partner's reservations still held, oldest first, at most ``limit``."""
         ...
     def save_reservation(self, reservation: Reservation) -> None:
         """Insert or replace the reservation of (its hierarchy id, its order id)."""

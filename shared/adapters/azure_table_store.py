@@ -46,7 +46,7 @@ from shared.domain.model import (
     SignupStatus,
     hierarchy_aggregate_id,
 )
-from shared.domain.partners import CreditLine, PartnerUser, Reservation
+from shared.domain.partners import CreditLine, PartnerUser, Reservation, ReservationStatus
 from shared.domain.prospect_directory import Position, ProspectFilter, ProspectSummary
 from shared.adapters.azure_prospect_directory import PENDING, ProspectDirectoryTable
 
@@ -554,7 +554,8 @@ class TableUnitOfWork:
 
     def save_hierarchy(self, hierarchy: CustomerHierarchy) -> None:
         partition = _key(hierarchy.aggregate_id)
-        self._pointer("hierarchy", hierarchy.id, partition)
+        # The name rides on the pointer (casefolded): a search by name reads the index partition, not each partner.
+        self._pointer("hierarchy", hierarchy.id, partition, name=hierarchy.name.casefold())
         row = f"hierarchy-{_key(hierarchy.id)}"
         if hierarchy.prospect_id:
             if self._exists(partition, row) is None:  # find_hierarchy_by_prospect has usually answered it
@@ -569,6 +570,29 @@ class TableUnitOfWork:
         hierarchies = [CustomerHierarchy.model_validate_json(row["data"]) for row in self._query("kind eq 'hierarchy'", {})]
         hierarchies.sort(key=lambda h: (len(h.id), h.id))
         return hierarchies[:limit]
+
+    def hierarchy_page(self, after: str | None, limit: int, name_contains: str | None = None) -> list[CustomerHierarchy]:
+        """The "hierarchy" pointers in row-key order (number order while the numbers have one width, CH-000001 to
+        CH-999999), read a page at a time; each match's hierarchy is read from its partition (a pointer is a
+        hint: one whose hierarchy never committed is skipped). A name is matched on the pointer first (pointers
+        written before it carried the name are matched on the hierarchy), then on the hierarchy itself."""
+        if limit <= 0:
+            return []
+        wanted = name_contains.casefold() if name_contains else None
+        low = _key(after) if after is not None else ""
+        pointers = self._table.query_entities("PartitionKey eq @pk and RowKey gt @low",
+                                              parameters={"pk": _INDEX + "hierarchy", "low": low},
+                                              results_per_page=limit if wanted is None else 1000)
+        page: list[CustomerHierarchy] = []
+        for pointer in pointers:
+            if wanted is not None and "name" in pointer and wanted not in pointer["name"]:
+                continue
+            hierarchy = self._load(CustomerHierarchy, pointer["target"], f"hierarchy-{pointer['RowKey']}")
+            if hierarchy is not None and (wanted is None or wanted in hierarchy.name.casefold()):
+                page.append(hierarchy)
+                if len(page) == limit:
+                    break
+        return page
 
     def save_member(self, member: HierarchyMember) -> None:
         partition = self._hierarchy_partition(member.hierarchy_id)
@@ -749,6 +773,15 @@ class TableUnitOfWork:
     def get_reservation(self, hierarchy_id: str, order_id: str) -> Reservation | None:
         partition = self._follow("hierarchy", hierarchy_id)
         return None if partition is None else self._load(Reservation, partition, _reservation_row(order_id))
+
+    def open_reservations(self, hierarchy_id: str, limit: int) -> list[Reservation]:
+        partition = self._follow("hierarchy", hierarchy_id)
+        if partition is None:
+            return []
+        held = [r for r in (Reservation.model_validate_json(row["data"])
+                            for row in self._partition_rows(partition, "reservation-"))
+                if r.hierarchy_id == hierarchy_id and r.status is ReservationStatus.HELD]
+        return sorted(held, key=lambda r: (r.created_at, r.order_id))[:limit]
 
     def save_reservation(self, reservation: Reservation) -> None:
         """In the partner's partition, a row per order id: the partition is the partner's, so the order ids

@@ -1,11 +1,12 @@
 """The Store port on SQLite: entities as JSON documents beside the columns that queries need."""
 from __future__ import annotations
 
+import itertools
 import sqlite3
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator, TypeVar
+from typing import Iterable, Iterator, TypeVar
 
 from pydantic import BaseModel
 
@@ -68,6 +69,8 @@ CREATE TABLE IF NOT EXISTS history (
 CREATE INDEX IF NOT EXISTS history_prospect ON history (prospect_id, seq);
 CREATE TABLE IF NOT EXISTS customers (id TEXT PRIMARY KEY, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS hierarchies (id TEXT PRIMARY KEY, prospect_id TEXT UNIQUE, data TEXT NOT NULL);
+-- Number order (CH-000002 before CH-000010, CH-999999 before CH-1000000): pages of partners read it in order.
+CREATE INDEX IF NOT EXISTS hierarchies_number ON hierarchies (length(id), id);
 CREATE TABLE IF NOT EXISTS members (
     hierarchy_id TEXT NOT NULL, customer_id TEXT NOT NULL, data TEXT NOT NULL,
     PRIMARY KEY (hierarchy_id, customer_id));
@@ -113,6 +116,12 @@ _SCHEMA = _SCHEMA.replace("%(count_names)s", _COUNT_NAMES)
 _DIRECTORY_UPGRADE = "prospect-directory-1"
 
 T = TypeVar("T", bound=BaseModel)
+
+# A page of partners in number order: each walks the index hierarchies_number (tests/services/test_sqlite_partner_pages.py
+# checks SQLite's plan), so a page reads its own rows, not every hierarchy before a sort.
+HIERARCHIES_FROM_START = "SELECT data FROM hierarchies ORDER BY length(id), id"
+HIERARCHIES_AFTER_SAME_LENGTH = "SELECT data FROM hierarchies WHERE length(id) = ? AND id > ? ORDER BY id"
+HIERARCHIES_LONGER = "SELECT data FROM hierarchies WHERE length(id) > ? ORDER BY length(id), id"
 
 
 def _load(model: type[T], row: sqlite3.Row | None) -> T | None:
@@ -266,6 +275,26 @@ class SqliteUnitOfWork:
     def list_hierarchies(self, limit: int) -> list[CustomerHierarchy]:
         return self._many(CustomerHierarchy, "SELECT data FROM hierarchies ORDER BY length(id), id LIMIT ?", (limit,))
 
+    def hierarchy_page(self, after: str | None, limit: int, name_contains: str | None = None) -> list[CustomerHierarchy]:
+        # Number order is (length, id): CH-1000000 after CH-999999. Both queries walk the index hierarchies_number
+        # from the cursor on (one condition on (length, id) as a whole would scan it from its start), and rows are
+        # read as the page fills: a name is matched here (casefolded, as SQLite's LIKE cannot for non-ASCII
+        # letters), stopping at a full page.
+        if after is None:
+            rows: Iterable[sqlite3.Row] = self._db.execute(HIERARCHIES_FROM_START)
+        else:
+            rows = itertools.chain(self._db.execute(HIERARCHIES_AFTER_SAME_LENGTH, (len(after), after)),
+                                   self._db.execute(HIERARCHIES_LONGER, (len(after),)))
+        wanted = name_contains.casefold() if name_contains else None
+        page: list[CustomerHierarchy] = []
+        for row in rows:
+            if len(page) == limit:
+                break
+            hierarchy = CustomerHierarchy.model_validate_json(row["data"])
+            if wanted is None or wanted in hierarchy.name.casefold():
+                page.append(hierarchy)
+        return page
+
     def save_member(self, member: HierarchyMember) -> None:
         self._db.execute(
             "INSERT INTO members (hierarchy_id, customer_id, data) VALUES (?, ?, ?) "
@@ -320,6 +349,11 @@ class SqliteUnitOfWork:
     def get_reservation(self, hierarchy_id: str, order_id: str) -> Reservation | None:
         return self._one(Reservation, "SELECT data FROM order_reservations WHERE hierarchy_id = ? AND order_id = ?",
                          (hierarchy_id, order_id))
+
+    def open_reservations(self, hierarchy_id: str, limit: int) -> list[Reservation]:
+        return self._many(Reservation, "SELECT data FROM order_reservations WHERE hierarchy_id = ? "
+                          "AND json_extract(data, '$.status') = 'held' ORDER BY json_extract(data, '$.created_at'), "
+                          "order_id LIMIT ?", (hierarchy_id, limit))
 
     def save_reservation(self, reservation: Reservation) -> None:
         self._db.execute(

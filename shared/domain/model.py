@@ -162,6 +162,14 @@ class MemberStatus(str, Enum):
     ACTIVE = "Active"
 
 
+class PartnerStatus(str, Enum):
+    """Whether a partner may use what it has (sign in, manage its users, order on credit); see
+    shared.domain.partners for its transitions (block, reactivate) and what a blocked partner is refused."""
+
+    ACTIVE = "active"
+    BLOCKED = "blocked"
+
+
 def hierarchy_aggregate_id(hierarchy_id: str) -> str:
     """The aggregate of a hierarchy that came from no prospect (see ``CustomerHierarchy.aggregate_id``)."""
     return f"hierarchy-{hierarchy_id}"
@@ -174,6 +182,15 @@ class CustomerHierarchy(_Entity):
     organization_customer_id: str
     prospect_id: str | None = None  # None: onboarded by hand from an existing organization
     created_at: datetime
+    # Blocked by the back office (who, when, why); stored hierarchies from before read as active.
+    status: PartnerStatus = PartnerStatus.ACTIVE
+    status_changed_at: datetime | None = None
+    status_changed_by: str | None = None
+    block_reason: str | None = None
+
+    @property
+    def is_blocked(self) -> bool:
+        return self.status is PartnerStatus.BLOCKED
 
     @property
     def aggregate_id(self) -> str:

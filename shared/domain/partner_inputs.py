@@ -72,6 +72,38 @@ class PartnerUserChanges(_Input):
         return set(self.model_fields_set)
 
 
+class OperatorPartnerUserChanges(PartnerUserChanges):
+    """Back office: an edit of any partner's user (a role, say), with who makes it."""
+
+    operator: OperatorName
+
+    def sent(self) -> set[str]:
+        return super().sent() - {"operator"}
+
+
+class OperatorAction(_Input):
+    """Back office: an action that needs nothing but who takes it (removing a user)."""
+
+    operator: OperatorName
+
+
+class PartnerRename(_Input):
+    name: text_field(200)
+    operator: OperatorName
+
+
+class PartnerBlock(_Input):
+    """Why the partner is blocked: required, kept in its history with who blocked it."""
+
+    reason: text_field(500, multiline=True)
+    operator: OperatorName
+
+
+class PartnerReactivation(_Input):
+    operator: OperatorName
+    note: text_field(500, multiline=True) | None = None
+
+
 class _Currency(_Input):
     currency: str
 

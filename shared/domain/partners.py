@@ -16,7 +16,7 @@ from enum import Enum
 
 from shared.domain.errors import DomainError, Forbidden, IllegalTransition
 from shared.domain.ids import derived_id
-from shared.domain.model import HierarchyRole, _Entity
+from shared.domain.model import CustomerHierarchy, HierarchyRole, PartnerStatus, _Entity
 
 
 class UserStatus(str, Enum):
@@ -52,6 +52,69 @@ class CurrencyInUse(DomainError):
 
 class LastAdmin(DomainError):
     """The change would leave the partner without an Admin."""
+
+
+PARTNER_BLOCKED = "partner_blocked"  # the reason code a blocked partner's orders are denied with
+
+
+class PartnerBlocked(Forbidden):
+    """The partner is blocked by the back office: its users may use none of the partner routes (403), and an
+    order check denies with ``partner_blocked``. Nothing of the partner's is deleted; reactivating it gives
+    everything back. ``problem_members`` are the members a problem+json answer adds (a client acts on the code,
+    not the words); an order's check or reservation adds its decision, deny."""
+
+    def __init__(self, hierarchy_id: str, order_id: str | None = None):
+        self.hierarchy_id, self.order_id = hierarchy_id, order_id
+        super().__init__(f"partner {hierarchy_id} is blocked; ask the back office")
+
+    def for_order(self, order_id: str) -> PartnerBlocked:
+        return PartnerBlocked(self.hierarchy_id, order_id)
+
+    def problem_members(self) -> dict:
+        members: dict = {"code": PARTNER_BLOCKED, "reasons": [{"code": PARTNER_BLOCKED, "message": str(self)}]}
+        if self.order_id is not None:
+            members["decision"] = "deny"
+        return members
+
+
+# A partner's standing: active ⇄ blocked, each by an operator; the same move again changes nothing.
+_STANDING: dict[PartnerStatus, frozenset[PartnerStatus]] = {
+    PartnerStatus.ACTIVE: frozenset({PartnerStatus.BLOCKED}),
+    PartnerStatus.BLOCKED: frozenset({PartnerStatus.ACTIVE}),
+}
+
+
+def _standing(hierarchy: CustomerHierarchy, target: PartnerStatus, by: str, at: datetime,
+              reason: str | None) -> CustomerHierarchy | None:
+    """The hierarchy moved to ``target``; None when it is there already (idempotent: nothing to write)."""
+    if hierarchy.status is target:
+        return None
+    if target not in _STANDING[hierarchy.status]:
+        raise IllegalTransition(f"partner {hierarchy.id} is {hierarchy.status.value}; it cannot become {target.value}")
+    return hierarchy.model_copy(update={"status": target, "status_changed_at": at, "status_changed_by": by,
+                                        "block_reason": reason})
+
+
+def blocked(hierarchy: CustomerHierarchy, by: str, reason: str, at: datetime) -> CustomerHierarchy | None:
+    """Blocked, with who and why; None: it was blocked already (the first block's who and why stand)."""
+    return _standing(hierarchy, PartnerStatus.BLOCKED, by, at, reason)
+
+
+def reactivated(hierarchy: CustomerHierarchy, by: str, at: datetime) -> CustomerHierarchy | None:
+    """Active again; None: it was not blocked."""
+    return _standing(hierarchy, PartnerStatus.ACTIVE, by, at, None)
+
+
+def renamed(hierarchy: CustomerHierarchy, name: str) -> CustomerHierarchy | None:
+    """The hierarchy under ``name``; None: it has that name already."""
+    return None if hierarchy.name == name else hierarchy.model_copy(update={"name": name})
+
+
+def usable(hierarchy: CustomerHierarchy) -> CustomerHierarchy:
+    """The hierarchy, if its users may use it; PartnerBlocked otherwise."""
+    if hierarchy.is_blocked:
+        raise PartnerBlocked(hierarchy.id)
+    return hierarchy
 
 
 def normalize_email(email: str) -> str:

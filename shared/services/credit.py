@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Callable
 
 from shared.domain.errors import Forbidden, IdempotencyConflict, InvalidInput, NotFound
 from shared.domain.model import HierarchyRole
@@ -21,6 +22,7 @@ from shared.domain.partner_inputs import CreditLineInput, OrderCheck, OrderRelea
 from shared.domain.partners import (
     CreditLine,
     CurrencyInUse,
+    PartnerBlocked,
     PartnerUser,
     Reservation,
     ReservationStatus,
@@ -96,6 +98,23 @@ def _orderer(uow: UnitOfWork, caller: Caller, hierarchy_id: str, user_id: str) -
     return user
 
 
+def _order_of(order_id: str, orderer: Callable[[], PartnerUser]) -> PartnerUser:
+    """The order's user; a blocked partner's order is denied with partner_blocked (a 403 naming the order)."""
+    try:
+        return orderer()
+    except PartnerBlocked as blocked:
+        raise blocked.for_order(order_id) from None
+
+
+def _refuse_if_blocked(uow: UnitOfWork, caller: Caller, hierarchy_id: str) -> None:
+    """A blocked partner's user is told so before any order is looked up (an unknown order too); anyone else
+    goes on to the order's own checks, which answer "no such order" for another partner's."""
+    try:
+        member_of(uow, caller, hierarchy_id)
+    except NotFound:
+        pass
+
+
 def _no_spending_limits(uow: UnitOfWork, line: CreditLine) -> None:
     """Spending limits are plain amounts read in the line's currency: changing it would turn a limit of
     10000 SEK into one of 10000 EUR without anyone deciding so."""
@@ -155,7 +174,7 @@ class Credit:
 
     def _check(self, caller: Caller, order: OrderCheck, amount: Decimal) -> OrderDecision:
         with self._store.unit_of_work(read_only=True) as uow:
-            user = _orderer(uow, caller, order.hierarchy_id, order.user_id)
+            user = _order_of(order.order_id, lambda: _orderer(uow, caller, order.hierarchy_id, order.user_id))
             line = uow.get_credit_line(order.hierarchy_id)
         return OrderDecision(order.order_id, amount, order.currency, order_refusals(user, line, amount, order.currency),
                              None if line is None else line.available)
@@ -171,7 +190,7 @@ class Credit:
     def _reserve(self, caller: Caller, order_id: str, order: OrderReservation, amount: Decimal) -> OrderDecision:
         now = self._clock.now()
         with self._store.unit_of_work() as uow:
-            user = _orderer(uow, caller, order.hierarchy_id, order.user_id)
+            user = _order_of(order_id, lambda: _orderer(uow, caller, order.hierarchy_id, order.user_id))
             line = uow.get_credit_line(order.hierarchy_id)
             available = None if line is None else line.available
             earlier = uow.get_reservation(order.hierarchy_id, order_id)
@@ -206,11 +225,14 @@ class Credit:
         now = self._clock.now()
         with self._store.unit_of_work() as uow:
             hierarchy_id = hierarchy_id or signed_in_user(uow, caller).hierarchy_id
+            _refuse_if_blocked(uow, caller, hierarchy_id)
             reservation = uow.get_reservation(hierarchy_id, order_id)
             if reservation is None:
                 raise NotFound(f"no reservation for order {order_id}")
             try:
                 _orderer(uow, caller, reservation.hierarchy_id, reservation.user_id)
+            except PartnerBlocked:
+                raise  # the caller's own partner is blocked: that, not "no such order"
             except (NotFound, Forbidden):
                 raise NotFound(f"no reservation for order {order_id}") from None
             if reservation.status is ReservationStatus.RELEASED:

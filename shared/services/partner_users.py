@@ -9,13 +9,20 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Callable
 
 from shared.domain.errors import Forbidden, IllegalTransition, InvalidInput, NotFound
-from shared.domain.model import CustomerHierarchy, HierarchyRole
+from shared.domain.model import CustomerHierarchy, HierarchyRole, HistoryEntry
 from shared.domain.money import MoneyError, amount_in, decimal_amount, format_amount
-from shared.domain.partner_inputs import NewPartnerUser, OperatorNewPartnerUser, PartnerUserChanges
+from shared.domain.partner_inputs import (
+    NewPartnerUser,
+    OperatorAction,
+    OperatorNewPartnerUser,
+    OperatorPartnerUserChanges,
+    PartnerUserChanges,
+)
 from shared.domain.partners import (
     CreditLine,
     EmailTaken,
@@ -24,6 +31,7 @@ from shared.domain.partners import (
     UserChange,
     UserStatus,
     person_customer_id_for,
+    usable,
     user_id_for,
 )
 from shared.domain.validation import validated
@@ -46,7 +54,7 @@ def member_of(uow: UnitOfWork, caller: Caller, hierarchy_id: str) -> tuple[Custo
     hierarchy = uow.get_hierarchy(hierarchy_id)
     if hierarchy is None or user.hierarchy_id != hierarchy_id or not user.is_active:
         raise NotFound(f"no partner {hierarchy_id}")
-    return hierarchy, user
+    return usable(hierarchy), user  # a member learns that its partner is blocked, no one else
 
 
 def existing_partner(uow: UnitOfWork, hierarchy_id: str) -> CustomerHierarchy:
@@ -91,6 +99,29 @@ def _keep_an_admin(users: list[PartnerUser], leaving: PartnerUser) -> None:
         raise LastAdmin("a partner keeps at least one Admin: make another user Admin first")
 
 
+Authorize = Callable[[UnitOfWork], CustomerHierarchy]
+
+OPERATOR_ACTOR = "back-office"  # the history's actor prefix for what an operator does (as for prospects)
+
+
+def partner_history(uow: UnitOfWork, hierarchy: CustomerHierarchy, at: datetime, actor: str, action: str,
+                    detail: str) -> None:
+    """One line of the partner's history. It is kept with the partner's records (its aggregate: its prospect's,
+    when it came from one, so the prospect's timeline tells it too) and commits with the change it tells of."""
+    uow.append_history(HistoryEntry(prospect_id=hierarchy.aggregate_id, at=at, actor=actor, action=action,
+                                    detail=detail))
+
+
+def _operator_on(hierarchy_id: str) -> Authorize:
+    return lambda uow: existing_partner(uow, hierarchy_id)
+
+
+def _edit_detail(user: PartnerUser, update: dict[str, object]) -> str:
+    shown = {field: getattr(value, "value", value) for field, value in update.items()}
+    return f"{user.email}: " + ", ".join(f"{field.replace('_', ' ')} {value if value is not None else 'none'}"
+                                         for field, value in sorted(shown.items()))
+
+
 @dataclass(frozen=True)
 class AddResult:
     user: PartnerUser
@@ -113,7 +144,7 @@ class PartnerUsers:
             hierarchy = uow.get_hierarchy(user.hierarchy_id)
         if hierarchy is None or user.status is UserStatus.REMOVED:
             raise NotFound("this sign-in is no user of a partner")
-        return user, hierarchy
+        return user, usable(hierarchy)
 
     def list(self, caller: Caller, hierarchy_id: str, include_removed: bool = False) -> list[PartnerUser]:
         return self._sign_ins.as_caller(caller, lambda: self._list(caller, hierarchy_id, include_removed))
@@ -141,14 +172,15 @@ class PartnerUsers:
         """The back office adds a user to any partner, with the same rules and sync as an admin's add: how a
         partner gets an Admin when it has none (its requester's email signed in for another partner already)."""
         new = validated(OperatorNewPartnerUser, payload)
-        return on_conflict(lambda: self._add(lambda uow: existing_partner(uow, hierarchy_id), hierarchy_id, new,
-                                             by=f"back-office:{new.operator}"))
+        return on_conflict(lambda: self._add(_operator_on(hierarchy_id), hierarchy_id, new,
+                                             by=f"{OPERATOR_ACTOR}:{new.operator}", recorded=True))
 
-    def _add(self, authorize: Callable[[UnitOfWork], CustomerHierarchy], hierarchy_id: str, new: NewPartnerUser,
-             by: str) -> AddResult:
+    def _add(self, authorize: Authorize, hierarchy_id: str, new: NewPartnerUser, by: str,
+             recorded: bool = False) -> AddResult:
+        """``recorded``: an operator's change, told in the partner's history (an admin's own are not)."""
         now = self._clock.now()
         with self._store.unit_of_work() as uow:
-            authorize(uow)
+            hierarchy = authorize(uow)
             uow.partner_users(hierarchy_id)  # read with the change: a concurrent change of the partner conflicts
             limit = spending_limit(new.spending_limit, uow.get_credit_line(hierarchy_id))
             role = HierarchyRole(new.role)
@@ -171,22 +203,29 @@ class PartnerUsers:
                     created_at=now, updated_at=now,
                 )
             uow.save_partner_user(user)
+            if recorded:
+                partner_history(uow, hierarchy, now, by, "partner user added", f"{user.email} as {role.value}")
         log.info("partner user added", extra={"hierarchy": hierarchy_id, "user": user.id, "role": role.value,
                                               "by": by})
         return AddResult(user, created=True)
 
     def edit(self, caller: Caller, hierarchy_id: str, user_id: str, payload: object) -> PartnerUser:
-        changes = validated(PartnerUserChanges, payload)
-        if not changes.sent():
-            raise InvalidInput([("(body)", "names no field to change (firstName, lastName, role, spendingLimit, "
-                                           "language)")])
+        changes = _some_changes(validated(PartnerUserChanges, payload))
         return self._sign_ins.as_caller(caller, lambda: on_conflict(
-            lambda: self._edit(caller, hierarchy_id, user_id, changes)))
+            lambda: self._edit(lambda uow: admin_of(uow, caller, hierarchy_id), hierarchy_id, user_id, changes)))
 
-    def _edit(self, caller: Caller, hierarchy_id: str, user_id: str, changes: PartnerUserChanges) -> PartnerUser:
+    def edit_by_operator(self, hierarchy_id: str, user_id: str, payload: object) -> PartnerUser:
+        """The back office changes any partner's user (makes another Admin, say), under the admin's rules."""
+        changes = _some_changes(validated(OperatorPartnerUserChanges, payload))
+        return on_conflict(lambda: self._edit(_operator_on(hierarchy_id), hierarchy_id, user_id, changes,
+                                              by=f"{OPERATOR_ACTOR}:{changes.operator}"))
+
+    def _edit(self, authorize: Authorize, hierarchy_id: str, user_id: str, changes: PartnerUserChanges,
+              by: str | None = None) -> PartnerUser:
+        """``by``: an operator's change, told in the partner's history."""
         now = self._clock.now()
         with self._store.unit_of_work() as uow:
-            admin_of(uow, caller, hierarchy_id)
+            hierarchy = authorize(uow)
             users = uow.partner_users(hierarchy_id)
             user = _user_in(users, hierarchy_id, user_id)
             update: dict[str, object] = {}
@@ -208,23 +247,41 @@ class PartnerUsers:
             except IllegalTransition as error:
                 raise NotFound(str(error)) from None
             uow.save_partner_user(edited)
+            if by is not None:
+                partner_history(uow, hierarchy, now, by, "partner user changed", _edit_detail(user, update))
         log.info("partner user edited", extra={"hierarchy": hierarchy_id, "user": user_id, "fields": sorted(update)})
         return edited
 
     def remove(self, caller: Caller, hierarchy_id: str, user_id: str) -> PartnerUser:
-        return self._sign_ins.as_caller(caller, lambda: on_conflict(lambda: self._remove(caller, hierarchy_id, user_id)))
+        return self._sign_ins.as_caller(caller, lambda: on_conflict(
+            lambda: self._remove(lambda uow: admin_of(uow, caller, hierarchy_id), hierarchy_id, user_id)))
 
-    def _remove(self, caller: Caller, hierarchy_id: str, user_id: str) -> PartnerUser:
+    def remove_by_operator(self, hierarchy_id: str, user_id: str, payload: object) -> PartnerUser:
+        """The back office removes any partner's user (never its last Admin), as its admin would."""
+        given = validated(OperatorAction, payload)
+        return on_conflict(lambda: self._remove(_operator_on(hierarchy_id), hierarchy_id, user_id,
+                                                by=f"{OPERATOR_ACTOR}:{given.operator}"))
+
+    def _remove(self, authorize: Authorize, hierarchy_id: str, user_id: str, by: str | None = None) -> PartnerUser:
         now = self._clock.now()
         with self._store.unit_of_work() as uow:
-            admin_of(uow, caller, hierarchy_id)
+            hierarchy = authorize(uow)
             users = uow.partner_users(hierarchy_id)
             user = _user_in(users, hierarchy_id, user_id)
             _keep_an_admin(users, user)
             removed = user.removed(now)
             uow.save_partner_user(removed)
+            if by is not None:
+                partner_history(uow, hierarchy, now, by, "partner user removed", user.email)
         log.info("partner user removed", extra={"hierarchy": hierarchy_id, "user": user_id})
         return removed
+
+
+def _some_changes(changes: PartnerUserChanges) -> PartnerUserChanges:
+    if not changes.sent():
+        raise InvalidInput([("(body)", "names no field to change (firstName, lastName, role, spendingLimit, "
+                                       "language)")])
+    return changes
 
 
 def user_json(user: PartnerUser) -> dict:

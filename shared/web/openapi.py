@@ -97,8 +97,9 @@ _KEY_REFUSED = Answer("No key or a wrong one: the Functions host refuses the req
                       "(its answer has no problem+json body)")
 _TOKEN_REFUSED = _problem("No bearer token, or one that is expired, wrongly signed or for another audience",
                           "WWW-Authenticate")
-_FORBIDDEN = _problem("The signed-in user may not do this (a User where an Admin is needed), or the token's "
-                      "account is not the one this email's partner user signs in with")
+_FORBIDDEN = _problem("The signed-in user may not do this (a User where an Admin is needed), the token's "
+                      "account is not the one this email's partner user signs in with, or the partner is blocked by "
+                      "the back office (`code`: partner_blocked; an order check or reservation adds `decision`: deny)")
 
 # The answers many routes share, kept once in components/responses.
 _SHARED_ANSWERS = {"Malformed": MALFORMED, "TooLarge": TOO_LARGE, "WrongType": WRONG_TYPE, "Invalid": INVALID,
@@ -190,6 +191,8 @@ def _list_params() -> tuple[Param, ...]:
               {"type": "string", "minLength": 1}),
         Param("limit", "query", "Rows per page (default 50)", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}),
     )
+
+
 def _page(description: str) -> Answer:
     return Answer(description, {HTML: {"type": "string"}})
 
@@ -208,11 +211,25 @@ _FORM_REFUSALS = {status: Answer(why, {HTML: {"type": "string"}}) for status, wh
     (413, "The form is too large"), (415, "Not a form post"), (422, "Invalid values"))}
 
 
+_PAGE = {HTML: {"type": "string"}}
+# A console form's POST: 303 back to the partner's page, which shows what changed or, in words, why not.
+_CONSOLE_POST_ANSWERS = {303: Answer("Done or refused: back to the page, which says which and why", {}, ("Location",)),
+                         **{status: Answer(why, _PAGE) for status, why in (
+                             (400, "A form that cannot be read"), (413, "The form is too large"),
+                             (415, "Not a form post"))}}
+
+
+def _console_form(fields: dict[str, bool]) -> dict:
+    """A console form's schema: its CSRF token and ``fields`` (name: required)."""
+    return {"type": "object", "required": ["csrf", *(name for name, required in fields.items() if required)],
+            "properties": {"csrf": {"type": "string"}, **{name: {"type": "string"} for name in fields}}}
+
+
 def _operations() -> tuple[Operation, ...]:
     """The table. Imports here, not at the top: the domain models load pydantic and the services."""
     from shared.domain.partner_inputs import (
-        CreditLineInput, NewCustomer, NewPartnerUser, OnboardExisting, OperatorNewPartnerUser, OrderCheck,
-        OrderRelease, OrderReservation, PartnerUserChanges,
+        CreditLineInput, NewCustomer, NewPartnerUser, OnboardExisting, OperatorNewPartnerUser,
+        OperatorPartnerUserChanges, OrderCheck, OrderRelease, OrderReservation, PartnerUserChanges,
     )
     from shared.domain.model import Customer  # the route answers the entity itself (model_dump)
     from shared.domain.partners import user_id_for
@@ -341,9 +358,82 @@ def _operations() -> tuple[Operation, ...]:
                   answers={201: Answer("Recorded", {JSON: Customer}),
                            200: Answer("Recorded before with the same values", {JSON: Customer}),
                            **json_errors, 409: CONFLICT}),
-        Operation("backoffice_partners", "GET", "backoffice/partners", "Every partner, in number order",
+        Operation("backoffice_partners", "GET", "backoffice/partners", "Partners in number order, a page at a time",
                   Auth.FUNCTION_KEY, tag="back office",
-                  answers={200: Answer("The partners", {JSON: a.Partners})}),
+                  params=(Param("q", "query", "A partner's number (CH-000001), a user's email, or text its name "
+                                "contains (any case)", {"type": "string"}),
+                          Param("cursor", "query", "The previous page's `next`", {"type": "string"}),
+                          Param("limit", "query", "Partners per page (1 to 200, default 25)",
+                                {"type": "integer", "minimum": 1, "maximum": 200})),
+                  answers={200: Answer("A page of partners", {JSON: a.Partners}),
+                           422: _problem("A cursor this list did not give, or a limit out of range")}),
+        Operation("backoffice_partner", "GET", "backoffice/partners/{hierarchyId}",
+                  "A partner whole: standing, users, credit line, open reservations, history", Auth.FUNCTION_KEY,
+                  tag="back office", answers={200: Answer("The partner", {JSON: a.PartnerFile}), 404: NOT_FOUND}),
+        Operation("backoffice_partner", "PATCH", "backoffice/partners/{hierarchyId}",
+                  "Rename a partner (told in its history)", Auth.FUNCTION_KEY, tag="back office",
+                  body={JSON: a.RenameBody}, example={"name": "Fabrikam Nordic AB", "operator": "alice"},
+                  answers={200: Answer("Renamed (changed is false when it had the name)", {JSON: a.PartnerChange}),
+                           **json_errors, 404: NOT_FOUND}),
+        Operation("backoffice_partner_block", "POST", "backoffice/partners/{hierarchyId}/block",
+                  "Block a partner: its users get 403 on the partner routes, its orders are denied "
+                  "(partner_blocked); nothing is deleted", Auth.FUNCTION_KEY, tag="back office",
+                  body={JSON: a.BlockBody}, example={"reason": "Unpaid invoices", "operator": "alice"},
+                  answers={200: Answer("Blocked (changed is false when it was blocked: the first who and why "
+                                       "stand)", {JSON: a.PartnerChange}), **json_errors, 404: NOT_FOUND}),
+        Operation("backoffice_partner_reactivate", "POST", "backoffice/partners/{hierarchyId}/reactivate",
+                  "Reactivate a blocked partner", Auth.FUNCTION_KEY, tag="back office",
+                  body={JSON: a.ReactivateBody}, example={"operator": "alice", "note": "Invoices paid"},
+                  answers={200: Answer("Active (changed is false when it was not blocked)", {JSON: a.PartnerChange}),
+                           **json_errors, 404: NOT_FOUND}),
+        Operation("backoffice_partner_user", "PATCH", "backoffice/partners/{hierarchyId}/users/{userId}",
+                  "Change any partner's user (make another Admin, say), under its admin's rules", Auth.FUNCTION_KEY,
+                  tag="back office", body={JSON: OperatorPartnerUserChanges},
+                  example={"operator": "alice", "role": "Admin"},
+                  answers={202: Answer("Changed; the sync applies it", {JSON: a.PartnerUser}),
+                           200: Answer("Nothing changed", {JSON: a.PartnerUser}), **json_errors, **user_answers}),
+        Operation("backoffice_partner_user", "DELETE", "backoffice/partners/{hierarchyId}/users/{userId}",
+                  "Remove any partner's user (never its last Admin)", Auth.FUNCTION_KEY, tag="back office",
+                  body={JSON: a.OperatorBody}, example={"operator": "alice"},
+                  answers={202: Answer("Removed; the sync takes it out of the hierarchy", {JSON: a.PartnerUser}),
+                           **json_errors, **user_answers}),
+        # --- the console's Partners pages (functions/console_partners.py) ---------------------------------------
+        Operation("console_partners", "GET", "console/partners", "Partners: the list, with search", Auth.CONSOLE,
+                  tag="console",
+                  params=(Param("q", "query", "A name (any part), a number CH-000001 or a user's email",
+                                {"type": "string"}),
+                          Param("cursor", "query", "Where the previous page ended (its Next page link)",
+                                {"type": "string"})),
+                  answers={200: Answer("The page", _PAGE),
+                           422: Answer("A cursor the list did not give", _PAGE)}),
+        Operation("console_partner", "GET", "console/partners/{hierarchyId}",
+                  "A partner's page: hierarchy, members, credit line, open reservations, history; the actions for "
+                  "an Operator", Auth.CONSOLE, tag="console",
+                  answers={200: Answer("The page", _PAGE), 404: Answer("No such partner", _PAGE)}),
+        Operation("console_partner_block", "GET", "console/partners/{hierarchyId}/block",
+                  "Confirm blocking a partner (what it does), with the reason", Auth.CONSOLE, tag="console",
+                  answers={200: Answer("The confirmation", _PAGE), 404: Answer("No such partner", _PAGE)}),
+        Operation("console_partner_user", "GET", "console/partners/{hierarchyId}/users/{userId}",
+                  "Confirm demoting or removing a partner's user", Auth.CONSOLE, tag="console",
+                  params=(Param("change", "query", "What to confirm", {"enum": ["demote", "remove"]}),),
+                  answers={200: Answer("The confirmation", _PAGE),
+                           303: Answer("No such user: back to the partner's page", {}, ("Location",)),
+                           404: Answer("No such partner", _PAGE), 422: Answer("Neither demote nor remove", _PAGE)}),
+        *(Operation(function, "POST", f"console/partners/{{hierarchyId}}{suffix}", summary, Auth.CONSOLE,
+                    tag="console", body={FORM: _console_form(fields)}, example={"csrf": "(the page's)", **example},
+                    answers=_CONSOLE_POST_ANSWERS)
+          for function, suffix, summary, fields, example in (
+              ("console_partner_rename", "/rename", "Rename the partner", {"name": True}, {"name": "Fabrikam Nordic"}),
+              ("console_partner_block", "/block", "Block the partner (with the reason)", {"reason": True},
+               {"reason": "Unpaid invoices"}),
+              ("console_partner_reactivate", "/reactivate", "Reactivate the partner", {"note": False}, {}),
+              ("console_partner_credit", "/credit", "Set the partner's credit line",
+               {"limit": True, "currency": True}, {"limit": "5000.00", "currency": "EUR"}),
+              ("console_partner_users", "/users", "Add a user to the partner",
+               {"firstName": True, "lastName": True, "email": True, "role": False, "spendingLimit": False},
+               {"firstName": "Anna", "lastName": "Berg", "email": "anna@fabrikam.example", "role": "Admin"}),
+              ("console_partner_user", "/users/{userId}", "Make a user Admin, make it User, or remove it",
+               {"change": True}, {"change": "admin"}))),
         Operation("backoffice_partners", "POST", "backoffice/partners",
                   "Make an existing Organization a partner, with existing Persons as its users", Auth.FUNCTION_KEY,
                   tag="back office", body={JSON: OnboardExisting},

@@ -43,6 +43,12 @@ class StandingDecision(_Snake):
     decided_at: datetime | None
 
 
+class OrderRefusal(_Snake):
+    code: str = Field(description="over_user_limit, over_credit, user_not_active, currency_mismatch, no_credit_line "
+                                  "or partner_blocked")
+    message: str
+
+
 class Problem(_Snake):
     """RFC 9457 problem details, as every error of these routes is answered (functions/_http.py ``problem``)."""
 
@@ -51,8 +57,13 @@ class Problem(_Snake):
     status: int
     detail: str
     errors: list[FieldProblem] | None = Field(None, description="With 422: each invalid field and why")
-    decision: StandingDecision | None = Field(None, description="With a back-office decision's 409: the one that "
-                                                                "stands")
+    decision: StandingDecision | Literal["deny"] | None = Field(
+        None, description="With a back-office decision's 409: the one that stands; with a blocked partner's order "
+                          "check or reservation (403): deny")
+    code: Literal["partner_blocked"] | None = Field(None, description="With 403: the partner is blocked by the "
+                                                                      "back office")
+    reasons: list[OrderRefusal] | None = Field(None, description="With a blocked partner's 403: why, as an order "
+                                                                 "check's reasons")
 
 
 # --- bodies read without a domain model ------------------------------------------------------------------
@@ -151,8 +162,60 @@ class Partner(_Camel):
     created_at: datetime
 
 
+class PartnerStanding(Partner):
+    """A partner with its standing (shared/services/partner_admin.py ``standing_json``)."""
+
+    status: Literal["active", "blocked"]
+    status_changed_at: datetime | None = Field(description="When it was last blocked or reactivated")
+    status_changed_by: str | None = Field(description="Who did (back-office:<operator>)")
+    block_reason: str | None = Field(description="Why it is blocked (null when active)")
+
+
+class PartnerAdmin(_Camel):
+    id: str
+    email: str
+    name: str
+
+
+class PartnerRow(PartnerStanding):
+    users: int = Field(description="Its users, removed ones not counted")
+    admins: list[PartnerAdmin]
+    credit: CreditLine | None
+
+
 class Partners(_Snake):
-    partners: list[Partner]
+    partners: list[PartnerRow]
+    next: str | None = Field(description="The cursor of the next page (null: this is the last one)")
+
+
+class PartnerChange(PartnerStanding):
+    changed: bool = Field(description="false: it was so already; nothing was written")
+
+
+class PartnerHistoryEntry(_Snake):
+    at: datetime
+    actor: str
+    action: str
+    detail: str
+
+
+class RenameBody(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    operator: str = Operator
+
+
+class BlockBody(BaseModel):
+    reason: str = Field(min_length=1, max_length=500, description="Why: kept in the history with who blocked it")
+    operator: str = Operator
+
+
+class ReactivateBody(BaseModel):
+    operator: str = Operator
+    note: str | None = Field(None, max_length=500)
+
+
+class OperatorBody(BaseModel):
+    operator: str = Operator
 
 
 class ProspectRow(_Camel):
@@ -213,11 +276,6 @@ class ReleasedReservation(Reservation):
     changed: bool = Field(description="false: it was released before")
 
 
-class OrderRefusal(_Snake):
-    code: str = Field(description="over_user_limit, over_credit, user_not_active, currency_mismatch or no_credit_line")
-    message: str
-
-
 class OrderDecision(_Camel):
     order_id: str
     decision: Literal["allow", "deny"]
@@ -227,6 +285,15 @@ class OrderDecision(_Camel):
     available_credit: str | None = Field(pattern=AMOUNT, description="Credit left after this answer (null without a "
                                                                      "credit line)")
     reservation: Reservation | None = Field(None, description="With a reservation: what is held")
+
+
+class PartnerFile(PartnerStanding):
+    """Everything on a partner's page; its history is its prospect's when it came from one."""
+
+    users: list[PartnerUser]
+    credit: CreditLine | None
+    open_reservations: list[Reservation]
+    history: list[PartnerHistoryEntry]
 
 
 # --- the Dataverse webhook -------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 
 from shared.domain.errors import DuplicateRecord
-from shared.domain.model import HierarchyRole, MemberStatus
+from shared.domain.model import HierarchyRole, MemberStatus, PartnerStatus
 from shared.domain.partners import Reservation, ReservationStatus, SignIn, UserChange, UserStatus
 from tests.contract.factories import at, credit_line, hierarchy, member, partner_user, reservation
 from tests.contract.test_store_contract import harness, racing, store  # noqa: F401 - fixtures
@@ -267,3 +267,54 @@ def test_racing_first_sign_ins_bind_the_user_once(harness, partners, accounts):
         assert uow.get_partner_user(anna.id).sign_in.subject == bindings[0]
         assert uow.find_partner_user_by_sign_in(ISSUER, bindings[0]).id == anna.id
         assert all(uow.find_partner_user_by_sign_in(ISSUER, s) is None for s in set(accounts) - set(bindings))
+
+
+def test_hierarchy_pages_in_number_order_after_a_cursor_with_a_name_filter(store):
+    names = {1: "Fabrikam AB", 2: "Ålands Ölhandel", 3: "Contoso", 4: "Fabrikam Nordic", 5: "Northwind"}
+    with store.unit_of_work() as uow:
+        for n in (3, 1, 5, 2, 4):  # saved out of order: the page is in number order all the same
+            uow.save_hierarchy(hierarchy(f"CH-{n:06d}", f"prospect-{n}" if n % 2 else None, names[n]))
+
+    def page(after, limit, name=None):
+        with store.unit_of_work(read_only=True) as uow:
+            return [h.id for h in uow.hierarchy_page(after, limit, name)]
+
+    assert page(None, 2) == ["CH-000001", "CH-000002"]
+    assert page("CH-000002", 2) == ["CH-000003", "CH-000004"]
+    assert page("CH-000004", 2) == ["CH-000005"]
+    assert page("CH-000005", 2) == []
+    assert page(None, 5, "FABRIKAM") == ["CH-000001", "CH-000004"]
+    assert page("CH-000001", 5, "fabrikam") == ["CH-000004"]
+    assert page(None, 1, "fabrikam") == ["CH-000001"]
+    assert page(None, 5, "ölhandel") == ["CH-000002"]
+    assert page(None, 5, "nothing like it") == []
+
+
+def test_a_renamed_and_blocked_hierarchy_reads_back_and_is_found_by_its_new_name(store):
+    with store.unit_of_work() as uow:
+        uow.save_hierarchy(hierarchy("CH-000001", "prospect-1", "Old Name AB"))
+    with store.unit_of_work() as uow:
+        changed = uow.get_hierarchy("CH-000001").model_copy(update={
+            "name": "New Name AB", "status": PartnerStatus.BLOCKED, "status_changed_at": at(3),
+            "status_changed_by": "back-office:alice", "block_reason": "unpaid"})
+        uow.save_hierarchy(changed)
+    with store.unit_of_work(read_only=True) as uow:
+        assert uow.get_hierarchy("CH-000001") == changed
+        assert uow.find_hierarchy_by_prospect("prospect-1") == changed
+        assert [h.id for h in uow.hierarchy_page(None, 5, "new name")] == ["CH-000001"]
+        assert uow.hierarchy_page(None, 5, "old name") == []
+
+
+def test_open_reservations_are_the_partners_held_ones_oldest_first(partners):
+    held = [reservation(f"order-{i}", "CH-000001").model_copy(update={"created_at": at(10 - i)}) for i in range(3)]
+    released = reservation("order-9", "CH-000001").model_copy(update={"status": ReservationStatus.RELEASED,
+                                                                      "released_at": at(20)})
+    other = reservation("order-0", "CH-000002")
+    with partners.unit_of_work() as uow:
+        for r in [*held, released, other]:
+            uow.save_reservation(r)
+    with partners.unit_of_work(read_only=True) as uow:
+        assert [r.order_id for r in uow.open_reservations("CH-000001", 10)] == ["order-2", "order-1", "order-0"]
+        assert [r.order_id for r in uow.open_reservations("CH-000001", 2)] == ["order-2", "order-1"]
+        assert uow.open_reservations("CH-000002", 10) == [other]
+        assert uow.open_reservations("CH-000009", 10) == []

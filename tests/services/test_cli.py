@@ -242,6 +242,33 @@ def test_back_office_partner_commands(tmp_path, capsys):
     assert code == 1 and "no partner CH-000009" in out
 
 
+def test_partner_rename_block_reactivate_and_user_commands(tmp_path, capsys):
+    data = str(tmp_path)
+    assert run(capsys, "--data-dir", data, "demo")[0] == 0
+    cmd = ["--data-dir", data, "partner"]
+    code, out = run(capsys, *cmd, "rename", "CH-000001", "Fabrikam Nordic", "--operator", "alice")
+    assert (code, out) == (0, "CH-000001 renamed: 'Fabrikam Nordic', active\n")
+    with pytest.raises(SystemExit) as usage:  # a block without a reason is refused before anything runs
+        main(["--data-dir", data, "partner", "block", "CH-000001"])
+    assert usage.value.code == 2 and "--reason" in capsys.readouterr().err
+    code, out = run(capsys, *cmd, "block", "CH-000001", "--reason", "Unpaid invoices", "--operator", "alice")
+    assert (code, out) == (0, "CH-000001 blocked: 'Fabrikam Nordic', blocked\n")
+    code, out = run(capsys, *cmd, "block", "CH-000001", "--reason", "again", "--operator", "bob")
+    assert (code, out) == (0, "CH-000001 is 'Fabrikam Nordic', blocked already; nothing changed\n")
+    code, out = run(capsys, *cmd, "show", "CH-000001", "--history")
+    assert "BLOCKED since" in out and "by back-office:alice: Unpaid invoices" in out
+    assert "partner blocked — Unpaid invoices" in out and "partner renamed" in out
+    listed = run(capsys, "--data-dir", data, "partners", "--search", "nordic")[1].splitlines()
+    assert len(listed) == 2 and listed[1].split()[:4] == ["CH-000001", "Fabrikam", "Nordic", "blocked"]
+
+    admin = run(capsys, *cmd, "CH-000001")[1].splitlines()[-1].split()[0]  # the old form: show
+    code, out = run(capsys, *cmd, "user", "CH-000001", admin, "--remove", "--operator", "alice")
+    assert code == 1 and "at least one Admin" in out
+    code, out = run(capsys, *cmd, "reactivate", "CH-000001", "--note", "Paid", "--operator", "bob")
+    assert (code, out) == (0, "CH-000001 reactivated: 'Fabrikam Nordic', active\n")
+    assert run(capsys, *cmd, "reactivate", "CH-000001")[1].endswith("active already; nothing changed\n")
+
+
 def test_the_back_office_gives_a_partner_an_admin_and_acknowledges_the_flag(tmp_path, capsys):
     from shared.bootstrap import Container
     from shared.config import Settings
