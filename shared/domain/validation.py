@@ -49,15 +49,16 @@ MAX_OPERATOR = 64
 class TextRefused(ValueError):
     """A text refused by ``visible_text``; ``code`` names the rule (line_break, tab, hidden_character)."""
 
-    def __init__(self, code: str, message: str):
-        self.code = code
+    def __init__(self, code: str, message: str, **context: str):
+        self.code, self.context = code, context
         super().__init__(message)
 
 
-def refused(code: str, message: str) -> PydanticCustomError:
-    """A validator's refusal that keeps ``message`` as the API's words and ``code`` as its error type, so that
-    a page can word it in its reader's language (shared/web) without parsing English."""
-    return PydanticCustomError(code, message)
+def refused(code: str, message: str, **context: str) -> PydanticCustomError:
+    """A validator's refusal that keeps ``message`` as the API's words and ``code`` as its error type (with
+    ``context``, e.g. the character found), so that a page can word it in its reader's language (shared/web)
+    without parsing English."""
+    return PydanticCustomError(code, message, context or None)
 
 
 _HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
@@ -81,7 +82,7 @@ def visible_text(text: str, *, multiline: bool = False) -> str:
         if not multiline and ch == "\t":
             raise TextRefused("tab", "must not contain tabs")
         raise TextRefused("hidden_character", f"has a hidden character (U+{ord(ch):04X}), often pasted along with copied text: "
-                         "please type it again")
+                         "please type it again", character=f"U+{ord(ch):04X}")
     return text
 
 
@@ -89,14 +90,14 @@ def _single_line(text: str) -> str:
     try:
         return visible_text(text)
     except TextRefused as error:
-        raise refused(error.code, str(error)) from None
+        raise refused(error.code, str(error), **error.context) from None
 
 
 def _multiline(text: str) -> str:
     try:
         return visible_text(text, multiline=True)
     except TextRefused as error:
-        raise refused(error.code, str(error)) from None
+        raise refused(error.code, str(error), **error.context) from None
 
 
 def text_field(max_length: int, min_length: int = 1, *, multiline: bool = False):
