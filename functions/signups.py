@@ -41,4 +41,5 @@ def signup_status(req: func.HttpRequest) -> func.HttpResponse:
         branding = c.settings.branding(form_channel(None))
         return html_response(not_found_page(reader_of(req, branding.store_time_zone), branding, here), 404)
     branding = c.settings.branding(view.channel_id)
-    return html_response(status_page(reader_of(req, branding.store_time_zone), branding, view, here))
+    return html_response(status_page(reader_of(req, branding.store_time_zone), branding, view, here,
+                                     auto_update=req.params.get("updates") != "off"))

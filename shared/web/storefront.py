@@ -302,16 +302,22 @@ def confirmation_page(reader: Reader, branding: Branding, view, status_url: str,
     )
 
 
-def status_page(reader: Reader, branding: Branding, view, status_path: str) -> str:
-    """Where a request stands, in words with local dates; it reloads itself until the request is decided."""
+def status_page(reader: Reader, branding: Branding, view, status_path: str, *, auto_update: bool = True) -> str:
+    """Where a request stands, in words with local dates. Until the request is decided it reloads itself (a meta
+    refresh: no script), unless the reader turned that off (``auto_update``): a page that changes by itself
+    can lose a screen reader's place, so the first thing after the status is the link that stops it (WCAG
+    2.2.1, "turn off"), and the page without it links back to the updating one."""
     from shared.web.pages import render
 
     _ = reader.gettext
+    undecided = not view.decided
     return render(
         "storefront/status.html", **page_values(reader, branding, status_path),
         page_title=_(N_("Your request")), current=_(STEP_TEXT.get(view.status, view.status)),
         steps=status_steps(view, reader), next=_(NEXT_TEXT.get(view.status, NEXT_TEXT["received"])),
-        refresh_seconds=None if view.decided else REFRESH_SECONDS,
+        refresh_seconds=REFRESH_SECONDS if undecided and auto_update else None,
+        stop_url=with_language(status_path, reader.language, updates="off") if undecided and auto_update else None,
+        resume_url=with_language(status_path, reader.language) if undecided and not auto_update else None,
     )
 
 

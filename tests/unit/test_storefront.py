@@ -352,3 +352,15 @@ def test_form_page_never_lets_a_value_open_a_tag(values, channel):
     for name, value in values.items():
         if name != "comments":
             assert found[name]["value"] == value
+
+
+def test_the_reader_can_stop_the_status_page_updating_itself_and_start_it_again():
+    updating = status_page(EN, BRANDING, view(), "/api/signups/abc-123")
+    assert 'href="/api/signups/abc-123?updates=off&amp;lang=en">Stop updating</a>' in updating
+    # the link comes right after the status, before the page goes on
+    assert updating.index("Stop updating") < updating.index("<h2>")
+    still = status_page(EN, BRANDING, view(), "/api/signups/abc-123", auto_update=False)
+    assert "http-equiv" not in still and 'href="/api/signups/abc-123?lang=en">Update this page by itself</a>' in still
+    decided = view("rejected", [("received", view().updated_at), ("rejected", view().updated_at)])
+    assert "Stop updating" not in status_page(EN, BRANDING, decided, "/x")
+    assert "by itself" not in status_page(EN, BRANDING, decided, "/x", auto_update=False)
