@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import re
 import uuid
-from contextlib import contextmanager
 
 import pytest
 
-from tests.e2e.conftest import start_host, stop_host, wait_for
+from tests.e2e.conftest import read_store, start_host, stop_host, wait_for
 from tests.browser import browser, open_page, page  # noqa: F401
 
 
@@ -65,18 +64,6 @@ def submit(page):
     with page.expect_navigation() as navigation:
         page.get_by_role("button", name="Send request").click()
     return navigation.value
-
-
-@contextmanager
-def read_store(live_host):
-    """A read-only unit of work on the host's state, beside the running host (its adapters closed after)."""
-    c = live_host.container()
-    try:
-        with c.store.unit_of_work(read_only=True) as uow:
-            yield uow
-    finally:
-        for adapter in (c.store, c.queue, c.sales):
-            adapter.close()
 
 
 def stored_state(live_host) -> tuple[list, list]:

@@ -5,12 +5,11 @@ no serious or critical violation on any of them; each page is saved as a screens
 from __future__ import annotations
 
 import re
-from contextlib import contextmanager
 
 import pytest
 
 from tests.browser import DESKTOP, PHONE, axe_serious, browser, describe, open_page, screenshot  # noqa: F401
-from tests.e2e.conftest import start_host, stop_host
+from tests.e2e.conftest import read_store, start_host, stop_host
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
@@ -55,17 +54,6 @@ def live_host(tmp_path_factory):
                       {"PRIVACY_POLICY_URL": POLICY, "SUPPORT_EMAIL": "partners@contoso.example"})
     yield host
     stop_host(host)
-
-
-@contextmanager
-def read_store(live_host):
-    c = live_host.container()
-    try:
-        with c.store.unit_of_work(read_only=True) as uow:
-            yield uow
-    finally:
-        for adapter in (c.store, c.queue, c.sales):
-            adapter.close()
 
 
 def signups_of(live_host, company: str) -> list:
