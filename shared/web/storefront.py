@@ -68,7 +68,8 @@ _MESSAGES = {
                            "please type it again."),
     "consent": N_("Tick the box to accept the privacy policy."),
 }
-_REQUIRED_CHOICE = {"country": N_("Choose a country from the list."), "language": N_("Choose a language from the list.")}
+# A select left empty: "choose one", not "fill in".
+_REQUIRED_CHOICE = {kind: _MESSAGES[kind] for kind in ("country", "language")}
 _OTHERWISE = N_("Check what you entered here.")
 
 # The steps of a request in the applicant's words, and what happens after each.
@@ -217,9 +218,9 @@ def with_language(path: str, language: str, **query: str) -> str:
     return f"{path}?{urlencode({**query, 'lang': language})}"
 
 
-def page_values(reader: Reader, branding: Branding, here: str, **query: str) -> dict:
-    """What every storefront template reads: the language's words, the channel's branding, and ``here`` (the
-    page's path and ``query``) in each page language for the language links."""
+def page_values(reader: Reader, branding: Branding, channel: str, here: str, /, **query: str) -> dict:
+    """What every storefront template reads: the language's words, the branding and theme of ``channel``, and
+    ``here`` (the page's path and ``query``) in each page language for the language links."""
     from babel import Locale
 
     languages = [{"lang": tag, "name": Locale.parse(tag).get_display_name(tag).capitalize(),
@@ -229,8 +230,8 @@ def page_values(reader: Reader, branding: Branding, here: str, **query: str) -> 
         "lang": reader.language, "reader": reader, "branding": branding, "language_links": languages,
         "gettext": newstyle_gettext(reader.gettext), "_": newstyle_gettext(reader.gettext),
         "ngettext": newstyle_ngettext(reader.ngettext),
-        "theme_url": with_language(f"/api/signup/theme/{branding.channel_id or DEFAULT_CHANNEL}", reader.language,
-                                   v=theme_version(branding)),
+        # The theme route looks the channel up as the page did, so the two always agree.
+        "theme_url": with_language(f"/api/signup/theme/{channel}", reader.language, v=theme_version(branding)),
     }
 
 
@@ -272,7 +273,7 @@ def form_page(reader: Reader, branding: Branding, *, channel_id: str, form_key: 
     values = values or {}
     _ = reader.gettext
     return render(
-        "storefront/form.html", **page_values(reader, branding, FORM_PATH, channel=channel_id),
+        "storefront/form.html", **page_values(reader, branding, channel_id, FORM_PATH, channel=channel_id),
         page_title=_(N_("Become a business partner")), action=with_language(FORM_PATH, reader.language),
         channel_id=channel_id, form_key=form_key, values=values, fields=FORM_FIELDS, errors=list(errors),
         errors_by_field={error.field: error for error in errors}, notice=_(NOTICES[notice]) if notice else None,
@@ -296,7 +297,7 @@ def confirmation_page(reader: Reader, branding: Branding, view, status_url: str,
     from shared.web.pages import render
 
     return render(
-        "storefront/confirmation.html", **page_values(reader, branding, received_path(view.signup_id)),
+        "storefront/confirmation.html", **page_values(reader, branding, view.channel_id, received_path(view.signup_id)),
         page_title=reader.gettext(N_("Thank you, we received your request")), signup_id=view.signup_id,
         status_url=with_language(status_url, reader.language), received_email=received_email, refresh_seconds=None,
     )
@@ -312,7 +313,7 @@ def status_page(reader: Reader, branding: Branding, view, status_path: str, *, a
     _ = reader.gettext
     undecided = not view.decided
     return render(
-        "storefront/status.html", **page_values(reader, branding, status_path),
+        "storefront/status.html", **page_values(reader, branding, view.channel_id, status_path),
         page_title=_(N_("Your request")), current=_(STEP_TEXT.get(view.status, view.status)),
         steps=status_steps(view, reader), next=_(NEXT_TEXT.get(view.status, NEXT_TEXT["received"])),
         refresh_seconds=REFRESH_SECONDS if undecided and auto_update else None,
@@ -324,5 +325,5 @@ def status_page(reader: Reader, branding: Branding, view, status_path: str, *, a
 def not_found_page(reader: Reader, branding: Branding, here: str) -> str:
     from shared.web.pages import render
 
-    return render("storefront/not_found.html", **page_values(reader, branding, here),
+    return render("storefront/not_found.html", **page_values(reader, branding, DEFAULT_CHANNEL, here),
                   page_title=reader.gettext(N_("We cannot find this request")), refresh_seconds=None)
