@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 7071
 
-.PHONY: run run-azurite test demo bench clean
+.PHONY: run run-azurite test demo bench clean translations
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,13 @@ demo: $(VENV)/.runtime
 # Some benches run on Azurite (bench_azurite.py, bench_azure_requests.py).
 bench: $(VENV)/.dev node_modules/.bin/azurite
 	for script in bench/bench_*.py; do $(BIN)/python $$script || exit 1; done
+
+# The pages' messages into shared/web/locales (a .po per language, read as is at run time: nothing to compile).
+# Translate the entries it adds; tests/unit/test_i18n.py fails while one is missing.
+translations: $(VENV)/.runtime
+	$(BIN)/pybabel extract -F shared/web/babel.cfg -k N_ --no-location --sort-output --omit-header \
+		-o shared/web/locales/messages.pot .
+	$(BIN)/pybabel update -i shared/web/locales/messages.pot -d shared/web/locales --ignore-obsolete --width 116
 
 clean:
 	rm -rf $(VENV) .data .pytest_cache .hypothesis node_modules

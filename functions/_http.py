@@ -103,7 +103,7 @@ def signup_status_url(signup_id: str) -> str:
     """Where a signup's status is read (signup_status): on the app's configured public base URL, never on the
     request's Host header, which the client chooses (a forged one would put another site's link in the
     answer, the Location header and the confirmation page)."""
-    return f"{container().settings.public_base_url}/api/signups/{signup_id}"
+    return container().signup_status_url(signup_id)
 
 
 def signed_in(req: func.HttpRequest) -> Caller:

@@ -1,11 +1,13 @@
-"""Signup intake and status: the storefront's JSON API."""
+"""Signup intake and status: the storefront's JSON API, and the status page a browser gets at the same URL."""
 from __future__ import annotations
 
 import azure.functions as func
 
 from functions._http import html_response, http_function, json_response, parse_json_body, read_body, signup_status_url
 from functions._runtime import container
-from shared.storefront import status_page
+from functions.storefront import reader_of
+from shared.domain.errors import NotFound
+from shared.web.storefront import form_channel, not_found_page, status_page
 
 bp = func.Blueprint()
 
@@ -28,7 +30,16 @@ def signup_intake(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="signups/{id}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 @http_function
 def signup_status(req: func.HttpRequest) -> func.HttpResponse:
-    view = container().signup_status.status(req.route_params["id"]).to_json()
-    if "text/html" in (req.headers.get("accept") or ""):
-        return html_response(status_page(view))
-    return json_response(view, no_store=True)
+    c = container()
+    signup_id = req.route_params["id"]
+    if "text/html" not in (req.headers.get("accept") or ""):
+        return json_response(c.signup_status.status(signup_id).to_json(), no_store=True)
+    here = f"/api/signups/{signup_id}"
+    try:
+        view = c.signup_status.status(signup_id)
+    except NotFound:
+        branding = c.settings.branding(form_channel(None))
+        return html_response(not_found_page(reader_of(req, branding.store_time_zone), branding, here), 404)
+    branding = c.settings.branding(view.channel_id)
+    return html_response(status_page(reader_of(req, branding.store_time_zone), branding, view, here,
+                                     auto_update=req.params.get("updates") != "off"))

@@ -1,56 +1,109 @@
-"""The onboarding form of the B2B storefront, server-rendered, posting to the intake service."""
+"""The onboarding pages of the B2B storefront, server-rendered in the reader's language, posting to the intake
+service: the form (GET/POST /api/signup), its confirmation (POST → 303 → GET /api/signup/received/{id}, so a
+reload or Back never sends it again) and the channel's theme stylesheet."""
 from __future__ import annotations
 
 import uuid
 
 import azure.functions as func
 
-from functions._http import RequestRefused, html_response, http_function, read_body, signup_status_url
+from functions._http import RequestRefused, html_response, http_function, read_body, see_other
 from functions._runtime import container
-from shared.domain.errors import IdempotencyConflict, InvalidInput, MalformedBody
-from shared.storefront import (
-    DEFAULT_CHANNEL,
+from shared.domain.errors import IdempotencyConflict, InvalidInput, MalformedBody, NotFound
+from shared.web.i18n import Reader, negotiate
+from shared.web.storefront import (
     FORM_KEY,
     confirmation_page,
-    errors_by_field,
+    field_errors,
     form_channel,
     form_fields,
     form_page,
+    not_found_page,
     payload_from_form,
+    received_path,
+    theme_css,
+    theme_version,
+    with_language,
 )
 
 bp = func.Blueprint()
 
-FORM_ACTION = "/api/signup"
-_TOO_LARGE = "Your request was too large to send. Please fill in the form again with shorter texts."
-_UNREADABLE = "Your request could not be read. Please fill in the form again and send it."
+
+def reader_of(req: func.HttpRequest, time_zone: str) -> Reader:
+    """The request's language: ?lang=, then Accept-Language, then the default."""
+    return Reader(negotiate(req.params.get("lang"), req.headers.get("accept-language")), time_zone)
 
 
 @bp.function_name("storefront_form")
 @bp.route(route="signup", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 @http_function
 def storefront_form(req: func.HttpRequest) -> func.HttpResponse:
-    return html_response(form_page(FORM_ACTION, form_channel(req.params.get("channel")), form_key=str(uuid.uuid4())))
+    channel = form_channel(req.params.get("channel"))
+    branding = container().settings.branding(channel)
+    page = form_page(reader_of(req, branding.store_time_zone), branding, channel_id=channel,
+                     form_key=str(uuid.uuid4()))
+    return html_response(page)
 
 
 @bp.function_name("storefront_submit")
 @bp.route(route="signup", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 @http_function
 def storefront_submit(req: func.HttpRequest) -> func.HttpResponse:
+    settings = container().settings
     try:
         fields = form_fields(read_body(req, ("application/x-www-form-urlencoded",)))
     except (RequestRefused, MalformedBody) as refused:
         # A browser shows a page, not problem+json: the form again (its values could not be read) saying why.
         status = refused.status if isinstance(refused, RequestRefused) else 400
-        notice = _TOO_LARGE if status == 413 else _UNREADABLE
-        return html_response(form_page(FORM_ACTION, DEFAULT_CHANNEL, str(uuid.uuid4()), notice=notice), status)
-    channel = fields.get("channel_id") or DEFAULT_CHANNEL
+        branding = settings.branding(form_channel(None))
+        page = form_page(reader_of(req, branding.store_time_zone), branding, channel_id=form_channel(None),
+                         form_key=str(uuid.uuid4()), notice="too_large" if status == 413 else "unreadable")
+        return html_response(page, status)
+    channel = form_channel(fields.get("channel_id"))
+    branding = settings.branding(channel)
+    reader = reader_of(req, branding.store_time_zone)
     form_key = fields.get(FORM_KEY) or str(uuid.uuid4())
+    policy = branding.privacy_policy_url
     try:
-        receipt = container().intake.submit(payload_from_form(fields), idempotency_key=form_key)
+        receipt = container().intake.submit(payload_from_form(fields, policy), idempotency_key=form_key,
+                                             privacy_policy_url=policy or None)
     except InvalidInput as error:
-        return html_response(form_page(FORM_ACTION, channel, form_key, fields, errors_by_field(error.problems)), 422)
+        errors = field_errors(error.problems, error.kinds, reader)
+        page = form_page(reader, branding, channel_id=channel, form_key=form_key, values=fields, errors=errors)
+        return html_response(page, 422)
     except IdempotencyConflict:
-        notice = "This form was sent already. Open the form again to send another request."
-        return html_response(form_page(FORM_ACTION, channel, str(uuid.uuid4()), fields, notice=notice), 409)
-    return html_response(confirmation_page(receipt.signup_id, signup_status_url(receipt.signup_id)), status=201)
+        page = form_page(reader, branding, channel_id=channel, form_key=str(uuid.uuid4()), values=fields,
+                         notice="sent_already")
+        return html_response(page, 409)
+    return see_other(with_language(received_path(receipt.signup_id), reader.language))
+
+
+@bp.function_name("storefront_received")
+@bp.route(route="signup/received/{id}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@http_function
+def storefront_received(req: func.HttpRequest) -> func.HttpResponse:
+    c = container()
+    signup_id = req.route_params["id"]
+    try:
+        view = c.signup_status.status(signup_id)
+    except NotFound:
+        branding = c.settings.branding(form_channel(None))
+        reader = reader_of(req, branding.store_time_zone)
+        return html_response(not_found_page(reader, branding, received_path(signup_id)), 404)
+    branding = c.settings.branding(view.channel_id)
+    page = confirmation_page(reader_of(req, branding.store_time_zone), branding, view,
+                             c.signup_status_url(signup_id), received_email=c.settings.send_received_email)
+    return html_response(page)
+
+
+@bp.function_name("storefront_theme")
+@bp.route(route="signup/theme/{channel}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@http_function
+def storefront_theme(req: func.HttpRequest) -> func.HttpResponse:
+    """The channel's colours as a stylesheet: the pages' CSP forbids inline styles, and a stylesheet of our own
+    built from a checked hex colour cannot carry anything else."""
+    branding = container().settings.branding(form_channel(req.route_params["channel"]))
+    current = req.params.get("v") == theme_version(branding)
+    caching = "public, max-age=31536000, immutable" if current else "public, max-age=300"
+    return func.HttpResponse(theme_css(branding), mimetype="text/css", charset="utf-8",
+                             headers={"Cache-Control": caching, "X-Content-Type-Options": "nosniff"})

@@ -146,11 +146,19 @@ class Container:
 
         return OutboxRelay(self.store, self.queue, self.clock)
 
+    def signup_status_url(self, signup_id: str) -> str:
+        """Where a signup's status is read (signup_status): on the configured public base URL, never on a
+        request's Host header, which the client chooses."""
+        return f"{self.settings.public_base_url}/api/signups/{signup_id}"
+
     @cached_property
     def intake(self):
-        from shared.services.intake import IntakeService
+        from shared.services.intake import IntakeService, ReceivedEmail
 
-        return IntakeService(self.store, self.clock)
+        s = self.settings
+        received = ReceivedEmail(self.relay, s.email_queue, s.branding, self.signup_status_url) \
+            if s.send_received_email else None
+        return IntakeService(self.store, self.clock, received)
 
     @cached_property
     def signup_status(self):
@@ -233,7 +241,7 @@ class Container:
         from shared.services.propagation import DecisionEffects
 
         s = self.settings
-        return DecisionEffects(s.email_queue, s.store_name, s.store_url)
+        return DecisionEffects(s.email_queue, s.branding)
 
     @cached_property
     def propagation(self):

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, fields
+import json
+from dataclasses import dataclass, fields, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Mapping
 from urllib.parse import urlsplit
@@ -22,6 +24,23 @@ _SETTINGS: dict[str, tuple[str, str]] = {
     "SYNC_BATCH_SIZE": ("sync_batch_size", "200"),
     "STORE_NAME": ("store_name", "Contoso B2B"),
     "STORE_URL": ("store_url", "http://localhost:7071/api/signup"),
+    # The storefront's branding, the default of every channel; CHANNELS overrides any of them per channel id.
+    # SIGN_IN_URL is where an approved partner signs in (the approval email's link); empty: this app's own
+    # partner portal, PUBLIC_BASE_URL/api/portal.
+    "LOGO_URL": ("logo_url", ""),
+    "ACCENT_COLOR": ("accent_color", "#0b5cad"),
+    "PRIVACY_POLICY_URL": ("privacy_policy_url", ""),
+    "SUPPORT_EMAIL": ("support_email", ""),
+    "SIGN_IN_URL": ("sign_in_url", ""),
+    # The time zone the storefront's pages show times in (an IANA name, e.g. Europe/Stockholm).
+    "STORE_TIME_ZONE": ("store_time_zone", "UTC"),
+    # Per channel id, a JSON object of the branding above that differs, by lower-case name, e.g.
+    # {"nordic-web": {"store_name": "Contoso Norden", "accent_color": "#006644", "sign_in_url": "https://…"}}.
+    # One JSON setting, not CHANNEL__<id>__… settings: channel ids hold '-' and '.', which Azure app setting
+    # names on Linux cannot.
+    "CHANNELS": ("channels", ""),
+    # The "we received your request" email, sent at intake with the status link.
+    "SEND_RECEIVED_EMAIL": ("send_received_email", "true"),
     "EMAIL_SENDER_NAME": ("email_sender_name", "Contoso B2B"),
     "EMAIL_SENDER_ADDRESS": ("email_sender_address", "no-reply@contoso.example"),
     "EMAIL_MAX_ATTEMPTS": ("email_max_attempts", "8"),
@@ -99,6 +118,14 @@ class Settings:
     sync_batch_size: int
     store_name: str
     store_url: str
+    logo_url: str
+    accent_color: str
+    privacy_policy_url: str
+    support_email: str
+    sign_in_url: str
+    store_time_zone: str
+    channels: str
+    send_received_email: bool
     email_sender_name: str
     email_sender_address: str
     email_max_attempts: int
@@ -175,6 +202,7 @@ class Settings:
             raise ValueError(f"SALES_WEBHOOK_BUDGET_SECONDS={self.sales_webhook_budget_seconds} must be above 0 and "
                              "at most 50: Dataverse waits 60 s for the webhook's answer")
         self._validate_partner_tokens()
+        self.channel_branding  # every channel's branding, checked now: a typo stops the app at start
         if self.state_backend == "azure":
             if not (self.storage_connection_string or (self.storage_queue_uri and self.storage_table_uri)):
                 raise ValueError(
@@ -203,6 +231,18 @@ class Settings:
             raise ValueError(f"PARTNER_TOKEN_EMAIL_TRUST={self.partner_token_email_trust!r}: name one or more of "
                              f"{', '.join(EMAIL_TRUST)}, comma separated")
 
+    @cached_property
+    def channel_branding(self) -> dict[str, Branding]:
+        """The default branding under ``""`` and each channel's (CHANNELS) over it; ValueError names what is wrong."""
+        default = Branding.checked("", {field: getattr(self, field) for field in BRANDING_FIELDS},
+                                   public_base_url=self.public_base_url)
+        return {"": default, **channel_overrides(self.channels, default, self.public_base_url)}
+
+    def branding(self, channel_id: str) -> Branding:
+        """The branding of ``channel_id``: its own overrides, else the defaults."""
+        brandings = self.channel_branding
+        return brandings.get(channel_id, brandings[""])
+
     @property
     def partner_email_trust(self) -> tuple[str, ...]:
         return tuple(part.strip() for part in self.partner_token_email_trust.split(",") if part.strip())
@@ -218,6 +258,85 @@ class Settings:
 
 # Azure Storage's container naming rule: a letter or digit first and last, no two hyphens together.
 _BLOB_CONTAINER = re.compile(r"(?=.{3,63}$)[a-z0-9]+(?:-[a-z0-9]+)*")
+
+
+# The settings a channel may override (CHANNELS), by their attribute names.
+BRANDING_FIELDS = ("store_name", "store_url", "logo_url", "accent_color", "privacy_policy_url", "support_email",
+                   "sign_in_url", "store_time_zone")
+_COLOUR = re.compile(r"#[0-9A-Fa-f]{6}|#[0-9A-Fa-f]{3}")
+_SUPPORT_EMAIL = re.compile(r"[^@\s<>\"'()]+@[^@\s<>\"'()]+\.[^@\s<>\"'()]+")
+
+
+@dataclass(frozen=True)
+class Branding:
+    """What a storefront channel shows and links: its name, logo, colour, policy, support address, where its
+    partners sign in, its time zone. Every value is checked (``checked``) before the app serves a page."""
+
+    channel_id: str
+    store_name: str
+    store_url: str
+    logo_url: str
+    accent_color: str
+    privacy_policy_url: str
+    support_email: str
+    sign_in_url: str
+    store_time_zone: str
+
+    @classmethod
+    def checked(cls, channel_id: str, values: Mapping[str, str], *, public_base_url: str) -> Branding:
+        where = f"CHANNELS[{channel_id!r}]." if channel_id else ""
+        branding = cls(channel_id=channel_id, **{name: str(values[name]).strip() for name in BRANDING_FIELDS})
+        if not branding.sign_in_url:
+            branding = replace(branding, sign_in_url=f"{public_base_url}/api/portal")
+        if not branding.store_name:
+            raise ValueError(f"{where}STORE_NAME must not be empty")
+        # The colour goes into a stylesheet: only a hex colour, so that no value can become CSS of its own.
+        if not _COLOUR.fullmatch(branding.accent_color):
+            raise ValueError(f"{where}ACCENT_COLOR must be a hex colour such as #0b5cad, not {branding.accent_color!r}")
+        for name in ("store_url", "sign_in_url", "privacy_policy_url", "logo_url"):
+            url = getattr(branding, name)
+            if url and not (_https_or_loopback(url) or urlsplit(url).scheme == "http" and name == "store_url"):
+                raise ValueError(f"{where}{name.upper()} must be an absolute https:// URL (http:// only on "
+                                 f"loopback), not {url!r}")
+        if branding.support_email and not _SUPPORT_EMAIL.fullmatch(branding.support_email):
+            raise ValueError(f"{where}SUPPORT_EMAIL must be an email address, not {branding.support_email!r}")
+        try:
+            from zoneinfo import ZoneInfo
+
+            ZoneInfo(branding.store_time_zone)
+        except (ValueError, KeyError, OSError):
+            raise ValueError(f"{where}STORE_TIME_ZONE must be an IANA time zone such as Europe/Stockholm, "
+                             f"not {branding.store_time_zone!r}") from None
+        return branding
+
+
+def channel_overrides(raw: str, default: Branding, public_base_url: str) -> dict[str, Branding]:
+    """CHANNELS (a JSON object: channel id → the branding fields that differ) as each channel's Branding."""
+    if not raw.strip():
+        return {}
+    try:
+        parsed = json.loads(raw)
+    except ValueError as error:
+        raise ValueError(f"CHANNELS must be a JSON object of channel id → settings: {error}") from None
+    if not isinstance(parsed, dict):
+        raise ValueError("CHANNELS must be a JSON object of channel id → settings, e.g. "
+                         '{"nordic-web": {"store_name": "Contoso Norden"}}')
+    channels = {}
+    for channel_id, overrides in parsed.items():
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", channel_id):
+            raise ValueError(f"CHANNELS: {channel_id!r} is not a channel id (1 to 64 letters, digits, '.', '_', '-')")
+        if not isinstance(overrides, dict):
+            raise ValueError(f"CHANNELS[{channel_id!r}] must be an object of settings, not {overrides!r}")
+        unknown = set(overrides) - set(BRANDING_FIELDS)
+        if unknown:
+            raise ValueError(f"CHANNELS[{channel_id!r}]: unknown {sorted(unknown)}; a channel may set "
+                             f"{', '.join(BRANDING_FIELDS)}")
+        if not all(isinstance(value, str) for value in overrides.values()):
+            raise ValueError(f"CHANNELS[{channel_id!r}]: every value must be a string")
+        base = {name: getattr(default, name) for name in BRANDING_FIELDS}
+        channels[channel_id] = Branding.checked(channel_id, {**base, **overrides}, public_base_url=public_base_url)
+    return channels
+
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 DEFAULT_PUBLIC_BASE_URL = "http://localhost:7071"  # the port Core Tools and the local host listen on by default

@@ -45,6 +45,18 @@ param storeName string = 'Contoso B2B'
 param storeUrl string = ''
 @description('Where the app\'s routes are reached from outside (a custom domain, a front door), e.g. https://b2b.contoso.com: the start of the links it hands out (status_url, Location). Empty: https://<the app\'s default host name>, from WEBSITE_HOSTNAME.')
 param publicBaseUrl string = ''
+@description('The storefront\'s branding, every channel\'s default (shared/config.py): logo (https), accent colour (#rrggbb), privacy policy (https; empty: no consent box), support email, where approved partners sign in (empty: the app\'s own /api/portal), the time zone its pages show times in.')
+param logoUrl string = ''
+param accentColor string = '#0b5cad'
+param privacyPolicyUrl string = ''
+param supportEmail string = ''
+param signInUrl string = ''
+param storeTimeZone string = 'UTC'
+@description('Per channel id, a JSON object of the branding that differs, e.g. {"nordic-web": {"store_name": "Contoso Norden"}}.')
+param channels string = ''
+@description('Send the "we received your request" email at intake.')
+@allowed(['true', 'false'])
+param sendReceivedEmail string = 'true'
 param emailSenderName string = 'Contoso B2B'
 param emailSenderAddress string = 'no-reply@contoso.example'
 
@@ -231,6 +243,38 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'STORE_URL'
           value: empty(storeUrl) ? 'https://${name}.azurewebsites.net/api/signup' : storeUrl
+        }
+        {
+          name: 'LOGO_URL'
+          value: logoUrl
+        }
+        {
+          name: 'ACCENT_COLOR'
+          value: accentColor
+        }
+        {
+          name: 'PRIVACY_POLICY_URL'
+          value: privacyPolicyUrl
+        }
+        {
+          name: 'SUPPORT_EMAIL'
+          value: supportEmail
+        }
+        {
+          name: 'SIGN_IN_URL'
+          value: signInUrl
+        }
+        {
+          name: 'STORE_TIME_ZONE'
+          value: storeTimeZone
+        }
+        {
+          name: 'CHANNELS'
+          value: channels
+        }
+        {
+          name: 'SEND_RECEIVED_EMAIL'
+          value: sendReceivedEmail
         }
         {
           name: 'EMAIL_SENDER_NAME'

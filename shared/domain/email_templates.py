@@ -8,15 +8,19 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
+SIGNUP_RECEIVED = "signup_received"
 PROSPECT_APPROVED = "prospect_approved"
 PROSPECT_REJECTED = "prospect_rejected"
 USER_ADDED = "user_added"
 USER_REMOVED = "user_removed"
 
-# The placeholders each notification type offers (the product's documented lists).
+# The placeholders each notification type offers (the product's documented lists, plus signinurl: where an
+# approved partner signs in, and the received email of our own with the status page's statusurl). storename
+# and storeurl are the channel's (the online store the request came from).
 PLACEHOLDERS: dict[str, frozenset[str]] = {
+    SIGNUP_RECEIVED: frozenset({"firstname", "lastname", "company", "storename", "storeurl", "statusurl"}),
     PROSPECT_APPROVED: frozenset(
-        {"firstname", "lastname", "company", "email", "zipcode", "comments", "storename", "storeurl"}
+        {"firstname", "lastname", "company", "email", "zipcode", "comments", "storename", "storeurl", "signinurl"}
     ),
     PROSPECT_REJECTED: frozenset({"firstname", "lastname", "company"}),
     USER_ADDED: frozenset({"firstname", "lastname", "company", "email", "storename", "storeurl"}),
@@ -116,6 +120,12 @@ def validate_templates(override_folder: str = "") -> None:
         if name not in PLACEHOLDERS or not language:
             raise TemplateError(f"{path.name}: not <template>.<language>.html for a known template {sorted(PLACEHOLDERS)}")
         load_template(name, language, override_folder)
+
+
+def template_languages() -> frozenset[str]:
+    """The languages some shipped email template is written in: the languages we can answer a request in."""
+    return frozenset(entry.name.split(".")[1] for entry in resources.files("shared.templates").iterdir()
+                     if entry.name.endswith(".html") and entry.name.count(".") == 2)
 
 
 def _language_fallbacks(language: str) -> list[str]:

@@ -45,10 +45,14 @@ class DuplicateRecord(DomainError):
 
 
 class InvalidInput(DomainError):
-    """Input that fails validation; ``problems`` names each bad field (dotted path) and why."""
+    """Input that fails validation; ``problems`` names each bad field (dotted path) and why; ``kinds`` says,
+    for each problem, which rule refused it when known (pydantic's error type or ours, e.g. "missing",
+    "email", with the rule's figures such as max_length), so that a page can say it in its reader's
+    language without parsing English."""
 
-    def __init__(self, problems: list[tuple[str, str]]):
+    def __init__(self, problems: list[tuple[str, str]], kinds: list[tuple[str, dict]] | None = None):
         self.problems = problems
+        self.kinds = kinds if kinds is not None else [("", {}) for _ in problems]
         super().__init__("; ".join(f"{field}: {why}" for field, why in problems))
 
 

@@ -30,6 +30,8 @@ class SignupRecord(_Entity):
     request_fingerprint: str
     status: SignupStatus = SignupStatus.RECEIVED
     prospect_id: str | None = None
+    # When the requester agreed to the privacy policy the request names (request.consent), as received.
+    consent_given_at: datetime | None = None
 
 
 class ProspectStatus(str, Enum):

@@ -7,7 +7,7 @@ from typing import Annotated
 from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from shared.domain.validation import text_field
+from shared.domain.validation import refused, text_field
 
 _PHONE_ALLOWED = re.compile(r"^\+?[0-9 ()./-]+$")
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
@@ -18,7 +18,7 @@ def _normalize_email(value: str) -> str:
     try:
         checked = validate_email(value, check_deliverability=False)
     except EmailNotValidError as error:
-        raise ValueError(f"not a valid email address: {error}") from None
+        raise refused("email", f"not a valid email address: {error}") from None
     # The local part is case-sensitive by the RFC; only the domain is folded.
     return f"{checked.local_part}@{checked.domain.lower()}"
 
@@ -26,16 +26,16 @@ def _normalize_email(value: str) -> str:
 def _normalize_phone(value: str) -> str:
     value = " ".join(value.split())
     if not _PHONE_ALLOWED.match(value):
-        raise ValueError("may hold only digits, spaces, + ( ) . / -")
+        raise refused("phone", "may hold only digits, spaces, + ( ) . / -")
     digits = sum(ch.isdigit() for ch in value)
     if not 5 <= digits <= 20:
-        raise ValueError("must have between 5 and 20 digits")
+        raise refused("phone", "must have between 5 and 20 digits")
     return value
 
 
 def _normalize_language(value: str) -> str:
     if not _LANGUAGE.match(value):
-        raise ValueError("must be a language tag such as 'en' or 'sv-SE'")
+        raise refused("language", "must be a language tag such as 'en' or 'sv-SE'")
     head, *rest = value.split("-")
     return "-".join([head.lower(), *(part.upper() if len(part) == 2 else part for part in rest)])
 
@@ -45,7 +45,7 @@ Phone = Annotated[str, StringConstraints(max_length=40), AfterValidator(_normali
 Language = Annotated[str, StringConstraints(strip_whitespace=True, max_length=35), AfterValidator(_normalize_language)]
 def _country_code(value: str) -> str:
     if not re.fullmatch(r"[A-Za-z]{2}", value):
-        raise ValueError("must be a two-letter country code, such as SE or GB")
+        raise refused("country", "must be a two-letter country code, such as SE or GB")
     return value.upper()
 
 
@@ -91,10 +91,27 @@ class ContactPerson(_Input):
     preferred_language: Language = "en"
 
 
+def _policy_url(value: str) -> str:
+    if not re.fullmatch(r"https?://[^\s/?#]+[^\s]*", value):
+        raise refused("policy_url", "must be the absolute http(s) URL of the privacy policy agreed to")
+    return value
+
+
+PolicyUrl = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500), AfterValidator(_policy_url)]
+
+
+class PrivacyConsent(_Input):
+    """The requester agreed to this privacy policy; the intake records when (the time it received the request)."""
+
+    privacy_policy_url: PolicyUrl
+
+
 class SignupRequest(_Input):
     """Version 1 of the intake body."""
 
     company: Company
     contact: ContactPerson
     comments: text_field(2000, min_length=0, multiline=True) | None = None
+    consent: PrivacyConsent | None = Field(None, description="The privacy policy the requester agreed to, "
+                                           "when the storefront asks for consent.")
     channel_id: ChannelId = Field(description="The channel (online store) the request came from.")

@@ -5,6 +5,7 @@ import unicodedata
 from typing import Annotated, TypeVar
 
 from pydantic import AfterValidator, BaseModel, PlainValidator, StringConstraints, ValidationError
+from pydantic_core import PydanticCustomError
 
 from shared.domain.errors import InvalidInput
 
@@ -26,7 +27,8 @@ def validated(model: type[M], payload: object) -> M:
     try:
         return model.model_validate(payload)
     except ValidationError as error:
-        raise InvalidInput([_problem(e) for e in error.errors(include_url=False)]) from None
+        errors = error.errors(include_url=False)
+        raise InvalidInput([_problem(e) for e in errors], [(e["type"], e.get("ctx", {})) for e in errors]) from None
 
 
 def _problem(error: dict) -> tuple[str, str]:
@@ -44,6 +46,21 @@ MAX_OPERATOR = 64
 # or an email (bidi overrides and isolates, zero-width characters, the BOM: category Cf); controls (Cc)
 # and the line and paragraph separators U+2028/U+2029 (Zl, Zp) break a line where none may be; a lone
 # surrogate (Cs) cannot even be stored as UTF-8. A multiline text (a comment, a note) keeps LF and TAB.
+class TextRefused(ValueError):
+    """A text refused by ``visible_text``; ``code`` names the rule (line_break, tab, hidden_character)."""
+
+    def __init__(self, code: str, message: str, **context: str):
+        self.code, self.context = code, context
+        super().__init__(message)
+
+
+def refused(code: str, message: str, **context: str) -> PydanticCustomError:
+    """A validator's refusal that keeps ``message`` as the API's words and ``code`` as its error type (with
+    ``context``, e.g. the character found), so that a page can word it in its reader's language (shared/web)
+    without parsing English."""
+    return PydanticCustomError(code, message, context or None)
+
+
 _HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 _LINE_BREAKS = frozenset("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
 _MULTILINE_KEEPS = frozenset("\n\t")
@@ -61,20 +78,26 @@ def visible_text(text: str, *, multiline: bool = False) -> str:
         if unicodedata.category(ch) not in _HIDDEN_CATEGORIES or multiline and ch in _MULTILINE_KEEPS:
             continue
         if not multiline and ch in _LINE_BREAKS:
-            raise ValueError("must be on one line, without line breaks")
+            raise TextRefused("line_break", "must be on one line, without line breaks")
         if not multiline and ch == "\t":
-            raise ValueError("must not contain tabs")
-        raise ValueError(f"has a hidden character (U+{ord(ch):04X}), often pasted along with copied text: "
-                         "please type it again")
+            raise TextRefused("tab", "must not contain tabs")
+        raise TextRefused("hidden_character", f"has a hidden character (U+{ord(ch):04X}), often pasted along with copied text: "
+                         "please type it again", character=f"U+{ord(ch):04X}")
     return text
 
 
 def _single_line(text: str) -> str:
-    return visible_text(text)
+    try:
+        return visible_text(text)
+    except TextRefused as error:
+        raise refused(error.code, str(error), **error.context) from None
 
 
 def _multiline(text: str) -> str:
-    return visible_text(text, multiline=True)
+    try:
+        return visible_text(text, multiline=True)
+    except TextRefused as error:
+        raise refused(error.code, str(error), **error.context) from None
 
 
 def text_field(max_length: int, min_length: int = 1, *, multiline: bool = False):

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable
 
+from shared.config import Branding
 from shared.domain.email_templates import PROSPECT_APPROVED, PROSPECT_REJECTED
 from shared.domain.errors import MalformedMessage, NotReady
 from shared.domain.ids import customer_id_for, email_id_for
@@ -99,8 +100,7 @@ class DecisionEffects:
     commits; every effect has a deterministic identity, so applying a decision twice writes it once."""
 
     email_queue: str
-    store_name: str
-    store_url: str
+    branding: Callable[[str], Branding]  # channel id → its store name, store URL and sign-in URL
 
     def create_customers(self, uow: UnitOfWork, prospect: Prospect, now: datetime,
                          qualification: Qualification | None = None) -> tuple[Prospect, Customer]:
@@ -132,10 +132,12 @@ class DecisionEffects:
             approved = approved.flagged(clash, now)
         uow.save_prospect(approved)
         request = prospect.request
+        store = self.branding(request.channel_id)
         values = {
             "firstname": request.contact.first_name, "lastname": request.contact.last_name,
             "company": organization.name, "email": request.contact.email, "zipcode": request.company.address.zip_code,
-            "comments": request.comments or "", "storename": self.store_name, "storeurl": self.store_url,
+            "comments": request.comments or "", "storename": store.store_name, "storeurl": store.store_url,
+            "signinurl": store.sign_in_url,
         }
         return [self._email(uow, prospect, PROSPECT_APPROVED, values, now)]
 

@@ -127,6 +127,7 @@ _PATH_PARAMS = {
     "name": ("The file's name", "swagger-ui.css"),
     "messageId": ("The email's message id, as the outbox lists it", None),
     "emailId": ("The email's id (as the prospect's timeline or `b2b emails` shows it)", None),
+    "channel": ("The channel (online store) id", "b2b-web"),
 }
 
 _SECURITY_SCHEMES = {
@@ -246,6 +247,8 @@ def _operations() -> tuple[Operation, ...]:
     order = {"hierarchyId": "CH-000001", "userId": user_id_for(_SIGNUP["contact"]["email"]), "amount": "125.50",
              "currency": "EUR"}
     user_answers = {404: NOT_FOUND, 409: CONFLICT}
+    lang = Param("lang", "query", "The page's language (en, sv …); without it, the best of Accept-Language",
+                 {"type": "string"})
     return (
         # --- the storefront ---------------------------------------------------------------------------------
         Operation("signup_intake", "POST", "signups", "Submit a partner signup (the storefront's back end)",
@@ -258,20 +261,34 @@ def _operations() -> tuple[Operation, ...]:
                                        ("Location",)),
                            **json_errors, 409: _problem("The Idempotency-Key was used with another body")}),
         Operation("signup_status", "GET", "signups/{id}", "Where a signup stands (no personal data)",
-                  Auth.ANONYMOUS, tag="signups",
-                  answers={200: Answer("The signup's steps; a page with `Accept: text/html`",
+                  Auth.ANONYMOUS, tag="signups", params=(lang,),
+                  answers={200: Answer("The signup's steps; with `Accept: text/html` a page in the reader's "
+                                       "language with local dates, reloading itself until the request is decided",
                                        {JSON: a.SignupStatus, HTML: {"type": "string"}}),
-                           404: NOT_FOUND}),
+                           404: Answer("No such signup (a page with `Accept: text/html`)",
+                                       {PROBLEM: NOT_FOUND.content[PROBLEM], HTML: {"type": "string"}})}),
         Operation("storefront_form", "GET", "signup", "The onboarding form (an HTML page)", Auth.ANONYMOUS,
                   tag="storefront",
                   params=(Param("channel", "query", "The channel (online store) the form is for; an unknown one "
-                                "falls back to the storefront's default", {"type": "string"}),),
+                                "falls back to the storefront's default", {"type": "string"}), lang),
                   answers={200: Answer("The form", {HTML: {"type": "string"}})}),
+        Operation("storefront_received", "GET", "signup/received/{id}",
+                  "The confirmation page a sent form leads to (the request's id and status link, no personal data)",
+                  Auth.ANONYMOUS, tag="storefront", params=(lang,),
+                  answers={200: Answer("The confirmation: what happens next and the status link",
+                                       {HTML: {"type": "string"}}),
+                           404: Answer("No such request: a page saying so", {HTML: {"type": "string"}})}),
+        Operation("storefront_theme", "GET", "signup/theme/{channel}", "The channel's colours as a style sheet",
+                  Auth.ANONYMOUS, tag="storefront",
+                  params=(Param("v", "query", "The theme's fingerprint, as pages link it: with the current one the "
+                                "answer may be kept a year", {"type": "string"}),),
+                  answers={200: Answer("The style sheet (an unknown channel gets the default colours)",
+                                       {"text/css": {"type": "string"}})}),
         Operation("storefront_submit", "POST", "signup", "Send the onboarding form (a browser's form post)",
                   Auth.ANONYMOUS, tag="storefront", body={FORM: _form_schema()},
-                  example=_SIGNUP_FORM,
-                  answers={201: Answer("The confirmation page with the signup's id and status link",
-                                       {HTML: {"type": "string"}}),
+                  example=_SIGNUP_FORM, params=(lang,),
+                  answers={303: Answer("Sent: to its confirmation page (GET /api/signup/received/{id}), so a reload "
+                                       "never sends it again", {}, ("Location",)),
                            # A browser shows what it gets: every refusal of the form post is the form again.
                            400: Answer("A post the form cannot read (more than 100 fields): the form again, "
                                        "with a notice", {HTML: {"type": "string"}}),
@@ -627,15 +644,17 @@ _NEW_USER = {"firstName": "Anna", "lastName": "Berg", "email": "anna@fabrikam.ex
 
 
 def _form_schema() -> dict:
-    """The storefront form's fields (dotted names of the intake body, shared.storefront.FORM_FIELDS)."""
-    from shared.storefront import FORM_FIELDS, FORM_KEY
+    """The storefront form's fields (dotted names of the intake body, shared.web.storefront.FORM_FIELDS)."""
+    from shared.web.storefront import CONSENT, FORM_FIELDS, FORM_KEY
 
-    properties = {name: {"type": "string", "description": label} for name, label, _, _ in FORM_FIELDS}
+    properties = {f.name: {"type": "string", "description": f.label} for f in FORM_FIELDS}
     properties["channel_id"] = {"type": "string", "description": "The channel the form is for"}
     properties[FORM_KEY] = {"type": "string", "description": "The form's idempotency key (a hidden field): "
                                                              "sending one form twice makes one signup"}
+    properties[CONSENT] = {"type": "string", "enum": ["yes"],
+                           "description": "The privacy policy box, ticked; required when the channel has a policy"}
     return {"type": "object", "properties": properties,
-            "required": [name for name, _, _, required in FORM_FIELDS if required]}
+            "required": [f.name for f in FORM_FIELDS if f.required]}
 
 
 @functools.cache

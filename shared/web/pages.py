@@ -15,8 +15,12 @@ def _environment():
 
     from shared.web.assets import asset_url
 
+    # jinja2.ext.i18n for {% trans %} and _(): its gettext is not installed here but given with each render
+    # (shared/web/i18n.py newstyle_gettext), since requests in different languages share this environment.
     environment = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
-                                     undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+                                     undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                                     extensions=["jinja2.ext.i18n"])
+    environment.newstyle_gettext = True  # the given gettext escapes values and formats %(name)s itself
     environment.globals["asset_url"] = asset_url
     return environment
 

@@ -36,7 +36,8 @@ def test_the_project_builds_without_setuptools_deprecation_warnings(tmp_path):
         metadata = next(name for name in archive.namelist() if name.endswith(".dist-info/METADATA"))
         assert "License-Expression: MIT" in archive.read(metadata).decode("utf-8").splitlines()
         # The files the app reads at run time ship with it: templates of emails and pages, the docs script.
-        assert {"shared/web/templates/api_docs.html", "shared/web/docs.js"} <= set(archive.namelist())
+        assert {"shared/web/templates/api_docs.html", "shared/web/docs.js", "shared/web/templates/storefront/form.html",
+                "shared/web/locales/sv/LC_MESSAGES/messages.po", "shared/web/static/storefront.css"} <= set(archive.namelist())
 
 
 def _make_run(port: str | None, environ: dict[str, str]) -> tuple[str, str]:

@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -174,3 +175,15 @@ def app(sim, tmp_path, monkeypatch) -> Iterator[Container]:
     test_dataverse_through_host.py overrides it with the state of a host in its own process."""
     with app_on_simulator(sim, tmp_path, monkeypatch) as c:
         yield c
+
+
+@contextmanager
+def read_store(live_host: LiveHost):
+    """A read-only unit of work on the host's state, beside the running host (its adapters closed after)."""
+    c = live_host.container()
+    try:
+        with c.store.unit_of_work(read_only=True) as uow:
+            yield uow
+    finally:
+        for adapter in (c.store, c.queue, c.sales):
+            adapter.close()

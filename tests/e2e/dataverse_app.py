@@ -24,7 +24,9 @@ URL = "https://b2b.example.net/api/sales/events"
 def app_on_simulator(sim, data_dir: Path, monkeypatch) -> Iterator[Container]:
     """The functions' container on a fresh state folder, with Sales on the simulator."""
     token = sim.issue_token()
-    c = Container.build(Settings.from_env({"OUTCOME_QUEUE": "b2b-sales-outcomes"}, data_dir=data_dir),
+    # The decisions' emails only: the "we received your request" email has tests of its own.
+    c = Container.build(Settings.from_env({"OUTCOME_QUEUE": "b2b-sales-outcomes", "SEND_RECEIVED_EMAIL": "false"},
+                                          data_dir=data_dir),
                         sales=DataverseSales(sim.url, lambda: token))
     monkeypatch.setattr(_runtime, "_container", c)
     try:

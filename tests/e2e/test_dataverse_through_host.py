@@ -44,6 +44,7 @@ def host(sim, tmp_path) -> Iterator[LiveHost]:
         "DEVHOST_FUNCTION_KEY": FUNCTION_KEY,
         "AzureWebJobs.create_lead.Disabled": "true",
         "SALES_WEBHOOK_BUDGET_SECONDS": WEBHOOK_BUDGET,
+        "SEND_RECEIVED_EMAIL": "false",  # decisions' emails only: the received email has tests of its own
     }, args=("--no-timers",))
     yield live
     stop_host(live)

@@ -46,14 +46,17 @@ def test_signups_end_approved_or_rejected_with_their_emails(live_host, http):
     expected = ["approved", "rejected", "rejected"]
     for receipt, end in zip(receipts, expected):
         wait_for(lambda r=receipt, e=end: status(http, r["status_url"]) == e, what=f"{end}")
-    wait_for(lambda: len(c.transport.list()) == 3, what="three emails")
+    # each signup's "we received your request", then the approval and the two declines
+    wait_for(lambda: len(c.transport.list()) == 6, what="six emails")
 
     approved = c.operator.prospect(numbers[receipts[0]["id"]])
     assert approved.prospect.status is ProspectStatus.APPROVED
     assert approved.hierarchy.purpose == "B2B organization" and approved.hierarchy.name == "Company 0 & Sons"
     assert [(m.role.value, m.status.value) for m in approved.members] == [("Admin", "Active")]
     subjects = sorted(item["subject"] for item in c.transport.list())
-    assert subjects[0].startswith("Welcome to") and subjects[1].startswith("Your business partner request")
+    assert [s.split(" ")[0] for s in subjects] == ["Contoso"] * 3 + ["Welcome", "Your", "Your"]
+    assert subjects[0] == "Contoso B2B received your request to become a business partner"
+    assert subjects[3].startswith("Welcome to") and subjects[4].startswith("Your business partner request")
     steps = [step["status"] for step in http.get(receipts[0]["status_url"], timeout=30).json()["steps"]]
     assert steps == ["received", "prospect_created", "lead_created", "under_review", "approved"]
     body = http.get(receipts[0]["status_url"], timeout=30).text

@@ -77,7 +77,7 @@ def test_approve_then_again_then_reject_is_a_conflict(app_container):
                      "decided_at": decided_at},
     }
     work(app_container)
-    assert [e.template for e in app_container.operator.emails()] == ["prospect_approved"]
+    assert [e.template for e in app_container.operator.emails()] == ["signup_received", "prospect_approved"]
 
 
 def test_reject(app_container):

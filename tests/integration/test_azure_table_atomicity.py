@@ -25,6 +25,7 @@ def azure_container(azurite, tmp_path):
     c = Container.build(Settings.from_env({
         "STATE_BACKEND": "azure", "AzureWebJobsStorage": azurite.connection_string, "STATE_TABLE": f"atomic{suffix}",
         "LEAD_QUEUE": f"leads-{suffix}", "OUTCOME_QUEUE": f"outcomes-{suffix}", "EMAIL_QUEUE": f"emails-{suffix}",
+        "SEND_RECEIVED_EMAIL": "false",  # the approval's email only
     }, data_dir=tmp_path))
     yield c
     c.store.close()

@@ -26,7 +26,8 @@ def instances(azurite, tmp_path):
     suffix = uuid.uuid4().hex[:10]
     environ = {"STATE_BACKEND": "azure", "AzureWebJobsStorage": azurite.connection_string,
                "STATE_TABLE": f"outcomes{suffix}", "LEAD_QUEUE": f"leads-{suffix}",
-               "OUTCOME_QUEUE": f"outcomes-{suffix}", "EMAIL_QUEUE": f"emails-{suffix}"}
+               "OUTCOME_QUEUE": f"outcomes-{suffix}", "EMAIL_QUEUE": f"emails-{suffix}",
+               "SEND_RECEIVED_EMAIL": "false"}  # the decisions' emails only
     built = [Container.build(Settings.from_env(environ, data_dir=tmp_path)) for _ in range(2)]
     yield built
     for c in built:

@@ -100,7 +100,7 @@ def test_boto3_is_imported_only_when_needed():
 
 def test_a_refused_email_waits_for_the_operator_and_is_delivered_once_after_the_fix(tmp_path, ses):
     clock = ManualClock()
-    settings = Settings.from_env({}, data_dir=tmp_path)
+    settings = Settings.from_env({"SEND_RECEIVED_EMAIL": "false"}, data_dir=tmp_path)  # the approval email only
     c = Container.build(settings, clock=clock, transport=SesTransport(region=SES_REGION))
     try:
         with c.store.unit_of_work() as uow:

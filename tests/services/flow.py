@@ -8,6 +8,10 @@ from shared.domain.model import ProspectStatus
 from shared.queue_worker import QueueRules, drain_queues
 from shared.services.reconciliation import WATERMARK
 
+# These tests count what decisions and the sync write (emails included); the "we received your request" email
+# that intake writes has tests of its own (tests/services/test_received_email.py), so it is off here.
+DECISIONS_ONLY = {"SEND_RECEIVED_EMAIL": "false"}
+
 
 def signup_body(n: int = 1, language: str = "en") -> dict:
     return {
@@ -60,7 +64,7 @@ PATHS = ["won", "disqualified", "lost", "won", "qualified-only"]
 
 def decided_flow(tmp_path) -> tuple[Container, list[str]]:
     """Prospects with leads, decided in Sales; their outcome messages taken off the queue, unapplied."""
-    c = Container.build(Settings.from_env({}, data_dir=tmp_path), clock=ManualClock())
+    c = Container.build(Settings.from_env(DECISIONS_ONLY, data_dir=tmp_path), clock=ManualClock())
     for n, _ in enumerate(PATHS):
         c.intake.submit(signup_body(n))
     c.channel_sync.run()

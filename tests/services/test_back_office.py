@@ -11,7 +11,7 @@ from shared.domain.ids import customer_id_for
 from shared.domain.messages import CreateLead
 from shared.domain.model import CustomerType, ProspectStatus
 from shared.domain.errors import DecisionConflict
-from tests.services.flow import count, sales_count, signup_body, work
+from tests.services.flow import DECISIONS_ONLY, count, sales_count, signup_body, work
 from tests.services.partners import customers, new_user
 
 
@@ -29,7 +29,7 @@ def effects(c: Container) -> dict[str, int]:
 
 @pytest.fixture
 def no_sales(tmp_path) -> Container:
-    c = Container.build(Settings.from_env({"SALES_MODE": "none"}, data_dir=tmp_path), clock=ManualClock())
+    c = Container.build(Settings.from_env({"SALES_MODE": "none", **DECISIONS_ONLY}, data_dir=tmp_path), clock=ManualClock())
     yield c
     c.store.close()
     c.queue.close()

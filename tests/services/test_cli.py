@@ -34,7 +34,7 @@ def test_demo_then_operator_commands(tmp_path, capsys):
 
     code, out = run(capsys, "--data-dir", data, "outbox")
     ids = [line.split()[0] for line in out.splitlines()[1:]]
-    assert len(ids) == 3
+    assert len(ids) == 6  # each signup's "we received your request", then the approval and the two declines
     code, out = run(capsys, "--data-dir", data, "outbox", ids[0])
     assert code == 0 and "Subject:" in out
 
@@ -66,7 +66,7 @@ def test_the_demo_runs_on_the_embedded_default_whatever_the_environment_says(
     try:
         assert state_folder == demo_dir if own_folder else state_folder.name.startswith("b2b-demo-")
         assert {"state.sqlite3", "queues.sqlite3", "sales.sqlite3", "outbox"} <= {p.name for p in state_folder.iterdir()}
-        assert len(list((state_folder / "outbox").iterdir())) == 3
+        assert len(list((state_folder / "outbox").iterdir())) == 6  # three received, three decided
     finally:
         if not own_folder:
             shutil.rmtree(state_folder)
@@ -394,10 +394,11 @@ def test_emails_say_in_flight_since_when_an_instance_died_delivering_one(request
     from shared.bootstrap import Container
     from shared.cli import Cli
     from shared.config import Settings
-    from tests.services.flow import signup_body, work
+    from tests.services.flow import DECISIONS_ONLY, signup_body, work
 
     clock, transport = ManualClock(), _Transport()
-    c = Container.build(Settings.from_env(_backend_settings(request, backend, tmp_path), data_dir=tmp_path),
+    c = Container.build(Settings.from_env({**_backend_settings(request, backend, tmp_path), **DECISIONS_ONLY},
+                                          data_dir=tmp_path),
                         clock=clock, transport=transport)
 
     def approval_email() -> str:
@@ -466,15 +467,16 @@ def test_long_runs_count_what_they_handled_on_a_terminal(tmp_path, capsys, monke
 
     terminal.seek(0), terminal.truncate()
     assert main(["--data-dir", data, "work"]) == 0
-    assert "queued messages: 3 messages" in terminal.getvalue()
-    assert capsys.readouterr().out == "messages processed: 3\n"
+    # the three leads and the three "we received your request" emails
+    assert "queued messages: 6 messages" in terminal.getvalue()
+    assert capsys.readouterr().out == "messages processed: 6\n"
 
 
 def test_long_runs_draw_nothing_when_stderr_is_not_a_terminal(tmp_path, capsys, monkeypatch):
     data = _signups(tmp_path, capsys, 2)
     monkeypatch.setenv("TQDM_MININTERVAL", "0")
     monkeypatch.setenv("LOG_LEVEL", "WARNING")  # `b2b work` sets the root logger's level: leave it as tests want
-    for command, result in (("sync", "prospects created: 2"), ("work", "messages processed: 2")):
+    for command, result in (("sync", "prospects created: 2"), ("work", "messages processed: 4")):  # + 2 received emails
         code, out = run(capsys, "--data-dir", data, command)
         assert code == 0 and result in out
         assert "\r" not in out and "prospects/s" not in out and "messages/s" not in out

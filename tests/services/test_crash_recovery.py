@@ -18,7 +18,7 @@ from shared.bootstrap import Container, build_queue, build_sales, build_store, b
 from shared.config import Settings
 from shared.domain.model import ProspectStatus
 from shared.queue_worker import QueueRules, drain_queues
-from tests.services.flow import count, sales_count, signup_body
+from tests.services.flow import DECISIONS_ONLY, count, sales_count, signup_body
 
 
 class Crash(Exception):
@@ -99,7 +99,7 @@ class CrashingTransport:
 
 
 def build(tmp_path, faults: Faults) -> Container:
-    settings = Settings.from_env({}, data_dir=tmp_path)
+    settings = Settings.from_env(DECISIONS_ONLY, data_dir=tmp_path)
     clock = ManualClock()
     plain_queue = build_queue(settings, clock)
     # Sales emits its outcomes through the plain queue: a lost webhook is the reconciliation's

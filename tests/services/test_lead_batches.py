@@ -22,7 +22,7 @@ from shared.ports import LeadResult
 from shared.queue_worker import poison_queue_name
 from shared.services.leads import LeadBatchCreation
 from tests.dataverse_sim import running_simulator
-from tests.services.flow import sales_count, signup_body, work
+from tests.services.flow import DECISIONS_ONLY, sales_count, signup_body, work
 
 BODY = json.dumps({"error": {"code": "0x80040203", "message": "Invalid value for emailaddress1: 'person2@example.com'"}})
 
@@ -252,7 +252,7 @@ def on_simulator(tmp_path, clock):
         token = sim.issue_token()
         sales = DataverseSales(sim.url, lambda: token, batch_size=10, sleep=lambda seconds: None,
                                retry=RetryPolicy(max_attempts=2))
-        c = Container.build(Settings.from_env({"SALES_MODE": "dataverse", "DATAVERSE_URL": "https://org.example"},
+        c = Container.build(Settings.from_env({"SALES_MODE": "dataverse", "DATAVERSE_URL": "https://org.example", **DECISIONS_ONLY},
                                               data_dir=tmp_path), clock=clock, sales=sales)
         try:
             yield sim, c

@@ -17,7 +17,7 @@ from shared.domain.sales import LeadState
 from shared.services.reconciliation import OVERLAP, Reconciliation
 from tests.contract.factories import lead_draft
 from tests.dataverse_sim import SalesClient, running_simulator
-from tests.services.flow import PATHS, assert_exactly_once, count, decided_flow, signup_body, take_all, watermark, work
+from tests.services.flow import DECISIONS_ONLY, PATHS, assert_exactly_once, count, decided_flow, signup_body, take_all, watermark, work
 
 # PATHS: won, disqualified, lost, won, qualified-only → qualified ×4 + won ×2 + lost + disqualified
 DECISIONS = 8
@@ -101,7 +101,7 @@ def test_the_watermark_moves_forward_and_the_next_run_reads_only_the_window(tmp_
 
 
 def test_b2b_leads_that_no_prospect_has_are_skipped(tmp_path):
-    c = Container.build(Settings.from_env({}, data_dir=tmp_path), clock=ManualClock())
+    c = Container.build(Settings.from_env(DECISIONS_ONLY, data_dir=tmp_path), clock=ManualClock())
     foreign = lead_draft(42, lead_id="0f0f0f0f-0000-4000-8000-000000000042")  # another environment's prospect
     c.sales.create_lead(foreign)
     c.sales.disqualify(foreign.lead_id)
@@ -112,7 +112,7 @@ def test_b2b_leads_that_no_prospect_has_are_skipped(tmp_path):
 
 
 def test_pages_cover_every_decision_even_at_equal_modifiedon(tmp_path):
-    c = Container.build(Settings.from_env({}, data_dir=tmp_path), clock=ManualClock())
+    c = Container.build(Settings.from_env(DECISIONS_ONLY, data_dir=tmp_path), clock=ManualClock())
     for n in range(7):
         c.intake.submit(signup_body(n))
     c.channel_sync.run()
@@ -154,7 +154,7 @@ def test_sales_failing_does_not_fail_the_sync_and_the_watermark_stays(tmp_path):
 
 
 def test_without_sales_there_is_nothing_to_reconcile(tmp_path):
-    c = Container.build(Settings.from_env({"SALES_MODE": "none"}, data_dir=tmp_path), clock=ManualClock())
+    c = Container.build(Settings.from_env({"SALES_MODE": "none", **DECISIONS_ONLY}, data_dir=tmp_path), clock=ManualClock())
     c.intake.submit(signup_body(1))
     report = c.channel_sync.run()
     assert c.reconciliation is None
@@ -196,7 +196,7 @@ def test_reconciliation_on_dataverse_applies_decisions_no_webhook_reported(tmp_p
     clock = ManualClock()
     with running_simulator(now=clock.now) as sim:
         token = sim.issue_token()
-        c = Container.build(Settings.from_env({}, data_dir=tmp_path), clock=clock,
+        c = Container.build(Settings.from_env(DECISIONS_ONLY, data_dir=tmp_path), clock=clock,
                             sales=DataverseSales(sim.url, lambda: token))
         try:
             for n in range(3):

@@ -5,7 +5,7 @@ from shared.bootstrap import Container
 from shared.config import Settings
 from shared.domain.model import ProspectStatus
 from shared.queue_worker import QueueRules, QueueWorker, poison_queue_name
-from tests.services.flow import count, sales_count, signup_body, work
+from tests.services.flow import DECISIONS_ONLY, count, sales_count, signup_body, work
 from tests.threads import run_in_threads
 
 
@@ -28,7 +28,7 @@ def test_two_syncs_at_once_make_each_signup_one_prospect(container):
 
 
 def test_sync_batches_cover_everything(tmp_path, clock):
-    c = Container.build(Settings.from_env({"SYNC_BATCH_SIZE": "7"}, data_dir=tmp_path), clock=clock)
+    c = Container.build(Settings.from_env({"SYNC_BATCH_SIZE": "7", **DECISIONS_ONLY}, data_dir=tmp_path), clock=clock)
     for n in range(30):
         c.intake.submit(signup_body(n))
     assert c.channel_sync.run().prospects_created == 30

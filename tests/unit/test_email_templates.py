@@ -14,6 +14,7 @@ from shared.domain.email_templates import (
     PLACEHOLDERS,
     PROSPECT_APPROVED,
     PROSPECT_REJECTED,
+    SIGNUP_RECEIVED,
     USER_ADDED,
     USER_REMOVED,
     TemplateError,
@@ -26,11 +27,15 @@ _TAGS = re.compile(r"<[A-Za-z/!][^>]*>")
 APPROVED_VALUES = {
     "firstname": "Anna", "lastname": "Svensson", "company": "Contoso & Co", "email": "anna@example.com",
     "zipcode": "753 10", "comments": "Call me", "storename": "Fabrikam Store", "storeurl": "https://shop.example/b2b",
+    "signinurl": "https://shop.example/sign-in",
 }
+RECEIVED_VALUES = {"firstname": "Anna", "lastname": "Svensson", "company": "Contoso & Co",
+                   "storename": "Fabrikam Store", "storeurl": "https://shop.example/b2b",
+                   "statusurl": "https://b2b.example/api/signups/0f8e"}
 REJECTED_VALUES = {"firstname": "Anna", "lastname": "Svensson", "company": "Contoso & Co"}
 USER_VALUES = {"firstname": "Anna", "lastname": "Svensson", "company": "Contoso & Co", "email": "anna@example.com",
                "storename": "Fabrikam Store", "storeurl": "https://shop.example/b2b"}
-VALUES = {PROSPECT_APPROVED: APPROVED_VALUES, PROSPECT_REJECTED: REJECTED_VALUES, USER_ADDED: USER_VALUES,
+VALUES = {SIGNUP_RECEIVED: RECEIVED_VALUES, PROSPECT_APPROVED: APPROVED_VALUES, PROSPECT_REJECTED: REJECTED_VALUES, USER_ADDED: USER_VALUES,
           USER_REMOVED: {k: USER_VALUES[k] for k in ("firstname", "lastname", "company", "storename")}}
 
 
@@ -55,7 +60,7 @@ def fresh_template_cache():
     ("sv-SE", "sv"), ("sv", "sv"), ("SV", "sv"), ("sv-FI", "sv"), ("en", "en"), ("en-GB", "en"),
     ("fr", "en"), ("fr-CA", "en"), ("zh-Hant-TW", "en"),
 ])
-@pytest.mark.parametrize("name", [PROSPECT_APPROVED, PROSPECT_REJECTED, USER_ADDED, USER_REMOVED])
+@pytest.mark.parametrize("name", [SIGNUP_RECEIVED, PROSPECT_APPROVED, PROSPECT_REJECTED, USER_ADDED, USER_REMOVED])
 def test_language_fallback(name, requested, expected):
     template = load_template(name, requested)
     assert template.language == expected
@@ -129,7 +134,7 @@ def test_text_body_has_no_tags_and_unescaped_text():
 def test_text_body_keeps_line_breaks_of_br(language):
     rendered = load_template(PROSPECT_APPROVED, language).render(APPROVED_VALUES)
     assert ",Fabrikam Store" not in rendered.text_body
-    assert rendered.text_body.splitlines()[-1] == "Fabrikam Store"
+    assert rendered.text_body.splitlines()[-2:] == ["Fabrikam Store", "https://shop.example/b2b"]
 
 
 def test_text_body_shows_a_hostile_value_as_plain_text():
@@ -193,9 +198,11 @@ _value = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
 @given(st.fixed_dictionaries({key: _value for key in sorted(PLACEHOLDERS[PROSPECT_APPROVED])}),
        st.sampled_from(["en", "sv"]))
 def test_any_value_appears_escaped_in_the_html(values, language):
-    rendered = load_template(PROSPECT_APPROVED, language).render(values)
-    for value in values.values():
-        assert html.escape(value, quote=True) in rendered.html_body
+    template = load_template(PROSPECT_APPROVED, language)
+    rendered = template.render(values)
+    for key, value in values.items():
+        if f"%{key}%" in template.source:  # a placeholder offered need not be used (the postcode no longer is)
+            assert html.escape(value, quote=True) in rendered.html_body
     assert "\n" not in rendered.subject
     # nothing a value holds can open a tag in the HTML body
     assert len(re.findall(r"<script", rendered.html_body, re.I)) == 0
@@ -249,3 +256,20 @@ def test_a_sender_address_in_a_template_is_checked_at_load(tmp_path, address, go
     else:
         with pytest.raises(TemplateError, match="sender-address"):
             load_template(USER_REMOVED, "en", str(tmp_path))
+
+
+@pytest.mark.parametrize("language", ["en", "sv"])
+def test_the_approval_links_the_sign_in_page_not_the_store_and_quotes_no_postcode(language):
+    rendered = load_template(PROSPECT_APPROVED, language).render(APPROVED_VALUES)
+    sign_in = re.search(r'<a href="([^"]+)">[^<]*</a>[^<]*<strong>anna@example.com', rendered.html_body)
+    assert sign_in and sign_in.group(1) == APPROVED_VALUES["signinurl"]
+    assert APPROVED_VALUES["zipcode"] not in rendered.html_body + rendered.text_body
+
+
+@pytest.mark.parametrize("language", ["en", "sv"])
+def test_the_received_email_links_the_status_page(language):
+    rendered = load_template(SIGNUP_RECEIVED, language).render(RECEIVED_VALUES)
+    assert f'href="{RECEIVED_VALUES["statusurl"]}"' in rendered.html_body
+    assert RECEIVED_VALUES["statusurl"] in rendered.text_body
+    assert "Contoso &amp; Co" in rendered.html_body and "Fabrikam Store" in rendered.subject
+    assert rendered.language == language

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.storefront import DEFAULT_CHANNEL, form_channel
+from shared.web.storefront import DEFAULT_CHANNEL, form_channel
 
 
 @pytest.mark.parametrize("requested", ["b2b-web.se_1", "shop", "x" * 64])
