@@ -60,6 +60,11 @@ param partnerTokenSubjectClaim string = 'sub'
 @description('How the issuer vouches for the email that binds an account at its first sign-in, comma separated: email_verified, emails_claim (a local account\'s emails claim).')
 param partnerTokenEmailTrust string = 'email_verified,emails_claim'
 
+@description('The partner portal\'s sign-in: the OpenID Connect authority (External ID: https://<tenant>.ciamlogin.com/<tenant-id>/v2.0), the portal\'s client id and the partner API\'s scope. Empty: the portal is off.')
+param portalOidcAuthority string = ''
+param portalClientId string = ''
+param portalApiScope string = ''
+
 @description('How emails go out: outbox (.eml files on the instance\'s temporary disk), smtp (smtpHost …) or ses (sesRegion).')
 @allowed([
   'outbox'
@@ -195,6 +200,9 @@ module api 'app/api.bicep' = {
     partnerTokenJwksUrl: partnerTokenJwksUrl
     partnerTokenSubjectClaim: partnerTokenSubjectClaim
     partnerTokenEmailTrust: partnerTokenEmailTrust
+    portalOidcAuthority: portalOidcAuthority
+    portalClientId: portalClientId
+    portalApiScope: portalApiScope
     emailTransport: emailTransport
     smtpHost: smtpHost
     smtpPort: smtpPort
