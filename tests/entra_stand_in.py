@@ -13,7 +13,7 @@
   whose ``aud`` is the API's.
 
 Tests change what it does through attributes: ``sign_in_as``, ``id_token_claims`` (claims to add or replace in
-the next ID tokens), ``code_seconds``.
+the next ID tokens), ``access_token_audience``, ``code_seconds``; ``reset_flow()`` puts them back.
 """
 from __future__ import annotations
 
@@ -42,10 +42,16 @@ class EntraStandIn(LocalIssuer):
         super().__init__(issuer=ISSUER, audience=API_APP_ID)
         self.sign_in_as = "admin@partner.example"
         self.id_token_claims: dict = {}
+        self.access_token_audience = API_APP_ID
         self.code_seconds = 600
         self._codes: dict[str, dict] = {}
         self._code_lock = threading.Lock()
         self.redeemed: list[str] = []
+
+    def reset_flow(self) -> None:
+        self.reset()
+        self.sign_in_as, self.id_token_claims, self.code_seconds = "admin@partner.example", {}, 600
+        self.access_token_audience = API_APP_ID
 
     # -- wiring -----------------------------------------------------------------------------------------
     @property
@@ -168,6 +174,6 @@ class EntraStandIn(LocalIssuer):
         answer = {"token_type": "Bearer", "scope": query.get("scope", ""), "expires_in": 3600,
                   "ext_expires_in": 3600, "id_token": id_token}
         if API_SCOPE in query.get("scope", "").split():
-            answer["access_token"] = self.token_for(email, audience=API_APP_ID, lifetime_seconds=3600,
+            answer["access_token"] = self.token_for(email, audience=self.access_token_audience, lifetime_seconds=3600,
                                                     scp="Partners.Manage", azp=CLIENT_ID, tid=TENANT, ver="2.0")
         return 200, answer

@@ -25,8 +25,7 @@ def entra():
 
 @pytest.fixture
 def stand_in(entra):
-    entra.reset()
-    entra.sign_in_as, entra.id_token_claims, entra.code_seconds = "admin@partner.example", {}, 600
+    entra.reset_flow()
     return entra
 
 
