@@ -176,8 +176,6 @@ def portal_view(*, act: bool):
     sign-in page; a POST needs the session's CSRF token (403 otherwise) and, with ``act``, an Admin (403)."""
 
     def decorate(handler):
-        @_guarded
-        @functools.wraps(handler)
         def wrapper(req: func.HttpRequest) -> func.HttpResponse:
             c = container()
             seal = c.portal_seal
@@ -221,7 +219,11 @@ def portal_view(*, act: bool):
                                   detail="That user is not in your organization (or has been removed).",
                                   signed_in=True)
 
-        return wrapper
+        # Named as the page but with the trigger's own signature (req only), as console_view does: the Functions
+        # host binds every parameter it sees, and `visit` is no binding (functools.wraps would show it).
+        wrapper.__name__, wrapper.__qualname__, wrapper.__doc__ = handler.__name__, handler.__qualname__, handler.__doc__
+        wrapper.__module__ = handler.__module__
+        return _guarded(wrapper)
 
     return decorate
 

@@ -310,10 +310,10 @@ class Cli:
         """A token of the local development issuer (make run's LOCAL_ISSUER) for trying the partner API with
         curl: the host accepts it, as it is signed with the key in the same state folder."""
         from shared.adapters.local_issuer import LocalIssuer, SignInChoice
-        from shared.config import AZURE_INSTANCE_SETTING, LOCAL_ISSUER_ID
+        from shared.config import LOCAL_ISSUER_ID, hosted_in_azure
 
         s = self.c.settings
-        if os.environ.get(AZURE_INSTANCE_SETTING):
+        if hosted_in_azure():
             raise DomainError("b2b token is for local development only (this is an Azure instance)")
         if s.partner_token_issuer and s.partner_token_issuer != LOCAL_ISSUER_ID:
             raise DomainError("b2b token signs tokens of the local development issuer, but PARTNER_TOKEN_ISSUER "

@@ -93,6 +93,9 @@ _SETTINGS: dict[str, tuple[str, str]] = {
     "AzureWebJobsStorage__credential": ("storage_credential", ""),
     "AzureWebJobsStorage__clientId": ("storage_client_id", ""),
     "STATE_TABLE": ("state_table", "b2bstate"),
+    # The console's app roles (App Service Authentication with Entra ID): the first acts, the second reads.
+    "CONSOLE_OPERATOR_ROLE": ("console_operator_role", "B2B.Operator"),
+    "CONSOLE_VIEWER_ROLE": ("console_viewer_role", "B2B.Viewer"),
 }
 
 SETTING_NAMES = tuple(_SETTINGS)
@@ -146,6 +149,8 @@ class Settings:
     storage_credential: str
     storage_client_id: str
     state_table: str
+    console_operator_role: str
+    console_viewer_role: str
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -249,21 +254,26 @@ class Settings:
         return (self.lead_queue, self.outcome_queue, self.email_queue)
 
 
+def hosted_in_azure(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether the app runs on Azure's platform (App Service / Functions set WEBSITE_INSTANCE_ID on every
+    instance; Core Tools and the local host do not)."""
+    environ = os.environ if environ is None else environ
+    return bool(environ.get("WEBSITE_INSTANCE_ID"))
+
+
 # The local development issuer (LOCAL_ISSUER=true): its identifier names no network place on purpose, so that
 # its tokens (and `b2b token`'s, made without a running host) are the same whatever port the host listens on.
 LOCAL_ISSUER_ID = "urn:b2b:local-development-issuer"
 LOCAL_CLIENT_ID = "b2b-portal-local"
 LOCAL_ISSUER_PATH = "/api/local-issuer"
-# Set by the platform on every Azure App Service / Functions instance: where a development issuer must never run.
-AZURE_INSTANCE_SETTING = "WEBSITE_INSTANCE_ID"
 
 
 def _local_issuer_settings(values: Mapping[str, object], environ: Mapping[str, str]) -> dict[str, object]:
     """LOCAL_ISSUER=true: the portal and the partner tokens point at the app's own development issuer. Only on
     a loopback host and never in Azure: anyone can sign in as anyone there."""
-    if environ.get(AZURE_INSTANCE_SETTING):
+    if hosted_in_azure(environ):
         raise ValueError("LOCAL_ISSUER=true is for local development only and refused in Azure "
-                         f"({AZURE_INSTANCE_SETTING} is set): configure PORTAL_OIDC_AUTHORITY and PARTNER_TOKEN_*")
+                         "(WEBSITE_INSTANCE_ID is set): configure PORTAL_OIDC_AUTHORITY and PARTNER_TOKEN_*")
     base = str(values["public_base_url"])
     if urlsplit(base).hostname not in LOOPBACK_HOSTS:
         raise ValueError(f"LOCAL_ISSUER=true needs a loopback host (the public base URL is {base})")
