@@ -52,6 +52,7 @@ class EntraStandIn(LocalIssuer):
         self.reset()
         self.sign_in_as, self.id_token_claims, self.code_seconds = "admin@partner.example", {}, 600
         self.access_token_audience = API_APP_ID
+        self.redeemed = []
 
     # -- wiring -----------------------------------------------------------------------------------------
     @property
