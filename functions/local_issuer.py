@@ -65,27 +65,36 @@ def _authorize_page(query: dict[str, str], status: int = 200, problem: str | Non
                                 problem=problem), status)
 
 
-@bp.function_name("local_issuer_authorize")
-@bp.route(route="local-issuer/authorize", methods=["GET", "POST"], auth_level=func.AuthLevel.ANONYMOUS)
-@http_function
-def local_issuer_authorize(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.adapters.local_issuer import AuthorizeRequest, OAuthError, SignInChoice
+def _checked(issuer, given: dict[str, str]):
+    """The authorize request in ``given``, checked; or the page saying what is wrong. Never a redirect to a URI not
+    checked."""
+    from shared.adapters.local_issuer import AuthorizeRequest, OAuthError
 
-    issuer = _issuer()
-    given = _form(req) if req.method == "POST" else dict(req.params)
     try:
         request = validated(AuthorizeRequest, given)
         issuer.check_authorize(request)
     except (InvalidInput, OAuthError) as error:
-        # Never a redirect to a URI not checked: the page says what is wrong instead.
         return html_response(render("portal/local_issuer_refused.html", detail=str(error)), 400)
-    query = {name: getattr(request, name) for name in AuthorizeRequest.model_fields}
+    return request
+
+
+@bp.function_name("local_issuer_authorize")
+@bp.route(route="local-issuer/authorize", methods=["GET", "POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@http_function
+def local_issuer_authorize(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.adapters.local_issuer import SignInChoice
+
+    issuer = _issuer()
+    given = _form(req) if req.method == "POST" else dict(req.params)
+    request = _checked(issuer, given)
+    if isinstance(request, func.HttpResponse):
+        return request
     if req.method == "GET":
-        return _authorize_page(query)
+        return _authorize_page(request.model_dump())
     try:
         email = validated(SignInChoice, given).email
     except InvalidInput:
-        return _authorize_page(query, 422, "Type an email address, such as someone@example.com.")
+        return _authorize_page(request.model_dump(), 422, "Type an email address, such as someone@example.com.")
     code = issuer.issue_code(request, email)
     return see_other(f"{request.redirect_uri}?{urlencode({'code': code, 'state': request.state})}")
 
@@ -94,15 +103,14 @@ def local_issuer_authorize(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="local-issuer/demo-partner", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 @http_function
 def local_issuer_demo_partner(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.adapters.local_issuer import AuthorizeRequest
     from shared.demo import create_demo_partner
 
     issuer = _issuer()
-    request = validated(AuthorizeRequest, _form(req))
-    issuer.check_authorize(request)
+    request = _checked(issuer, _form(req))
+    if isinstance(request, func.HttpResponse):
+        return request
     create_demo_partner(container())
-    query = {name: getattr(request, name) for name in AuthorizeRequest.model_fields}
-    return see_other(f"{issuer.base_url}/authorize?{urlencode(query)}")
+    return see_other(f"{issuer.base_url}/authorize?{urlencode(request.model_dump())}")
 
 
 @bp.function_name("local_issuer_token")

@@ -21,12 +21,11 @@ import functools
 import hmac
 import logging
 from dataclasses import dataclass, field
-from http.cookies import CookieError, SimpleCookie
 from urllib.parse import parse_qsl
 
 import azure.functions as func
 
-from functions._http import RequestRefused, html_response, problem, read_body, see_other
+from functions._http import RequestRefused, html_response, problem, read_body, request_cookies, see_other
 from functions._runtime import container
 from shared.domain.errors import (
     ConcurrencyConflict,
@@ -64,15 +63,6 @@ ROLES = ("User", "Admin")
 
 
 # --- cookies --------------------------------------------------------------------------------------------
-def _cookies(req: func.HttpRequest) -> dict[str, str]:
-    jar = SimpleCookie()
-    try:
-        jar.load(req.headers.get("cookie") or "")
-    except CookieError:
-        return {}
-    return {name: morsel.value for name, morsel in jar.items()}
-
-
 def _set_cookie(response: func.HttpResponse, name: str, value: str, max_age: int | None) -> func.HttpResponse:
     """One Set-Cookie per answer: the Functions worker passes on one header of each name."""
     secure = "; Secure" if secure_cookie(container().settings.public_base_url) else ""
@@ -179,7 +169,7 @@ def portal_view(*, act: bool):
         def wrapper(req: func.HttpRequest) -> func.HttpResponse:
             c = container()
             seal = c.portal_seal
-            session = seal.session(_cookies(req).get(SESSION_COOKIE))
+            session = seal.session(request_cookies(req).get(SESSION_COOKIE))
             if session is None:
                 if req.method != "GET":
                     return _refusal(403, "Please sign in", "Your session has ended. Sign in again, then repeat "
@@ -251,7 +241,7 @@ def portal_callback(req: func.HttpRequest) -> func.HttpResponse:
     c = container()
     seal = c.portal_seal
     state, code = req.params.get("state") or "", req.params.get("code") or ""
-    expected = seal.flow_state(_cookies(req).get(FLOW_COOKIE))
+    expected = seal.flow_state(request_cookies(req).get(FLOW_COOKIE))
     if expected is None or not hmac.compare_digest(expected.encode(), state.encode()):
         # Not the sign-in this browser started (a forged or replayed callback), or it took over ten minutes.
         return _sign_in_page(403, "This sign-in answer is not for the sign-in this browser started, or it came "
@@ -373,7 +363,8 @@ def _user_of(visit: PortalVisit, user_id: str):
 @portal_view(act=True)
 def portal_user(req: func.HttpRequest, visit: PortalVisit) -> func.HttpResponse:
     user = _user_of(visit, req.route_params["userId"])
-    values = {"user": user, "roles": ROLES, "languages": LANGUAGES, "money": _money}
+    values = {"user": user, "roles": ROLES, "languages": LANGUAGES, "money": _money,
+              "line": container().credit.line_for_member(visit.caller, visit.hierarchy.id)}
     if req.method == "GET":
         form = {"firstName": user.first_name, "lastName": user.last_name, "role": user.role.value,
                 "spendingLimit": _money(user.spending_limit) or "", "language": user.language}

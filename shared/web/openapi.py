@@ -483,12 +483,13 @@ def _local_issuer_operations() -> tuple[Operation, ...]:
                   Auth.ANONYMOUS, tag=tag, body={FORM: authorize},
                   answers={303: Answer("To the portal's callback with a code and the state"), 400: refused,
                            404: off, 413: TOO_LARGE, 415: WRONG_TYPE,
-                           422: Answer("The page again: the email is not an email address", _PAGE)}),
+                           422: Answer("The page again: the email is not an email address (a problem when the body "
+                                       "is no form)", {**_PAGE, PROBLEM: "Problem"})}),
         Operation("local_issuer_demo_partner", "POST", "local-issuer/demo-partner",
                   "Create the demo partner (shared/demo.py), then back to the page", Auth.ANONYMOUS, tag=tag,
                   body={FORM: authorize},
-                  answers={303: Answer("Back to the page, which lists the demo partner's users"), 404: off,
-                           409: CONFLICT, **JSON_BODY_ERRORS}),
+                  answers={303: Answer("Back to the page, which lists the demo partner's users"), 400: refused,
+                           404: off, 409: CONFLICT, 413: TOO_LARGE, 415: WRONG_TYPE, 422: INVALID}),
         Operation("local_issuer_token", "POST", "local-issuer/token",
                   "Redeem a code (once, within a minute, with its PKCE verifier)", Auth.ANONYMOUS, tag=tag,
                   body={FORM: {"type": "object", "properties": {name: {"type": "string"} for name in (
