@@ -21,7 +21,7 @@ import functools
 import hmac
 import logging
 from dataclasses import dataclass, field
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 import azure.functions as func
 
@@ -224,6 +224,13 @@ def portal_view(*, act: bool):
 @_guarded
 def portal_sign_in(req: func.HttpRequest) -> func.HttpResponse:
     c = container()
+    public = urlsplit(c.settings.public_base_url)
+    if urlsplit(req.url).netloc.lower() != public.netloc.lower():
+        # The callback comes back to the public base URL (the redirect URI registered with the issuer): the
+        # sign-in's state cookie must be set there, or the browser would not send it back (localhost is not
+        # 127.0.0.1 to a browser). So a sign-in begun under another host name begins again under that one.
+        return func.HttpResponse(status_code=302, headers={
+            "Location": f"{c.settings.public_base_url}{PORTAL}/sign-in", "Cache-Control": "no-store"})
     seal, oidc = c.portal_seal, c.oidc_client
     state, sealed = seal.new_flow()
     verifier = seal.code_verifier(state)

@@ -174,3 +174,12 @@ def test_an_account_that_is_no_partner_user_is_told_so(host, stand_in, browser):
 def test_without_a_session_the_portal_shows_the_sign_in_page(host, browser):
     page = browser.get(host.url("portal"), timeout=30)
     assert page.status_code == 200 and 'href="/api/portal/sign-in"' in page.text
+
+
+def test_a_sign_in_begun_under_another_host_name_begins_again_under_the_public_one(host, browser):
+    """localhost and 127.0.0.1 are two sites to a browser: the state cookie must be set where the callback comes
+    back (the redirect URI on the public base URL), or every sign-in from http://localhost:7071 would fail."""
+    other = host.url("portal/sign-in").replace("127.0.0.1", "localhost")
+    answer = browser.get(other, allow_redirects=False, timeout=30)
+    assert answer.status_code == 302 and answer.headers["Location"] == host.url("portal/sign-in")
+    assert "Set-Cookie" not in answer.headers
