@@ -72,6 +72,18 @@ def html_response(text: str, status: int = 200, *, scripts: bool = False,
                                       **(headers or {})})
 
 
+def request_cookies(req: func.HttpRequest) -> dict[str, str]:
+    """The request's cookies by name; none when the header cannot be read (a page then acts as if signed out)."""
+    from http.cookies import CookieError, SimpleCookie
+
+    jar = SimpleCookie()
+    try:
+        jar.load(req.headers.get("cookie") or "")
+    except CookieError:
+        return {}
+    return {name: morsel.value for name, morsel in jar.items()}
+
+
 def see_other(location: str, headers: dict[str, str] | None = None) -> func.HttpResponse:
     """303 See Other: after a form's POST the browser GETs ``location``, so reload and back never resend it."""
     return func.HttpResponse(status_code=303, headers={"Location": location, **_NO_STORE, **(headers or {})})

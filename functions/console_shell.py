@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from http.cookies import CookieError, SimpleCookie
 from typing import Callable
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 import azure.functions as func
 
 from functions._http import RequestRefused, html_response, http_function, read_body, see_other
+from functions._http import request_cookies as _cookies
 from functions._runtime import container
 from shared.domain.errors import DomainError, InvalidInput, MalformedBody, NotFound
 
@@ -31,15 +31,6 @@ NAV = (("All prospects", "/api/console"), ("Partners", "/api/console/partners"),
        ("Queues", "/api/console/queues"), ("Emails", "/api/console/emails"), ("Drift", "/api/console/drift"))
 _MAX_FORM_FIELDS = 200
 _FORM_TYPES = ("application/x-www-form-urlencoded",)
-
-
-def _cookies(req: func.HttpRequest) -> dict[str, str]:
-    jar = SimpleCookie()
-    try:
-        jar.load(req.headers.get("cookie") or "")
-    except CookieError:
-        return {}
-    return {name: morsel.value for name, morsel in jar.items()}
 
 
 def _secure(req: func.HttpRequest) -> bool:

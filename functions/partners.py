@@ -4,6 +4,7 @@ GET    /api/partners/me                                the caller's user and par
 GET    /api/partners/{hierarchyId}/users               200 the partner's users
 POST   /api/partners/{hierarchyId}/users               201 added (Pending until the sync), 200 the same add again
 GET    /api/partners/{hierarchyId}/users/{userId}      200
+GET    /api/partners/{hierarchyId}/credit              200 the credit line (any Active user of the partner)
 PATCH  /api/partners/{hierarchyId}/users/{userId}      202 changed (the sync applies it), 200 nothing changed
 DELETE /api/partners/{hierarchyId}/users/{userId}      202 removed (the sync takes it out of the hierarchy)
 The caller is the user bound to the token's account (issuer + subject) at its first sign-in, which takes an
@@ -79,3 +80,19 @@ def partner_user(req: func.HttpRequest) -> func.HttpResponse:
         return _user_answer(service.remove(caller, hierarchy_id, user_id), 202)
     user = service.edit(caller, hierarchy_id, user_id, json_object(req, exact_numbers=True))
     return _user_answer(user, 200 if user.sync is None else 202)
+
+
+@bp.function_name("partner_credit")
+@bp.route(route="partners/{hierarchyId}/credit", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@http_function
+def partner_credit(req: func.HttpRequest) -> func.HttpResponse:
+    """The partner's credit line (limit, reserved, available) as any Active user of it sees it; 404 when it has
+    none yet, or for a partner the caller is no user of."""
+    from shared.domain.errors import NotFound
+    from shared.services.credit import credit_line_json
+
+    hierarchy_id = req.route_params["hierarchyId"]
+    line = container().credit.line_for_member(signed_in(req), hierarchy_id)
+    if line is None:
+        raise NotFound(f"partner {hierarchy_id} has no credit line yet")
+    return json_response(credit_line_json(line), no_store=True)

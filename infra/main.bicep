@@ -96,6 +96,11 @@ param partnerTokenSubjectClaim string = 'sub'
 @description('How the issuer vouches for the email that binds an account at its first sign-in, comma separated: email_verified, emails_claim (a local account\'s emails claim).')
 param partnerTokenEmailTrust string = 'email_verified,emails_claim'
 
+@description('The partner portal\'s sign-in: the OpenID Connect authority (External ID: https://<tenant>.ciamlogin.com/<tenant-id>/v2.0), the portal\'s client id and the partner API\'s scope. Empty: the portal is off.')
+param portalOidcAuthority string = ''
+param portalClientId string = ''
+param portalApiScope string = ''
+
 @description('How emails go out: storage (kept as blobs in the storage account\'s b2b-outbox container, read in the back office and with `b2b outbox`; no outside account), smtp (smtpHost …) or ses (sesRegion).')
 @allowed([
   'storage'
@@ -266,6 +271,9 @@ module api 'app/api.bicep' = {
     partnerTokenJwksUrl: partnerTokenJwksUrl
     partnerTokenSubjectClaim: partnerTokenSubjectClaim
     partnerTokenEmailTrust: partnerTokenEmailTrust
+    portalOidcAuthority: portalOidcAuthority
+    portalClientId: portalClientId
+    portalApiScope: portalApiScope
     emailTransport: emailTransport
     smtpHost: smtpHost
     smtpPort: smtpPort

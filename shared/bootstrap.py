@@ -129,6 +129,47 @@ class Container:
         return self.transport  # type: ignore[return-value]
 
     @cached_property
+    def local_issuer(self):
+        """The development issuer of LOCAL_ISSUER=true (settings refuse it in Azure and off loopback); else None."""
+        if not self.settings.local_issuer:
+            return None
+        from shared.adapters.local_issuer import LocalIssuer
+
+        return LocalIssuer(self.settings.data_dir, self.settings.public_base_url, self.settings.portal_redirect_uri)
+
+    @cached_property
+    def portal_seal(self):
+        """The portal's cookie seal; NotConfigured without PORTAL_SESSION_SECRET (a local issuer keeps its own)."""
+        from shared.web.portal_session import PortalSeal, SessionSecretMissing
+
+        secret = self.settings.portal_session_secret
+        if not secret and self.settings.local_issuer:
+            from shared.adapters.local_issuer import local_session_secret
+
+            secret = local_session_secret(self.settings.data_dir)
+        try:
+            return PortalSeal(secret)
+        except SessionSecretMissing as error:
+            from shared.domain.errors import NotConfigured
+
+            raise NotConfigured(f"the partner portal is off: {error}") from None
+
+    @cached_property
+    def oidc_client(self):
+        """The portal's OpenID Connect client; NotConfigured while PORTAL_OIDC_AUTHORITY is empty."""
+        s = self.settings
+        if not s.portal_configured:
+            from shared.domain.errors import NotConfigured
+
+            raise NotConfigured("the partner portal is off: set PORTAL_OIDC_AUTHORITY and PORTAL_CLIENT_ID "
+                                "(or LOCAL_ISSUER=true on a developer's machine)")
+        from shared.adapters.oidc_client import OidcClient
+
+        return OidcClient(s.portal_oidc_authority, s.portal_client_id, s.portal_redirect_uri,
+                          client_secret=s.portal_client_secret, api_scope=s.portal_api_scope,
+                          expected_issuer=s.partner_token_issuer)
+
+    @cached_property
     def console_access(self):
         """Who may enter the console: the platform's sign-in in Azure, a development sign-in on loopback
         (both decided from the platform's own variables: WEBSITE_AUTH_ENABLED, WEBSITE_HOSTNAME, and those

@@ -15,6 +15,7 @@ from shared.adapters.outbox_email import parse_eml
 from shared.bootstrap import Container
 from shared.config import Settings
 from shared.domain.errors import DomainError, MalformedBody, NotConfigured
+from shared.domain.validation import validated
 from shared.domain.model import EmailRecord, EmailStatus, ProspectStatus
 from shared.domain.partners import user_id_for
 from shared.domain.sales import B2B_LEADS_VIEW, LEAD_DISQUALIFY_REASONS, OPPORTUNITY_LOSS_REASONS, LeadState
@@ -392,6 +393,21 @@ class Cli:
         receipt = self.c.intake.submit(payload)
         print(receipt.signup_id)
 
+    def token(self, args) -> None:
+        """A token of the local development issuer (make run's LOCAL_ISSUER) for trying the partner API with
+        curl: the host accepts it, as it is signed with the key in the same state folder."""
+        from shared.adapters.local_issuer import LocalIssuer, SignInChoice
+        from shared.config import LOCAL_ISSUER_ID, hosted_in_azure
+
+        s = self.c.settings
+        if hosted_in_azure():
+            raise DomainError("b2b token is for local development only (this is an Azure instance)")
+        if s.partner_token_issuer and s.partner_token_issuer != LOCAL_ISSUER_ID:
+            raise DomainError("b2b token signs tokens of the local development issuer, but PARTNER_TOKEN_ISSUER "
+                              "names another issuer: its partner routes would refuse them")
+        email = validated(SignInChoice, {"email": args.email}).email
+        print(LocalIssuer(s.data_dir, s.public_base_url, s.portal_redirect_uri).token_for(email))
+
     def demo(self, args) -> None:
         from shared.demo import run_demo
 
@@ -536,6 +552,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("sync", "sync", "run the channel sync once")
     add("work", "work", "process queued messages as the host would")
     add("submit", "submit", "submit a signup from a JSON file (- for stdin)").add_argument("file")
+    add("token", "token", "print a local development issuer's token for EMAIL, to try the partner API with curl "
+                          "(make run's host accepts it)").add_argument("email")
     add("demo", "demo", "a scripted walkthrough on the embedded default in a fresh folder (or --data-dir); "
                          "STATE_BACKEND, SALES_MODE and the other settings do not apply")
     return parser

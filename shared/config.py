@@ -86,6 +86,24 @@ _SETTINGS: dict[str, tuple[str, str]] = {
     # separated): email_verified (`email` with `email_verified: true`), emails_claim (B2C / External ID's
     # `emails` of a local account: no `idp` claim, or the issuer's own). preferred_username never counts.
     "PARTNER_TOKEN_EMAIL_TRUST": ("partner_token_email_trust", "email_verified,emails_claim"),
+    # The partner portal (GET /api/portal): OpenID Connect, authorization code + PKCE, as a confidential web
+    # client. The authority's discovery document is at <authority>/.well-known/openid-configuration (External
+    # ID: https://<tenant>.ciamlogin.com/<tenant-id>/v2.0; B2C: https://<tenant>.b2clogin.com/<tenant>.
+    # onmicrosoft.com/<user-flow>/v2.0); its `issuer` must be PARTNER_TOKEN_ISSUER. The redirect URI to
+    # register is <public base>/api/portal/callback. The token the portal hands the partner services is the
+    # access token for PORTAL_API_SCOPE (e.g. api://<api-app-id>/Partners.Manage; its audience is
+    # PARTNER_TOKEN_AUDIENCE) or, without a scope, the ID token (PARTNER_TOKEN_AUDIENCE = PORTAL_CLIENT_ID).
+    "PORTAL_OIDC_AUTHORITY": ("portal_oidc_authority", ""),
+    "PORTAL_CLIENT_ID": ("portal_client_id", ""),
+    "PORTAL_CLIENT_SECRET": ("portal_client_secret", ""),
+    "PORTAL_API_SCOPE": ("portal_api_scope", ""),
+    # Seals the portal's session cookie (the token, encrypted and signed) and derives its CSRF tokens and each
+    # sign-in's PKCE verifier and nonce: at least 32 characters, random, in Key Vault. Changing it signs
+    # everyone out.
+    "PORTAL_SESSION_SECRET": ("portal_session_secret", ""),
+    # Local development only (make run): the app serves a labelled development issuer at /api/local-issuer and
+    # points the portal and the partner token settings at it. Refused in Azure and off loopback.
+    "LOCAL_ISSUER": ("local_issuer", "false"),
     # The Azure backend reads the same storage settings the Functions host reads for its triggers:
     # a connection string (Azurite, local) or identity-based service URIs.
     "AzureWebJobsStorage": ("storage_connection_string", ""),
@@ -150,6 +168,12 @@ class Settings:
     partner_token_jwks_url: str
     partner_token_subject_claim: str
     partner_token_email_trust: str
+    portal_oidc_authority: str
+    portal_client_id: str
+    portal_client_secret: str
+    portal_api_scope: str
+    portal_session_secret: str
+    local_issuer: bool
     storage_connection_string: str
     storage_queue_uri: str
     storage_table_uri: str
@@ -171,6 +195,8 @@ class Settings:
             values[attribute] = _convert(types[attribute], raw, name)
         values["public_base_url"] = public_base_url(values["public_base_url"], environ.get("WEBSITE_HOSTNAME", ""))
         values.update(overrides)
+        if values["local_issuer"]:
+            values.update(_local_issuer_settings(values, environ))
         settings = cls(**values)  # type: ignore[arg-type]
         settings.validate()
         return settings
@@ -203,6 +229,7 @@ class Settings:
                              "at most 50: Dataverse waits 60 s for the webhook's answer")
         self._validate_partner_tokens()
         self.channel_branding  # every channel's branding, checked now: a typo stops the app at start
+        self._validate_portal()
         if self.state_backend == "azure":
             if not (self.storage_connection_string or (self.storage_queue_uri and self.storage_table_uri)):
                 raise ValueError(
@@ -242,6 +269,29 @@ class Settings:
         """The branding of ``channel_id``: its own overrides, else the defaults."""
         brandings = self.channel_branding
         return brandings.get(channel_id, brandings[""])
+    def _validate_portal(self) -> None:
+        if not (self.portal_oidc_authority or self.portal_client_id):
+            return
+        if not (self.portal_oidc_authority and self.portal_client_id):
+            raise ValueError("the portal needs both PORTAL_OIDC_AUTHORITY and PORTAL_CLIENT_ID")
+        if not _https_or_loopback(self.portal_oidc_authority):
+            raise ValueError(f"PORTAL_OIDC_AUTHORITY must be an https:// URL (http:// only on loopback), "
+                             f"not {self.portal_oidc_authority!r}")
+        if not self.partner_tokens_configured:
+            raise ValueError("the portal signs partner users in for the partner services: set PARTNER_TOKEN_ISSUER, "
+                             "PARTNER_TOKEN_AUDIENCE and PARTNER_TOKEN_JWKS_URL too")
+        if not self.portal_api_scope and self.partner_token_audience != self.portal_client_id:
+            raise ValueError("without PORTAL_API_SCOPE the portal hands the partner services its ID token, whose "
+                             "audience is PORTAL_CLIENT_ID: PARTNER_TOKEN_AUDIENCE must be the same (or set "
+                             "PORTAL_API_SCOPE to the partner API's scope)")
+
+    @property
+    def portal_configured(self) -> bool:
+        return bool(self.portal_oidc_authority)
+
+    @property
+    def portal_redirect_uri(self) -> str:
+        return f"{self.public_base_url}/api/portal/callback"
 
     @property
     def partner_email_trust(self) -> tuple[str, ...]:
@@ -336,6 +386,32 @@ def channel_overrides(raw: str, default: Branding, public_base_url: str) -> dict
         base = {name: getattr(default, name) for name in BRANDING_FIELDS}
         channels[channel_id] = Branding.checked(channel_id, {**base, **overrides}, public_base_url=public_base_url)
     return channels
+
+
+# The local development issuer (LOCAL_ISSUER=true): its identifier names no network place on purpose, so that
+# its tokens (and `b2b token`'s, made without a running host) are the same whatever port the host listens on.
+LOCAL_ISSUER_ID = "urn:b2b:local-development-issuer"
+LOCAL_CLIENT_ID = "b2b-portal-local"
+LOCAL_ISSUER_PATH = "/api/local-issuer"
+
+
+def _local_issuer_settings(values: Mapping[str, object], environ: Mapping[str, str]) -> dict[str, object]:
+    """LOCAL_ISSUER=true: the portal and the partner tokens point at the app's own development issuer. Only on
+    a loopback host and never in Azure: anyone can sign in as anyone there."""
+    if hosted_in_azure(environ):
+        raise ValueError("LOCAL_ISSUER=true is for local development only and refused in Azure "
+                         "(WEBSITE_INSTANCE_ID is set): configure PORTAL_OIDC_AUTHORITY and PARTNER_TOKEN_*")
+    base = str(values["public_base_url"])
+    if urlsplit(base).hostname not in LOOPBACK_HOSTS:
+        raise ValueError(f"LOCAL_ISSUER=true needs a loopback host (the public base URL is {base})")
+    taken = [name for name in ("PARTNER_TOKEN_ISSUER", "PARTNER_TOKEN_AUDIENCE", "PARTNER_TOKEN_JWKS_URL",
+                               "PORTAL_OIDC_AUTHORITY", "PORTAL_CLIENT_ID", "PORTAL_API_SCOPE")
+             if values[_SETTINGS[name][0]]]
+    if taken:
+        raise ValueError(f"LOCAL_ISSUER=true sets {', '.join(taken)} itself; leave them empty or turn it off")
+    return {"partner_token_issuer": LOCAL_ISSUER_ID, "partner_token_audience": LOCAL_CLIENT_ID,
+            "partner_token_jwks_url": f"{base}{LOCAL_ISSUER_PATH}/keys", "portal_client_id": LOCAL_CLIENT_ID,
+            "portal_oidc_authority": f"{base}{LOCAL_ISSUER_PATH}"}
 
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})

@@ -81,3 +81,46 @@ def run_demo(c: Container, out: Callable[[str], None] = print) -> None:
     out(f"The demo's state stays in {c.settings.data_dir}")
     out(f"  look around: b2b --data-dir {folder} prospects   (or partners, emails, outbox, leads --all)")
     out(f"  start over:  rm -r {folder}")
+
+
+# The demo partner a newcomer signs in to the portal as (make run, the local issuer's page): the first demo
+# company, approved in the back office, with a credit line and a second user besides its Admin.
+DEMO_PARTNER = DEMO_COMPANIES[0]
+DEMO_PARTNER_OPERATOR = "local-demo"
+DEMO_PARTNER_CREDIT = {"limit": "50000.00", "currency": "SEK"}
+DEMO_PARTNER_USER = {"firstName": "Erik", "lastName": "Berg", "email": "erik@fabrikam.example", "role": "User",
+                     "spendingLimit": "2000.00", "language": "sv-SE"}
+
+
+def demo_partner_admin_email() -> str:
+    return demo_signup(*DEMO_PARTNER)["contact"]["email"]
+
+
+def create_demo_partner(c: Container) -> str:
+    """The demo partner on ``c``'s state (the hierarchy id), made once: its signup, prospect and approval (in
+    the back office, so it needs no Sales), credit line and users, each Active after the sync's user step.
+    Again on the same state, it finds the partner its Admin belongs to and changes nothing."""
+    admin = demo_partner_admin_email()
+    existing = next((p for p in c.operator.partners() for u in c.operator.partner_users(p.id)
+                     if u.email == admin), None)
+    if existing is not None:
+        return existing.id
+    c.intake.submit(demo_signup(*DEMO_PARTNER), idempotency_key="local-demo-partner")
+    c.channel_sync.run()
+    prospect = next(p for p in c.operator.prospects() if p.request.contact.email == admin)
+    hierarchy_id = c.back_office.approve(prospect.number, DEMO_PARTNER_OPERATOR).hierarchy_id
+    c.credit.set_line(hierarchy_id, DEMO_PARTNER_CREDIT)
+    c.partner_users.add_by_operator(hierarchy_id, {**DEMO_PARTNER_USER, "operator": DEMO_PARTNER_OPERATOR})
+    c.channel_sync.run()  # its user step makes both users Active
+    return hierarchy_id
+
+
+def sign_in_choices(c: Container, limit: int = 50) -> list[tuple[str, list]]:
+    """Each partner's name and its Active users, for the local issuer's page (a development tool: it lists
+    emails, which no production page does)."""
+    choices = []
+    for hierarchy in c.operator.partners(limit):
+        users = [u for u in c.operator.partner_users(hierarchy.id) if u.is_active]
+        if users:
+            choices.append((hierarchy.name, sorted(users, key=lambda u: (u.role.value != "Admin", u.email))))
+    return choices

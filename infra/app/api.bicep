@@ -39,6 +39,10 @@ param partnerTokenJwksUrl string = ''
 @description('The claim naming the account bound to a partner user (sub or oid), and how the issuer vouches for the binding email.')
 param partnerTokenSubjectClaim string = 'sub'
 param partnerTokenEmailTrust string = 'email_verified,emails_claim'
+@description('The partner portal\'s OpenID Connect sign-in (GET /api/portal): the issuer\'s authority (discovery at <authority>/.well-known/openid-configuration), the portal\'s client id, and the partner API\'s scope (empty: the ID token, whose audience is the client id, goes to the partner services). All empty: the portal is off.')
+param portalOidcAuthority string = ''
+param portalClientId string = ''
+param portalApiScope string = ''
 
 param storeName string = 'Contoso B2B'
 @description('Storefront link used in emails. Empty: the app\'s own onboarding form, https://<app>.azurewebsites.net/api/signup.')
@@ -411,6 +415,26 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'PARTNER_TOKEN_EMAIL_TRUST'
           value: partnerTokenEmailTrust
+        }
+        // The partner portal: its app registration (redirect URI <public base>/api/portal/callback). Its client
+        // secret and PORTAL_SESSION_SECRET (32+ random characters) are not set here: add them by hand as Key
+        // Vault references once the secrets exist; until then the portal answers 503.
+        {
+          name: 'PORTAL_OIDC_AUTHORITY'
+          value: portalOidcAuthority
+        }
+        {
+          name: 'PORTAL_CLIENT_ID'
+          value: portalClientId
+        }
+        {
+          name: 'PORTAL_API_SCOPE'
+          value: portalApiScope
+        }
+        // The development issuer is for a developer's machine only (the app refuses it in Azure anyway).
+        {
+          name: 'LOCAL_ISSUER'
+          value: 'false'
         }
       ]
     }

@@ -167,6 +167,16 @@ class Credit:
         return line
 
     # --- the storefront, for a signed-in user ----------------------------------------------------
+    def line_for_member(self, caller: Caller, hierarchy_id: str) -> CreditLine | None:
+        """The partner's credit line as any Active user of it may see it (None: it has none yet); NotFound
+        for anyone else, as every partner route answers."""
+        return self._sign_ins.as_caller(caller, lambda: self._line_for_member(caller, hierarchy_id))
+
+    def _line_for_member(self, caller: Caller, hierarchy_id: str) -> CreditLine | None:
+        with self._store.unit_of_work(read_only=True) as uow:
+            member_of(uow, caller, hierarchy_id)
+            return uow.get_credit_line(hierarchy_id)
+
     def check(self, caller: Caller, payload: object) -> OrderDecision:
         order = validated(OrderCheck, payload)
         amount = _amount(order.amount, order.currency)

@@ -515,6 +515,15 @@ def _operations() -> tuple[Operation, ...]:
                   answers={200: Answer("Released (changed is false when it was released before)",
                                        {JSON: a.ReleasedReservation}),
                            **json_errors, 404: NOT_FOUND}),
+        Operation("partner_credit", "GET", "partners/{hierarchyId}/credit",
+                  "The partner's credit line: limit, reserved by open orders, available", Auth.BEARER, tag="partners",
+                  answers={200: Answer("The credit line", {JSON: a.CreditLine}),
+                           404: _problem("Not a partner the caller is an Active user of, or it has no credit line "
+                                         "yet")}),
+        # --- the partner portal (HTML pages; a session cookie after an OpenID Connect sign-in) -----------------
+        *_portal_operations(),
+        # --- the local development issuer (LOCAL_ISSUER=true only; 404 elsewhere) ------------------------------
+        *_local_issuer_operations(),
         # --- the pages' static files and the console's sign-in ------------------------------------------------
         Operation("static_asset", "GET", "assets/{name}", "A style sheet, script or image of the pages",
                   Auth.ANONYMOUS, tag="pages",
@@ -614,6 +623,126 @@ def _operations() -> tuple[Operation, ...]:
                   answers={200: Answer("The file", {media: {"type": "string"}
                                                     for media in sorted(set(ASSET_TYPES.values()))}),
                            404: NOT_FOUND}),
+    )
+
+
+_PAGE = {HTML: {"type": "string"}}
+_PORTAL_UNAVAILABLE = Answer("A page saying the portal cannot serve now: sign-in not configured (PORTAL_* or "
+                             "PORTAL_SESSION_SECRET missing), the issuer out of reach, a record being changed",
+                             _PAGE)
+_PORTAL_REFUSED = Answer("A page: no session (sign in again), a form not sent from this session (CSRF), a User where "
+                         "an Admin is needed, or an account that is no partner user", _PAGE)
+_PORTAL_FORM_REFUSED = {400: Answer("A page: the form could not be read", _PAGE),
+                        413: Answer("A page: the form is too large", _PAGE),
+                        415: Answer("A page: not a form post", _PAGE)}
+
+
+def _portal_form(*fields: str, required: tuple[str, ...] = ()) -> dict:
+    """A portal form's schema: its fields are strings; ``csrf`` is the session's token, on every form."""
+    return {"type": "object", "properties": {"csrf": {"type": "string"}, **{f: {"type": "string"} for f in fields}},
+            "required": ["csrf", *required]}
+
+
+def _portal_operations() -> tuple[Operation, ...]:
+    user_fields = ("firstName", "lastName", "role", "spendingLimit", "language")
+    tag = "portal"
+    return (
+        Operation("portal_page", "GET", "portal", "Organization users (an Admin), your profile (a User), or the sign-in "
+                  "page", Auth.ANONYMOUS, tag=tag,
+                  answers={200: Answer("The users page, the profile page, or the sign-in page", _PAGE),
+                           403: _PORTAL_REFUSED, 503: _PORTAL_UNAVAILABLE}),
+        Operation("portal_sign_in", "GET", "portal/sign-in", "Start an OpenID Connect sign-in (code + PKCE)",
+                  Auth.ANONYMOUS, tag=tag,
+                  answers={302: Answer("To the issuer's authorization endpoint (state, nonce, S256 challenge); sets "
+                                       "the sign-in's sealed state cookie"),
+                           503: _PORTAL_UNAVAILABLE}),
+        Operation("portal_callback", "GET", "portal/callback", "The issuer's answer to a sign-in", Auth.ANONYMOUS,
+                  tag=tag,
+                  params=(Param("code", "query", "The authorization code", {"type": "string"}),
+                          Param("state", "query", "The sign-in's state, as sent", {"type": "string"}),
+                          Param("error", "query", "The issuer's error code, when it refused", {"type": "string"})),
+                  answers={303: Answer("Signed in: to the portal, with the session cookie"),
+                           400: Answer("The sign-in page saying what failed: the issuer refused, the code was "
+                                       "refused (used before, expired), the ID token does not verify (nonce, "
+                                       "audience, issuer), the partner services refuse the token", _PAGE),
+                           403: Answer("The sign-in page: not the sign-in this browser started (state), or too "
+                                       "old; or an account that is no partner user", _PAGE),
+                           503: _PORTAL_UNAVAILABLE}),
+        Operation("portal_sign_out", "POST", "portal/sign-out", "Sign out of the portal", Auth.ANONYMOUS, tag=tag,
+                  body={FORM: _portal_form()},
+                  answers={200: Answer("The sign-in page; the session cookie is cleared", _PAGE),
+                           403: _PORTAL_REFUSED, **_PORTAL_FORM_REFUSED, 503: _PORTAL_UNAVAILABLE}),
+        Operation("portal_users", "POST", "portal/users", "An Admin adds a user (the form of the users page)",
+                  Auth.ANONYMOUS, tag=tag,
+                  body={FORM: _portal_form("email", *user_fields, required=("firstName", "lastName", "email"))},
+                  answers={303: Answer("Added: to the users page, which says so"), 403: _PORTAL_REFUSED,
+                           409: Answer("The users page saying why not (the email signs in elsewhere)", _PAGE),
+                           422: Answer("The users page, each invalid field's error next to it", _PAGE),
+                           **_PORTAL_FORM_REFUSED, 503: _PORTAL_UNAVAILABLE}),
+        Operation("portal_user", "GET", "portal/users/{userId}", "An Admin's form to edit a user", Auth.ANONYMOUS,
+                  tag=tag,
+                  answers={200: Answer("The edit form (or the sign-in page without a session)", _PAGE),
+                           403: _PORTAL_REFUSED, 404: Answer("A page: no such user in the partner", _PAGE),
+                           503: _PORTAL_UNAVAILABLE}),
+        Operation("portal_user", "POST", "portal/users/{userId}", "An Admin edits a user", Auth.ANONYMOUS, tag=tag,
+                  body={FORM: _portal_form(*user_fields)},
+                  answers={303: Answer("Saved: to the users page, which says so"), 403: _PORTAL_REFUSED,
+                           404: Answer("A page: no such user in the partner", _PAGE),
+                           409: Answer("The form saying why not (the last Admin)", _PAGE),
+                           422: Answer("The form, each invalid field's error next to it", _PAGE),
+                           **_PORTAL_FORM_REFUSED, 503: _PORTAL_UNAVAILABLE}),
+        Operation("portal_user_remove", "GET", "portal/users/{userId}/remove", "Confirm removing a user",
+                  Auth.ANONYMOUS, tag=tag,
+                  answers={200: Answer("What removing does, and the button (or the sign-in page)", _PAGE),
+                           403: _PORTAL_REFUSED, 404: Answer("A page: no such user in the partner", _PAGE),
+                           503: _PORTAL_UNAVAILABLE}),
+        Operation("portal_user_remove", "POST", "portal/users/{userId}/remove", "An Admin removes a user",
+                  Auth.ANONYMOUS, tag=tag, body={FORM: _portal_form()},
+                  answers={303: Answer("Removed: to the users page, which says so"), 403: _PORTAL_REFUSED,
+                           404: Answer("A page: no such user in the partner", _PAGE),
+                           409: Answer("The confirmation page saying why not (the last Admin)", _PAGE),
+                           **_PORTAL_FORM_REFUSED, 503: _PORTAL_UNAVAILABLE}),
+    )
+
+
+def _local_issuer_operations() -> tuple[Operation, ...]:
+    tag = "local development issuer"
+    off = _problem("LOCAL_ISSUER is off: there is no development issuer here")
+    authorize = {"type": "object", "properties": {name: {"type": "string"} for name in (
+        "client_id", "redirect_uri", "response_type", "scope", "state", "nonce", "code_challenge",
+        "code_challenge_method", "email")}}
+    refused = Answer("A page: the request is not the local portal's (client id, redirect URI, PKCE S256)", _PAGE)
+    return (
+        Operation("local_issuer_discovery", "GET", "local-issuer/.well-known/openid-configuration",
+                  "The development issuer's discovery document", Auth.ANONYMOUS, tag=tag,
+                  answers={200: Answer("The document", {JSON: {"type": "object"}}), 404: off}),
+        Operation("local_issuer_keys", "GET", "local-issuer/keys", "The development issuer's signing keys (JWKS)",
+                  Auth.ANONYMOUS, tag=tag,
+                  answers={200: Answer("The JWKS", {JSON: {"type": "object"}}), 404: off}),
+        Operation("local_issuer_authorize", "GET", "local-issuer/authorize",
+                  "The labelled page where one picks the partner user to sign in as", Auth.ANONYMOUS, tag=tag,
+                  params=tuple(Param(name, "query", f"OAuth 2.0 / PKCE parameter {name}", {"type": "string"})
+                               for name in authorize["properties"] if name != "email"),
+                  answers={200: Answer("The page", _PAGE), 400: refused, 404: off}),
+        Operation("local_issuer_authorize", "POST", "local-issuer/authorize", "Sign in as the email chosen",
+                  Auth.ANONYMOUS, tag=tag, body={FORM: authorize},
+                  answers={303: Answer("To the portal's callback with a code and the state"), 400: refused,
+                           404: off, 413: TOO_LARGE, 415: WRONG_TYPE,
+                           422: Answer("The page again: the email is not an email address (a problem when the body "
+                                       "is no form)", {**_PAGE, PROBLEM: "Problem"})}),
+        Operation("local_issuer_demo_partner", "POST", "local-issuer/demo-partner",
+                  "Create the demo partner (shared/demo.py), then back to the page", Auth.ANONYMOUS, tag=tag,
+                  body={FORM: authorize},
+                  answers={303: Answer("Back to the page, which lists the demo partner's users"), 400: refused,
+                           404: off, 409: CONFLICT, 413: TOO_LARGE, 415: WRONG_TYPE, 422: INVALID}),
+        Operation("local_issuer_token", "POST", "local-issuer/token",
+                  "Redeem a code (once, within a minute, with its PKCE verifier)", Auth.ANONYMOUS, tag=tag,
+                  body={FORM: {"type": "object", "properties": {name: {"type": "string"} for name in (
+                      "grant_type", "code", "redirect_uri", "client_id", "code_verifier")}}},
+                  answers={200: Answer("The ID token (also as the access token)", {JSON: {"type": "object"}}),
+                           400: Answer("RFC 6749's error: invalid_grant (used, expired, another verifier), "
+                                       "invalid_request", {JSON: {"type": "object"}}),
+                           404: off, 413: TOO_LARGE, 415: WRONG_TYPE}),
     )
 
 

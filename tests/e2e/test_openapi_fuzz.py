@@ -17,6 +17,7 @@ from schemathesis.specs.openapi.checks import negative_data_rejection, positive_
 
 from shared.web.openapi import document
 from tests.e2e.conftest import start_host, stop_host, wait_for
+from tests.entra_stand_in import EntraStandIn
 
 pytestmark = pytest.mark.e2e
 KEY = "fuzz-function-key-0123456789"
@@ -25,14 +26,14 @@ ANSWERS: Counter = Counter()  # (generation mode, status) → requests, printed 
 
 
 @pytest.fixture(scope="module")
-def fuzzed_host(tmp_path_factory, _local_issuer):
+def fuzzed_host(tmp_path_factory):
     """One host for the whole run, on the embedded default, where the document's own example signup has been
     approved (PRO-000001 → partner CH-000001): the examples then reach real records, and the bearer token is
-    its requester's, the partner's Admin."""
-    issuer = _local_issuer
-    issuer.reset()
+    its requester's, the partner's Admin. Its issuer is the Entra External ID stand-in, so that the portal's
+    sign-in is configured as in a deployment (its pages answer, rather than 503)."""
+    issuer = EntraStandIn().start()
     host = start_host(tmp_path_factory.mktemp("fuzz") / "data",
-                      {**issuer.settings_env(), "SALES_MODE": "none", "DEVHOST_FUNCTION_KEY": KEY})
+                      {**issuer.portal_env(api_scope=True), "SALES_MODE": "none", "DEVHOST_FUNCTION_KEY": KEY})
     signup = document()["paths"]["/signups"]["post"]["requestBody"]["content"]["application/json"]["example"]
     with requests.Session() as http:
         assert http.post(host.url("signups"), json=signup, timeout=30).status_code == 202
@@ -48,6 +49,7 @@ def fuzzed_host(tmp_path_factory, _local_issuer):
     token = issuer.header_for(signup["contact"]["email"], lifetime_seconds=3600)
     yield host, {"x-functions-key": KEY, "Authorization": token}
     stop_host(host)
+    issuer.stop()
     print(f"\nschemathesis: {sum(ANSWERS.values())} requests;", dict(sorted(ANSWERS.items())))
 
 

@@ -140,3 +140,18 @@ def test_include_removed_is_true_or_false_and_nothing_else(partner_app, jwks, va
     assert response.status_code == status, response.get_body()
     if status == 422:
         assert answer(response)["errors"] == [{"field": "includeRemoved", "message": "must be true or false"}]
+
+
+def test_any_active_user_reads_the_credit_line_and_a_stranger_gets_404(partner_app, jwks):
+    from functions.partners import partner_credit
+
+    hierarchy, admin = approved_partner(partner_app)
+    route, token = {"hierarchyId": hierarchy}, jwks.header_for(admin.verified_email)
+    read = lambda who: partner_credit(request("GET", f"partners/{hierarchy}/credit", token=who, route=route))
+    assert read(token).status_code == 404  # no credit line yet
+    partner_app.credit.set_line(hierarchy, {"limit": "100.00", "currency": "EUR"})
+    line = read(token)
+    assert line.status_code == 200 and answer(line)["available"] == "100.00" and answer(line)["reserved"] == "0.00"
+    assert line.headers["Cache-Control"] == "no-store"
+    assert read(jwks.header_for("stranger@elsewhere.example")).status_code == 404
+    assert read(None).status_code == 401

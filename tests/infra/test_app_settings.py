@@ -17,6 +17,10 @@ NOT_SET_IN_AZURE = {
     # has shared-key access disabled, so there is no key to put in one: host and code use the
     # identity-based AzureWebJobsStorage__* settings instead, and this one must stay absent.
     "AzureWebJobsStorage",
+    # The portal's client secret and session secret: Key Vault references an operator adds once the secrets
+    # exist (a reference to a missing secret would leave its own text as the value; the app refuses that).
+    "PORTAL_CLIENT_SECRET",
+    "PORTAL_SESSION_SECRET",
 }
 
 READ_BY_CODE = set(SETTING_NAMES)

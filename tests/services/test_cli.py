@@ -543,3 +543,34 @@ def test_prospects_filters_searches_and_writes_csv(tmp_path, capsys):
     lines = target.read_text(encoding="utf-8-sig").splitlines()
     assert lines[0].startswith("number,status,company") and len(lines) == 4
     assert lines[1].startswith("PRO-000003,Pending,'-Minus Oy,")  # a formula start is made text
+def test_token_prints_a_local_issuer_token_the_local_settings_accept(tmp_path, capsys, monkeypatch):
+    """`b2b token EMAIL` signs with the state folder's key, which the host's LOCAL_ISSUER settings verify: the same
+    account (sub) as signing in through the portal, its email verified."""
+    import jwt
+
+    from shared.adapters.jwks_tokens import JwksTokenVerifier
+    from shared.adapters.local_issuer import LocalIssuer, subject_for
+    from shared.config import Settings
+
+    for name in ("PARTNER_TOKEN_ISSUER", "WEBSITE_INSTANCE_ID"):
+        monkeypatch.delenv(name, raising=False)
+    code, out = run(capsys, "--data-dir", str(tmp_path), "token", "Erik@Fabrikam.example")
+    assert code == 0
+    token = out.strip()
+    settings = Settings.from_env({"LOCAL_ISSUER": "true", "DATA_DIR": str(tmp_path)})
+    keys = LocalIssuer(tmp_path, settings.public_base_url, settings.portal_redirect_uri).jwks()
+    verifier = JwksTokenVerifier(settings.partner_token_issuer, settings.partner_token_audience,
+                                 settings.partner_token_jwks_url)
+    monkeypatch.setattr(verifier, "_fetch", lambda: {k["kid"]: jwt.PyJWK(k).key for k in keys["keys"]})  # no host
+    caller = verifier.verify(f"Bearer {token}")
+    assert caller.verified_email == "erik@fabrikam.example" and caller.subject == subject_for("erik@fabrikam.example")
+
+    monkeypatch.setenv("WEBSITE_INSTANCE_ID", "an-azure-instance")
+    code, out = run(capsys, "--data-dir", str(tmp_path), "token", "erik@fabrikam.example")
+    assert code == 1 and "local development only" in out
+    monkeypatch.delenv("WEBSITE_INSTANCE_ID")
+    monkeypatch.setenv("PARTNER_TOKEN_ISSUER", "https://login.example/v2.0")
+    monkeypatch.setenv("PARTNER_TOKEN_AUDIENCE", "api://x")
+    monkeypatch.setenv("PARTNER_TOKEN_JWKS_URL", "https://login.example/keys")
+    code, out = run(capsys, "--data-dir", str(tmp_path), "token", "erik@fabrikam.example")
+    assert code == 1 and "names another issuer" in out
