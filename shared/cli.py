@@ -397,10 +397,11 @@ class Cli:
         """A token of the local development issuer (make run's LOCAL_ISSUER) for trying the partner API with
         curl: the host accepts it, as it is signed with the key in the same state folder."""
         from shared.adapters.local_issuer import LocalIssuer, SignInChoice
-        from shared.config import LOCAL_ISSUER_ID, hosted_in_azure
+        from shared.config import LOCAL_ISSUER_ID
+        from shared.deployment import running_in_azure
 
         s = self.c.settings
-        if hosted_in_azure():
+        if running_in_azure(os.environ):
             raise DomainError("b2b token is for local development only (this is an Azure instance)")
         if s.partner_token_issuer and s.partner_token_issuer != LOCAL_ISSUER_ID:
             raise DomainError("b2b token signs tokens of the local development issuer, but PARTNER_TOKEN_ISSUER "
@@ -520,8 +521,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--operator", default=_default_operator(), help="who onboards (logged)")
     add("emails", "emails", "list the email outbox records").add_argument("--pending", action="store_true")
     add("outbox", "outbox", "list the emails kept (.eml files, or blobs with EMAIL_TRANSPORT=storage), or read one").add_argument("id", nargs="?")
-    add("retry-email", "retry_email", "queue a failed email again").add_argument("id")
-    add("outbox", "outbox", "list delivered .eml files, or read one").add_argument("id", nargs="?")
     p = add("retry-email", "retry_email", "queue a failed email again")
     p.add_argument("id")
     p.add_argument("--operator", default=_default_operator(), help="who retries (recorded in the history)")

@@ -398,9 +398,11 @@ LOCAL_ISSUER_PATH = "/api/local-issuer"
 def _local_issuer_settings(values: Mapping[str, object], environ: Mapping[str, str]) -> dict[str, object]:
     """LOCAL_ISSUER=true: the portal and the partner tokens point at the app's own development issuer. Only on
     a loopback host and never in Azure: anyone can sign in as anyone there."""
-    if hosted_in_azure(environ):
-        raise ValueError("LOCAL_ISSUER=true is for local development only and refused in Azure "
-                         "(WEBSITE_INSTANCE_ID is set): configure PORTAL_OIDC_AUTHORITY and PARTNER_TOKEN_*")
+    from shared.deployment import running_in_azure  # here: shared.deployment reads this module
+
+    if running_in_azure(environ):
+        raise ValueError("LOCAL_ISSUER=true is for local development only and refused in Azure: configure "
+                         "PORTAL_OIDC_AUTHORITY and PARTNER_TOKEN_*")
     base = str(values["public_base_url"])
     if urlsplit(base).hostname not in LOOPBACK_HOSTS:
         raise ValueError(f"LOCAL_ISSUER=true needs a loopback host (the public base URL is {base})")
