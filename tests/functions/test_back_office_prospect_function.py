@@ -62,7 +62,8 @@ def test_the_timeline_then_retry_and_replay(app_container):
     data = answer(shown)
     assert (data["number"], data["status"], data["id"]) == ("PRO-000001", "Approved", prospect_id)
     assert [s["entity"] for s in data["sales"]] == ["lead"] and data["sales"][0]["url"] is None
-    [email] = [e for e in data["timeline"] if e["source"] == "email"]
+    received, email = [e for e in data["timeline"] if e["source"] == "email"]  # "we received it", the decision's
+    assert received["what"].startswith("email “signup received”")
     assert email["emailStatus"] == "failed"
     [poisoned] = [e for e in data["timeline"] if e["source"] == "queue"]
     assert poisoned["poisoned"] is True and poisoned["queue"] == poison_queue_name(c.settings.lead_queue)

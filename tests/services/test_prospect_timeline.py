@@ -83,7 +83,8 @@ def test_the_timeline_has_every_system_in_one_ordered_list(on_either_backend):
     assert [(e.who, e.what) for e in sales] == [("Sales", "conflicting outcome ignored")]
     assert sales[0].detail.startswith("lead disqualified · lead_disqualified arrived after")
 
-    [email] = [e for e in view.timeline if e.source == "email"]
+    received, email = [e for e in view.timeline if e.source == "email"]  # "we received it", then the decision's
+    assert received.what.startswith("email “signup received”")
     assert (email.what, email.email_status) == ("email “prospect approved” failed", "failed")
     assert "gave up after 1 attempt: Refused: 550 mailbox unavailable" in email.detail
     assert email.email_id == view.failed_emails[0].id
