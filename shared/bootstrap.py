@@ -224,10 +224,16 @@ class Container:
                              s.email_templates_dir)
 
     @cached_property
+    def email_outbox(self):
+        from shared.services.outbox import EmailOutbox
+
+        return EmailOutbox(self.store, self.relay, self.clock, self.settings.email_queue, self.email_delivery.render)
+
+    @cached_property
     def operator(self):
         from shared.services.operator import OperatorService
 
-        return OperatorService(self.store, self.queue, self.settings.queue_names, sales=self.sales)
+        return OperatorService(self.store, self.queue, self.settings.queue_names, self.clock, sales=self.sales)
 
     @cached_property
     def sales_webhook(self):

@@ -10,6 +10,7 @@ from typing import Iterator, TypeVar
 from pydantic import BaseModel
 
 from shared.adapters.sqlite_base import SqliteDatabase
+from shared.domain.audit import AuditEntry
 from shared.domain.errors import DuplicateRecord
 from shared.domain.model import (
     Customer,
@@ -25,6 +26,7 @@ from shared.domain.model import (
     SignupStatus,
 )
 from shared.domain.partners import CreditLine, PartnerUser, Reservation
+from shared.ports import EmailQuery
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS signups (
@@ -55,6 +57,8 @@ CREATE TABLE IF NOT EXISTS outbox (
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (sent_at, created_at);
 CREATE TABLE IF NOT EXISTS emails (id TEXT PRIMARY KEY, status TEXT NOT NULL, created_at TEXT NOT NULL, data TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS emails_status ON emails (status, created_at);
+CREATE INDEX IF NOT EXISTS emails_newest ON emails (created_at, id);
+CREATE TABLE IF NOT EXISTS operator_audit (seq INTEGER PRIMARY KEY AUTOINCREMENT, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS watermarks (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS partner_users (
     id TEXT PRIMARY KEY, hierarchy_id TEXT NOT NULL, email TEXT NOT NULL, sync_pending INTEGER NOT NULL,
@@ -342,6 +346,34 @@ class SqliteUnitOfWork:
                 (EmailStatus.PENDING.value, limit),
             )
         return self._many(EmailRecord, "SELECT data FROM emails ORDER BY created_at LIMIT ?", (limit,))
+
+    def email_page(self, query: EmailQuery, limit: int) -> list[EmailRecord]:
+        # Newest first along the (created_at, id) index: a page reads its rows and the ones its filters
+        # pass over, never the whole table. Times are ISO text in UTC, which sorts as time does.
+        where, params = [], []
+        if query.status is not None:
+            where.append("status = ?")
+            params.append(query.status.value)
+        if query.in_flight is not None:
+            where.append(f"json_extract(data, '$.delivery_started_at') IS {'NOT ' if query.in_flight else ''}NULL")
+        if query.template is not None:
+            where.append("json_extract(data, '$.template') = ?")
+            params.append(query.template)
+        if query.to_domain is not None:
+            where.append("lower(substr(json_extract(data, '$.to'), -length(?) - 1)) = '@' || ?")
+            params += [query.to_domain, query.to_domain]
+        if query.before is not None:
+            at, email_id = query.before[0].isoformat(), query.before[1]
+            where.append("(created_at < ? OR (created_at = ? AND id < ?))")
+            params += [at, at, email_id]
+        sql = "SELECT data FROM emails" + (" WHERE " + " AND ".join(where) if where else "")
+        return self._many(EmailRecord, sql + " ORDER BY created_at DESC, id DESC LIMIT ?", (*params, limit))
+
+    def add_audit_entry(self, entry: AuditEntry) -> None:
+        self._db.execute("INSERT INTO operator_audit (data) VALUES (?)", (entry.model_dump_json(),))
+
+    def audit_entries(self, limit: int) -> list[AuditEntry]:
+        return self._many(AuditEntry, "SELECT data FROM operator_audit ORDER BY seq DESC LIMIT ?", (limit,))
 
 
 class SqliteStore:

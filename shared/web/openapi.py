@@ -122,6 +122,9 @@ _PATH_PARAMS = {
     "userId": ("The partner user's id", None),
     "orderId": ("The storefront's order id (letters, digits, '.', '_', ':' or '-', at most 100)", "order-1001"),
     "name": ("The file's name", "swagger-ui.css"),
+    "queue": ("A queue of the app, or its poison queue", "b2b-emails"),
+    "messageId": ("A poison message's id, as its queue's listing shows it", None),
+    "emailId": ("An email's id, as the email listing shows it", None),
 }
 
 _SECURITY_SCHEMES = {
@@ -164,6 +167,7 @@ def _operations() -> tuple[Operation, ...]:
     from shared.services.sales_webhook import RemoteExecutionContext
     from shared.web import openapi_answers as a
     from shared.web.api_docs import ASSET_TYPES
+    from shared.web.openapi_queues import queue_operations
 
     json_errors = JSON_BODY_ERRORS
     # An order of the example signup's requester, who becomes its partner's first user (CH-000001) once approved.
@@ -265,6 +269,7 @@ def _operations() -> tuple[Operation, ...]:
                   answers={201: Answer("Onboarded", {JSON: a.OnboardedPartner}),
                            200: Answer("Onboarded before", {JSON: a.OnboardedPartner}),
                            **json_errors, 404: NOT_FOUND, 409: CONFLICT}),
+        *queue_operations(Auth.FUNCTION_KEY),
         # --- partners (bearer JWT) ------------------------------------------------------------------------------
         Operation("partner_me", "GET", "partners/me", "The signed-in user and their partner", Auth.BEARER,
                   tag="partners", answers={200: Answer("The user and the partner", {JSON: a.Me}), 404: NOT_FOUND}),

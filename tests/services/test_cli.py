@@ -239,7 +239,7 @@ def test_the_back_office_gives_a_partner_an_admin_and_acknowledges_the_flag(tmp_
     (["poison", "replay"], "the following arguments are required: queue, id"),
     (["poison", "show", "b2b-emails"], "the following arguments are required: id"),
     (["poison", "replay", "b2b-emails"], "the following arguments are required: id"),
-    (["poison"], "the following arguments are required: {list,show,replay}"),
+    (["poison"], "the following arguments are required: {list,show,reveal,replay,discard}"),
     (["poison", "drop", "b2b-emails"], "invalid choice: 'drop'"),
 ])
 def test_poison_usage_errors_say_what_is_missing_with_exit_code_2(tmp_path, capsys, argv, wanted):
@@ -321,7 +321,7 @@ def test_emails_say_in_flight_since_when_an_instance_died_delivering_one(request
 
     from shared.adapters.clock import ManualClock
     from shared.bootstrap import Container
-    from shared.cli import Cli
+    from shared.cli import Cli, build_parser
     from shared.config import Settings
     from tests.services.flow import signup_body, work
 
@@ -330,7 +330,7 @@ def test_emails_say_in_flight_since_when_an_instance_died_delivering_one(request
                         clock=clock, transport=transport)
 
     def approval_email() -> str:
-        Cli(c).emails(argparse.Namespace(pending=False))
+        Cli(c).emails(build_parser().parse_args(["emails"]))
         rows = [line for line in capsys.readouterr().out.splitlines() if "prospect_approved" in line]
         assert len(rows) == 1
         return rows[0]
@@ -344,7 +344,7 @@ def test_emails_say_in_flight_since_when_an_instance_died_delivering_one(request
         # Its message is invisible for the whole lease: nothing shows in the queue, the email is pending.
         assert c.queue.peek(c.settings.email_queue, max_messages=32) == []
         row = approval_email()
-        assert " pending " in row
+        assert " sending " in row
         assert row.endswith("in flight since 2026-01-01 00:00:00Z, visible again at 2026-01-01 00:10:00Z")
 
         clock.advance(601)
@@ -359,7 +359,7 @@ def test_emails_say_in_flight_since_when_an_instance_died_delivering_one(request
         transport.mode = "send"
         c.email_delivery.deliver(email_id)
         row = approval_email()
-        assert transport.sent == [email_id] and " delivered " in row and "in flight" not in row
+        assert transport.sent == [email_id] and " sent " in row and "in flight" not in row
     finally:
         for adapter in (c.store, c.queue):
             adapter.close()
