@@ -867,8 +867,10 @@ class TableUnitOfWork:
 
     # --- the operator audit -------------------------------------------------------------------
     def add_audit_entry(self, entry: AuditEntry) -> None:
+        # Newest first by the entry's time, then (two entries of one time) by when it was written.
         micros = int(entry.at.timestamp() * 1_000_000)
-        self._create(_AUDIT, f"{_LATEST - micros:018d}-{_key(entry.id)}", entry, kind="audit")
+        written = _LATEST * 1000 - time.time_ns()
+        self._create(_AUDIT, f"{_LATEST - micros:018d}-{written:021d}-{_key(entry.id)}", entry, kind="audit")
 
     def audit_entries(self, limit: int) -> list[AuditEntry]:
         if limit < 1:

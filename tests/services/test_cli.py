@@ -432,3 +432,51 @@ def test_lead_batches_tell_the_cli_each_batch_they_took(container):
     taken: list[int] = []
     report = consumer(container, ScriptedSales(container.sales), batch_size=3).drain(on_batch=taken.append)
     assert taken == [3, 3, 1] and report.taken == 7
+
+
+def test_poison_reveal_discard_audit_and_email_commands(tmp_path, capsys):
+    from shared.bootstrap import Container
+    from shared.config import Settings
+    from shared.domain.model import EmailStatus
+    from shared.queue_worker import poison_queue_name
+    from tests.contract.factories import T0, email_record
+
+    data = str(tmp_path)
+    c = Container.build(Settings.from_env({}, data_dir=tmp_path))
+    try:
+        lead = {"schema": "create-lead", "version": 1, "prospect_id": "p-1", "contact": {"email": "asa@example.com"}}
+        kept = c.queue.send(poison_queue_name(c.settings.lead_queue), json.dumps(lead))
+        junk = c.queue.send(poison_queue_name(c.settings.lead_queue), "junk")
+        with c.store.unit_of_work() as uow:
+            uow.add_email(email_record("e-1", T0, EmailStatus.FAILED).model_copy(update={"last_error": "boom"}))
+    finally:
+        for adapter in (c.store, c.queue, c.sales):
+            adapter.close()
+
+    code, out = run(capsys, "--data-dir", data, "poison", "show", "b2b-leads", kept)
+    assert code == 0 and "asa@example.com" not in out and "•••" in out and "prospect_id=p-1" in out
+    code, out = run(capsys, "--data-dir", data, "poison", "reveal", "b2b-leads", kept, "--operator", "alice")
+    assert code == 0 and "asa@example.com" in out and "unmasked (audited)" in out
+    with pytest.raises(SystemExit) as refused:  # a discard without a reason is a usage error
+        main(["--data-dir", data, "poison", "discard", "b2b-leads", junk])
+    assert refused.value.code == 2 and "required: --reason" in capsys.readouterr().err
+    code, out = run(capsys, "--data-dir", data, "poison", "discard", "b2b-leads", junk, "--reason", "sent by hand",
+                    "--operator", "alice")
+    assert code == 0 and f"discarded {junk}" in out and "not JSON (4 bytes)" in out
+    code, out = run(capsys, "--data-dir", data, "poison", "list")
+    assert out.splitlines()[1].split() == ["b2b-leads", "0", "b2b-leads-poison", "1"]
+
+    code, out = run(capsys, "--data-dir", data, "emails", "--status", "failed")
+    assert code == 0 and "e-1" in out and " failed " in out
+    code, out = run(capsys, "--data-dir", data, "email", "e-1")
+    assert code == 0 and "to: asa@example.com" in out and "last error: boom" in out and "Subject:" in out
+    code, out = run(capsys, "--data-dir", data, "retry-email", "e-1", "--operator", "bob")
+    assert code == 0 and "queued again" in out
+    code, out = run(capsys, "--data-dir", data, "retry-email", "e-1")
+    assert code == 1 and "is queued, not failed" in out
+
+    code, out = run(capsys, "--data-dir", data, "audit")
+    lines = out.splitlines()
+    assert lines[0].split() == ["AT", "OPERATOR", "ACTION", "TARGET", "ABOUT", "REASON"]
+    assert [line.split()[3] for line in lines[1:]] == ["retry-email", "discard", "reveal"]
+    assert "sent by hand" in lines[2] and "asa@" not in out
