@@ -32,6 +32,7 @@ ON_PORT := $(if $(filter-out 7071,$(PORT)),STORE_URL="$${STORE_URL:-http://local
 
 run: $(VENV)/.runtime local.settings.json
 	@echo "Onboarding form: http://localhost:$(PORT)/api/signup   (API: POST/GET http://localhost:$(PORT)/api/signups)"
+	@echo "Back-office console: http://localhost:$(PORT)/api/console   (development sign-in, this computer only)"
 	$(ON_PORT)$(BIN)/python -m devhost --port $(PORT)
 
 # Azurite (the Azure Storage emulator) for the Azure Storage tests, from package.json into node_modules/.

@@ -52,13 +52,28 @@ def json_response(data: object, status: int = 200, headers: dict[str, str] | Non
                              charset="utf-8", headers=headers)
 
 
-# The pages are server-rendered with inline styles only: nothing else may load or run.
-_PAGE_POLICY = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"
+# The pages are server-rendered: styles (and, for a page that asks, scripts) come from this host's own files
+# (shared/web/static), never inline, so an injected tag or attribute can neither run nor restyle the page;
+# forms post to this host only; no other site may frame a page (clickjacking).
+_PAGE_POLICY = ("default-src 'none'; style-src 'self'; img-src 'self' https: data:; form-action 'self'; "
+                "frame-ancestors 'none'; base-uri 'none'")
+_SCRIPTED_PAGE_POLICY = _PAGE_POLICY.replace("style-src 'self';", "style-src 'self'; script-src 'self';")
+# A page is never framed, and says so to browsers that predate frame-ancestors too.
+_PAGE_HEADERS = {"X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin"}
 
 
-def html_response(text: str, status: int = 200) -> func.HttpResponse:
+def html_response(text: str, status: int = 200, *, scripts: bool = False,
+                  headers: dict[str, str] | None = None) -> func.HttpResponse:
+    """A page; ``scripts`` lets it load scripts from this host's static files (never inline ones)."""
+    policy = _SCRIPTED_PAGE_POLICY if scripts else _PAGE_POLICY
     return func.HttpResponse(text, status_code=status, mimetype="text/html", charset="utf-8",
-                             headers={"Content-Security-Policy": _PAGE_POLICY, **_NO_STORE})
+                             headers={"Content-Security-Policy": policy, **_PAGE_HEADERS, **_NO_STORE,
+                                      **(headers or {})})
+
+
+def see_other(location: str, headers: dict[str, str] | None = None) -> func.HttpResponse:
+    """303 See Other: after a form's POST the browser GETs ``location``, so reload and back never resend it."""
+    return func.HttpResponse(status_code=303, headers={"Location": location, **_NO_STORE, **(headers or {})})
 
 
 def problem(status: int, title: str, detail: str, errors: list[dict] | None = None,

@@ -1,4 +1,7 @@
-"""Back-office decisions over HTTP: approve or reject a prospect directly (admin key only).
+"""Back-office decisions over HTTP: approve or reject a prospect directly.
+
+For automation, with a key of its own (auth level FUNCTION: a host key named `backoffice`, which the Bicep
+creates), never the master key; people use the console (/api/console), signed in.
 
 POST /api/backoffice/prospects/{key}/approve   {"operator": "…"}
 POST /api/backoffice/prospects/{key}/reject    {"operator": "…", "reason": "…"}
@@ -43,21 +46,21 @@ def _conflict_json(conflict: DecisionConflict) -> dict:
 
 
 @bp.function_name("backoffice_approve")
-@bp.route(route="backoffice/prospects/{key}/approve", methods=["POST"], auth_level=func.AuthLevel.ADMIN)
+@bp.route(route="backoffice/prospects/{key}/approve", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 @http_function
 def backoffice_approve(req: func.HttpRequest) -> func.HttpResponse:
     return _decide(req, "approve")
 
 
 @bp.function_name("backoffice_reject")
-@bp.route(route="backoffice/prospects/{key}/reject", methods=["POST"], auth_level=func.AuthLevel.ADMIN)
+@bp.route(route="backoffice/prospects/{key}/reject", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 @http_function
 def backoffice_reject(req: func.HttpRequest) -> func.HttpResponse:
     return _decide(req, "reject")
 
 
 @bp.function_name("backoffice_acknowledge")
-@bp.route(route="backoffice/prospects/{key}/acknowledge", methods=["POST"], auth_level=func.AuthLevel.ADMIN)
+@bp.route(route="backoffice/prospects/{key}/acknowledge", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 @http_function
 def backoffice_acknowledge(req: func.HttpRequest) -> func.HttpResponse:
     payload = json_object(req)
@@ -66,7 +69,7 @@ def backoffice_acknowledge(req: func.HttpRequest) -> func.HttpResponse:
 
 
 @bp.function_name("backoffice_credit")
-@bp.route(route="backoffice/partners/{hierarchyId}/credit", methods=["GET", "PUT"], auth_level=func.AuthLevel.ADMIN)
+@bp.route(route="backoffice/partners/{hierarchyId}/credit", methods=["GET", "PUT"], auth_level=func.AuthLevel.FUNCTION)
 @http_function
 def backoffice_credit(req: func.HttpRequest) -> func.HttpResponse:
     from shared.services.credit import credit_line_json
@@ -78,7 +81,7 @@ def backoffice_credit(req: func.HttpRequest) -> func.HttpResponse:
 
 
 @bp.function_name("backoffice_partner_users")
-@bp.route(route="backoffice/partners/{hierarchyId}/users", methods=["GET", "POST"], auth_level=func.AuthLevel.ADMIN)
+@bp.route(route="backoffice/partners/{hierarchyId}/users", methods=["GET", "POST"], auth_level=func.AuthLevel.FUNCTION)
 @http_function
 def backoffice_partner_users(req: func.HttpRequest) -> func.HttpResponse:
     from shared.services.partner_users import user_json
@@ -92,7 +95,7 @@ def backoffice_partner_users(req: func.HttpRequest) -> func.HttpResponse:
 
 
 @bp.function_name("backoffice_customers")
-@bp.route(route="backoffice/customers", methods=["POST"], auth_level=func.AuthLevel.ADMIN)
+@bp.route(route="backoffice/customers", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 @http_function
 def backoffice_customers(req: func.HttpRequest) -> func.HttpResponse:
     customer, created = container().partner_onboarding.add_customer(json_object(req))
@@ -100,7 +103,7 @@ def backoffice_customers(req: func.HttpRequest) -> func.HttpResponse:
 
 
 @bp.function_name("backoffice_partners")
-@bp.route(route="backoffice/partners", methods=["GET", "POST"], auth_level=func.AuthLevel.ADMIN)
+@bp.route(route="backoffice/partners", methods=["GET", "POST"], auth_level=func.AuthLevel.FUNCTION)
 @http_function
 def backoffice_partners(req: func.HttpRequest) -> func.HttpResponse:
     from shared.services.operator import hierarchy_json

@@ -111,6 +111,18 @@ class Container:
         return build_token_verifier(self.settings)
 
     @cached_property
+    def console_access(self):
+        """Who may enter the console: the platform's sign-in in Azure, a development sign-in on loopback
+        (both decided from the platform's own variables: WEBSITE_AUTH_ENABLED, WEBSITE_HOSTNAME,
+        WEBSITE_INSTANCE_ID). Tests may assign one instead."""
+        import os
+
+        from shared.services.console_access import ConsoleAccess
+
+        return ConsoleAccess.from_environment(os.environ, self.settings.console_operator_role,
+                                              self.settings.console_viewer_role)
+
+    @cached_property
     def relay(self):
         from shared.services.outbox import OutboxRelay
 

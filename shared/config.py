@@ -75,6 +75,9 @@ _SETTINGS: dict[str, tuple[str, str]] = {
     "AzureWebJobsStorage__credential": ("storage_credential", ""),
     "AzureWebJobsStorage__clientId": ("storage_client_id", ""),
     "STATE_TABLE": ("state_table", "b2bstate"),
+    # The console's app roles (App Service Authentication with Entra ID): the first acts, the second reads.
+    "CONSOLE_OPERATOR_ROLE": ("console_operator_role", "B2B.Operator"),
+    "CONSOLE_VIEWER_ROLE": ("console_viewer_role", "B2B.Viewer"),
 }
 
 SETTING_NAMES = tuple(_SETTINGS)
@@ -122,6 +125,8 @@ class Settings:
     storage_credential: str
     storage_client_id: str
     state_table: str
+    console_operator_role: str
+    console_viewer_role: str
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -196,6 +201,13 @@ class Settings:
     @property
     def queue_names(self) -> tuple[str, ...]:
         return (self.lead_queue, self.outcome_queue, self.email_queue)
+
+
+def hosted_in_azure(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether the app runs on Azure's platform (App Service / Functions set WEBSITE_INSTANCE_ID on every
+    instance; Core Tools and the local host do not)."""
+    environ = os.environ if environ is None else environ
+    return bool(environ.get("WEBSITE_INSTANCE_ID"))
 
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})

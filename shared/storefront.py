@@ -25,21 +25,14 @@ FORM_FIELDS: list[tuple[str, str, str, bool]] = [
 ]
 _SECTIONS = {"company.name": "Your company", "contact.first_name": "You, the person submitting"}
 
-_STYLE = """
-body{font-family:system-ui,sans-serif;max-width:42rem;margin:2rem auto;padding:0 1rem;color:#222}
-label{display:block;margin-top:.8rem;font-weight:600}
-input,textarea{width:100%;padding:.45rem;box-sizing:border-box;border:1px solid #999;border-radius:4px}
-.error{color:#b00020;font-size:.9rem;margin:.2rem 0 0}
-input[aria-invalid=true],textarea[aria-invalid=true]{border-color:#b00020}
-button{margin-top:1.4rem;padding:.6rem 1.4rem;font-size:1rem}
-.summary{background:#fdecea;padding:.6rem 1rem;border-radius:4px}
-"""
-
-
 def page(title: str, body: str) -> str:
+    # The page policy forbids inline styles: the look comes from the shared stylesheet.
+    from shared.web.assets import asset_url
+
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>{escape(title)}</title><style>{_STYLE}</style></head><body>{body}</body></html>")
+            f'<title>{escape(title)}</title><link rel="stylesheet" href="{escape(asset_url("site.css"))}">'
+            f'</head><body><main id="main" class="narrow">{body}</main></body></html>')
 
 
 FORM_KEY = "form_key"
@@ -67,9 +60,9 @@ def form_page(action: str, channel_id: str, form_key: str, values: dict[str, str
     values, errors = values or {}, errors or {}
     rows = []
     if notice:
-        rows.append(f'<p class="summary" role="alert">{escape(notice)}</p>')
+        rows.append(f'<p class="error-summary" role="alert">{escape(notice)}</p>')
     elif errors:
-        rows.append('<p class="summary" role="alert">Please correct the fields marked below.</p>')
+        rows.append('<p class="error-summary" role="alert">Please correct the fields marked below.</p>')
     for name, label, kind, required in FORM_FIELDS:
         if name in _SECTIONS:
             rows.append(f"<h2>{escape(_SECTIONS[name])}</h2>")

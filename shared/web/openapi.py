@@ -35,6 +35,7 @@ class Auth(Enum):
     FUNCTION_KEY = "function"
     ADMIN_KEY = "admin"
     BEARER = "bearer"
+    CONSOLE = "console"  # a clerk signed in to the console (App Service Authentication, or the development one)
 
 
 @dataclass(frozen=True)
@@ -131,11 +132,17 @@ _SECURITY_SCHEMES = {
     "functionKeyQuery": {"type": "apiKey", "in": "query", "name": "code",
                          "description": "A function key (Dataverse's WebhookKey sends it this way)"},
     "functionKeyHeader": {"type": "apiKey", "in": "header", "name": "x-functions-key",
-                          "description": "A function key"},
+                          "description": "A function key; for the back-office routes the host key `backoffice` "
+                                         "(its own, not the master key)"},
     "adminKeyQuery": {"type": "apiKey", "in": "query", "name": "code",
                       "description": "The host's admin (master) key; the local host prints the key it accepts"},
     "adminKeyHeader": {"type": "apiKey", "in": "header", "name": "x-functions-key",
                        "description": "The host's admin (master) key; the local host prints the key it accepts"},
+    "consoleSignIn": {"type": "apiKey", "in": "cookie", "name": "AppServiceAuthSession",
+                      "description": "A clerk signed in to the console: App Service Authentication with Microsoft "
+                                     "Entra ID in Azure (the app reads the platform's X-MS-CLIENT-PRINCIPAL and "
+                                     "needs the app role B2B.Operator to act, B2B.Viewer to read); on a loopback "
+                                     "local host, the development sign-in's cookie b2b_console_dev"},
     "partnerBearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
                       "description": "An RS256 token of the partner token issuer (PARTNER_TOKEN_ISSUER), for the "
                                    "audience PARTNER_TOKEN_AUDIENCE"},
@@ -145,12 +152,17 @@ _SECURITY = {
     Auth.FUNCTION_KEY: [{"functionKeyQuery": []}, {"functionKeyHeader": []}],
     Auth.ADMIN_KEY: [{"adminKeyQuery": []}, {"adminKeyHeader": []}],
     Auth.BEARER: [{"partnerBearer": []}],
+    Auth.CONSOLE: [{"consoleSignIn": []}],
 }
 _AUTH_ANSWERS = {
     Auth.ANONYMOUS: {},
     Auth.FUNCTION_KEY: {401: _KEY_REFUSED},
     Auth.ADMIN_KEY: {401: _KEY_REFUSED},
     Auth.BEARER: {401: _TOKEN_REFUSED, 403: _FORBIDDEN},
+    Auth.CONSOLE: {302: Answer("Not signed in: to the sign-in, coming back here after it", {}, ("Location",)),
+                   403: Answer("A page saying why not: a role that may not do this, a form without its CSRF "
+                               "token or from another site, or a principal header without the platform's "
+                               "authentication in front of the app", {HTML: {"type": "string"}})},
 }
 
 
@@ -167,6 +179,7 @@ def _operations() -> tuple[Operation, ...]:
     from shared.services.sales_webhook import RemoteExecutionContext
     from shared.web import openapi_answers as a
     from shared.web.api_docs import ASSET_TYPES
+    from shared.web.assets import MEDIA_TYPES as STATIC_TYPES
     from shared.web.openapi_queues import queue_operations
 
     json_errors = JSON_BODY_ERRORS
@@ -218,9 +231,9 @@ def _operations() -> tuple[Operation, ...]:
                                        {JSON: a.WebhookAccepted}),
                            400: _problem("Not a RemoteExecutionContext this webhook can use (no retry helps)"),
                            413: TOO_LARGE, 415: WRONG_TYPE}),
-        # --- the back office (admin key) ------------------------------------------------------------------------
+        # --- the back office (a key of its own: the host key `backoffice`) ------------------------------------------------------------------------
         *(Operation(f"backoffice_{verb}", "POST", f"backoffice/prospects/{{key}}/{verb}", summary,
-                    Auth.ADMIN_KEY, tag="back office", body={JSON: model}, example=example,
+                    Auth.FUNCTION_KEY, tag="back office", body={JSON: model}, example=example,
                     answers={200: Answer(done, {JSON: answer}), **json_errors, 404: NOT_FOUND,
                              409: DECIDED_OTHERWISE if verb != "acknowledge" else CONFLICT})
           for verb, summary, model, example, answer, done in (
@@ -233,36 +246,36 @@ def _operations() -> tuple[Operation, ...]:
                {"operator": "alice", "note": "Admin added by the back office"}, a.Acknowledgement,
                "Acknowledged (changed is false when it was not flagged)"))),
         Operation("backoffice_credit", "GET", "backoffice/partners/{hierarchyId}/credit", "A partner's credit line",
-                  Auth.ADMIN_KEY, tag="back office",
+                  Auth.FUNCTION_KEY, tag="back office",
                   answers={200: Answer("The credit line", {JSON: a.CreditLine}), 404: NOT_FOUND}),
         Operation("backoffice_credit", "PUT", "backoffice/partners/{hierarchyId}/credit",
-                  "Set a partner's credit line", Auth.ADMIN_KEY, tag="back office", body={JSON: CreditLineInput},
+                  "Set a partner's credit line", Auth.FUNCTION_KEY, tag="back office", body={JSON: CreditLineInput},
                   example={"limit": "5000.00", "currency": "EUR"},
                   answers={200: Answer("The credit line as set", {JSON: a.CreditLine}), **json_errors,
                            404: NOT_FOUND,
                            409: _problem("The currency cannot change while orders are reserved or a user has a "
                                          "spending limit")}),
         Operation("backoffice_partner_users", "GET", "backoffice/partners/{hierarchyId}/users",
-                  "A partner's users, removed ones too", Auth.ADMIN_KEY, tag="back office",
+                  "A partner's users, removed ones too", Auth.FUNCTION_KEY, tag="back office",
                   answers={200: Answer("The users", {JSON: a.PartnerUsers}), 404: NOT_FOUND}),
         Operation("backoffice_partner_users", "POST", "backoffice/partners/{hierarchyId}/users",
-                  "Add a user (an Admin, say) to any partner", Auth.ADMIN_KEY, tag="back office",
+                  "Add a user (an Admin, say) to any partner", Auth.FUNCTION_KEY, tag="back office",
                   body={JSON: OperatorNewPartnerUser},
                   example={"operator": "alice", **_NEW_USER, "role": "Admin"},
                   answers={201: Answer("Added (Pending until the sync)", {JSON: a.PartnerUser}),
                            200: Answer("The same add again", {JSON: a.PartnerUser}), **json_errors, **user_answers}),
         Operation("backoffice_customers", "POST", "backoffice/customers",
-                  "Record an existing customer (from the ERP) by account number", Auth.ADMIN_KEY,
+                  "Record an existing customer (from the ERP) by account number", Auth.FUNCTION_KEY,
                   tag="back office", body={JSON: NewCustomer},
                   example={"accountNumber": "ERP-1001", "type": "Organization", "name": "Contoso AB", "country": "SE"},
                   answers={201: Answer("Recorded", {JSON: Customer}),
                            200: Answer("Recorded before with the same values", {JSON: Customer}),
                            **json_errors, 409: CONFLICT}),
         Operation("backoffice_partners", "GET", "backoffice/partners", "Every partner, in number order",
-                  Auth.ADMIN_KEY, tag="back office",
+                  Auth.FUNCTION_KEY, tag="back office",
                   answers={200: Answer("The partners", {JSON: a.Partners})}),
         Operation("backoffice_partners", "POST", "backoffice/partners",
-                  "Make an existing Organization a partner, with existing Persons as its users", Auth.ADMIN_KEY,
+                  "Make an existing Organization a partner, with existing Persons as its users", Auth.FUNCTION_KEY,
                   tag="back office", body={JSON: OnboardExisting},
                   example={"organizationCustomerId": "ERP-1001", "operator": "alice",
                            "members": [{"customerId": "ERP-2001", "role": "Admin"}]},
@@ -317,6 +330,40 @@ def _operations() -> tuple[Operation, ...]:
                   answers={200: Answer("Released (changed is false when it was released before)",
                                        {JSON: a.ReleasedReservation}),
                            **json_errors, 404: NOT_FOUND}),
+        # --- the pages' static files and the console's sign-in ------------------------------------------------
+        Operation("static_asset", "GET", "assets/{name}", "A style sheet, script or image of the pages",
+                  Auth.ANONYMOUS, tag="pages",
+                  params=(Param("v", "query", "The file's fingerprint, as pages link it: with the current one the "
+                                "answer may be kept a year", {"type": "string"}),),
+                  answers={200: Answer("The file", {media: {"type": "string"}
+                                                    for media in sorted(set(STATIC_TYPES.values()))}),
+                           404: NOT_FOUND}),
+        Operation("console_sign_in", "GET", "console/sign-in", "The console's development sign-in (loopback only)",
+                  Auth.ANONYMOUS, tag="console",
+                  params=(Param("next", "query", "The console page to come back to", {"type": "string"}),),
+                  answers={200: Answer("The sign-in page (a local host on loopback)", {HTML: {"type": "string"}}),
+                           302: Answer("To the platform's sign-in (App Service Authentication)", {}, ("Location",)),
+                           404: Answer("No development sign-in here (Azure, or not on loopback)",
+                                       {HTML: {"type": "string"}})}),
+        Operation("console_sign_in", "POST", "console/sign-in", "Sign in to the console as the chosen role "
+                  "(development sign-in)", Auth.ANONYMOUS, tag="console",
+                  body={FORM: {"type": "object", "required": ["csrf", "role"],
+                               "properties": {"csrf": {"type": "string"}, "name": {"type": "string"},
+                                              "role": {"enum": ["operator", "viewer"]},
+                                              "next": {"type": "string"}}}},
+                  answers={303: Answer("Signed in: to the page asked for", {}, ("Location",)),
+                           302: Answer("To the platform's sign-in (App Service Authentication)", {}, ("Location",)),
+                           **{status: Answer(why, {HTML: {"type": "string"}}) for status, why in (
+                               (400, "A form that cannot be read"), (403, "The form's CSRF token is missing or wrong"),
+                               (404, "No development sign-in here"), (413, "The form is too large"),
+                               (415, "Not a form post"), (422, "No role chosen: the form again"))}}),
+        Operation("console_sign_out", "POST", "console/sign-out", "Sign out of the console", Auth.CONSOLE,
+                  tag="console", body={FORM: {"type": "object", "required": ["csrf"],
+                                              "properties": {"csrf": {"type": "string"}}}},
+                  answers={303: Answer("Signed out", {}, ("Location",)),
+                           **{status: Answer(why, {HTML: {"type": "string"}}) for status, why in (
+                               (400, "A form that cannot be read"), (413, "The form is too large"),
+                               (415, "Not a form post"))}}),
         # --- this document and its docs page --------------------------------------------------------------------
         Operation("openapi_document", "GET", "openapi.json", "This document (OpenAPI 3.1)", Auth.ANONYMOUS,
                   tag="documentation", answers={200: Answer("The document", {JSON: {"type": "object"}})}),

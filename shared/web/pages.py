@@ -13,8 +13,12 @@ TEMPLATES = Path(__file__).with_name("templates")
 def _environment():
     import jinja2
 
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
-                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    from shared.web.assets import asset_url
+
+    environment = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
+                                     undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    environment.globals["asset_url"] = asset_url
+    return environment
 
 
 def render(template: str, **values: Any) -> str:

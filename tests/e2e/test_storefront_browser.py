@@ -5,16 +5,14 @@ request, follows the status link and watches it reach the sales team. Hostile in
 """
 from __future__ import annotations
 
-import os
 import re
 import uuid
 from contextlib import contextmanager
-from typing import NoReturn
 
 import pytest
 
 from tests.e2e.conftest import start_host, stop_host, wait_for
-from tests.parts import missing_part
+from tests.browser import browser, open_page, page  # noqa: F401
 
 
 @pytest.fixture
@@ -25,12 +23,6 @@ def live_host(tmp_path):
     stop_host(host)
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
-
-CHROMIUM = "/usr/bin/chromium"
-# Playwright cannot download its own browser here; without the background-networking switches chromium
-# keeps trying to reach a network that is closed.
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 # What a person types, by the label they read on the form.
 VALID = {
@@ -53,56 +45,6 @@ WRONG = {"Company name": "", "Email": "astrid.fabrikam.example", "Country": "SWE
 HOSTILE_NAME = "<img src=x onerror=alert(1)>"
 HOSTILE_COMMENT = "</textarea><script>alert(2)</script>"
 HOSTILE_LAST_NAME = '"><svg onload=alert(3)>'
-
-
-def _unavailable(reason: str) -> NoReturn:
-    """Skip on a developer machine without a browser; in CI a missing browser is a failure, never a skip."""
-    missing_part(f"the browser test cannot run: {reason}")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    try:
-        from playwright.sync_api import Error as PlaywrightError
-        from playwright.sync_api import sync_playwright
-    except ImportError as error:
-        _unavailable(f"the playwright package is not installed ({error})")
-    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
-        _unavailable(f"{CHROMIUM} is not installed (apt-get install chromium)")
-    try:
-        manager = sync_playwright().start()
-    except Exception as error:  # noqa: BLE001 - the driver itself is missing or broken
-        _unavailable(f"playwright does not start: {error}")
-    try:
-        browser = manager.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=30_000)
-    except PlaywrightError as error:
-        manager.stop()
-        _unavailable(f"{CHROMIUM} does not start under playwright: {error}")
-    yield browser
-    browser.close()
-    manager.stop()
-
-
-def _open_page(browser, **context_options):
-    context = browser.new_context(viewport={"width": 900, "height": 1000}, **context_options)
-    context.set_default_timeout(10_000)
-    page = context.new_page()
-    dialogs: list[str] = []
-
-    def on_dialog(dialog) -> None:
-        dialogs.append(f"{dialog.type}: {dialog.message}")
-        dialog.dismiss()
-
-    page.on("dialog", on_dialog)
-    return context, page, dialogs
-
-
-@pytest.fixture
-def page(browser):
-    context, page, dialogs = _open_page(browser)
-    page.dialogs = dialogs
-    yield page
-    context.close()
 
 
 def field(page, label: str):
@@ -243,7 +185,8 @@ def test_a_person_corrects_the_form_sends_it_and_follows_the_request(page, live_
 def test_hostile_input_stays_text(browser, live_host, tmp_path):
     # The pages send a Content-Security-Policy that would block an injected script on its own; this
     # browser ignores it, so that a dialog here would mean the escaping itself failed.
-    context, page, dialogs = _open_page(browser, bypass_csp=True)
+    context, page = open_page(browser, bypass_csp=True)
+    dialogs = page.dialogs
     try:
         response = page.goto(live_host.url("signup") + "?channel=%22%3E%3Cimg%20src%3Dx%20onerror%3Dalert(4)%3E")
         assert "default-src 'none'" in response.headers["content-security-policy"]

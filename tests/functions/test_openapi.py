@@ -20,7 +20,7 @@ from shared.web.openapi import ROUTE_PREFIX, Auth, document, operations
 ROOT = Path(__file__).resolve().parents[2]
 
 # The host checks keys; a bearer route is anonymous to the host and checks its token itself.
-_HOST_AUTH = {Auth.ANONYMOUS: "anonymous", Auth.BEARER: "anonymous", Auth.FUNCTION_KEY: "function",
+_HOST_AUTH = {Auth.ANONYMOUS: "anonymous", Auth.BEARER: "anonymous", Auth.CONSOLE: "anonymous", Auth.FUNCTION_KEY: "function",
               Auth.ADMIN_KEY: "admin"}
 
 
@@ -85,8 +85,8 @@ def test_every_operation_documents_its_auth_and_problem_answers():
             assert failed["content"] == {"application/problem+json": {
                 "schema": {"$ref": "#/components/schemas/Problem"}}}, where
             assert "x-correlation-id" in failed["headers"], where
-            if operation["security"]:
-                assert "401" in responses, where
+            if operation["security"]:  # refused before it runs: a console page sends a person to sign in
+                assert ("302" if {"consoleSignIn": []} in operation["security"] else "401") in responses, where
             if "requestBody" in operation and "application/json" in operation["requestBody"]["content"]:
                 assert {"400", "413", "415"} <= set(responses), where
     problem = doc["components"]["schemas"]["Problem"]
