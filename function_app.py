@@ -2,11 +2,12 @@
 import azure.functions as func
 
 from functions import (
-    assets, back_office, back_office_queues, channel_sync, console_shell, openapi, orders, partners, queues,
-    sales_events, signups, storefront,
+    assets, back_office, back_office_queues, channel_sync, console_queues, console_shell, openapi, orders, partners,
+    queues, sales_events, signups, storefront,
 )
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 for blueprint in (signups.bp, storefront.bp, channel_sync.bp, queues.bp, back_office.bp, sales_events.bp,
-                  partners.bp, orders.bp, openapi.bp, assets.bp, console_shell.bp, back_office_queues.bp):
+                  partners.bp, orders.bp, openapi.bp, assets.bp, console_shell.bp, back_office_queues.bp,
+                  console_queues.bp):
     app.register_functions(blueprint)

@@ -7,17 +7,17 @@ import json
 import os
 import sys
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable, Iterator
 
 from shared.bootstrap import Container
 from shared.config import Settings
 from shared.domain.errors import DomainError, MalformedBody
-from shared.domain.model import EmailRecord, EmailStatus, ProspectStatus
+from shared.domain.model import ProspectStatus
 from shared.domain.sales import B2B_LEADS_VIEW, LEAD_DISQUALIFY_REASONS, OPPORTUNITY_LOSS_REASONS, LeadState
 from shared.observability import configure_logging
-from shared.queue_worker import POISON_SUFFIX, QueueRules, drain_queues, poison_queue_name
+from shared.queue_worker import POISON_SUFFIX, drain_queues, poison_queue_name
+from shared.services.outbox import delivery_note, utc_text
 
 _DISQUALIFY = {name.lower().replace(" ", "-"): code for code, name in LEAD_DISQUALIFY_REASONS.items()}
 _LOSE = {name.lower().replace(" ", "-"): code for code, name in OPPORTUNITY_LOSS_REASONS.items()}
@@ -39,26 +39,6 @@ def _print_table(rows: list[dict], columns: list[str]) -> None:
     print("  ".join(c.upper().ljust(widths[c]) for c in columns).rstrip())
     for row in rows:
         print("  ".join(_cell(row.get(c, "")).ljust(widths[c]) for c in columns).rstrip())
-
-
-def _time(at: datetime) -> str:
-    return at.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
-
-
-def _delivery_note(email: EmailRecord, now: datetime) -> str:
-    """Why a pending email waits: an attempt holds it (its message is invisible until the queue lease ends, the
-    whole lease if the instance that took it died), or a retry is due later."""
-    if email.status is not EmailStatus.PENDING:
-        return ""
-    if email.delivery_started_at is not None:
-        visible_again = email.delivery_started_at + timedelta(seconds=QueueRules.processing_lease)
-        since = _time(email.delivery_started_at)
-        if now < visible_again:
-            return f"in flight since {since}, visible again at {_time(visible_again)}"
-        return f"taken at {since} and not finished; visible again since {_time(visible_again)}"
-    if email.next_attempt_at is not None:
-        return f"retry at {_time(email.next_attempt_at)}"
-    return "queued"
 
 
 @contextmanager
@@ -185,7 +165,7 @@ class Cli:
                    "to_domain": args.to_domain, "cursor": args.cursor, "limit": args.limit}
         page = self.c.email_outbox.page({k: v for k, v in filters.items() if v is not None})
         rows = [{"id": e.id, "template": e.template, "status": email_state(e).value, "attempts": e.attempts,
-                 "language": e.language, "delivery": _delivery_note(e, now), "error": e.last_error or ""}
+                 "language": e.language, "delivery": delivery_note(e, now), "error": e.last_error or ""}
                 for e in page.emails]
         _print_table(rows, ["id", "template", "status", "attempts", "language", "delivery", "error"])
         if page.next_cursor:
@@ -196,7 +176,7 @@ class Cli:
         e = view.record
         print(f"id: {e.id}\ntemplate: {e.template} ({e.language})\nto: {e.to}\nstatus: {view.state.value}\n"
               f"attempts: {e.attempts}\nlast error: {e.last_error or NOTHING}\n"
-              f"delivery: {_delivery_note(e, self.c.clock.now()) or NOTHING}\n")
+              f"delivery: {delivery_note(e, self.c.clock.now()) or NOTHING}\n")
         if view.rendered is None:
             print(f"cannot be rendered: {view.render_error}")
             return
@@ -258,7 +238,7 @@ class Cli:
         print(f"discarded {entry.message_id} from {entry.queue} ({entry.about}; {entry.fingerprint})")
 
     def audit(self, args) -> None:
-        rows = [{"at": _time(e.at), "operator": e.operator, "action": e.action.value, "target": e.target,
+        rows = [{"at": utc_text(e.at), "operator": e.operator, "action": e.action.value, "target": e.target,
                  "about": e.about, "reason": e.reason or ""} for e in self.c.operator.audit(args.limit)]
         _print_table(rows, ["at", "operator", "action", "target", "about", "reason"])
 

@@ -8,7 +8,7 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from enum import Enum
 from typing import Annotated, Callable, Literal
 
@@ -22,6 +22,7 @@ from shared.domain.model import EmailRecord, EmailStatus, OutboxMessage
 from shared.domain.validation import OperatorName, validated
 from shared.observability import redact
 from shared.ports import Clock, EmailQuery, OutgoingEmail, Queue, Store
+from shared.queue_worker import QueueRules
 from shared.services.operator import record_audit
 from shared.services.retry import on_conflict
 
@@ -99,6 +100,26 @@ def email_state(email: EmailRecord) -> EmailState:
     if email.status is EmailStatus.FAILED:
         return EmailState.FAILED
     return EmailState.SENDING if email.delivery_started_at is not None else EmailState.QUEUED
+
+
+def utc_text(at: datetime) -> str:
+    return at.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def delivery_note(email: EmailRecord, now: datetime) -> str:
+    """Why a pending email waits: an attempt holds it (its message is invisible until the queue lease ends, the
+    whole lease if the instance that took it died), or a retry is due later."""
+    if email.status is not EmailStatus.PENDING:
+        return ""
+    if email.delivery_started_at is not None:
+        visible_again = email.delivery_started_at + timedelta(seconds=QueueRules.processing_lease)
+        since = utc_text(email.delivery_started_at)
+        if now < visible_again:
+            return f"in flight since {since}, visible again at {utc_text(visible_again)}"
+        return f"taken at {since} and not finished; visible again since {utc_text(visible_again)}"
+    if email.next_attempt_at is not None:
+        return f"retry at {utc_text(email.next_attempt_at)}"
+    return "queued"
 
 
 def recipient_domain(email: EmailRecord) -> str:

@@ -180,7 +180,7 @@ def _operations() -> tuple[Operation, ...]:
     from shared.web import openapi_answers as a
     from shared.web.api_docs import ASSET_TYPES
     from shared.web.assets import MEDIA_TYPES as STATIC_TYPES
-    from shared.web.openapi_queues import queue_operations
+    from shared.web.openapi_queues import console_operations, queue_operations
 
     json_errors = JSON_BODY_ERRORS
     # An order of the example signup's requester, who becomes its partner's first user (CH-000001) once approved.
@@ -357,6 +357,7 @@ def _operations() -> tuple[Operation, ...]:
                                (400, "A form that cannot be read"), (403, "The form's CSRF token is missing or wrong"),
                                (404, "No development sign-in here"), (413, "The form is too large"),
                                (415, "Not a form post"), (422, "No role chosen: the form again"))}}),
+        *console_operations(Auth.CONSOLE),
         Operation("console_sign_out", "POST", "console/sign-out", "Sign out of the console", Auth.CONSOLE,
                   tag="console", body={FORM: {"type": "object", "required": ["csrf"],
                                               "properties": {"csrf": {"type": "string"}}}},

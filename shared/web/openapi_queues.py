@@ -47,7 +47,7 @@ class PoisonMessage(_Camel):
     queue: str = Field(description="The poison queue")
     id: str
     inserted_at: datetime
-    dequeue_count: int
+    dequeue_count: int = Field(description="How often it was read from the poison queue (not its tries before)")
     about: str = Field(description="Its schema, kind and ids: what it was about, without personal data")
     fingerprint: str = Field(description="sha256 of the body as it is on the queue")
     masked: bool = Field(description="true: names, emails, phones and addresses are replaced by •••")
@@ -176,4 +176,50 @@ def _email_filters() -> tuple:
         Param("cursor", "query", "The previous page's nextCursor", {"type": "string", "maxLength": 400}),
         Param("limit", "query", "Emails per page (50 unless given)", {"type": "integer", "minimum": 1,
                                                                       "maximum": 200}),
+    )
+
+
+def console_operations(auth) -> tuple:
+    """The rows of the console's Queues and Emails pages (``auth``: the console's sign-in). Each answers HTML: the
+    page, 303 after an action (with a one-time notice), or a page saying why not."""
+    from shared.web.openapi import FORM, HTML, Answer, Operation
+
+    page = {HTML: {"type": "string"}}
+    form = {FORM: {"type": "object", "required": ["csrf"], "properties": {"csrf": {"type": "string"}}}}
+    discard_form = {FORM: {"type": "object", "required": ["csrf", "reason"],
+                           "properties": {"csrf": {"type": "string"}, "reason": {"type": "string"}}}}
+    gone = {404: Answer("No such queue, message or email: a page saying so", page)}
+    unreadable = {status: Answer(why, page) for status, why in (
+        (400, "A form that cannot be read"), (413, "The form is too large"), (415, "Not a form post"))}
+    done = {303: Answer("Done (or refused, the notice says why): to the page that shows it", {}, ("Location",))}
+    poison = "console/queues/{queue}/poison"
+    tag = "console"
+
+    def view(function: str, route: str, summary: str, extra: dict | None = None) -> Operation:
+        return Operation(function, "GET", route, summary, auth, tag=tag,
+                         answers={200: Answer("The page", page), **gone, **(extra or {})})
+
+    def act(function: str, route: str, summary: str, body=form, extra: dict | None = None) -> Operation:
+        return Operation(function, "POST", route, summary, auth, tag=tag, body=body,
+                         answers={**done, **unreadable, **gone, **(extra or {})})
+
+    return (
+        Operation("console_queues", "GET", "console/queues", "Queues: depths, poison counts and the operator audit",
+                  auth, tag=tag, answers={200: Answer("The page", page)}),
+        view("console_poison", poison, "A poison queue's messages, masked"),
+        view("console_poison_replay_all", poison + "/replay", "Replay every poison message: the confirm page"),
+        act("console_poison_replay_all", poison + "/replay", "Replay every poison message of the queue"),
+        view("console_poison_message", poison + "/{messageId}", "One poison message, personal data masked"),
+        Operation("console_poison_reveal", "POST", poison + "/{messageId}/reveal",
+                  "One poison message with its personal data (audited)", auth, tag=tag, body=form,
+                  answers={200: Answer("The message unmasked", page), **unreadable, **gone}),
+        act("console_poison_replay", poison + "/{messageId}/replay", "Send one poison message back to its queue"),
+        view("console_poison_discard", poison + "/{messageId}/discard",
+             "Discard a poison message: the confirm page, asking why"),
+        act("console_poison_discard", poison + "/{messageId}/discard", "Discard a poison message, with a reason",
+            body=discard_form, extra={422: Answer("No reason (or too long): the confirm page again, saying so", page)}),
+        view("console_emails", "console/emails", "Emails: the outbox, filtered and paged",
+             extra={422: Answer("A filter or cursor that is not valid: a page saying which", page)}),
+        view("console_email", "console/emails/{emailId}", "One email as rendered (sandboxed), attempts, last error"),
+        act("console_email_retry", "console/emails/{emailId}/retry", "Retry a failed email"),
     )
