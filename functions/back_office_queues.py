@@ -6,7 +6,7 @@ GET  /api/backoffice/queues/{queue}/poison                         its poison me
 GET  /api/backoffice/queues/{queue}/poison/{messageId}             one, pretty-printed and masked
 POST /api/backoffice/queues/{queue}/poison/{messageId}/reveal      {"operator"}: unmasked, audited
 POST /api/backoffice/queues/{queue}/poison/{messageId}/replay      {"operator"}: back to its queue, audited
-POST /api/backoffice/queues/{queue}/poison/replay                  {"operator"}: all of them back, audited
+POST /api/backoffice/queues/{queue}/replay                         {"operator"}: all its poison messages back
 POST /api/backoffice/queues/{queue}/poison/{messageId}/discard     {"operator", "reason"}: deleted, audited
 GET  /api/backoffice/audit                                         the newest audit records
 GET  /api/backoffice/emails?status=&template=&toDomain=&cursor=&limit=   the email outbox, newest first
@@ -68,7 +68,7 @@ def backoffice_poison_replay(req: func.HttpRequest) -> func.HttpResponse:
 
 
 @bp.function_name("backoffice_poison_replay_all")
-@bp.route(route="backoffice/queues/{queue}/poison/replay", methods=["POST"], auth_level=_KEY)
+@bp.route(route="backoffice/queues/{queue}/replay", methods=["POST"], auth_level=_KEY)
 @http_function
 def backoffice_poison_replay_all(req: func.HttpRequest) -> func.HttpResponse:
     queue, _ = _route(req)

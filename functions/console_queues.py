@@ -3,7 +3,7 @@ CLI and the JSON routes call (OperatorService's poison actions, EmailOutbox), as
 
 GET       /api/console/queues                                        depths, poison counts, the audit
 GET       /api/console/queues/{queue}/poison                         a poison queue's messages, masked
-GET/POST  /api/console/queues/{queue}/poison/replay                  replay them all: confirm, then do
+GET/POST  /api/console/queues/{queue}/replay                         replay its poison messages: confirm, then do
 GET       /api/console/queues/{queue}/poison/{messageId}             one message, masked
 POST      /api/console/queues/{queue}/poison/{messageId}/reveal      the same page unmasked (audited)
 POST      /api/console/queues/{queue}/poison/{messageId}/replay      back to its queue
@@ -32,6 +32,11 @@ def _poison_path(queue: str, message_id: str = "") -> str:
     return f"{path}/{quote(message_id, safe='')}" if message_id else path
 
 
+def _replay_all_path(queue: str) -> str:
+    # Beside the poison path, not under it: there it would share its shape with a message's page.
+    return f"/api/console/queues/{quote(queue, safe='')}/replay"
+
+
 def _route(req: func.HttpRequest) -> tuple[str, str]:
     return req.route_params["queue"], req.route_params.get("messageId", "")
 
@@ -51,18 +56,19 @@ def console_queues(req: func.HttpRequest, visit: ConsoleVisit) -> func.HttpRespo
 def console_poison(req: func.HttpRequest, visit: ConsoleVisit) -> func.HttpResponse:
     queue, _ = _route(req)
     messages = container().operator.poison_summaries(queue)
-    return visit.page("console/queues_poison.html", queue=queue, messages=messages, poison_path=_poison_path)
+    return visit.page("console/queues_poison.html", queue=queue, messages=messages, poison_path=_poison_path,
+                      replay_all_path=_replay_all_path(queue))
 
 
 @bp.function_name("console_poison_replay_all")
-@bp.route(route="console/queues/{queue}/poison/replay", methods=["GET", "POST"], auth_level=_PAGE)
+@bp.route(route="console/queues/{queue}/replay", methods=["GET", "POST"], auth_level=_PAGE)
 @console_view("act")
 def console_poison_replay_all(req: func.HttpRequest, visit: ConsoleVisit) -> func.HttpResponse:
     queue, _ = _route(req)
     operator = container().operator
     if req.method == "GET":  # the confirm page: what will happen, and the button that does it
         return visit.page("console/queues_replay_all.html", queue=queue, count=len(operator.poison_summaries(queue)),
-                          poison_path=_poison_path)
+                          poison_path=_poison_path, replay_all_path=_replay_all_path(queue))
     replayed = operator.replay_all_poison(queue, visit.operator)
     notice = f"Replayed {len(replayed)} message{'s' if len(replayed) != 1 else ''} from {queue}'s poison queue." \
         if replayed else f"Nothing replayed: {queue}'s poison queue was empty."

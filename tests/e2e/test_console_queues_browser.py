@@ -177,9 +177,9 @@ def test_a_viewer_sees_no_actions_and_is_refused_a_post(live_host, page):
     _accessible(page)
 
     viewer = ConsoleClient(live_host.base_url, role="viewer")
-    for path in ("/api/console/queues/b2b-leads/poison/replay", "/api/console/emails/e-console-failed/retry",
+    for path in ("/api/console/queues/b2b-leads/replay", "/api/console/emails/e-console-failed/retry",
                  "/api/console/queues/b2b-leads/poison/x/discard"):
         assert viewer.post(path, {"reason": "x"}).status_code == 403, path
-    assert viewer.get("/api/console/queues/b2b-leads/poison/replay").status_code == 403  # the confirm page too
+    assert viewer.get("/api/console/queues/b2b-leads/replay").status_code == 403  # the confirm page too
     operator = ConsoleClient(live_host.base_url, role="operator")
-    assert operator.post("/api/console/queues/b2b-leads/poison/replay", csrf="").status_code == 403
+    assert operator.post("/api/console/queues/b2b-leads/replay", csrf="").status_code == 403
