@@ -102,8 +102,9 @@ _EMAIL_FILTERS = {"status": "status", "template": "template", "toDomain": "to_do
 def backoffice_emails(req: func.HttpRequest) -> func.HttpResponse:
     from shared.services.outbox import email_summary_json
 
-    # An empty parameter is no filter (a form's empty select sends status=).
-    filters = {field: req.params[name] for name, field in _EMAIL_FILTERS.items() if req.params.get(name)}
+    # An empty filter is no filter (a form's empty select sends status=); a limit, when given, must be a number.
+    filters = {field: req.params[name] for name, field in _EMAIL_FILTERS.items()
+               if req.params.get(name) or (name == "limit" and name in req.params)}
     page = container().email_outbox.page(filters)
     return json_response({"emails": [email_summary_json(e) for e in page.emails], "nextCursor": page.next_cursor},
                          no_store=True)

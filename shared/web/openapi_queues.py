@@ -166,13 +166,14 @@ def queue_operations(auth) -> tuple:
 def _email_filters() -> tuple:
     from shared.web.openapi import Param
 
+    # Empty is no filter, as an HTML form sends an unchosen field.
     return (
-        Param("status", "query", "Only emails in this state (pending: queued or sending)",
-              {"type": "string", "enum": [*EMAIL_STATES, "pending"]}),
-        Param("template", "query", "Only emails of this template (e.g. prospect_approved)",
-              {"type": "string", "pattern": "^[a-z0-9_-]{1,64}$"}),
-        Param("toDomain", "query", "Only emails to this domain (the part after @)",
-              {"type": "string", "maxLength": 253, "pattern": "^[^@\\s]+$"}),
+        Param("status", "query", "Only emails in this state (pending: queued or sending; empty: any)",
+              {"type": "string", "enum": [*EMAIL_STATES, "pending", ""]}),
+        Param("template", "query", "Only emails of this template (e.g. prospect_approved; empty: any)",
+              {"type": "string", "pattern": "^[a-z0-9_-]{0,64}$"}),
+        Param("toDomain", "query", "Only emails to this domain (the part after @; empty: any)",
+              {"type": "string", "maxLength": 253, "pattern": "^[^@\\s]*$"}),
         Param("cursor", "query", "The previous page's nextCursor", {"type": "string", "maxLength": 400}),
         Param("limit", "query", "Emails per page (50 unless given)", {"type": "integer", "minimum": 1,
                                                                       "maximum": 200}),
