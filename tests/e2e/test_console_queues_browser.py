@@ -135,6 +135,14 @@ def test_a_clerk_reads_reveals_replays_and_discards_poison_messages(live_host, p
                      audit, re.DOTALL)
     assert re.search(r"Alice Clerk[^\t]*\s+replay", audit)
 
+    # The confirm page by its address: its link shows only while the poison queue holds something, and the
+    # replayed message fails again on the host (its prospect does not exist), coming back when the host says.
+    page.goto(live_host.url("/console/queues/b2b-leads/replay"))
+    assert page.get_by_role("heading", level=1).inner_text() == "Replay every poison message of b2b-leads?"
+    _accessible(page)
+    page.get_by_role("button", name="Replay all").click()
+    assert re.match(r"Replayed 1 message from b2b-leads|Nothing replayed", page.get_by_role("status").inner_text())
+
 
 def test_a_clerk_reads_a_failed_email_as_rendered_in_a_sandbox_and_retries_it(live_host, tracker, page):
     console_sign_in(page, live_host.base_url, role="operator")
