@@ -363,9 +363,9 @@ class SqliteUnitOfWork:
             where.append("lower(substr(json_extract(data, '$.to'), -length(?) - 1)) = '@' || ?")
             params += [query.to_domain, query.to_domain]
         if query.before is not None:
-            at, email_id = query.before[0].isoformat(), query.before[1]
-            where.append("(created_at < ? OR (created_at = ? AND id < ?))")
-            params += [at, at, email_id]
+            # A row value, which SQLite seeks to in the index (an OR of the two parts it would scan down to).
+            where.append("(created_at, id) < (?, ?)")
+            params += [query.before[0].isoformat(), query.before[1]]
         sql = "SELECT data FROM emails" + (" WHERE " + " AND ".join(where) if where else "")
         return self._many(EmailRecord, sql + " ORDER BY created_at DESC, id DESC LIMIT ?", (*params, limit))
 
