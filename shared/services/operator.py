@@ -303,14 +303,17 @@ class OperatorService:
     def replay_all_poison(self, queue: str, operator: object) -> list[Replayed]:
         """Every message of the poison queue back to its queue (each one audited), oldest first."""
         act = validated(OperatorAct, {"operator": operator})
+        # As many as were there when asked: a replayed message that fails again comes back under a new id,
+        # and must wait for the next "replay all" rather than go round while the host retries it.
+        wanted = min(REPLAY_ALL_LIMIT, self._queue.count(self._poison(queue)))
         replayed: list[Replayed] = []
         seen: set[str] = set()
-        while len(replayed) < REPLAY_ALL_LIMIT:
+        while len(replayed) < wanted:
             # Azure shows 32 messages at a time: look again until none is left that was not replayed.
-            batch = [m for m in self.poison_messages(queue, limit=REPLAY_ALL_LIMIT) if m.id not in seen]
+            batch = [m for m in self.poison_messages(queue, limit=wanted) if m.id not in seen]
             if not batch:
                 break
-            for message in batch[:REPLAY_ALL_LIMIT - len(replayed)]:
+            for message in batch[:wanted - len(replayed)]:
                 seen.add(message.id)
                 replayed.append(self._replay(message, act.operator))
         return replayed

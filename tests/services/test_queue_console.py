@@ -162,3 +162,21 @@ def test_only_a_failed_email_is_retried_through_the_outbox_and_the_retry_is_audi
     assert (entry.action, entry.operator, entry.email_id) == (AuditAction.RETRY_EMAIL, "alice", "e-1")
     with pytest.raises(DomainError, match="is queued, not failed"):  # a second click: one delivery at a time
         c.email_outbox.retry_email("e-1", "alice")
+
+
+def test_replay_all_replays_what_was_there_when_asked_not_what_fails_again_meanwhile(c, monkeypatch):
+    """A replayed message that fails again returns to the poison queue under a new id (a fast host, retries
+    without delay): replay all must not go round after it."""
+    for n in (1, 2):
+        poisoned(c, json.dumps({**LEAD, "prospect_id": f"p-{n}"}))
+    send = c.queue.send
+
+    def failing_again_at_once(queue: str, body: str, **options) -> str:
+        new_id = send(queue, body, **options)
+        if queue == c.settings.lead_queue:  # the host took it, failed it every try, and poisoned it again
+            send(poison_queue_name(queue), body)
+        return new_id
+
+    monkeypatch.setattr(c.queue, "send", failing_again_at_once)
+    replayed = c.operator.replay_all_poison(c.settings.lead_queue, "bob")
+    assert len(replayed) == 2 and c.queue.count(poison_queue_name(c.settings.lead_queue)) == 2
