@@ -47,16 +47,6 @@ def backoffice_replay(req: func.HttpRequest) -> func.HttpResponse:
         {"queue": r.queue, "messageId": r.message_id, "newMessageId": r.new_message_id} for r in done]})
 
 
-@bp.function_name("backoffice_email_retry")
-@bp.route(route="backoffice/emails/{emailId}/retry", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
-@http_function
-def backoffice_email_retry(req: func.HttpRequest) -> func.HttpResponse:
-    operator = json_object(req).get("operator")
-    if operator is None:  # the service takes None from the CLI's callers; over HTTP someone must be named
-        raise InvalidInput([("operator", "is required")])
-    return json_response(container().email_delivery.retry(req.route_params["emailId"], operator).to_json())
-
-
 @bp.function_name("backoffice_drift")
 @bp.route(route="backoffice/drift", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 @http_function

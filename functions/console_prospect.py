@@ -132,8 +132,12 @@ def console_prospect_acknowledge(req: func.HttpRequest, visit: ConsoleVisit) -> 
           auth_level=func.AuthLevel.ANONYMOUS)
 @console_view("act")
 def console_prospect_email_retry(req: func.HttpRequest, visit: ConsoleVisit) -> func.HttpResponse:
-    done = container().email_delivery.retry(req.route_params["emailId"], visit.operator)
-    return visit.done(prospect_path(req.route_params["key"]), done.describe(), refused=not done.changed)
+    email_id = req.route_params["emailId"]
+    try:  # a failed email only: one queued or sending has a delivery under way, a sent one is done
+        container().email_outbox.retry_email(email_id, visit.operator)
+    except DomainError as refused:
+        return visit.done(prospect_path(req.route_params["key"]), str(refused), refused=True)
+    return visit.done(prospect_path(req.route_params["key"]), f"Email {email_id} queued again.")
 
 
 @bp.function_name("console_prospect_replay")

@@ -315,10 +315,16 @@ class Container:
         return ProspectDirectory(self.store)
 
     @cached_property
+    def email_outbox(self):
+        from shared.services.outbox import EmailOutbox
+
+        return EmailOutbox(self.store, self.relay, self.clock, self.settings.email_queue, self.email_delivery.render)
+
+    @cached_property
     def operator(self):
         from shared.services.operator import OperatorService
 
-        return OperatorService(self.store, self.queue, self.settings.queue_names)
+        return OperatorService(self.store, self.queue, self.settings.queue_names, self.clock, sales=self.sales)
 
     @cached_property
     def prospect_timeline(self):

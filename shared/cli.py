@@ -7,7 +7,6 @@ import json
 import os
 import sys
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -20,7 +19,8 @@ from shared.domain.model import EmailRecord, EmailStatus, ProspectStatus
 from shared.domain.partners import user_id_for
 from shared.domain.sales import B2B_LEADS_VIEW, LEAD_DISQUALIFY_REASONS, OPPORTUNITY_LOSS_REASONS, LeadState
 from shared.observability import configure_logging
-from shared.queue_worker import POISON_SUFFIX, QueueRules, drain_queues, poison_queue_name
+from shared.queue_worker import POISON_SUFFIX, drain_queues, poison_queue_name
+from shared.services.outbox import delivery_note, utc_text
 
 _DISQUALIFY = {name.lower().replace(" ", "-"): code for code, name in LEAD_DISQUALIFY_REASONS.items()}
 _LOSE = {name.lower().replace(" ", "-"): code for code, name in OPPORTUNITY_LOSS_REASONS.items()}
@@ -42,26 +42,6 @@ def _print_table(rows: list[dict], columns: list[str]) -> None:
     print("  ".join(c.upper().ljust(widths[c]) for c in columns).rstrip())
     for row in rows:
         print("  ".join(_cell(row.get(c, "")).ljust(widths[c]) for c in columns).rstrip())
-
-
-def _time(at: datetime) -> str:
-    return at.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
-
-
-def _delivery_note(email: EmailRecord, now: datetime) -> str:
-    """Why a pending email waits: an attempt holds it (its message is invisible until the queue lease ends, the
-    whole lease if the instance that took it died), or a retry is due later."""
-    if email.status is not EmailStatus.PENDING:
-        return ""
-    if email.delivery_started_at is not None:
-        visible_again = email.delivery_started_at + timedelta(seconds=QueueRules.processing_lease)
-        since = _time(email.delivery_started_at)
-        if now < visible_again:
-            return f"in flight since {since}, visible again at {_time(visible_again)}"
-        return f"taken at {since} and not finished; visible again since {_time(visible_again)}"
-    if email.next_attempt_at is not None:
-        return f"retry at {_time(email.next_attempt_at)}"
-    return "queued"
 
 
 @contextmanager
@@ -266,11 +246,29 @@ class Cli:
 
     # --- emails ------------------------------------------------------------------------------
     def emails(self, args) -> None:
+        from shared.services.outbox import email_state
+
         now = self.c.clock.now()
-        rows = [{"id": e.id, "template": e.template, "status": e.status.value, "attempts": e.attempts,
-                 "language": e.language, "delivery": _delivery_note(e, now), "error": e.last_error or ""}
-                for e in self.c.operator.emails(pending_only=args.pending)]
+        filters = {"status": "pending" if args.pending else args.status, "template": args.template,
+                   "to_domain": args.to_domain, "cursor": args.cursor, "limit": args.limit}
+        page = self.c.email_outbox.page({k: v for k, v in filters.items() if v is not None})
+        rows = [{"id": e.id, "template": e.template, "status": email_state(e).value, "attempts": e.attempts,
+                 "language": e.language, "delivery": delivery_note(e, now), "error": e.last_error or ""}
+                for e in page.emails]
         _print_table(rows, ["id", "template", "status", "attempts", "language", "delivery", "error"])
+        if page.next_cursor:
+            print(f"(more: --cursor {page.next_cursor})")
+
+    def email(self, args) -> None:
+        view = self.c.email_outbox.email(args.id)
+        e = view.record
+        print(f"id: {e.id}\ntemplate: {e.template} ({e.language})\nto: {e.to}\nstatus: {view.state.value}\n"
+              f"attempts: {e.attempts}\nlast error: {e.last_error or NOTHING}\n"
+              f"delivery: {delivery_note(e, self.c.clock.now()) or NOTHING}\n")
+        if view.rendered is None:
+            print(f"cannot be rendered: {view.render_error}")
+            return
+        print(f"Subject: {view.rendered.subject}\n\n{view.rendered.text_body}")
 
     def outbox(self, args) -> None:
         try:
@@ -285,33 +283,53 @@ class Cli:
         _print_table(kept.list(), ["id", "to", "subject", "date"])
 
     def retry_email(self, args) -> None:
-        print(self.c.email_delivery.retry(args.id, args.operator).describe())
+        self.c.email_outbox.retry_email(args.id, args.operator)
+        print(f"email {args.id} queued again")
 
     # --- poison ------------------------------------------------------------------------------
     def poison_list(self, args) -> None:
         op = self.c.operator
         if not args.queue:
-            _print_table([{"queue": q, "messages": n} for q, n in op.poison_counts().items()], ["queue", "messages"])
+            rows = [{"queue": d.queue, "depth": d.depth, "poison queue": d.poison_queue, "messages": d.poison_depth}
+                    for d in op.queue_depths()]
+            _print_table(rows, ["queue", "depth", "poison queue", "messages"])
             return
-        rows = [{"id": m.id, "inserted": m.inserted_at.isoformat(timespec="seconds"), "body": m.body[:60]}
-                for m in op.poison_messages(args.queue)]
-        _print_table(rows, ["id", "inserted", "body"])
+        rows = [{"id": m.id, "inserted": m.inserted_at.isoformat(timespec="seconds"), "about": m.about}
+                for m in op.poison_summaries(args.queue)]
+        _print_table(rows, ["id", "inserted", "about"])
+
+    def _print_poison(self, message) -> None:
+        shown = "masked (b2b poison reveal … shows it, audited)" if message.masked else "unmasked (audited)"
+        print(f"queue: {message.queue}\nid: {message.id}\ninserted: {message.inserted_at.isoformat()}\n"
+              f"tries: {message.dequeue_count}\nabout: {message.about}\nfingerprint: {message.fingerprint}\n"
+              f"personal data: {shown}\n")
+        print(message.body)
 
     def poison_show(self, args) -> None:
-        message = self.c.operator.poison_message(args.queue, args.id)
-        print(f"queue: {message.queue}\nid: {message.id}\ninserted: {message.inserted_at.isoformat()}\n")
-        print(message.body)
+        self._print_poison(self.c.operator.masked_poison_message(args.queue, args.id))
+
+    def poison_reveal(self, args) -> None:
+        self._print_poison(self.c.operator.reveal_poison(args.queue, args.id, args.operator))
 
     def poison_replay(self, args) -> None:
         op = self.c.operator
         if args.id != "all":
-            print(f"replayed {args.id} as {op.replay(args.queue, args.id)}")
+            print(f"replayed {args.id} as {op.replay_poison(args.queue, args.id, args.operator).new_id}")
             return
-        ids = [m.id for m in op.poison_messages(args.queue, limit=10_000)]
-        if not ids:
+        replayed = op.replay_all_poison(args.queue, args.operator)
+        if not replayed:
             print(f"nothing to replay: {poison_queue_name(args.queue.removesuffix(POISON_SUFFIX))} is empty")
-        for message_id in ids:
-            print(f"replayed {message_id} as {op.replay(args.queue, message_id)}")
+        for done in replayed:
+            print(f"replayed {done.message_id} as {done.new_id}")
+
+    def poison_discard(self, args) -> None:
+        entry = self.c.operator.discard_poison(args.queue, args.id, args.reason, args.operator)
+        print(f"discarded {entry.message_id} from {entry.queue} ({entry.about}; {entry.fingerprint})")
+
+    def audit(self, args) -> None:
+        rows = [{"at": utc_text(e.at), "operator": e.operator, "action": e.action.value, "target": e.target,
+                 "about": e.about, "reason": e.reason or ""} for e in self.c.operator.audit(args.limit)]
+        _print_table(rows, ["at", "operator", "action", "target", "about", "reason"])
 
     # --- the embedded Sales, as a salesperson ---------------------------------------------------
     def _sales(self):
@@ -519,26 +537,48 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--admin", action="append", default=[], help="a Person customer's id, as Admin (repeatable)")
     p.add_argument("--user", action="append", default=[], help="a Person customer's id, as User (repeatable)")
     p.add_argument("--operator", default=_default_operator(), help="who onboards (logged)")
-    add("emails", "emails", "list the email outbox records").add_argument("--pending", action="store_true")
+    p = add("emails", "emails", "list the email outbox records, newest first")
+    p.add_argument("--pending", action="store_true", help="only those not sent yet nor failed (queued or sending)")
+    p.add_argument("--status", choices=["queued", "sending", "sent", "failed"])
+    p.add_argument("--template", help="e.g. prospect_approved")
+    p.add_argument("--to-domain", help="only emails to this domain (the part after @)")
+    p.add_argument("--cursor", help="the next page, as the previous one printed it")
+    p.add_argument("--limit", type=int, default=50)
+    add("email", "email", "read one email as rendered, with its attempts and last error").add_argument("id")
     add("outbox", "outbox", "list the emails kept (.eml files, or blobs with EMAIL_TRANSPORT=storage), or read one").add_argument("id", nargs="?")
     p = add("retry-email", "retry_email", "queue a failed email again")
     p.add_argument("id")
-    p.add_argument("--operator", default=_default_operator(), help="who retries (recorded in the history)")
+    p.add_argument("--operator", default=_default_operator(), help="who retries (recorded in the audit)")
+    add("audit", "audit", "the operator audit: poison reveals, replays, discards, email retries") \
+        .add_argument("--limit", type=int, default=50)
     poison = sub.add_parser("poison", help="list, inspect or replay poison messages",
                             description="Messages that failed maxDequeueCount times wait on <queue>-poison.")
-    actions = poison.add_subparsers(dest="action", required=True, metavar="{list,show,replay}")
+    actions = poison.add_subparsers(dest="action", required=True, metavar="{list,show,reveal,replay,discard}")
     queue_help = "a queue, e.g. b2b-emails (or its poison queue, b2b-emails-poison)"
     p = actions.add_parser("list", help="poison messages per queue, or those of one queue")
     p.set_defaults(handler="poison_list")
     p.add_argument("queue", nargs="?", help=queue_help)
-    p = actions.add_parser("show", help="one poison message with its whole body")
+    operator_help = "who acts (recorded in the audit)"
+    p = actions.add_parser("show", help="one poison message, pretty-printed, personal data masked")
     p.set_defaults(handler="poison_show")
     p.add_argument("queue", help=queue_help)
     p.add_argument("id", help="the message id, as `b2b poison list QUEUE` shows it")
+    p = actions.add_parser("reveal", help="one poison message with its personal data (recorded in the audit)")
+    p.set_defaults(handler="poison_reveal")
+    p.add_argument("queue", help=queue_help)
+    p.add_argument("id", help="the message id")
+    p.add_argument("--operator", default=_default_operator(), help=operator_help)
     p = actions.add_parser("replay", help="send poison messages back to their queue, bodies unchanged")
     p.set_defaults(handler="poison_replay")
     p.add_argument("queue", help=queue_help)
     p.add_argument("id", help="the message id, or 'all'")
+    p.add_argument("--operator", default=_default_operator(), help=operator_help)
+    p = actions.add_parser("discard", help="delete a poison message for good (the audit keeps who, when, why)")
+    p.set_defaults(handler="poison_discard")
+    p.add_argument("queue", help=queue_help)
+    p.add_argument("id", help="the message id")
+    p.add_argument("--reason", required=True, help="why it is discarded")
+    p.add_argument("--operator", default=_default_operator(), help=operator_help)
     add("leads", "leads", f"the '{B2B_LEADS_VIEW}' view of the embedded Sales").add_argument("--all", action="store_true")
     add("qualify", "qualify", "qualify a lead (id or PRO-number)").add_argument("lead")
     p = add("disqualify", "disqualify", "disqualify a lead")

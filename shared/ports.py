@@ -10,10 +10,12 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Protocol, Sequence
 
 if TYPE_CHECKING:  # annotations only: importing the ports must not pull in pydantic
+    from shared.domain.audit import AuditEntry
     from shared.domain.model import (
         Customer,
         CustomerHierarchy,
         EmailRecord,
+        EmailStatus,
         HierarchyMember,
         HistoryEntry,
         OutboxMessage,
@@ -149,6 +151,27 @@ class UnitOfWork(Protocol):
     def prospect_emails(self, prospect_id: str) -> list[EmailRecord]:
         """The emails written for the prospect (``prospect_id``), oldest first: a prospect's page shows them."""
         ...
+    def email_page(self, query: EmailQuery, limit: int) -> list[EmailRecord]:
+        """The emails ``query`` selects, newest first (by ``created_at``, then id, both descending), at most
+        ``limit``, after ``query.before`` when it is set: one page of an operator's listing."""
+        ...
+
+    # the operator audit (shared.domain.audit): poison message reveals, replays, discards; email retries
+    def add_audit_entry(self, entry: AuditEntry) -> None: ...
+    def audit_entries(self, limit: int) -> list[AuditEntry]:
+        """The newest ``limit`` entries, newest first."""
+        ...
+
+
+@dataclass(frozen=True)
+class EmailQuery:
+    """Which emails an operator lists (``UnitOfWork.email_page``); every criterion set must hold."""
+
+    status: EmailStatus | None = None
+    in_flight: bool | None = None  # a delivery attempt holds it (``delivery_started_at`` set) or not
+    template: str | None = None
+    to_domain: str | None = None  # lower-case; the part after the recipient's "@", exactly
+    before: tuple[datetime, str] | None = None  # (created_at, id) of the previous page's last email
 
 
 class Store(Protocol):

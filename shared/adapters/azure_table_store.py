@@ -21,6 +21,7 @@ commits: one user per account; the user row, not the pointer, says whether the a
 """
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 import uuid
@@ -30,6 +31,7 @@ from typing import Any, Callable, Iterator, TypeVar
 
 from pydantic import BaseModel
 
+from shared.domain.audit import AuditEntry
 from shared.domain.errors import ConcurrencyConflict, DomainError, DuplicateRecord
 from shared.domain.ids import derived_id, prospect_id_for
 from shared.domain.model import (
@@ -49,6 +51,7 @@ from shared.domain.model import (
 from shared.domain.partners import CreditLine, PartnerUser, Reservation, ReservationStatus
 from shared.domain.prospect_directory import Position, ProspectFilter, ProspectSummary
 from shared.adapters.azure_prospect_directory import PENDING, ProspectDirectoryTable
+from shared.ports import EmailQuery
 
 T = TypeVar("T", bound=BaseModel)
 log = logging.getLogger("b2b.store")
@@ -62,6 +65,8 @@ _INDEX = "index-"
 _WATERMARK = "watermark"
 _ROSTER = "user"  # a partner's roster row; its users are "user-<id>", so one prefix query reads them all
 _CREDIT = "credit"
+_AUDIT = "audit"  # the operator audit's partition: newest first by row key (see _audit_row)
+_LATEST = 10**17  # microseconds after the epoch beyond any time stored: ``_LATEST - t`` sorts newest first
 
 
 def _younger_than(entity, age: timedelta) -> bool:
@@ -924,6 +929,43 @@ class TableUnitOfWork:
         rows = self._partition_rows(_key(prospect_id), "email-")
         emails = [EmailRecord.model_validate_json(row["data"]) for row in rows]
         return sorted((e for e in emails if e.prospect_id == prospect_id), key=lambda e: (e.created_at, e.id))
+    def email_page(self, query: EmailQuery, limit: int) -> list[EmailRecord]:
+        """One query over the table's email rows (with the status filter the service applies), the rest
+        here: O(emails), not O(page). Emails are one or two per prospect and partner user; an index
+        partition by time would make it O(page) at the cost of a second write per email state change."""
+        if query.status is not None:
+            rows = self._query("kind eq 'email' and status eq @status", {"status": query.status.value})
+        else:
+            rows = self._query("kind eq 'email'", {})
+        emails = sorted((EmailRecord.model_validate_json(row["data"]) for row in rows),
+                        key=lambda email: (email.created_at, email.id), reverse=True)
+        return [email for email in emails if _selected(email, query)][:limit]
+
+    # --- the operator audit -------------------------------------------------------------------
+    def add_audit_entry(self, entry: AuditEntry) -> None:
+        # Newest first by the entry's time, then (two entries of one time) by when it was written.
+        micros = int(entry.at.timestamp() * 1_000_000)
+        written = _LATEST * 1000 - time.time_ns()
+        self._create(_AUDIT, f"{_LATEST - micros:018d}-{written:021d}-{_key(entry.id)}", entry, kind="audit")
+
+    def audit_entries(self, limit: int) -> list[AuditEntry]:
+        if limit < 1:
+            return []
+        rows = self._table.query_entities("PartitionKey eq @pk", parameters={"pk": _AUDIT}, results_per_page=limit)
+        return [AuditEntry.model_validate_json(row["data"]) for row in itertools.islice(rows, limit)]
+
+
+def _selected(email: EmailRecord, query: EmailQuery) -> bool:
+    """Whether ``email`` passes ``query``'s criteria (as the SQLite store's WHERE clause does)."""
+    if query.status is not None and email.status is not query.status:
+        return False
+    if query.in_flight is not None and (email.delivery_started_at is not None) is not query.in_flight:
+        return False
+    if query.template is not None and email.template != query.template:
+        return False
+    if query.to_domain is not None and not email.to.lower().endswith("@" + query.to_domain):
+        return False
+    return query.before is None or (email.created_at, email.id) < query.before
 
 
 class AzureTableStore:

@@ -11,6 +11,7 @@ from typing import Iterable, Iterator, TypeVar
 from pydantic import BaseModel
 
 from shared.adapters.sqlite_base import SqliteDatabase
+from shared.domain.audit import AuditEntry
 from shared.domain.errors import DuplicateRecord
 from shared.domain.model import (
     Customer,
@@ -27,6 +28,7 @@ from shared.domain.model import (
 )
 from shared.domain.partners import CreditLine, PartnerUser, Reservation
 from shared.domain.prospect_directory import ATTENTION, Position, ProspectFilter, ProspectSummary, search_keys
+from shared.ports import EmailQuery
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS signups (
@@ -88,6 +90,8 @@ CREATE TABLE IF NOT EXISTS emails (id TEXT PRIMARY KEY, status TEXT NOT NULL, cr
 CREATE INDEX IF NOT EXISTS emails_status ON emails (status, created_at);
 -- A prospect's emails (its page): the expression the query uses, so no column or table migration is needed.
 CREATE INDEX IF NOT EXISTS emails_prospect ON emails (json_extract(data, '$.prospect_id'), created_at);
+CREATE INDEX IF NOT EXISTS emails_newest ON emails (created_at, id);
+CREATE TABLE IF NOT EXISTS operator_audit (seq INTEGER PRIMARY KEY AUTOINCREMENT, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS watermarks (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS partner_users (
     id TEXT PRIMARY KEY, hierarchy_id TEXT NOT NULL, email TEXT NOT NULL, sync_pending INTEGER NOT NULL,
@@ -477,6 +481,33 @@ def upgrade_directory(db: sqlite3.Connection) -> None:
                "WHERE json_extract(data, '$.needs_attention')) WHERE name = ?", (ATTENTION,))
     db.execute("INSERT INTO upgrades (name, done_at) VALUES (?, ?)",
                (_DIRECTORY_UPGRADE, datetime.now(timezone.utc).isoformat()))
+    def email_page(self, query: EmailQuery, limit: int) -> list[EmailRecord]:
+        # Newest first along the (created_at, id) index: a page reads its rows and the ones its filters
+        # pass over, never the whole table. Times are ISO text in UTC, which sorts as time does.
+        where, params = [], []
+        if query.status is not None:
+            where.append("status = ?")
+            params.append(query.status.value)
+        if query.in_flight is not None:
+            where.append(f"json_extract(data, '$.delivery_started_at') IS {'NOT ' if query.in_flight else ''}NULL")
+        if query.template is not None:
+            where.append("json_extract(data, '$.template') = ?")
+            params.append(query.template)
+        if query.to_domain is not None:
+            where.append("lower(substr(json_extract(data, '$.to'), -length(?) - 1)) = '@' || ?")
+            params += [query.to_domain, query.to_domain]
+        if query.before is not None:
+            # A row value, which SQLite seeks to in the index (an OR of the two parts it would scan down to).
+            where.append("(created_at, id) < (?, ?)")
+            params += [query.before[0].isoformat(), query.before[1]]
+        sql = "SELECT data FROM emails" + (" WHERE " + " AND ".join(where) if where else "")
+        return self._many(EmailRecord, sql + " ORDER BY created_at DESC, id DESC LIMIT ?", (*params, limit))
+
+    def add_audit_entry(self, entry: AuditEntry) -> None:
+        self._db.execute("INSERT INTO operator_audit (data) VALUES (?)", (entry.model_dump_json(),))
+
+    def audit_entries(self, limit: int) -> list[AuditEntry]:
+        return self._many(AuditEntry, "SELECT data FROM operator_audit ORDER BY seq DESC LIMIT ?", (limit,))
 
 
 class SqliteStore:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from shared.domain.email_templates import load_template
-from shared.domain.errors import MalformedMessage, NotFound
+from shared.domain.errors import MalformedMessage
 from shared.domain.ids import derived_id
 from shared.domain.messages import DeliverEmail, parse_message
 from shared.domain.model import EmailRecord, EmailStatus, HistoryEntry, OutboxMessage
@@ -71,15 +71,8 @@ class EmailDelivery:
         email = self._take(email_id)
         if email.status is not EmailStatus.PENDING:
             return email.status  # delivered (or given up) already: never send twice
-        rendered = load_template(email.template, email.language, self._templates_dir).render(email.values)
-        outgoing = OutgoingEmail(
-            message_id=email.id, sender_name=rendered.sender_name or self._sender.name,
-            sender_address=rendered.sender_address or self._sender.address, to=email.to,
-            subject=rendered.subject, html_body=rendered.html_body, text_body=rendered.text_body,
-            language=rendered.language,
-        )
         try:
-            self._transport.send(outgoing)
+            self._transport.send(self.render(email))
         except Exception as error:  # noqa: BLE001 - any transport failure is retried with backoff
             return self._failed(email, error)
         now = self._clock.now()
@@ -92,6 +85,16 @@ class EmailDelivery:
                 }))
         log.info("email delivered", extra={"email_id": email_id, "template": email.template})
         return EmailStatus.DELIVERED
+
+    def render(self, email: EmailRecord) -> OutgoingEmail:
+        """The email as it is (or was, or would be) sent: its template in its language, with its values."""
+        rendered = load_template(email.template, email.language, self._templates_dir).render(email.values)
+        return OutgoingEmail(
+            message_id=email.id, sender_name=rendered.sender_name or self._sender.name,
+            sender_address=rendered.sender_address or self._sender.address, to=email.to,
+            subject=rendered.subject, html_body=rendered.html_body, text_body=rendered.text_body,
+            language=rendered.language,
+        )
 
     def _take(self, email_id: str) -> EmailRecord:
         """The email; a pending one is marked as taken by this attempt first (``delivery_started_at``).
@@ -129,45 +132,3 @@ class EmailDelivery:
                         extra={"email_id": email.id, "attempts": attempts, "retry_in_s": round(delay, 1)})
             self._queue.send(self._email_queue, DeliverEmail(email_id=email.id).to_json(), delay_seconds=delay)
         return status
-
-    def retry(self, email_id: str, operator: str | None = None) -> EmailRetry:
-        """Operator action: put an email back in line (its attempts start over), as `b2b retry-email`, the
-        console and ``POST /api/backoffice/emails/{emailId}/retry`` do. A delivered email is left alone (never
-        sent twice); a pending one gets a new delivery message, since its own may sit on a poison queue. With
-        an ``operator``, the prospect's history says who retried it."""
-        from shared.services.back_office import ACTOR_PREFIX, checked_operator
-
-        operator = checked_operator(operator) if operator is not None else None
-        with self._store.unit_of_work() as uow:
-            email = uow.get_email(email_id)
-            if email is None:
-                raise NotFound(f"no email {email_id}")
-            if email.status is EmailStatus.DELIVERED:
-                return EmailRetry(email_id, changed=False, was=email.status)
-            uow.save_email(email.model_copy(update={"status": EmailStatus.PENDING, "attempts": 0}))
-            if operator and email.prospect_id:
-                was = f"{email.status.value} after {email.attempts} attempt{'s' if email.attempts != 1 else ''}" + (
-                    f": {email.last_error}" if email.last_error else "")
-                uow.append_history(HistoryEntry(prospect_id=email.prospect_id, at=self._clock.now(),
-                                                actor=f"{ACTOR_PREFIX}:{operator}", action="email retried",
-                                                detail=f"{email.template} (was {was})"))
-        self._queue.send(self._email_queue, DeliverEmail(email_id=email_id).to_json())
-        log.info("email queued again by an operator", extra={"email_id": email_id, "operator": operator})
-        return EmailRetry(email_id, changed=True, was=email.status)
-
-
-@dataclass(frozen=True)
-class EmailRetry:
-    """What retrying an email did: ``changed`` False when it was delivered already (nothing was done)."""
-
-    email_id: str
-    changed: bool
-    was: EmailStatus  # its status before
-
-    def describe(self) -> str:
-        if not self.changed:
-            return f"email {self.email_id} was delivered already; it is never sent twice"
-        return f"email {self.email_id} queued again (it was {self.was.value})"
-
-    def to_json(self) -> dict:
-        return {"emailId": self.email_id, "changed": self.changed, "was": self.was.value}

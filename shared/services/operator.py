@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import logging
 import sys
+import uuid
 from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
 
-from shared.domain.errors import NotFound
+from pydantic import BaseModel, PlainValidator
+from typing import Annotated
+
+from shared.domain.audit import AuditAction, AuditEntry
+from shared.domain.errors import DomainError, NotFound
+from shared.domain.masking import body_about, fingerprint, pretty_body
 from shared.domain.model import (
     CustomerHierarchy,
     EmailRecord,
@@ -23,10 +31,14 @@ from shared.domain.sales import (
     LeadState,
     OpportunityState,
 )
-from shared.ports import Queue, ReceivedMessage, Store, UnitOfWork
+from shared.domain.validation import OperatorName, plain_text, validated
+from shared.ports import Clock, Queue, ReceivedMessage, SalesGateway, Store, UnitOfWork
 from shared.queue_worker import POISON_SUFFIX, poison_queue_name
 
 log = logging.getLogger("b2b.operator")
+
+MAX_DISCARD_REASON = 500
+REPLAY_ALL_LIMIT = 10_000  # messages one "replay all" sends back, at most (the CLI's and the console's)
 
 
 def find_prospect(uow: UnitOfWork, key: str) -> Prospect:
@@ -115,11 +127,83 @@ def hierarchy_json(hierarchy: CustomerHierarchy) -> dict:
             "createdAt": hierarchy.created_at.isoformat()}
 
 
+@dataclass(frozen=True)
+class QueueDepth:
+    queue: str
+    depth: int
+    poison_queue: str
+    poison_depth: int
+
+    def to_json(self) -> dict:
+        return {"queue": self.queue, "depth": self.depth, "poisonQueue": self.poison_queue,
+                "poisonDepth": self.poison_depth}
+
+
+@dataclass(frozen=True)
+class PoisonMessage:
+    """A poison message as an operator reads it: ``body`` pretty-printed, without personal data unless
+    ``masked`` is False (a reveal, which the audit records)."""
+
+    queue: str  # the poison queue
+    id: str
+    inserted_at: datetime
+    dequeue_count: int
+    body: str
+    masked: bool
+    about: str
+    fingerprint: str
+
+    @classmethod
+    def of(cls, message: ReceivedMessage, *, masked: bool = True) -> PoisonMessage:
+        return cls(message.queue, message.id, message.inserted_at, message.dequeue_count,
+                   pretty_body(message.body, masked=masked), masked, body_about(message.body),
+                   fingerprint(message.body))
+
+    def to_json(self) -> dict:
+        return {"queue": self.queue, "id": self.id, "insertedAt": self.inserted_at.isoformat(),
+                "dequeueCount": self.dequeue_count, "about": self.about, "fingerprint": self.fingerprint,
+                "masked": self.masked, "body": self.body}
+
+
+class OperatorAct(BaseModel):
+    """Who acts: every audited action names the operator (the console's signed-in principal)."""
+
+    operator: OperatorName
+
+
+class DiscardPoison(OperatorAct):
+    reason: Annotated[str, PlainValidator(partial(plain_text, limit=MAX_DISCARD_REASON, multiline=True))]
+
+
+@dataclass(frozen=True)
+class Replayed:
+    message_id: str
+    new_id: str
+
+    def to_json(self) -> dict:
+        return {"messageId": self.message_id, "replayedAs": self.new_id}
+
+
+def record_audit(store: Store, clock: Clock, operator: str, action: AuditAction, **fields) -> AuditEntry:
+    """Write one audit record in a unit of work of its own, before the action it records: an action that
+    then fails leaves a record too many, never an action without a record."""
+    entry = AuditEntry(id=uuid.uuid4().hex, at=clock.now(), operator=operator, action=action, **fields)
+    with store.unit_of_work() as uow:
+        uow.add_audit_entry(entry)
+    log.info("operator action", extra={"action": action.value, "audit_id": entry.id,
+                                       "queue": entry.queue, "message_id": entry.message_id,
+                                       "email_id": entry.email_id})
+    return entry
+
+
 class OperatorService:
-    def __init__(self, store: Store, queue: Queue, queue_names: tuple[str, ...]):
+    def __init__(self, store: Store, queue: Queue, queue_names: tuple[str, ...], clock: Clock,
+                 sales: SalesGateway | None = None):
         self._store = store
         self._queue = queue
         self._queue_names = queue_names
+        self._sales = sales
+        self._clock = clock
 
     def prospects(self, status: ProspectStatus | None = None, limit: int = 1000,
                   needs_attention: bool = False) -> list[Prospect]:
@@ -165,9 +249,82 @@ class OperatorService:
         with self._store.unit_of_work(read_only=True) as uow:
             return uow.list_emails(limit, pending_only)
 
-    # poison messages
+    # queues and poison messages
+    def queue_depths(self) -> list[QueueDepth]:
+        """Every queue the app has, with its poison queue: how many messages wait on each (Azure's count is
+        approximate and includes messages a consumer holds)."""
+        return [QueueDepth(name, self._queue.count(name), poison_queue_name(name),
+                           self._queue.count(poison_queue_name(name))) for name in self._queue_names]
+
     def poison_counts(self) -> dict[str, int]:
-        return {poison_queue_name(name): self._queue.count(poison_queue_name(name)) for name in self._queue_names}
+        return {d.poison_queue: d.poison_depth for d in self.queue_depths()}
+
+    def poison_summaries(self, queue: str, limit: int = 100) -> list[PoisonMessage]:
+        """The first poison messages of ``queue``, masked (Azure shows at most 32 at a time)."""
+        return [PoisonMessage.of(m) for m in self.poison_messages(queue, limit)]
+
+    def masked_poison_message(self, queue: str, message_id: str) -> PoisonMessage:
+        return PoisonMessage.of(self.poison_message(queue, message_id))
+
+    def reveal_poison(self, queue: str, message_id: str, operator: object) -> PoisonMessage:
+        """The message with its personal data, once the audit has recorded who asked, when and for which."""
+        act = validated(OperatorAct, {"operator": operator})
+        message = self.poison_message(queue, message_id)
+        self._audit(act.operator, AuditAction.REVEAL, message)
+        return PoisonMessage.of(message, masked=False)
+
+    def discard_poison(self, queue: str, message_id: str, reason: object, operator: object) -> AuditEntry:
+        """Delete a poison message for good; the audit keeps who, when, why and the body's fingerprint and
+        what it was about (no personal data). NotFound when it is gone (replayed or discarded meanwhile)."""
+        act = validated(DiscardPoison, {"operator": operator, "reason": reason})
+        message = self.poison_message(queue, message_id)
+        entry = self._audit(act.operator, AuditAction.DISCARD, message, reason=act.reason)
+        if not self._queue.remove(message.queue, message.id):
+            raise NotFound(f"message {message_id} left {message.queue} before it was discarded")
+        return entry
+
+    def replay_poison(self, queue: str, message_id: str, operator: object) -> Replayed:
+        """Send a poison message back to its queue, body unchanged (audited); returns the new message id.
+
+        Sent before it is removed: a crash in between leaves a copy on both queues, never on none."""
+        act = validated(OperatorAct, {"operator": operator})
+        message = self.poison_message(queue, message_id)
+        return self._replay(message, act.operator)
+
+    def replay_all_poison(self, queue: str, operator: object) -> list[Replayed]:
+        """Every message of the poison queue back to its queue (each one audited), oldest first."""
+        act = validated(OperatorAct, {"operator": operator})
+        # As many as were there when asked: a replayed message that fails again comes back under a new id,
+        # and must wait for the next "replay all" rather than go round while the host retries it.
+        wanted = min(REPLAY_ALL_LIMIT, self._queue.count(self._poison(queue)))
+        replayed: list[Replayed] = []
+        seen: set[str] = set()
+        while len(replayed) < wanted:
+            # Azure shows 32 messages at a time: look again until none is left that was not replayed.
+            batch = [m for m in self.poison_messages(queue, limit=wanted) if m.id not in seen]
+            if not batch:
+                break
+            for message in batch[:wanted - len(replayed)]:
+                seen.add(message.id)
+                replayed.append(self._replay(message, act.operator))
+        return replayed
+
+    def audit(self, limit: int = 50) -> list[AuditEntry]:
+        """The newest operator audit records: reveals, replays, discards, email retries."""
+        with self._store.unit_of_work(read_only=True) as uow:
+            return uow.audit_entries(limit)
+
+    def _replay(self, message: ReceivedMessage, operator: str) -> Replayed:
+        original = message.queue.removesuffix(POISON_SUFFIX)
+        self._audit(operator, AuditAction.REPLAY, message, detail=f"sent back to {original}")
+        new_id = self._queue.send(original, message.body)
+        self._queue.remove(message.queue, message.id)
+        return Replayed(message.id, new_id)
+
+    def _audit(self, operator: str, action: AuditAction, message: ReceivedMessage, **fields) -> AuditEntry:
+        return record_audit(self._store, self._clock, operator, action, queue=message.queue,
+                            message_id=message.id, fingerprint=fingerprint(message.body),
+                            about=body_about(message.body), **fields)
 
     def poison_messages(self, queue: str, limit: int = 100) -> list[ReceivedMessage]:
         return self._queue.peek(self._poison(queue), max_messages=limit)
@@ -177,19 +334,6 @@ class OperatorService:
         if message is None:
             raise NotFound(f"no message {message_id} on {self._poison(queue)}")
         return message
-
-    def replay(self, queue: str, message_id: str, operator: str | None = None) -> str:
-        """Send a poison message back to its queue, body unchanged; returns the new message id. The log names
-        the ``operator`` who asked (the console's signed-in principal, the CLI's login).
-
-        Sent before it is removed: a crash in between leaves a copy on both queues, never on none."""
-        message = self.poison_message(queue, message_id)
-        original = message.queue.removesuffix(POISON_SUFFIX)
-        new_id = self._queue.send(original, message.body)
-        self._queue.remove(message.queue, message.id)
-        log.info("poison message replayed", extra={"queue": original, "message_id": message_id,
-                                                    "new_message_id": new_id, "operator": operator})
-        return new_id
 
     def _poison(self, queue: str) -> str:
         base = queue.removesuffix(POISON_SUFFIX)

@@ -172,7 +172,7 @@ class ProspectTimeline:
         done = []
         for entry in view.poisoned:
             try:
-                new_id = self._operator.replay(entry.queue, entry.message_id, operator=operator)
+                new_id = self._operator.replay_poison(entry.queue, entry.message_id, operator).new_id
             except NotFound:  # replayed (or discarded) by someone else since it was peeked: not this one's doing
                 continue
             done.append(Replayed(entry.queue, entry.message_id, new_id))

@@ -125,9 +125,10 @@ _PATH_PARAMS = {
     "userId": ("The partner user's id", None),
     "orderId": ("The storefront's order id (letters, digits, '.', '_', ':' or '-', at most 100)", "order-1001"),
     "name": ("The file's name", "swagger-ui.css"),
-    "messageId": ("The email's message id, as the outbox lists it", None),
-    "emailId": ("The email's id (as the prospect's timeline or `b2b emails` shows it)", None),
+    "messageId": ("A kept email's message id (as the outbox lists it), or a poison message's id (as its queue's listing shows it)", None),
+    "emailId": ("An email's id, as the email listing or the prospect's timeline shows it", None),
     "channel": ("The channel (online store) id", "b2b-web"),
+    "queue": ("A queue of the app, or its poison queue", "b2b-emails"),
 }
 
 _SECURITY_SCHEMES = {
@@ -241,6 +242,7 @@ def _operations() -> tuple[Operation, ...]:
     from shared.web import openapi_answers as a
     from shared.web.api_docs import ASSET_TYPES
     from shared.web.assets import MEDIA_TYPES as STATIC_TYPES
+    from shared.web.openapi_queues import console_operations, queue_operations
 
     json_errors = JSON_BODY_ERRORS
     # An order of the example signup's requester, who becomes its partner's first user (CH-000001) once approved.
@@ -332,11 +334,6 @@ def _operations() -> tuple[Operation, ...]:
                   body={JSON: a.ReplayBody}, example={"operator": "alice"},
                   answers={200: Answer("Replayed (changed is false when none was poisoned)", {JSON: a.Replayed}),
                            **json_errors, 404: NOT_FOUND}),
-        Operation("backoffice_email_retry", "POST", "backoffice/emails/{emailId}/retry",
-                  "Queue a failed email again (its attempts start over)", Auth.FUNCTION_KEY, tag="back office",
-                  body={JSON: a.RetryEmailBody}, example={"operator": "alice"},
-                  answers={200: Answer("Queued again (changed is false when it was delivered already)",
-                                       {JSON: a.EmailRetried}), **json_errors, 404: NOT_FOUND}),
         Operation("backoffice_drift", "GET", "backoffice/drift",
                   "Prospects whose state disagrees with Sales (Pending first, one Sales read per prospect)",
                   Auth.FUNCTION_KEY, tag="back office",
@@ -468,6 +465,7 @@ def _operations() -> tuple[Operation, ...]:
               ("backoffice_prospects_csv", "backoffice/prospects.csv", "Every prospect of the filter, as CSV",
                Answer("A CSV file (UTF-8): a cell that starts with = + - or @ starts with an apostrophe, so "
                       "that no spreadsheet runs it", {"text/csv": {"type": "string"}})))),
+        *queue_operations(Auth.FUNCTION_KEY),
         # --- partners (bearer JWT) ------------------------------------------------------------------------------
         Operation("partner_me", "GET", "partners/me", "The signed-in user and their partner", Auth.BEARER,
                   tag="partners", answers={200: Answer("The user and the partner", {JSON: a.Me}), 404: NOT_FOUND}),
@@ -551,6 +549,7 @@ def _operations() -> tuple[Operation, ...]:
                                (400, "A form that cannot be read"), (403, "The form's CSRF token is missing or wrong"),
                                (404, "No development sign-in here"), (413, "The form is too large"),
                                (415, "Not a form post"), (422, "No role chosen: the form again"))}}),
+        *console_operations(Auth.CONSOLE),
         Operation("console_sign_out", "POST", "console/sign-out", "Sign out of the console", Auth.CONSOLE,
                   tag="console", body={FORM: {"type": "object", "required": ["csrf"],
                                               "properties": {"csrf": {"type": "string"}}}},

@@ -317,10 +317,6 @@ class ReplayBody(BaseModel):
     operator: str = Operator
 
 
-class RetryEmailBody(BaseModel):
-    operator: str = Operator
-
-
 class ReconcileBody(BaseModel):
     key: str | None = Field(None, min_length=1, max_length=100,
                             description="A prospect's number or id; left out: every drifting prospect the check finds")
@@ -376,12 +372,6 @@ class ReplayedMessage(_Camel):
 class Replayed(_Snake):
     changed: bool = Field(description="false: the prospect had no poisoned message; nothing was done")
     replayed: list[ReplayedMessage]
-
-
-class EmailRetried(_Camel):
-    email_id: str
-    changed: bool = Field(description="false: the email was delivered already; it is never sent twice")
-    was: Literal["pending", "delivered", "failed"]
 
 
 class DriftEntry(_Snake):

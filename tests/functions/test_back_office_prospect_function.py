@@ -1,4 +1,4 @@
-"""The prospect timeline, replay, email retry and drift routes called with real azure.functions requests."""
+"""The prospect timeline, replay and drift routes (an email's retry is the Emails routes') called with real azure.functions requests."""
 from __future__ import annotations
 
 import json
@@ -8,7 +8,6 @@ import azure.functions as func
 from functions.back_office_prospect import (
     backoffice_drift,
     backoffice_drift_reconcile,
-    backoffice_email_retry,
     backoffice_prospect,
     backoffice_replay,
     bp,
@@ -40,7 +39,6 @@ def test_routes_take_a_function_key():
     assert {name: (t.route, t.auth_level, [m.value for m in t.methods]) for name, t in triggers.items()} == {
         "backoffice_prospect": ("backoffice/prospects/{key}", func.AuthLevel.FUNCTION, ["GET"]),
         "backoffice_replay": ("backoffice/prospects/{key}/replay", func.AuthLevel.FUNCTION, ["POST"]),
-        "backoffice_email_retry": ("backoffice/emails/{emailId}/retry", func.AuthLevel.FUNCTION, ["POST"]),
         "backoffice_drift": ("backoffice/drift", func.AuthLevel.FUNCTION, ["GET"]),
         "backoffice_drift_reconcile": ("backoffice/drift/reconcile", func.AuthLevel.FUNCTION, ["POST"]),
     }
@@ -68,15 +66,6 @@ def test_the_timeline_then_retry_and_replay(app_container):
     [poisoned] = [e for e in data["timeline"] if e["source"] == "queue"]
     assert poisoned["poisoned"] is True and poisoned["queue"] == poison_queue_name(c.settings.lead_queue)
     assert get(backoffice_prospect, f"{API}/prospects/PRO-424242", {"key": "PRO-424242"}).status_code == 404
-
-    url = f"{API}/emails/{email['emailId']}/retry"
-    no_operator = post(backoffice_email_retry, url, {"emailId": email["emailId"]}, {})
-    assert no_operator.status_code == 422 and answer(no_operator)["errors"][0]["field"] == "operator"
-    retried = post(backoffice_email_retry, url, {"emailId": email["emailId"]}, {"operator": "bob"})
-    assert retried.status_code == 200
-    assert answer(retried) == {"emailId": email["emailId"], "changed": True, "was": "failed"}
-    assert post(backoffice_email_retry, f"{API}/emails/nope/retry", {"emailId": "nope"},
-                {"operator": "bob"}).status_code == 404
 
     url = f"{API}/prospects/PRO-000001/replay"
     assert post(backoffice_replay, url, {"key": "PRO-000001"}, {}).status_code == 422

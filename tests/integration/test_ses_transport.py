@@ -114,7 +114,7 @@ def test_a_refused_email_waits_for_the_operator_and_is_delivered_once_after_the_
         assert c.queue.count(settings.email_queue) == 0
 
         ses.create_email_identity(EmailIdentity=settings.email_sender_address.split("@")[1])
-        c.email_delivery.retry("email-1")  # what `b2b retry-email` does once the sender is verified
+        c.email_outbox.retry_email("email-1", "ops")  # what `b2b retry-email` does once the sender is verified
         work(c)
         email = c.operator.emails()[0]
         assert email.status is EmailStatus.DELIVERED

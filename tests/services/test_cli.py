@@ -50,6 +50,8 @@ def test_demo_then_operator_commands(tmp_path, capsys):
     {"SALES_MODE": "none", "EMAIL_TRANSPORT": "smtp", "SMTP_HOST": "127.0.0.1", "SMTP_PORT": "9"},
 ])
 @pytest.mark.parametrize("own_folder", [True, False])
+
+
 def test_the_demo_runs_on_the_embedded_default_whatever_the_environment_says(
         tmp_path, capsys, monkeypatch, environment, own_folder):
     # The deployment's settings would send fake signups to its real tables, queues, CRM or inbox.
@@ -310,9 +312,11 @@ def test_the_back_office_gives_a_partner_an_admin_and_acknowledges_the_flag(tmp_
     (["poison", "replay"], "the following arguments are required: queue, id"),
     (["poison", "show", "b2b-emails"], "the following arguments are required: id"),
     (["poison", "replay", "b2b-emails"], "the following arguments are required: id"),
-    (["poison"], "the following arguments are required: {list,show,replay}"),
+    (["poison"], "the following arguments are required: {list,show,reveal,replay,discard}"),
     (["poison", "drop", "b2b-emails"], "invalid choice: 'drop'"),
 ])
+
+
 def test_poison_usage_errors_say_what_is_missing_with_exit_code_2(tmp_path, capsys, argv, wanted):
     with pytest.raises(SystemExit) as refused:
         main(["--data-dir", str(tmp_path), *argv])
@@ -387,12 +391,14 @@ def _backend_settings(request, backend: str, tmp_path) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "azure"])
+
+
 def test_emails_say_in_flight_since_when_an_instance_died_delivering_one(request, tmp_path, capsys, backend):
     import argparse
 
     from shared.adapters.clock import ManualClock
     from shared.bootstrap import Container
-    from shared.cli import Cli
+    from shared.cli import Cli, build_parser
     from shared.config import Settings
     from tests.services.flow import DECISIONS_ONLY, signup_body, work
 
@@ -402,7 +408,7 @@ def test_emails_say_in_flight_since_when_an_instance_died_delivering_one(request
                         clock=clock, transport=transport)
 
     def approval_email() -> str:
-        Cli(c).emails(argparse.Namespace(pending=False))
+        Cli(c).emails(build_parser().parse_args(["emails"]))
         rows = [line for line in capsys.readouterr().out.splitlines() if "prospect_approved" in line]
         assert len(rows) == 1
         return rows[0]
@@ -416,7 +422,7 @@ def test_emails_say_in_flight_since_when_an_instance_died_delivering_one(request
         # Its message is invisible for the whole lease: nothing shows in the queue, the email is pending.
         assert c.queue.peek(c.settings.email_queue, max_messages=32) == []
         row = approval_email()
-        assert " pending " in row
+        assert " sending " in row
         assert row.endswith("in flight since 2026-01-01 00:00:00Z, visible again at 2026-01-01 00:10:00Z")
 
         clock.advance(601)
@@ -431,7 +437,7 @@ def test_emails_say_in_flight_since_when_an_instance_died_delivering_one(request
         transport.mode = "send"
         c.email_delivery.deliver(email_id)
         row = approval_email()
-        assert transport.sent == [email_id] and " delivered " in row and "in flight" not in row
+        assert transport.sent == [email_id] and " sent " in row and "in flight" not in row
     finally:
         for adapter in (c.store, c.queue):
             adapter.close()
@@ -543,6 +549,8 @@ def test_prospects_filters_searches_and_writes_csv(tmp_path, capsys):
     lines = target.read_text(encoding="utf-8-sig").splitlines()
     assert lines[0].startswith("number,status,company") and len(lines) == 4
     assert lines[1].startswith("PRO-000003,Pending,'-Minus Oy,")  # a formula start is made text
+
+
 def test_token_prints_a_local_issuer_token_the_local_settings_accept(tmp_path, capsys, monkeypatch):
     """`b2b token EMAIL` signs with the state folder's key, which the host's LOCAL_ISSUER settings verify: the same
     account (sub) as signing in through the portal, its email verified."""
@@ -574,3 +582,51 @@ def test_token_prints_a_local_issuer_token_the_local_settings_accept(tmp_path, c
     monkeypatch.setenv("PARTNER_TOKEN_JWKS_URL", "https://login.example/keys")
     code, out = run(capsys, "--data-dir", str(tmp_path), "token", "erik@fabrikam.example")
     assert code == 1 and "names another issuer" in out
+
+
+def test_poison_reveal_discard_audit_and_email_commands(tmp_path, capsys):
+    from shared.bootstrap import Container
+    from shared.config import Settings
+    from shared.domain.model import EmailStatus
+    from shared.queue_worker import poison_queue_name
+    from tests.contract.factories import T0, email_record
+
+    data = str(tmp_path)
+    c = Container.build(Settings.from_env({}, data_dir=tmp_path))
+    try:
+        lead = {"schema": "create-lead", "version": 1, "prospect_id": "p-1", "contact": {"email": "asa@example.com"}}
+        kept = c.queue.send(poison_queue_name(c.settings.lead_queue), json.dumps(lead))
+        junk = c.queue.send(poison_queue_name(c.settings.lead_queue), "junk")
+        with c.store.unit_of_work() as uow:
+            uow.add_email(email_record("e-1", T0, EmailStatus.FAILED).model_copy(update={"last_error": "boom"}))
+    finally:
+        for adapter in (c.store, c.queue, c.sales):
+            adapter.close()
+
+    code, out = run(capsys, "--data-dir", data, "poison", "show", "b2b-leads", kept)
+    assert code == 0 and "asa@example.com" not in out and "•••" in out and "prospect_id=p-1" in out
+    code, out = run(capsys, "--data-dir", data, "poison", "reveal", "b2b-leads", kept, "--operator", "alice")
+    assert code == 0 and "asa@example.com" in out and "unmasked (audited)" in out
+    with pytest.raises(SystemExit) as refused:  # a discard without a reason is a usage error
+        main(["--data-dir", data, "poison", "discard", "b2b-leads", junk])
+    assert refused.value.code == 2 and "required: --reason" in capsys.readouterr().err
+    code, out = run(capsys, "--data-dir", data, "poison", "discard", "b2b-leads", junk, "--reason", "sent by hand",
+                    "--operator", "alice")
+    assert code == 0 and f"discarded {junk}" in out and "not JSON (4 bytes)" in out
+    code, out = run(capsys, "--data-dir", data, "poison", "list")
+    assert out.splitlines()[1].split() == ["b2b-leads", "0", "b2b-leads-poison", "1"]
+
+    code, out = run(capsys, "--data-dir", data, "emails", "--status", "failed")
+    assert code == 0 and "e-1" in out and " failed " in out
+    code, out = run(capsys, "--data-dir", data, "email", "e-1")
+    assert code == 0 and "to: asa@example.com" in out and "last error: boom" in out and "Subject:" in out
+    code, out = run(capsys, "--data-dir", data, "retry-email", "e-1", "--operator", "bob")
+    assert code == 0 and "queued again" in out
+    code, out = run(capsys, "--data-dir", data, "retry-email", "e-1")
+    assert code == 1 and "is queued, not failed" in out
+
+    code, out = run(capsys, "--data-dir", data, "audit")
+    lines = out.splitlines()
+    assert lines[0].split() == ["AT", "OPERATOR", "ACTION", "TARGET", "ABOUT", "REASON"]
+    assert [line.split()[3] for line in lines[1:]] == ["retry-email", "discard", "reveal"]
+    assert "sent by hand" in lines[2] and "asa@" not in out

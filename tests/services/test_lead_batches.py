@@ -163,7 +163,7 @@ def test_a_permanent_refusal_is_recorded_like_the_per_message_path_and_poisoned(
     assert c.queue.count(c.settings.lead_queue) == 0
 
     del sales.errors[second.lead_id]  # the cause fixed in Sales: the operator replays
-    c.operator.replay(c.settings.lead_queue, poisoned.id)
+    c.operator.replay_poison(c.settings.lead_queue, poisoned.id, "ops")
     assert consumer(c, sales).run_once().created == 1
     assert c.operator.prospect(second.number).prospect.lead_created_at is not None
     assert c.queue.count(poison_queue_name(c.settings.lead_queue)) == 0

@@ -43,7 +43,7 @@ def test_a_permanent_refusal_is_recorded_once_poisoned_and_replayable(container,
     assert "lead refused by Sales" in logged and SECRET not in logged and "Invalid value" not in logged
 
     [message] = c.operator.poison_messages(c.settings.lead_queue)
-    c.operator.replay(c.settings.lead_queue, message.id)
+    c.operator.replay_poison(c.settings.lead_queue, message.id, "ops")
     work(c)
     assert sales_count(c, "leads") == 1
     assert c.operator.prospect(prospect.number).prospect.lead_created_at is not None

@@ -6,7 +6,7 @@ import pytest
 
 from shared.bootstrap import Container
 from shared.config import Settings
-from shared.domain.errors import InvalidInput, NotFound
+from shared.domain.errors import DomainError, InvalidInput, NotFound
 from shared.domain.messages import CreateLead
 from shared.domain.model import EmailStatus, ProspectStatus
 from shared.queue_worker import poison_queue_name
@@ -145,22 +145,21 @@ def test_retrying_a_failed_email_sends_it_and_the_history_says_who(container):
     c = container
     _, first, _ = flagged_with_a_failed_email_and_a_poisoned_message(c)
     [failed] = c.prospect_timeline.show(first).failed_emails
-    done = c.email_delivery.retry(failed.id, "bob")
-    assert (done.changed, done.was) == (True, EmailStatus.FAILED)
-    assert done.describe() == f"email {failed.id} queued again (it was failed)"
+    queued = c.email_outbox.retry_email(failed.id, "bob")
+    assert (queued.status, queued.attempts) == (EmailStatus.PENDING, 0)
     work(c)  # the working transport now
     view = c.prospect_timeline.show(first)
-    assert [e.status for e in view.emails] == [EmailStatus.DELIVERED]
+    assert view.emails[-1].status is EmailStatus.DELIVERED
     [retried] = [e for e in view.timeline if e.what == "email retried"]
     assert retried.who == "back-office:bob"
     assert retried.detail == "prospect_approved (was failed after 1 attempt: Refused: 550 mailbox unavailable)"
-    again = c.email_delivery.retry(failed.id, "bob")  # delivered: never sent twice
-    assert not again.changed and "delivered already" in again.describe()
+    with pytest.raises(DomainError):  # delivered: never sent twice
+        c.email_outbox.retry_email(failed.id, "bob")
     assert c.queue.count(c.settings.email_queue) == 0
     with pytest.raises(InvalidInput):
-        c.email_delivery.retry(failed.id, "   ")
+        c.email_outbox.retry_email(failed.id, "   ")
     with pytest.raises(NotFound):
-        c.email_delivery.retry("no-such-email", "bob")
+        c.email_outbox.retry_email("no-such-email", "bob")
 
 
 def test_replaying_a_prospects_poisoned_messages(on_either_backend):

@@ -58,7 +58,7 @@ def test_malformed_messages_go_to_poison_listed_and_replayable(container, body):
     assert c.operator.poison_counts()[poison_queue_name(c.settings.lead_queue)] == 4
     shown = c.operator.poison_message(c.settings.lead_queue, poisoned[0].id)
     assert shown.body == poisoned[0].body
-    new_id = c.operator.replay(c.settings.lead_queue, poisoned[0].id)
+    new_id = c.operator.replay_poison(c.settings.lead_queue, poisoned[0].id, "ops").new_id
     assert c.queue.get(c.settings.lead_queue, new_id).body == poisoned[0].body
     assert len(c.operator.poison_messages(c.settings.lead_queue)) == 3
 
@@ -79,7 +79,7 @@ def test_a_message_poisoned_by_an_outage_succeeds_on_replay(container, body, mon
         work(c, QueueRules(max_dequeue_count=3, visibility_timeout=0))
     assert c.queue.count(poison_queue_name(c.settings.lead_queue)) == 1
     message = c.operator.poison_messages(c.settings.lead_queue)[0]
-    c.operator.replay(c.settings.lead_queue, message.id)
+    c.operator.replay_poison(c.settings.lead_queue, message.id, "ops")
     work(c)
     assert sales_count(c, "leads") == 1
     prospect = c.operator.prospects(ProspectStatus.PENDING)[0]
