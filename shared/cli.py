@@ -88,7 +88,7 @@ class Cli:
                 print(f"{count} prospects written to {args.csv}")
             return
         rows = [{"number": r.number, "status": r.status.value, "company": r.company, "country": r.country,
-                 "channel": r.channel, "received": _time(r.received_at), "attention": r.attention_reason or ""}
+                 "channel": r.channel, "received": utc_text(r.received_at), "attention": r.attention_reason or ""}
                 for r in directory.rows(query)]
         _print_table(rows, ["number", "status", "company", "country", "channel", "received", "attention"])
 
@@ -109,7 +109,7 @@ class Cli:
             print(f"  NEEDS ATTENTION: {p.attention_reason}")
         print("  timeline:")
         for entry in view.timeline:
-            print(f"    {_time(entry.at)}  {entry.source:<7}  {entry.who:<28} {entry.what}"
+            print(f"    {utc_text(entry.at)}  {entry.source:<7}  {entry.who:<28} {entry.what}"
                   + (f" — {entry.detail}" if entry.detail else "")
                   + (f" [email {entry.email_id}]" if entry.email_id else "")
                   + (f" [message {entry.message_id}]" if entry.message_id else ""))
@@ -174,7 +174,7 @@ class Cli:
         print(f"{h.id} '{h.name}' ({h.purpose}), organization {h.organization_customer_id}"
               + (f", from prospect {h.prospect_id}" if h.prospect_id else ", onboarded by hand"))
         if h.is_blocked:
-            print(f"  BLOCKED since {_time(h.status_changed_at)} by {h.status_changed_by}: {h.block_reason}")
+            print(f"  BLOCKED since {utc_text(h.status_changed_at)} by {h.status_changed_by}: {h.block_reason}")
         print(f"  credit: {line.limit} {line.currency}, reserved {line.reserved}, available {line.available}"
               if line else "  credit: none")
         rows = [{"email": u.email, "name": f"{u.first_name} {u.last_name}", "role": u.role.value,
@@ -184,7 +184,7 @@ class Cli:
         if file.open_reservations:
             print("  open reservations:")
             for r in file.open_reservations:
-                print(f"    {r.order_id}  {r.amount} {r.currency}  since {_time(r.created_at)}")
+                print(f"    {r.order_id}  {r.amount} {r.currency}  since {utc_text(r.created_at)}")
         if args.history:
             print("  history:")
             for e in file.history:

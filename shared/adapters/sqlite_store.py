@@ -456,31 +456,6 @@ class SqliteUnitOfWork:
                           "ORDER BY created_at, id", (prospect_id,))
 
 
-def _instant(at: datetime) -> str:
-    """A moment as prospects.created_at holds it (ISO 8601 in UTC), so that text order is time order."""
-    return at.astimezone(timezone.utc).isoformat()
-
-
-def _add_search_keys(db: sqlite3.Connection, prospect: Prospect) -> None:
-    # The keys come from the request, which never changes after intake: written once, with the prospect.
-    db.executemany("INSERT OR IGNORE INTO prospect_search (key, prospect_id) VALUES (?, ?)",
-                   [(key, prospect.id) for key in search_keys(ProspectSummary.of(prospect))])
-
-
-def upgrade_directory(db: sqlite3.Connection) -> None:
-    """Search keys for every prospect and the counts recounted, once per database: in the transaction of the
-    caller, which holds the write lock, so two processes opening an older file at once do it once (the
-    second finds it done). Counting here is exact whatever was written before the triggers existed."""
-    if db.execute("SELECT 1 FROM upgrades WHERE name = ?", (_DIRECTORY_UPGRADE,)).fetchone() is not None:
-        return
-    for row in db.execute("SELECT data FROM prospects").fetchall():
-        _add_search_keys(db, Prospect.model_validate_json(row["data"]))
-    db.execute("UPDATE prospect_counts SET n = (SELECT count(*) FROM prospects WHERE status = prospect_counts.name) "
-               "WHERE name != ?", (ATTENTION,))
-    db.execute("UPDATE prospect_counts SET n = (SELECT count(*) FROM prospects "
-               "WHERE json_extract(data, '$.needs_attention')) WHERE name = ?", (ATTENTION,))
-    db.execute("INSERT INTO upgrades (name, done_at) VALUES (?, ?)",
-               (_DIRECTORY_UPGRADE, datetime.now(timezone.utc).isoformat()))
     def email_page(self, query: EmailQuery, limit: int) -> list[EmailRecord]:
         # Newest first along the (created_at, id) index: a page reads its rows and the ones its filters
         # pass over, never the whole table. Times are ISO text in UTC, which sorts as time does.
@@ -510,6 +485,33 @@ def upgrade_directory(db: sqlite3.Connection) -> None:
         return self._many(AuditEntry, "SELECT data FROM operator_audit ORDER BY seq DESC LIMIT ?", (limit,))
 
 
+
+
+def _instant(at: datetime) -> str:
+    """A moment as prospects.created_at holds it (ISO 8601 in UTC), so that text order is time order."""
+    return at.astimezone(timezone.utc).isoformat()
+
+
+def _add_search_keys(db: sqlite3.Connection, prospect: Prospect) -> None:
+    # The keys come from the request, which never changes after intake: written once, with the prospect.
+    db.executemany("INSERT OR IGNORE INTO prospect_search (key, prospect_id) VALUES (?, ?)",
+                   [(key, prospect.id) for key in search_keys(ProspectSummary.of(prospect))])
+
+
+def upgrade_directory(db: sqlite3.Connection) -> None:
+    """Search keys for every prospect and the counts recounted, once per database: in the transaction of the
+    caller, which holds the write lock, so two processes opening an older file at once do it once (the
+    second finds it done). Counting here is exact whatever was written before the triggers existed."""
+    if db.execute("SELECT 1 FROM upgrades WHERE name = ?", (_DIRECTORY_UPGRADE,)).fetchone() is not None:
+        return
+    for row in db.execute("SELECT data FROM prospects").fetchall():
+        _add_search_keys(db, Prospect.model_validate_json(row["data"]))
+    db.execute("UPDATE prospect_counts SET n = (SELECT count(*) FROM prospects WHERE status = prospect_counts.name) "
+               "WHERE name != ?", (ATTENTION,))
+    db.execute("UPDATE prospect_counts SET n = (SELECT count(*) FROM prospects "
+               "WHERE json_extract(data, '$.needs_attention')) WHERE name = ?", (ATTENTION,))
+    db.execute("INSERT INTO upgrades (name, done_at) VALUES (?, ?)",
+               (_DIRECTORY_UPGRADE, datetime.now(timezone.utc).isoformat()))
 class SqliteStore:
     def __init__(self, path: Path | str):
         self.database = SqliteDatabase(path, _SCHEMA)

@@ -332,7 +332,7 @@ def _operations() -> tuple[Operation, ...]:
         Operation("backoffice_replay", "POST", "backoffice/prospects/{key}/replay",
                   "Send a prospect's poisoned messages back to their queues", Auth.FUNCTION_KEY, tag="back office",
                   body={JSON: a.ReplayBody}, example={"operator": "alice"},
-                  answers={200: Answer("Replayed (changed is false when none was poisoned)", {JSON: a.Replayed}),
+                  answers={200: Answer("Replayed (changed is false when none was poisoned)", {JSON: a.ProspectReplayed}),
                            **json_errors, 404: NOT_FOUND}),
         Operation("backoffice_drift", "GET", "backoffice/drift",
                   "Prospects whose state disagrees with Sales (Pending first, one Sales read per prospect)",

@@ -369,7 +369,7 @@ class ReplayedMessage(_Camel):
     new_message_id: str
 
 
-class Replayed(_Snake):
+class ProspectReplayed(_Snake):
     changed: bool = Field(description="false: the prospect had no poisoned message; nothing was done")
     replayed: list[ReplayedMessage]
 

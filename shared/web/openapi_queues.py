@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from shared.domain.validation import MAX_OPERATOR
+from shared.web.openapi_answers import OperatorBody
 
 EMAIL_STATES = ("queued", "sending", "sent", "failed")
 AUDIT_ACTIONS = ("reveal", "replay", "discard", "retry-email")
@@ -21,10 +22,6 @@ class _Camel(BaseModel):
 
 _OPERATOR = Field(min_length=1, max_length=MAX_OPERATOR, description="Who in the back office acts (the audit's "
                                                                       "operator)")
-
-
-class OperatorBody(BaseModel):
-    operator: str = _OPERATOR
 
 
 class DiscardBody(BaseModel):

@@ -189,14 +189,14 @@ def test_a_message_replayed_by_someone_else_meanwhile_is_skipped(container):
     poison = poison_queue_name(c.settings.lead_queue)
     first = c.queue.send(poison, CreateLead(prospect_id=prospect_id).to_json())
     c.queue.send(poison, CreateLead(prospect_id=prospect_id).to_json())
-    replay = c.operator.replay
+    replay = c.operator.replay_poison
 
-    def another_operator_first(queue, message_id, operator=None):
+    def another_operator_first(queue, message_id, operator):
         if message_id == first:
-            replay(queue, message_id, operator="someone else")  # between this one's peek and its replay
-        return replay(queue, message_id, operator=operator)
+            replay(queue, message_id, "someone else")  # between this one's peek and its replay
+        return replay(queue, message_id, operator)
 
-    c.operator.replay = another_operator_first
+    c.operator.replay_poison = another_operator_first
     [mine] = c.prospect_timeline.replay(number, "carol")
     assert mine.message_id != first and c.queue.count(poison) == 0
     assert [e.what for e in c.prospect_timeline.show(number).timeline].count("poisoned message replayed") == 1
