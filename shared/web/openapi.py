@@ -779,8 +779,8 @@ def _form_schema() -> dict:
     properties["channel_id"] = {"type": "string", "description": "The channel the form is for"}
     properties[FORM_KEY] = {"type": "string", "description": "The form's idempotency key (a hidden field): "
                                                              "sending one form twice makes one signup"}
-    properties[CONSENT] = {"type": "string", "enum": ["yes"],
-                           "description": "The privacy policy box, ticked; required when the channel has a policy"}
+    properties[CONSENT] = {"type": "string", "description": "The privacy policy box: `yes` when ticked (another "
+                                                           "value: not ticked); a channel with a policy needs it"}
     return {"type": "object", "properties": properties,
             "required": [f.name for f in FORM_FIELDS if f.required]}
 

@@ -24,7 +24,7 @@ INSTANCES = 3  # containers on the same storage, as instances of a scaled-out ap
 @pytest.fixture(params=["sqlite", "azure"])
 def instances(request, tmp_path):
     """Several containers on one storage: one SQLite folder, or one table and its queues on Azurite."""
-    environ = {"SALES_MODE": "none"}
+    environ = {"SALES_MODE": "none", "SEND_RECEIVED_EMAIL": "false"}  # the decisions' emails only
     if request.param == "azure":
         suffix = uuid.uuid4().hex[:10]
         environ.update({
