@@ -14,7 +14,9 @@ POST /api/backoffice/partners/{hierarchyId}/users    a user (e.g. an Admin) adde
                                                     GET lists the partner's users, removed ones too
 POST /api/backoffice/customers                      an existing customer by account number (201, 200 again)
 POST /api/backoffice/partners                       onboard an existing organization and its persons (201);
-                                                    GET lists every partner in number order"""
+                                                    GET lists every partner in number order
+GET  /api/backoffice/outbox                         the emails the transport keeps (outbox folder or storage)
+GET  /api/backoffice/outbox/{messageId}             one of them as its .eml (message/rfc822)"""
 from __future__ import annotations
 
 import azure.functions as func
@@ -115,3 +117,24 @@ def backoffice_partners(req: func.HttpRequest) -> func.HttpResponse:
     done = container().partner_onboarding.onboard(json_object(req, exact_numbers=True))
     body = {**hierarchy_json(done.hierarchy), "users": [user_json(u) for u in done.users]}
     return json_response(body, status=201 if done.created else 200)
+
+
+@bp.function_name("backoffice_outbox")
+@bp.route(route="backoffice/outbox", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@http_function
+def backoffice_outbox(req: func.HttpRequest) -> func.HttpResponse:
+    kept = container().kept_emails.list()
+    return json_response({"emails": [{key: email[key] for key in ("id", "to", "subject", "date")} for email in kept]},
+                         no_store=True)
+
+
+@bp.function_name("backoffice_outbox_email")
+@bp.route(route="backoffice/outbox/{messageId}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@http_function
+def backoffice_outbox_email(req: func.HttpRequest) -> func.HttpResponse:
+    message_id = req.route_params["messageId"]
+    data = container().kept_emails.read_bytes(message_id)
+    # An attachment, never rendered by the browser in the app's origin: the email's HTML is not the app's.
+    return func.HttpResponse(data, mimetype="message/rfc822", headers={
+        "Content-Disposition": f'attachment; filename="{message_id}.eml"', "Cache-Control": "no-store",
+        "X-Content-Type-Options": "nosniff"})

@@ -9,7 +9,40 @@ targetScope = 'subscription'
 param environmentName string
 
 @minLength(1)
-@description('Region for every resource. It must offer Flex Consumption: `az functionapp list-flexconsumption-locations`.')
+@description('Region for every resource. Flex Consumption runs in a subset of regions: these are the ones the official Flex azd quickstart allows; `az functionapp list-flexconsumption-locations --query "[].name" -o tsv` lists today\'s (add a region here once it is listed).')
+@allowed([
+  'australiaeast'
+  'australiasoutheast'
+  'brazilsouth'
+  'canadacentral'
+  'centralindia'
+  'centralus'
+  'eastasia'
+  'eastus'
+  'eastus2'
+  'francecentral'
+  'germanywestcentral'
+  'italynorth'
+  'japaneast'
+  'koreacentral'
+  'northcentralus'
+  'northeurope'
+  'norwayeast'
+  'southafricanorth'
+  'southcentralus'
+  'southeastasia'
+  'southindia'
+  'spaincentral'
+  'swedencentral'
+  'uaenorth'
+  'uksouth'
+  'ukwest'
+  'westcentralus'
+  'westeurope'
+  'westus'
+  'westus2'
+  'westus3'
+])
 @metadata({
   azd: {
     type: 'location'
@@ -21,22 +54,25 @@ param location string
 param principalId string = ''
 
 @allowed([
+  ''
   'User'
   'ServicePrincipal'
 ])
-@description('Kind of principal that principalId names.')
-param principalType string = 'User'
+@description('Kind of principal that principalId names. azd 1.17.1 and later fill it (User or ServicePrincipal, by how azd is signed in); empty (an older azd): the role assignments omit it and ARM looks the principal up.')
+param principalType string = ''
 
 @description('Optional resource group name; default rg-<environmentName>.')
 param resourceGroupName string = ''
 
-@description('Where leads go and decisions come from: embedded (the stand-in), dataverse (Dynamics 365 Sales) or none (the back office decides).')
+// Only the modes that work on Flex Consumption, where each function scales out on instances of its own and
+// nothing but storage is shared: the embedded Sales and the .eml outbox (instance-local files) are for
+// `make run`, and the app refuses them in Azure.
+@description('Where leads go and decisions come from: none (a clerk decides in the back office; no outside account) or dataverse (Dynamics 365 Sales at dataverseUrl).')
 @allowed([
-  'embedded'
-  'dataverse'
   'none'
+  'dataverse'
 ])
-param salesMode string = 'embedded'
+param salesMode string = 'none'
 
 @description('Dynamics 365 Sales organization URL, e.g. https://contoso.crm4.dynamics.com (SALES_MODE=dataverse).')
 param dataverseUrl string = ''
@@ -65,13 +101,13 @@ param portalOidcAuthority string = ''
 param portalClientId string = ''
 param portalApiScope string = ''
 
-@description('How emails go out: outbox (.eml files on the instance\'s temporary disk), smtp (smtpHost …) or ses (sesRegion).')
+@description('How emails go out: storage (kept as blobs in the storage account\'s b2b-outbox container, read in the back office and with `b2b outbox`; no outside account), smtp (smtpHost …) or ses (sesRegion).')
 @allowed([
-  'outbox'
+  'storage'
   'smtp'
   'ses'
 ])
-param emailTransport string = 'outbox'
+param emailTransport string = 'storage'
 
 @description('SMTP server (EMAIL_TRANSPORT=smtp), e.g. smtp.office365.com; STARTTLS on smtpPort.')
 param smtpHost string = ''
@@ -83,11 +119,35 @@ param smtpPort string = '587'
 param smtpUsername string = ''
 
 @secure()
-@description('SMTP login password, stored in Key Vault as smtp-password (the app setting SMTP_PASSWORD references it). Empty: no secret is created; set it later with `az keyvault secret set --name smtp-password`.')
+@description('SMTP login password, stored in Key Vault as smtp-password, which the app setting SMTP_PASSWORD then references. Empty: no secret and no reference (SMTP_PASSWORD is empty); to add one later, `azd env set SMTP_PASSWORD …` and `azd provision`.')
 param smtpPassword string = ''
 
 @description('Amazon SES region (EMAIL_TRANSPORT=ses), e.g. eu-north-1; AWS credentials come from boto3\'s own chain.')
 param sesRegion string = ''
+
+// The back office's automation key: a Functions host key named `backoffice` (its routes take it instead of
+// the master key). No default: azd generates it once, keeps it in .azure/<env>/config.json and passes the same
+// value at every provision (a newGuid() default would change it each time); `azd env set BACKOFFICE_KEY …`
+// replaces it. Read it with `az functionapp keys list -g <group> -n <app> --query functionKeys.backoffice`.
+@secure()
+@description('Value of the Functions host key `backoffice` that the back office\'s automation calls with.')
+@metadata({
+  azd: {
+    type: 'generate'
+    config: {
+      length: 48
+      noSpecial: true
+    }
+  }
+})
+param backofficeKey string
+
+@description('Client id of the console\'s Microsoft Entra app registration (azd env CONSOLE_CLIENT_ID; infra/README.md creates it). Empty: no sign-in is configured and the console refuses everyone.')
+param consoleClientId string = ''
+
+@description('The console\'s app roles (issue 9): a signed-in clerk needs the operator role to act, the viewer role to read.')
+param consoleOperatorRole string = 'B2B.Operator'
+param consoleViewerRole string = 'B2B.Viewer'
 
 var abbrs = loadJsonContent('./abbreviations.json')
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
@@ -105,6 +165,12 @@ var appQueues = {
   email: 'b2b-emails'
 }
 var stateTableName = 'b2bstate'
+// EMAIL_TRANSPORT=storage keeps each email as a blob here (created by the storage module, named to the code).
+var outboxContainerName = 'b2b-outbox'
+
+// The Key Vault secret the SMTP password is kept in. It exists only when a password is given, and only then
+// does SMTP_PASSWORD reference it: a reference to a missing secret would hand the app its own text.
+var smtpPasswordSecretName = 'smtp-password'
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: empty(resourceGroupName) ? '${abbrs.resourcesResourceGroups}${environmentName}' : resourceGroupName
@@ -149,6 +215,9 @@ module storage 'core/storage.bicep' = {
     tableNames: [
       stateTableName
     ]
+    containerNames: [
+      outboxContainerName
+    ]
   }
 }
 
@@ -160,6 +229,7 @@ module keyVault 'core/keyvault.bicep' = {
     location: location
     tags: tags
     smtpPassword: smtpPassword
+    smtpPasswordSecretName: smtpPasswordSecretName
   }
 }
 
@@ -192,6 +262,7 @@ module api 'app/api.bicep' = {
     outcomeQueueName: appQueues.outcome
     emailQueueName: appQueues.email
     stateTableName: stateTableName
+    outboxContainerName: outboxContainerName
     keyVaultName: keyVault.outputs.name
     salesMode: salesMode
     dataverseUrl: dataverseUrl
@@ -207,7 +278,12 @@ module api 'app/api.bicep' = {
     smtpHost: smtpHost
     smtpPort: smtpPort
     smtpUsername: smtpUsername
+    smtpPasswordSecretName: empty(smtpPassword) ? '' : smtpPasswordSecretName
     sesRegion: sesRegion
+    consoleOperatorRole: consoleOperatorRole
+    consoleViewerRole: consoleViewerRole
+    backofficeKey: backofficeKey
+    consoleClientId: consoleClientId
   }
   // The host and the first deployment need their storage roles before the app starts.
   dependsOn: [
@@ -223,7 +299,10 @@ output AZURE_FUNCTION_NAME string = api.outputs.name
 output SERVICE_API_NAME string = api.outputs.name
 output SERVICE_API_URI string = api.outputs.uri
 output AZURE_USER_ASSIGNED_IDENTITY_CLIENT_ID string = identity.outputs.clientId
+// The subject of the console registration's federated credential (infra/README.md).
+output AZURE_USER_ASSIGNED_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
 output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
+output AZURE_STORAGE_BLOB_ENDPOINT string = storage.outputs.blobEndpoint
 output AZURE_STORAGE_QUEUE_ENDPOINT string = storage.outputs.queueEndpoint
 output AZURE_STORAGE_TABLE_ENDPOINT string = storage.outputs.tableEndpoint
 output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from shared.config import Settings
-from shared.ports import Clock, EmailTransport, Queue, SalesGateway, Store, TokenVerifier
+from shared.ports import Clock, EmailTransport, KeptEmails, Queue, SalesGateway, Store, TokenVerifier
 
 
 def build_clock(settings: Settings) -> Clock:
@@ -49,6 +49,9 @@ def build_sales(settings: Settings, queue: Queue, clock: Clock) -> SalesGateway 
     return EmbeddedSales(settings.data_dir / "sales.sqlite3", clock, queue, settings.outcome_queue)
 
 
+KEEPING_TRANSPORTS = ("outbox", "storage")  # the transports that keep each email, readable as .eml
+
+
 def build_transport(settings: Settings) -> EmailTransport:
     if settings.email_transport == "smtp":
         from shared.adapters.smtp_email import SmtpTransport
@@ -60,6 +63,10 @@ def build_transport(settings: Settings) -> EmailTransport:
         from shared.adapters.ses_email import SesTransport
 
         return SesTransport(region=settings.ses_region, configuration_set=settings.ses_configuration_set or None)
+    if settings.email_transport == "storage":
+        from shared.adapters.blob_outbox_email import BlobOutboxTransport
+
+        return BlobOutboxTransport.from_settings(settings)
     from shared.adapters.outbox_email import OutboxFolderTransport
 
     return OutboxFolderTransport(settings.data_dir / "outbox")
@@ -110,6 +117,17 @@ class Container:
         it is asked, while the PARTNER_TOKEN_* settings are empty; tests may assign a verifier instead."""
         return build_token_verifier(self.settings)
 
+    @property
+    def kept_emails(self) -> KeptEmails:
+        """The emails the transport keeps (EMAIL_TRANSPORT=outbox or storage); NotConfigured with one that
+        sends them on (SMTP, SES), where the email records (`b2b emails`) are what is left to read."""
+        if self.settings.email_transport not in KEEPING_TRANSPORTS:
+            from shared.domain.errors import NotConfigured
+
+            raise NotConfigured(f"EMAIL_TRANSPORT={self.settings.email_transport} sends the emails on and keeps "
+                                f"none; the outbox is read with EMAIL_TRANSPORT={' or '.join(KEEPING_TRANSPORTS)}")
+        return self.transport  # type: ignore[return-value]
+
     @cached_property
     def local_issuer(self):
         """The development issuer of LOCAL_ISSUER=true (settings refuse it in Azure and off loopback); else None."""
@@ -154,8 +172,8 @@ class Container:
     @cached_property
     def console_access(self):
         """Who may enter the console: the platform's sign-in in Azure, a development sign-in on loopback
-        (both decided from the platform's own variables: WEBSITE_AUTH_ENABLED, WEBSITE_HOSTNAME,
-        WEBSITE_INSTANCE_ID). Tests may assign one instead."""
+        (both decided from the platform's own variables: WEBSITE_AUTH_ENABLED, WEBSITE_HOSTNAME, and those
+        shared/deployment.py knows Azure by). Tests may assign one instead."""
         import os
 
         from shared.services.console_access import ConsoleAccess

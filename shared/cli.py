@@ -11,9 +11,10 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable, Iterator
 
+from shared.adapters.outbox_email import parse_eml
 from shared.bootstrap import Container
 from shared.config import Settings
-from shared.domain.errors import DomainError, MalformedBody
+from shared.domain.errors import DomainError, MalformedBody, NotConfigured
 from shared.domain.validation import validated
 from shared.domain.model import EmailRecord, EmailStatus, ProspectStatus
 from shared.domain.sales import B2B_LEADS_VIEW, LEAD_DISQUALIFY_REASONS, OPPORTUNITY_LOSS_REASONS, LeadState
@@ -186,15 +187,16 @@ class Cli:
         _print_table(rows, ["id", "template", "status", "attempts", "language", "delivery", "error"])
 
     def outbox(self, args) -> None:
-        transport = self.c.transport
-        if not hasattr(transport, "list"):
-            raise SystemExit("the outbox listing needs EMAIL_TRANSPORT=outbox")
+        try:
+            kept = self.c.kept_emails
+        except NotConfigured as error:
+            raise SystemExit(f"b2b: {error}") from None
         if args.id:
-            message = transport.read(args.id)
+            message = parse_eml(kept.read_bytes(args.id))
             print(f"From: {message['From']}\nTo: {message['To']}\nSubject: {message['Subject']}\n")
             print(message.get_body(("plain",)).get_content())
             return
-        _print_table(transport.list(), ["id", "to", "subject", "date"])
+        _print_table(kept.list(), ["id", "to", "subject", "date"])
 
     def retry_email(self, args) -> None:
         self.c.email_delivery.retry(args.id)
@@ -310,10 +312,11 @@ class Cli:
         """A token of the local development issuer (make run's LOCAL_ISSUER) for trying the partner API with
         curl: the host accepts it, as it is signed with the key in the same state folder."""
         from shared.adapters.local_issuer import LocalIssuer, SignInChoice
-        from shared.config import LOCAL_ISSUER_ID, hosted_in_azure
+        from shared.config import LOCAL_ISSUER_ID
+        from shared.deployment import running_in_azure
 
         s = self.c.settings
-        if hosted_in_azure():
+        if running_in_azure(os.environ):
             raise DomainError("b2b token is for local development only (this is an Azure instance)")
         if s.partner_token_issuer and s.partner_token_issuer != LOCAL_ISSUER_ID:
             raise DomainError("b2b token signs tokens of the local development issuer, but PARTNER_TOKEN_ISSUER "
@@ -386,7 +389,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--user", action="append", default=[], help="a Person customer's id, as User (repeatable)")
     p.add_argument("--operator", default=_default_operator(), help="who onboards (logged)")
     add("emails", "emails", "list the email outbox records").add_argument("--pending", action="store_true")
-    add("outbox", "outbox", "list delivered .eml files, or read one").add_argument("id", nargs="?")
+    add("outbox", "outbox", "list the emails kept (.eml files, or blobs with EMAIL_TRANSPORT=storage), or read one").add_argument("id", nargs="?")
     add("retry-email", "retry_email", "queue a failed email again").add_argument("id")
     poison = sub.add_parser("poison", help="list, inspect or replay poison messages",
                             description="Messages that failed maxDequeueCount times wait on <queue>-poison.")

@@ -90,12 +90,16 @@ _SETTINGS: dict[str, tuple[str, str]] = {
     "AzureWebJobsStorage": ("storage_connection_string", ""),
     "AzureWebJobsStorage__queueServiceUri": ("storage_queue_uri", ""),
     "AzureWebJobsStorage__tableServiceUri": ("storage_table_uri", ""),
+    "AzureWebJobsStorage__blobServiceUri": ("storage_blob_uri", ""),
     "AzureWebJobsStorage__credential": ("storage_credential", ""),
     "AzureWebJobsStorage__clientId": ("storage_client_id", ""),
     "STATE_TABLE": ("state_table", "b2bstate"),
     # The console's app roles (App Service Authentication with Entra ID): the first acts, the second reads.
     "CONSOLE_OPERATOR_ROLE": ("console_operator_role", "B2B.Operator"),
     "CONSOLE_VIEWER_ROLE": ("console_viewer_role", "B2B.Viewer"),
+    # EMAIL_TRANSPORT=storage: each email kept as a blob <message id>.eml in this container of the
+    # AzureWebJobsStorage account (created with the first email), until SMTP or SES is configured.
+    "EMAIL_OUTBOX_CONTAINER": ("email_outbox_container", "b2b-outbox"),
 }
 
 SETTING_NAMES = tuple(_SETTINGS)
@@ -146,11 +150,13 @@ class Settings:
     storage_connection_string: str
     storage_queue_uri: str
     storage_table_uri: str
+    storage_blob_uri: str
     storage_credential: str
     storage_client_id: str
     state_table: str
     console_operator_role: str
     console_viewer_role: str
+    email_outbox_container: str
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -172,7 +178,7 @@ class Settings:
         choices = {
             "STATE_BACKEND": (self.state_backend, {"sqlite", "azure"}),
             "SALES_MODE": (self.sales_mode, {"embedded", "dataverse", "none"}),
-            "EMAIL_TRANSPORT": (self.email_transport, {"outbox", "smtp", "ses"}),
+            "EMAIL_TRANSPORT": (self.email_transport, {"outbox", "storage", "smtp", "ses"}),
         }
         for name, (value, allowed) in choices.items():
             if value not in allowed:
@@ -184,6 +190,13 @@ class Settings:
             raise ValueError("EMAIL_TRANSPORT=smtp needs SMTP_HOST")
         if self.email_transport == "ses" and not self.ses_region:
             raise ValueError("EMAIL_TRANSPORT=ses needs SES_REGION")
+        if self.email_transport == "storage":
+            if not (self.storage_connection_string or self.storage_blob_uri):
+                raise ValueError("EMAIL_TRANSPORT=storage needs AzureWebJobsStorage (a connection string) or "
+                                 "AzureWebJobsStorage__blobServiceUri")
+            if not _BLOB_CONTAINER.fullmatch(self.email_outbox_container):
+                raise ValueError(f"EMAIL_OUTBOX_CONTAINER={self.email_outbox_container!r} is not a blob container "
+                                 "name (3 to 63 lower-case letters, digits and single hyphens)")
         if not 0 < self.sales_webhook_budget_seconds <= 50:
             raise ValueError(f"SALES_WEBHOOK_BUDGET_SECONDS={self.sales_webhook_budget_seconds} must be above 0 and "
                              "at most 50: Dataverse waits 60 s for the webhook's answer")
@@ -254,12 +267,8 @@ class Settings:
         return (self.lead_queue, self.outcome_queue, self.email_queue)
 
 
-def hosted_in_azure(environ: Mapping[str, str] | None = None) -> bool:
-    """Whether the app runs on Azure's platform (App Service / Functions set WEBSITE_INSTANCE_ID on every
-    instance; Core Tools and the local host do not)."""
-    environ = os.environ if environ is None else environ
-    return bool(environ.get("WEBSITE_INSTANCE_ID"))
-
+# Azure Storage's container naming rule: a letter or digit first and last, no two hyphens together.
+_BLOB_CONTAINER = re.compile(r"(?=.{3,63}$)[a-z0-9]+(?:-[a-z0-9]+)*")
 
 # The local development issuer (LOCAL_ISSUER=true): its identifier names no network place on purpose, so that
 # its tokens (and `b2b token`'s, made without a running host) are the same whatever port the host listens on.
@@ -271,9 +280,12 @@ LOCAL_ISSUER_PATH = "/api/local-issuer"
 def _local_issuer_settings(values: Mapping[str, object], environ: Mapping[str, str]) -> dict[str, object]:
     """LOCAL_ISSUER=true: the portal and the partner tokens point at the app's own development issuer. Only on
     a loopback host and never in Azure: anyone can sign in as anyone there."""
-    if hosted_in_azure(environ):
-        raise ValueError("LOCAL_ISSUER=true is for local development only and refused in Azure "
-                         "(WEBSITE_INSTANCE_ID is set): configure PORTAL_OIDC_AUTHORITY and PARTNER_TOKEN_*")
+    from shared.deployment import AZURE_PLATFORM_VARIABLES, running_in_azure  # it imports this module
+
+    if running_in_azure(environ):
+        raise ValueError(f"LOCAL_ISSUER=true is for local development only and refused in Azure (one of "
+                         f"{', '.join(AZURE_PLATFORM_VARIABLES)} is set): configure PORTAL_OIDC_AUTHORITY and "
+                         "PARTNER_TOKEN_*")
     base = str(values["public_base_url"])
     if urlsplit(base).hostname not in LOOPBACK_HOSTS:
         raise ValueError(f"LOCAL_ISSUER=true needs a loopback host (the public base URL is {base})")

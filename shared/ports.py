@@ -237,6 +237,20 @@ class EmailTransport(Protocol):
         ...
 
 
+class KeptEmails(Protocol):
+    """The emails a transport keeps instead of sending (the outbox folder, the storage outbox): what the back
+    office and ``b2b outbox`` read. SMTP and SES keep nothing."""
+
+    def list(self) -> list[dict]:
+        """One summary per email, oldest first: ``id`` (the message id), ``to``, ``subject``, ``date``,
+        ``path`` (where it is kept)."""
+        ...
+
+    def read_bytes(self, message_id: str) -> bytes:
+        """The email as kept, an .eml (RFC 5322); shared.domain.errors.NotFound for an id it does not keep."""
+        ...
+
+
 @dataclass(frozen=True)
 class Caller:
     """Who a verified bearer token speaks for: an account, (issuer, subject). The partner user it signs in

@@ -20,11 +20,17 @@ param leadQueueName string
 param outcomeQueueName string
 param emailQueueName string
 param stateTableName string
+@description('Blob container of the email outbox (EMAIL_TRANSPORT=storage).')
+param outboxContainerName string
 @description('The Key Vault holding the app\'s secrets (referenced by app settings through the identity).')
 param keyVaultName string
-@description('embedded, dataverse or none (shared/config.py SALES_MODE).')
-param salesMode string = 'embedded'
-@description('Dynamics 365 Sales organization URL (SALES_MODE=dataverse); empty while the embedded Sales runs.')
+@description('none or dataverse (shared/config.py SALES_MODE); the embedded Sales is instance-local and refused in Azure.')
+@allowed([
+  'none'
+  'dataverse'
+])
+param salesMode string = 'none'
+@description('Dynamics 365 Sales organization URL (SALES_MODE=dataverse); empty otherwise.')
 param dataverseUrl string = ''
 @description('Bearer tokens of the partner routes: issuer, audience and JWKS URL (all empty: partner routes off).')
 param partnerTokenIssuer string = ''
@@ -46,20 +52,35 @@ param publicBaseUrl string = ''
 param emailSenderName string = 'Contoso B2B'
 param emailSenderAddress string = 'no-reply@contoso.example'
 
-@description('outbox, smtp or ses (shared/config.py EMAIL_TRANSPORT); smtp needs smtpHost, ses needs sesRegion.')
+@description('storage, smtp or ses (shared/config.py EMAIL_TRANSPORT); smtp needs smtpHost, ses needs sesRegion. The .eml outbox is instance-local and refused in Azure.')
 @allowed([
-  'outbox'
+  'storage'
   'smtp'
   'ses'
 ])
-param emailTransport string = 'outbox'
+param emailTransport string = 'storage'
 param smtpHost string = ''
 param smtpPort string = '587'
 param smtpUsername string = ''
+@description('The Key Vault secret holding the SMTP password; empty when none was given (SMTP_PASSWORD is then empty too).')
+param smtpPasswordSecretName string = ''
 @description('Amazon SES region (EMAIL_TRANSPORT=ses); AWS credentials come from boto3\'s own chain.')
 param sesRegion string = ''
 
-@description('Upper bound of instances the app scales out to.')
+@description('The app roles the console requires of a signed-in clerk: to act, and to read.')
+param consoleOperatorRole string = 'B2B.Operator'
+param consoleViewerRole string = 'B2B.Viewer'
+
+@description('Client id of the console\'s Microsoft Entra app registration. Empty: no App Service Authentication is configured, and the console refuses everyone.')
+param consoleClientId string = ''
+
+@secure()
+@description('Value of the host key `backoffice`, the back office automation\'s key (instead of the master key).')
+param backofficeKey string
+
+@description('Upper bound of instances the app scales out to (Flex Consumption accepts 40 to 1000).')
+@minValue(40)
+@maxValue(1000)
 param maximumInstanceCount int = 40
 
 @allowed([
@@ -100,7 +121,8 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
   // checkov:skip=CKV_AZURE_222:The storefront form and the signup API are public HTTP endpoints by design.
   // checkov:skip=CKV_AZURE_17:Browsers posting the public signup form carry no client certificates.
   // checkov:skip=CKV_AZURE_212:Flex Consumption has no worker count; instances scale per function from zero (functionAppConfig.scaleAndConcurrency).
-  // checkov:skip=CKV_AZURE_213:The app has no health endpoint yet and scales to zero on Flex Consumption; add one (and healthCheckPath) before relying on instance rotation.
+  // checkov:skip=CKV_AZURE_78:Flex Consumption rejects siteConfig.ftpsState (ARM 51021) and has no FTP endpoint; FTP basic-auth publishing is off as well (the ftp publishing-credentials policy below).
+  // checkov:skip=CKV_AZURE_213:Flex Consumption adds and removes instances itself, from zero; the app's health check reports its dependencies (storage, Sales, email), so as an instance probe it would take every instance out when one dependency is down.
   name: name
   location: location
   tags: union(tags, {
@@ -118,9 +140,10 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
     httpsOnly: true
     keyVaultReferenceIdentity: identity.id
     siteConfig: {
+      // Flex Consumption rejects FTPS settings (and alwaysOn, 32-bit workers, *FxVersion …: the list is in
+      // tests/infra/test_flex_rules.py with Microsoft's page); it has no FTP endpoint at all.
       minTlsVersion: '1.2'
       scmMinTlsVersion: '1.2'
-      ftpsState: 'Disabled'
       http20Enabled: true
       // Every app setting, in one place; tests/infra/test_app_settings.py compares the names with what
       // shared/config.py reads. There is deliberately no `AzureWebJobsStorage` connection string: the
@@ -173,10 +196,14 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
           name: 'EMAIL_TRANSPORT'
           value: emailTransport
         }
-        // The deployed package is read-only; /tmp is the writable, per-instance, ephemeral disk. The
-        // embedded Sales (SALES_MODE=embedded) and the .eml outbox (EMAIL_TRANSPORT=outbox) live there:
-        // fine for trying the app out, lost with the instance. With SALES_MODE=dataverse (or none) and
-        // EMAIL_TRANSPORT=smtp or ses nothing is kept there.
+        // Emails kept in Blob storage (EMAIL_TRANSPORT=storage, over the identity and the blob URI above),
+        // until SMTP or SES is configured.
+        {
+          name: 'EMAIL_OUTBOX_CONTAINER'
+          value: outboxContainerName
+        }
+        // The deployed package is read-only; /tmp is the writable, per-instance, ephemeral disk. None of the
+        // modes offered here keeps anything there (instance-local state is what Azure refuses).
         {
           name: 'DATA_DIR'
           value: '/tmp/b2b'
@@ -273,7 +300,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
           name: 'AzureWebJobs.create_lead_batches.Disabled'
           value: salesMode == 'dataverse' ? 'false' : 'true'
         }
-        // Email transports other than the outbox (EMAIL_TRANSPORT=smtp or ses); empty until chosen.
+        // EMAIL_TRANSPORT=smtp or ses; empty until chosen.
         {
           name: 'SMTP_HOST'
           value: smtpHost
@@ -286,11 +313,12 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
           name: 'SMTP_USERNAME'
           value: smtpUsername
         }
-        // A Key Vault reference, resolved with the app's identity: the password is never in a setting. The
-        // secret is created from main.bicep's smtpPassword (azd env SMTP_PASSWORD), or later by hand.
+        // A Key Vault reference, resolved with the app's identity: the password is never in a setting. Only
+        // when main.bicep created the secret (azd env SMTP_PASSWORD): a reference to a missing secret does
+        // not resolve, and the app would receive the reference's own text as the password.
         {
           name: 'SMTP_PASSWORD'
-          value: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=smtp-password)'
+          value: empty(smtpPasswordSecretName) ? '' : '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${smtpPasswordSecretName})'
         }
         {
           name: 'SMTP_STARTTLS'
@@ -307,6 +335,21 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'SES_CONFIGURATION_SET'
           value: ''
+        }
+        // The console (issue 9): the app roles a signed-in clerk needs, read from X-MS-CLIENT-PRINCIPAL.
+        {
+          name: 'CONSOLE_OPERATOR_ROLE'
+          value: consoleOperatorRole
+        }
+        {
+          name: 'CONSOLE_VIEWER_ROLE'
+          value: consoleViewerRole
+        }
+        // Console sign-in redeems Entra ID's code with this identity as the registration's federated
+        // credential, not a client secret (app/console-signin.bicep's clientSecretSettingName).
+        {
+          name: 'OVERRIDE_USE_MI_FIC_ASSERTION_CLIENTID'
+          value: identity.properties.clientId
         }
         // Partner routes accept RS256 bearer tokens of this issuer and audience, keys from its JWKS; empty: off.
         {
@@ -374,10 +417,13 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
   }
 }
 
-// Deployments (azd, Core Tools) authenticate with Entra ID; no FTP or SCM basic-auth credentials.
+// Deployments (azd, Core Tools) authenticate with Entra ID; no FTP or SCM basic-auth credentials. The type's
+// definition has no location, yet ARM refuses these policies without one ("The parameter location has an
+// invalid value", https://github.com/Azure/bicep-types-az/issues/1317): Bicep warns (BCP187), ARM deploys.
 resource ftpBasicAuth 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
   parent: functionApp
   name: 'ftp'
+  location: location
   properties: {
     allow: false
   }
@@ -386,8 +432,35 @@ resource ftpBasicAuth 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@20
 resource scmBasicAuth 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
   parent: functionApp
   name: 'scm'
+  location: location
   properties: {
     allow: false
+  }
+}
+
+// The back office's JSON routes take this host key (any host key passes a function-level route); the
+// master key stays with the platform. Value: `az functionapp keys list … --query functionKeys.backoffice`.
+resource host 'Microsoft.Web/sites/host@2024-04-01' existing = {
+  parent: functionApp
+  name: 'default'
+}
+
+resource backofficeHostKey 'Microsoft.Web/sites/host/functionKeys@2024-04-01' = {
+  parent: host
+  name: 'backoffice'
+  properties: {
+    name: 'backoffice'
+    value: backofficeKey
+  }
+}
+
+// A module rather than a conditional resource: checkov misreads the body of `resource … = if (…)`.
+module consoleSignIn 'console-signin.bicep' = if (!empty(consoleClientId)) {
+  name: 'console-signin'
+  params: {
+    appName: functionApp.name
+    clientId: consoleClientId
+    identityClientIdSettingName: 'OVERRIDE_USE_MI_FIC_ASSERTION_CLIENTID'
   }
 }
 

@@ -10,15 +10,21 @@ param identityPrincipalId string
 @description('Object id of the person or service principal running azd. Empty: no assignments.')
 param principalId string = ''
 
+@description('User or ServicePrincipal; empty: not sent, and ARM looks the principal up (right for either).')
 @allowed([
+  ''
   'User'
   'ServicePrincipal'
 ])
-param principalType string = 'User'
+param principalType string = ''
+
+// A fixed guess is wrong for one of the two (UnmatchedPrincipalType); null leaves the property out.
+var operatorPrincipalType = empty(principalType) ? null : principalType
 
 // Built-in role definition ids (the same in every tenant).
 var roles = {
   storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
+  storageBlobDataContributor: 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
   storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
   storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
@@ -38,8 +44,9 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
   name: keyVaultName
 }
 
-// The host keeps its locks, timer schedules and keys in blobs, and Flex Consumption reads the deployment
-// package from the deployment container: Blob Data Owner.
+// The host keeps its locks, timer schedules and keys in blobs, Flex Consumption reads the deployment
+// package from the deployment container, and EMAIL_TRANSPORT=storage keeps emails in the outbox container:
+// Blob Data Owner (as the official Flex samples grant; it includes Contributor's data actions).
 resource appBlob 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(storage.id, identityPrincipalId, roles.storageBlobDataOwner)
   scope: storage
@@ -94,14 +101,25 @@ resource appSecrets 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   }
 }
 
-// The operator running azd: inspect and replay queues (`b2b poison …`), read state, manage the secrets.
+// The operator running azd: inspect and replay queues (`b2b poison …`), read state and the email outbox
+// (`b2b outbox`), manage the secrets.
 resource operatorQueue 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(principalId)) {
   name: guid(storage.id, principalId, roles.storageQueueDataContributor)
   scope: storage
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageQueueDataContributor)
     principalId: principalId
-    principalType: principalType
+    principalType: operatorPrincipalType
+  }
+}
+
+resource operatorBlob 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(principalId)) {
+  name: guid(storage.id, principalId, roles.storageBlobDataContributor)
+  scope: storage
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataContributor)
+    principalId: principalId
+    principalType: operatorPrincipalType
   }
 }
 
@@ -111,7 +129,7 @@ resource operatorTable 'Microsoft.Authorization/roleAssignments@2022-04-01' = if
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageTableDataContributor)
     principalId: principalId
-    principalType: principalType
+    principalType: operatorPrincipalType
   }
 }
 
@@ -121,6 +139,6 @@ resource operatorSecrets 'Microsoft.Authorization/roleAssignments@2022-04-01' = 
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultSecretsOfficer)
     principalId: principalId
-    principalType: principalType
+    principalType: operatorPrincipalType
   }
 }

@@ -1,14 +1,18 @@
 // Key Vault for the app's secrets: Azure RBAC authorization (no access policies), soft delete and purge
 // protection. The managed identity reads secrets as Key Vault Secrets User (app/rbac.bicep) through
 // app settings that reference them: SMTP_PASSWORD is `@Microsoft.KeyVault(VaultName=...;SecretName=smtp-password)`
-// (app/api.bicep). Dynamics 365 Sales needs no secret: the app signs in with its managed identity.
+// (app/api.bicep) when a password was given. Dynamics 365 Sales needs no secret: the app signs in with its
+// managed identity.
 param name string
 param location string = resourceGroup().location
 param tags object = {}
 
 @secure()
-@description('The SMTP login password (EMAIL_TRANSPORT=smtp). Empty: no secret is created (set it later with `az keyvault secret set --name smtp-password`).')
+@description('The SMTP login password (EMAIL_TRANSPORT=smtp). Empty: no secret is created (main.bicep then leaves SMTP_PASSWORD without a reference).')
 param smtpPassword string = ''
+
+@description('Name of the secret that holds smtpPassword.')
+param smtpPasswordSecretName string
 
 @description('Days a deleted vault or secret stays recoverable. Fixed once the vault exists.')
 @minValue(7)
@@ -45,10 +49,10 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
 // A module rather than a conditional resource: checkov misreads the body of `resource … = if (…)` and
 // would not see this secret's properties.
 module smtpSecret 'keyvault-secret.bicep' = if (!empty(smtpPassword)) {
-  name: 'smtp-password'
+  name: smtpPasswordSecretName
   params: {
     vaultName: vault.name
-    name: 'smtp-password'
+    name: smtpPasswordSecretName
     value: smtpPassword
   }
 }

@@ -1,6 +1,6 @@
 // The one storage account: the Functions host (AzureWebJobsStorage__* over the managed identity), the
 // Flex Consumption deployment container, the app's queues (each with its <name>-poison queue, where the
-// host moves a message after host.json's maxDequeueCount) and the state table. No shared keys: every
+// host moves a message after host.json's maxDequeueCount), the state table and the email outbox container. No shared keys: every
 // client authenticates with Entra ID.
 param name string
 param location string = resourceGroup().location
@@ -14,6 +14,9 @@ param queueNames array
 
 @description('Tables the app keeps its state in.')
 param tableNames array
+
+@description('Blob containers the app keeps data in (the email outbox).')
+param containerNames array
 
 @allowed([
   'Standard_LRS'
@@ -96,6 +99,14 @@ resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/con
     publicAccess: 'None'
   }
 }
+
+resource containers 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = [for containerName in containerNames: {
+  parent: blobService
+  name: containerName
+  properties: {
+    publicAccess: 'None'
+  }
+}]
 
 resource queueService 'Microsoft.Storage/storageAccounts/queueServices@2023-05-01' = {
   parent: storage

@@ -93,3 +93,14 @@ def table_service_client(settings: Settings, pool_size: int | None = None):
         return TableServiceClient.from_connection_string(settings.storage_connection_string, transport=transport)
     return TableServiceClient(endpoint=settings.storage_table_uri, credential=storage_credential(settings),
                               transport=transport)
+
+
+def blob_service_client(settings: Settings, pool_size: int | None = None):
+    """Blobs of the AzureWebJobsStorage account: identity-based when ``__blobServiceUri`` is set (as in Azure,
+    where the account has no keys), else through the connection string (Azurite)."""
+    from azure.storage.blob import BlobServiceClient
+
+    transport = storage_transport(pool_size or storage_pool_size())
+    if settings.storage_blob_uri:
+        return BlobServiceClient(settings.storage_blob_uri, credential=storage_credential(settings), transport=transport)
+    return BlobServiceClient.from_connection_string(settings.storage_connection_string, transport=transport)

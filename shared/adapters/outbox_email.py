@@ -2,16 +2,21 @@
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from email.message import EmailMessage
 from email.parser import Parser
 from email.policy import default as default_policy
 from email.headerregistry import Address
-from email.utils import format_datetime
+from email.utils import format_datetime, parsedate_to_datetime
 from datetime import datetime, timezone
 from pathlib import Path
 
+from shared.domain.errors import NotFound
 from shared.ports import OutgoingEmail
+
+# A message id as the outbox names its file or blob (a uuid): anything else, a path above all, is no email of it.
+SAFE_MESSAGE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 # 998 is the RFC 5322 line limit: folding a UTF-8 header earlier makes Python write a value that
 # reads back with a leading space.
@@ -41,6 +46,22 @@ def parse_eml(data: bytes, headers_only: bool = False) -> EmailMessage:
     return Parser(policy=default_policy).parsestr(data.decode("utf-8", "surrogateescape"), headersonly=headers_only)
 
 
+def kept_email_summary(message_id: str, to: str, subject: str, date: str, where: str) -> dict:
+    """One line of an outbox listing (the folder's and the storage account's alike)."""
+    return {"id": message_id, "to": to, "subject": subject, "date": date, "path": where}
+
+
+def oldest_first(summaries) -> list[dict]:
+    """Summaries in the order they were written (by their Date header, read as a time, not as text)."""
+    def when(summary: dict) -> datetime:
+        try:
+            return parsedate_to_datetime(summary["date"])
+        except (TypeError, ValueError):
+            return datetime.min.replace(tzinfo=timezone.utc)
+
+    return sorted(summaries, key=when)
+
+
 class OutboxFolderTransport:
     def __init__(self, folder: Path | str):
         self.folder = Path(folder)
@@ -60,15 +81,18 @@ class OutboxFolderTransport:
     def list(self) -> list[dict]:
         if not self.folder.is_dir():
             return []
-        return sorted((self._summary(path) for path in self.folder.glob("*.eml")), key=lambda item: item["date"])
+        return oldest_first(self._summary(path) for path in self.folder.glob("*.eml"))
 
     def read(self, message_id: str) -> EmailMessage:
+        return parse_eml(self.read_bytes(message_id))
+
+    def read_bytes(self, message_id: str) -> bytes:
         path = self.folder / f"{message_id}.eml"
-        if not path.is_file():
-            raise FileNotFoundError(f"no email {message_id} in {self.folder}")
-        return parse_eml(path.read_bytes())
+        if not SAFE_MESSAGE_ID.fullmatch(message_id) or not path.is_file():
+            raise NotFound(f"no email {message_id} in the outbox")
+        return path.read_bytes()
 
     def _summary(self, path: Path) -> dict:
         headers = parse_eml(path.read_bytes(), headers_only=True)
-        return {"id": path.stem, "to": str(headers["To"]), "subject": str(headers["Subject"]),
-                "date": str(headers["Date"]), "path": str(path)}
+        return kept_email_summary(path.stem, str(headers["To"]), str(headers["Subject"]), str(headers["Date"]),
+                                  str(path))

@@ -60,13 +60,13 @@ class ConsoleAccess:
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str], operator_role: str, viewer_role: str) -> ConsoleAccess:
-        from shared.config import hosted_in_azure
+        from shared.deployment import running_in_azure
 
         host = environ.get("WEBSITE_HOSTNAME", "").strip()
         loopback = _host_name(host) in LOOPBACK_HOSTS if host else False
         return cls(operator_role=operator_role, viewer_role=viewer_role,
                    platform_authentication=environ.get("WEBSITE_AUTH_ENABLED", "").lower() == "true",
-                   development_sign_in=loopback and not hosted_in_azure(environ),
+                   development_sign_in=loopback and not running_in_azure(environ),
                    development_key=secrets.token_bytes(32))
 
     # -- who is asking -------------------------------------------------------------------------------------

@@ -123,6 +123,7 @@ _PATH_PARAMS = {
     "userId": ("The partner user's id", None),
     "orderId": ("The storefront's order id (letters, digits, '.', '_', ':' or '-', at most 100)", "order-1001"),
     "name": ("The file's name", "swagger-ui.css"),
+    "messageId": ("The email's message id, as the outbox lists it", None),
 }
 
 _SECURITY_SCHEMES = {
@@ -173,6 +174,7 @@ def _operations() -> tuple[Operation, ...]:
     from shared.domain.partners import user_id_for
     from shared.domain.signup import SignupRequest
     from shared.services.intake import MAX_IDEMPOTENCY_KEY_LENGTH
+    from shared.services.health import HealthReport
     from shared.services.sales_webhook import RemoteExecutionContext
     from shared.web import openapi_answers as a
     from shared.web.api_docs import ASSET_TYPES
@@ -368,6 +370,23 @@ def _operations() -> tuple[Operation, ...]:
                            **{status: Answer(why, {HTML: {"type": "string"}}) for status, why in (
                                (400, "A form that cannot be read"), (413, "The form is too large"),
                                (415, "Not a form post"))}}),
+        Operation("backoffice_outbox", "GET", "backoffice/outbox",
+                  "The emails kept instead of sent (EMAIL_TRANSPORT=outbox or storage), oldest first",
+                  Auth.FUNCTION_KEY, tag="back office",
+                  answers={200: Answer("The kept emails", {JSON: a.KeptEmails}),
+                           503: _problem("The email transport sends emails on (SMTP, SES) and keeps none")}),
+        Operation("backoffice_outbox_email", "GET", "backoffice/outbox/{messageId}", "One kept email, as its .eml",
+                  Auth.FUNCTION_KEY, tag="back office",
+                  answers={200: Answer("The email (RFC 5322), as an attachment", {"message/rfc822": {"type": "string"}}),
+                           404: NOT_FOUND,
+                           503: _problem("The email transport sends emails on (SMTP, SES) and keeps none")}),
+        # --- operations -------------------------------------------------------------------------------------
+        Operation("health", "GET", "health", "Whether the app, as configured where it runs, can take a signup to a "
+                  "decision: settings, mode allowed here, state store, queues, Sales, email transport",
+                  Auth.ANONYMOUS, tag="operations",
+                  answers={200: Answer("Every check passed", {JSON: HealthReport}),
+                           503: Answer("A check failed: `failing` names them, each check's `detail` says why",
+                                       {JSON: HealthReport})}),
         # --- this document and its docs page --------------------------------------------------------------------
         Operation("openapi_document", "GET", "openapi.json", "This document (OpenAPI 3.1)", Auth.ANONYMOUS,
                   tag="documentation", answers={200: Answer("The document", {JSON: {"type": "object"}})}),

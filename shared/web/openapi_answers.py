@@ -207,3 +207,14 @@ class WebhookAccepted(_Snake):
     status: Literal["enqueued", "duplicate", "ignored"]
     kind: str | None
     event_id: str | None
+
+
+class KeptEmail(_Snake):
+    id: str = Field(description="The message id: GET /api/backoffice/outbox/{messageId} reads the email")
+    to: str
+    subject: str
+    date: str = Field(description="When it was kept (RFC 5322 date)")
+
+
+class KeptEmails(_Snake):
+    emails: list[KeptEmail]

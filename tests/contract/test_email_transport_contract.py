@@ -3,7 +3,7 @@
 To add a transport, add a builder to ``TRANSPORT_BUILDERS`` yielding an ``EmailHarness`` whose
 ``delivered()`` returns every email that reached the other side (parsed ``EmailMessage``s), for example
 an SMTP transport pointed at an in-process SMTP sink. ``dedupes`` says whether the transport can tell
-that a message id was delivered already (the outbox folder can; SMTP cannot). ``checks_addresses`` says
+that a message id was delivered already (the outbox folder and the storage outbox can; SMTP cannot). ``checks_addresses`` says
 whether it refuses a recipient that is not a plain addr-spec with ``UnsupportedAddress`` before building
 the message (SMTP and SES put the addresses on an envelope; the outbox folder only writes the header).
 """
@@ -74,8 +74,29 @@ def _ses(tmp_path):
                            ascii_local_parts_only=True)
 
 
+@contextmanager
+def _storage(tmp_path, azurite):
+    # Blobs in a container of the session's Azurite (a name of this test's own), read back as the back office
+    # and `b2b outbox` read them.
+    import uuid
+
+    from shared.adapters.blob_outbox_email import BlobOutboxTransport
+    from shared.config import Settings
+
+    settings = Settings.from_env({"EMAIL_TRANSPORT": "storage", "AzureWebJobsStorage": azurite.connection_string,
+                                  "EMAIL_OUTBOX_CONTAINER": f"outbox-{uuid.uuid4().hex[:12]}"})
+    transport = BlobOutboxTransport.from_settings(settings)
+
+    def delivered() -> list[EmailMessage]:
+        return [transport.read(summary["id"]) for summary in transport.list()]
+
+    yield EmailHarness(transport, delivered, dedupes=True, checks_addresses=False)
+
+
+_storage.fixtures = ("azurite",)
+
 TRANSPORT_BUILDERS: dict[str, Callable[..., ContextManager[EmailHarness]]] = {
-    "outbox": _outbox_folder, "smtp": _smtp, "ses": _ses,
+    "outbox": _outbox_folder, "storage": _storage, "smtp": _smtp, "ses": _ses,
 }
 
 

@@ -50,6 +50,8 @@ def test_routes_need_a_key_never_the_console_sign_in():
         "backoffice_credit": ("backoffice/partners/{hierarchyId}/credit", func.AuthLevel.FUNCTION, ["GET", "PUT"]),
         "backoffice_customers": ("backoffice/customers", func.AuthLevel.FUNCTION, ["POST"]),
         "backoffice_partners": ("backoffice/partners", func.AuthLevel.FUNCTION, ["GET", "POST"]),
+        "backoffice_outbox": ("backoffice/outbox", func.AuthLevel.FUNCTION, ["GET"]),
+        "backoffice_outbox_email": ("backoffice/outbox/{messageId}", func.AuthLevel.FUNCTION, ["GET"]),
     }
 
 

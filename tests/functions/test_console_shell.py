@@ -76,6 +76,7 @@ def test_role_names_are_configurable():
     ({"WEBSITE_HOSTNAME": "b2b.example.com"}, False),
     ({}, False),
     ({"WEBSITE_HOSTNAME": "127.0.0.1:7071", "WEBSITE_INSTANCE_ID": "abc"}, False),  # never in Azure
+    ({"WEBSITE_HOSTNAME": "localhost:7071", "WEBSITE_SKU": "FlexConsumption"}, False),
 ])
 def test_the_development_sign_in_exists_only_on_loopback_outside_azure(environ, available):
     rules = ConsoleAccess.from_environment(environ, "B2B.Operator", "B2B.Viewer")

@@ -11,11 +11,16 @@ quirks matter here:
 - ``a.b.c`` is right-nested: ``property_accessor(a, property_accessor(b, c))``.
 
 Only what the tests need resolves: literals, parameters (through the one module call that passes them,
-or their default), variables, property paths into them, ``${…}`` interpolation and loops over arrays.
-Anything else (resource properties, function calls) resolves to ``UNRESOLVED``.
+or their default, or a value the test gives main.bicep as azd would), variables, property paths into them,
+``${…}`` interpolation, loops over arrays, ``cond ? a : b``, ``!x`` and ``empty(x)``. Anything else
+(resource properties, other function calls) resolves to ``UNRESOLVED``, and so does anything built on it.
+
+pycep gives a parameter without a default ``"default": None``: ``has_default`` tells the two apart (a Bicep
+default is never null).
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +37,10 @@ def bicep_files() -> list[Path]:
     return sorted(INFRA.rglob("*.bicep"))
 
 
+@functools.lru_cache(maxsize=None)
 def parse(path: Path) -> dict[str, Any]:
+    """The parse tree (cached: several tests load infra/ once per azd environment they follow; none
+    changes a tree)."""
     from pycep import BicepParser
 
     return BicepParser().parse(file_path=path)
@@ -43,6 +51,10 @@ class BicepFile:
     path: Path
     tree: dict[str, Any]
     caller: tuple[BicepFile, dict[str, Any]] | None = field(default=None, repr=False)
+    # The module call's own config (its `if (…)` condition included), for deployed().
+    call: dict[str, Any] | None = field(default=None, repr=False)
+    # Parameter values given to this file from outside (azd's main.parameters.json, for main.bicep).
+    given: dict[str, Any] = field(default_factory=dict)
 
     @property
     def params(self) -> dict[str, Any]:
@@ -74,14 +86,58 @@ class BicepFile:
         if isinstance(value, dict):
             if "operator" in value:
                 operator = value["operator"]
+                if operator.get("type") in ("conditional", "not"):
+                    return self._resolve_logic(operator, loop)
                 try:
                     return self._resolve_path(_accessor_path(operator), loop)
                 except _Unresolved:
                     return UNRESOLVED
             if "function" in value:
-                return UNRESOLVED
+                return self._resolve_function(value["function"], loop)
             return {_key(k): self.resolve(v, loop) for k, v in value.items()}
         return value  # int, bool, None
+
+    def _resolve_logic(self, operator: dict[str, Any], loop: dict[str, Any]) -> Any:
+        operands = operator["operands"]
+        if operator["type"] == "not":
+            operand = self.resolve(operands["bool_value"], loop)
+            return not operand if isinstance(operand, bool) else UNRESOLVED
+        condition = self.resolve(operands["condition"], loop)
+        if not isinstance(condition, bool):
+            return UNRESOLVED
+        return self.resolve(operands["true_value" if condition else "false_value"], loop)
+
+    def _resolve_function(self, function: dict[str, Any], loop: dict[str, Any]) -> Any:
+        if function.get("type") != "empty":
+            return UNRESOLVED
+        item = self.resolve(function["parameters"]["item_to_test"], loop)
+        if item is None:
+            return True
+        return len(item) == 0 if isinstance(item, (str, list, dict)) else UNRESOLVED
+
+    def choose(self, value: Any) -> Any:
+        """``value`` with each `cond ? a : b` replaced by the branch taken, the rest left as written (so a
+        string with an interpolation that cannot resolve still shows what it is made of); UNRESOLVED when a
+        condition cannot be decided."""
+        if isinstance(value, dict) and value.get("operator", {}).get("type") == "conditional":
+            condition = self.resolve(value["operator"]["operands"]["condition"])
+            if not isinstance(condition, bool):
+                return UNRESOLVED
+            return self.choose(value["operator"]["operands"]["true_value" if condition else "false_value"])
+        return value
+
+    def deployed(self) -> Any:
+        """Whether this file's resources are deployed: every module call on the way from main.bicep holds."""
+        if self.caller is None:
+            return True
+        caller_file = self.caller[0]
+        here = caller_file.condition(self.call)
+        return here if here is not True else caller_file.deployed()
+
+    def condition(self, config: dict[str, Any]) -> Any:
+        """Whether a resource or module `= if (…)` is deployed: True without a condition, else the condition's
+        value (UNRESOLVED when it depends on what only exists at deploy time)."""
+        return True if "condition" not in config else self.resolve(config["condition"])
 
     def _resolve_string(self, text: str, loop: dict[str, Any]) -> Any:
         if "${" in text:
@@ -123,9 +179,21 @@ class BicepFile:
             caller_file, params = self.caller
             if name in params:
                 return caller_file.resolve(params[name])
-        if "default" in self.params[name]:
+        if name in self.given:
+            return self.given[name]
+        if has_default(self.params[name]):
             return self.resolve(self.params[name]["default"])
         return UNRESOLVED
+
+
+def body(config: dict[str, Any]) -> dict[str, Any]:
+    """A resource's or module's own properties: pycep nests them one level down under `= if (…)`."""
+    return config["config"] if "condition" in config else config
+
+
+def has_default(parameter: dict[str, Any]) -> bool:
+    """pycep writes `"default": None` for a parameter declared without one."""
+    return parameter.get("default") is not None
 
 
 class _Unresolved(Exception):
@@ -153,21 +221,23 @@ def _key(key: str) -> str:
     return key[1:-1] if len(key) >= 2 and key[0] == key[-1] == "'" else key
 
 
-def load_all() -> dict[Path, BicepFile]:
-    """Every infra/ file, each linked to the module call that passes its parameters (if exactly one)."""
+def load_all(given: dict[str, Any] | None = None) -> dict[Path, BicepFile]:
+    """Every infra/ file, each linked to the module call that passes its parameters (if exactly one);
+    ``given`` are main.bicep's parameter values (what azd would pass), the rest take their defaults."""
     files = {path: BicepFile(path, parse(path)) for path in bicep_files()}
+    files[INFRA / "main.bicep"].given = dict(given or {})
     calls: dict[Path, list[tuple[BicepFile, dict[str, Any]]]] = {}
     for file in files.values():
         for module in file.modules.values():
             if module.get("type") != "local":
                 continue
             target = (file.path.parent / module["detail"]["path"]).resolve()
-            config = module["config"]
-            config = config.get("config", config)  # a conditional module nests its body one level down
-            calls.setdefault(target, []).append((file, config.get("params") or {}))
+            calls.setdefault(target, []).append((file, module["config"]))
     for path, file in files.items():
         if len(calls.get(path.resolve(), [])) == 1:
-            file.caller = calls[path.resolve()][0]
+            caller_file, call = calls[path.resolve()][0]
+            file.caller = (caller_file, body(call).get("params") or {})
+            file.call = call
     return files
 
 
@@ -181,3 +251,13 @@ def loop_names(file: BicepFile, resource: dict[str, Any]) -> list[Any]:
     if not isinstance(items, list):
         return [UNRESOLVED]
     return [file.resolve(config["config"]["name"], {detail["item_name"]: item}) for item in items]
+
+
+def app_settings_as_written(given: dict[str, Any] | None = None) -> tuple[BicepFile, dict[str, Any]]:
+    """The function app's file and its siteConfig.appSettings (name → value as written, each `cond ? a : b`
+    decided), for main.bicep given ``given``."""
+    files = load_all(given)
+    [(file, resource)] = [(file, resource) for file in files.values()
+                          for resource in file.resources_of_type("Microsoft.Web/sites").values()]
+    entries = body(resource["config"])["properties"]["siteConfig"]["appSettings"]
+    return file, {entry["name"]: file.choose(entry["value"]) for entry in entries}

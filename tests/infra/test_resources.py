@@ -2,9 +2,11 @@
 telemetry, an RBAC Key Vault that keeps deleted secrets, and the identity's roles."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from tests.infra.bicep_tree import BicepFile
+from tests.infra.bicep_tree import INFRA, BicepFile, body, load_all
 
 ROLES = {
     "b7e6dc6d-f1e8-4753-8033-0f276bb0955b": "Storage Blob Data Owner",
@@ -74,3 +76,93 @@ def test_the_identity_holds_its_role(bicep, role_id):
                and resource["config"]["properties"]["principalId"] == "identityPrincipalId"
                and _assigned_role(file, resource["config"]) == role_id]
     assert len(holders) == 1, f"the managed identity should hold {ROLES[role_id]} exactly once: {holders}"
+
+
+OPERATOR_ROLE_TYPE = "Microsoft.Authorization/roleAssignments"
+OPERATOR_ID = "00000000-0000-0000-0000-00000000000a"  # an object id, as azd passes AZURE_PRINCIPAL_ID
+
+
+def _operator_assignments(bicep) -> list[tuple[str, BicepFile, dict]]:
+    """The role assignments of the person or pipeline running azd (main.bicep's principalId): name, file and
+    pycep's config (condition included)."""
+    found = [(name, file, resource["config"]) for file in bicep.values()
+             for name, resource in file.resources_of_type(OPERATOR_ROLE_TYPE).items()
+             if body(resource["config"])["properties"]["principalId"] == "principalId"]
+    assert found, "no role assignment for the principal running azd"
+    return found
+
+
+def test_the_operators_principal_type_comes_from_azd():
+    """azd (1.17.1 and later) fills ${AZURE_PRINCIPAL_TYPE} itself, User or ServicePrincipal by how it is
+    signed in; an older azd leaves it unset. A fixed fallback is wrong for one of the two (a pipeline's
+    service principal given 'User' fails with UnmatchedPrincipalType), so there is none: without a type the
+    assignment omits principalType and ARM looks the principal up, right for both."""
+    given = json.loads((INFRA / "main.parameters.json").read_text(encoding="utf-8"))["parameters"]
+    assert given["principalType"]["value"] == "${AZURE_PRINCIPAL_TYPE}", given["principalType"]
+    for principal_type, expected in (("", None), ("User", "User"), ("ServicePrincipal", "ServicePrincipal")):
+        files = {path.relative_to(INFRA).as_posix(): file for path, file in
+                 load_all({"principalId": OPERATOR_ID, "principalType": principal_type}).items()}
+        for name, file, config in _operator_assignments(files):
+            assert file.condition(config) is True, name
+            sent = file.resolve(body(config)["properties"]["principalType"])
+            assert sent == expected, f"{name}: principalType {sent!r} for AZURE_PRINCIPAL_TYPE={principal_type!r}"
+
+
+def test_the_operator_gets_no_assignment_without_a_principal():
+    files = {path.relative_to(INFRA).as_posix(): file for path, file in load_all({"principalId": ""}).items()}
+    for name, file, config in _operator_assignments(files):
+        assert file.condition(config) is False, f"{name} is assigned to an empty principal id"
+
+
+BLOB_OWNER, BLOB_CONTRIBUTOR = "b7e6dc6d-f1e8-4753-8033-0f276bb0955b", "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
+QUEUE_CONTRIBUTOR, TABLE_CONTRIBUTOR = "974c5e8b-45b9-4653-ba55-5f855dd0fb88", "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3"
+METRICS_PUBLISHER = "3913510d-42f4-4e42-8a64-420c390055eb"
+SECRETS_USER, SECRETS_OFFICER = "4633458b-17de-408a-b874-0445c86b69e6", "b86a8fe4-44ce-4948-aee5-eccb2c155cd7"
+STORAGE, INSIGHTS = "Microsoft.Storage/storageAccounts", "Microsoft.Insights/components"
+VAULT = "Microsoft.KeyVault/vaults"
+
+# What the app's identity reaches, on which resource, and the built-in roles that grant it (Blob Data Owner's
+# data actions include Contributor's).
+IDENTITY_NEEDS = {
+    "blobs: host keys, locks, timers, the Flex deployment package, the email outbox": (STORAGE,
+                                                                                       {BLOB_OWNER, BLOB_CONTRIBUTOR}),
+    "queues: triggers, poison queues, the app's sends": (STORAGE, {QUEUE_CONTRIBUTOR}),
+    "the state table": (STORAGE, {TABLE_CONTRIBUTOR}),
+    "Entra ID authenticated telemetry": (INSIGHTS, {METRICS_PUBLISHER}),
+    "Key Vault references in app settings": (VAULT, {SECRETS_USER, SECRETS_OFFICER}),
+}
+# What the operator's CLI reaches in Azure (b2b poison, emails, outbox, work) and the secrets they manage.
+OPERATOR_NEEDS = {
+    "queues (b2b poison …, b2b work)": (STORAGE, {QUEUE_CONTRIBUTOR}),
+    "the state table": (STORAGE, {TABLE_CONTRIBUTOR}),
+    "the email outbox (b2b outbox)": (STORAGE, {BLOB_OWNER, BLOB_CONTRIBUTOR}),
+    "the app's secrets": (VAULT, {SECRETS_OFFICER}),
+}
+
+
+def _grants(bicep, principal: str) -> set[tuple[str, str]]:
+    """(role id, type of the resource it is scoped to) of the role assignments to ``principal``."""
+    grants = set()
+    for file in bicep.values():
+        for resource in file.resources_of_type("Microsoft.Authorization/roleAssignments").values():
+            config = body(resource["config"])
+            if config["properties"]["principalId"] != principal:
+                continue
+            scope = file.resources.get(config["scope"])
+            assert scope, f"{file.path.name}: role assignment scoped to {config['scope']!r}, not a resource of the file"
+            grants.add((_assigned_role(file, config), scope["type"]))
+    return grants
+
+
+@pytest.mark.parametrize("need", IDENTITY_NEEDS)
+def test_the_identity_can_reach_what_the_app_uses(bicep, need):
+    resource_type, roles = IDENTITY_NEEDS[need]
+    grants = _grants(bicep, "identityPrincipalId")
+    assert any((role, resource_type) in grants for role in roles), f"the app's identity cannot reach {need}"
+
+
+@pytest.mark.parametrize("need", OPERATOR_NEEDS)
+def test_the_operator_can_reach_what_the_cli_uses(bicep, need):
+    resource_type, roles = OPERATOR_NEEDS[need]
+    grants = _grants(bicep, "principalId")
+    assert any((role, resource_type) in grants for role in roles), f"the operator cannot reach {need}"
