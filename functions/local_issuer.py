@@ -19,7 +19,6 @@ import azure.functions as func
 from functions._http import html_response, http_function, json_response, read_body, see_other
 from functions._runtime import container
 from shared.domain.errors import InvalidInput, NotFound
-from shared.domain.validation import validated
 from shared.web.pages import render
 
 bp = func.Blueprint()
@@ -32,6 +31,13 @@ def _issuer():
     if issuer is None:
         raise NotFound("there is no local development issuer here (LOCAL_ISSUER is off)")
     return issuer
+
+
+def validated(model, payload):
+    """shared.domain.validation's, imported on first use: pydantic stays out of the app's cold start."""
+    from shared.domain.validation import validated as checked
+
+    return checked(model, payload)
 
 
 def _form(req: func.HttpRequest) -> dict[str, str]:

@@ -168,8 +168,9 @@ def portal_view(*, act: bool):
     def decorate(handler):
         def wrapper(req: func.HttpRequest) -> func.HttpResponse:
             c = container()
-            seal = c.portal_seal
-            session = seal.session(request_cookies(req).get(SESSION_COOKIE))
+            sealed = request_cookies(req).get(SESSION_COOKIE)
+            # No cookie, no session: said before the seal is needed (a portal not configured still answers so).
+            session = c.portal_seal.session(sealed) if sealed else None
             if session is None:
                 if req.method != "GET":
                     return _refusal(403, "Please sign in", "Your session has ended. Sign in again, then repeat "
@@ -182,7 +183,7 @@ def portal_view(*, act: bool):
             form: dict[str, str] = {}
             if req.method == "POST":
                 form = _form(req)
-                if not seal.csrf_matches(session, form.get("csrf")):
+                if not c.portal_seal.csrf_matches(session, form.get("csrf")):
                     return _refusal(403, "This form has expired", "The form was not sent from this session. "
                                     "Go back, reload the page and try again.")
             try:

@@ -398,11 +398,12 @@ LOCAL_ISSUER_PATH = "/api/local-issuer"
 def _local_issuer_settings(values: Mapping[str, object], environ: Mapping[str, str]) -> dict[str, object]:
     """LOCAL_ISSUER=true: the portal and the partner tokens point at the app's own development issuer. Only on
     a loopback host and never in Azure: anyone can sign in as anyone there."""
-    from shared.deployment import running_in_azure  # here: shared.deployment reads this module
+    from shared.deployment import AZURE_PLATFORM_VARIABLES, running_in_azure  # it imports this module
 
     if running_in_azure(environ):
-        raise ValueError("LOCAL_ISSUER=true is for local development only and refused in Azure: configure "
-                         "PORTAL_OIDC_AUTHORITY and PARTNER_TOKEN_*")
+        raise ValueError(f"LOCAL_ISSUER=true is for local development only and refused in Azure (one of "
+                         f"{', '.join(AZURE_PLATFORM_VARIABLES)} is set): configure PORTAL_OIDC_AUTHORITY and "
+                         "PARTNER_TOKEN_*")
     base = str(values["public_base_url"])
     if urlsplit(base).hostname not in LOOPBACK_HOSTS:
         raise ValueError(f"LOCAL_ISSUER=true needs a loopback host (the public base URL is {base})")

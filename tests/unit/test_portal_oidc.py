@@ -242,6 +242,7 @@ def test_local_issuer_tokens_pass_the_partner_verifier_of_the_local_settings(tmp
 
 @pytest.mark.parametrize("environ, refusal", [
     ({"WEBSITE_INSTANCE_ID": "abc123"}, "refused in Azure"),
+    ({"WEBSITE_SKU": "FlexConsumption", "WEBSITE_HOSTNAME": "127.0.0.1:7071"}, "refused in Azure"),  # Flex
     ({"PUBLIC_BASE_URL": "https://b2b.contoso.com"}, "loopback"),
     ({"WEBSITE_HOSTNAME": "127.0.0.1:7071", "PARTNER_TOKEN_ISSUER": "https://x.example"}, "sets PARTNER_TOKEN_ISSUER"),
 ])
