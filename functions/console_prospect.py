@@ -21,7 +21,7 @@ import azure.functions as func
 
 from functions._runtime import container
 from functions.console_shell import ConsoleVisit, console_view
-from shared.domain.errors import DecisionConflict, DomainError, InvalidInput
+from shared.domain.errors import DecisionConflict, DomainError, InvalidInput, NotFound
 
 bp = func.Blueprint()
 
@@ -135,9 +135,11 @@ def console_prospect_email_retry(req: func.HttpRequest, visit: ConsoleVisit) -> 
     email_id = req.route_params["emailId"]
     try:  # a failed email only: one queued or sending has a delivery under way, a sent one is done
         container().email_outbox.retry_email(email_id, visit.operator)
+    except NotFound:
+        raise  # no such email: the shell's 404 page
     except DomainError as refused:
         return visit.done(prospect_path(req.route_params["key"]), str(refused), refused=True)
-    return visit.done(prospect_path(req.route_params["key"]), f"Email {email_id} queued again.")
+    return visit.done(prospect_path(req.route_params["key"]), f"Email {email_id} queued again (it was failed).")
 
 
 @bp.function_name("console_prospect_replay")

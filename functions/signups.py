@@ -41,5 +41,6 @@ def signup_status(req: func.HttpRequest) -> func.HttpResponse:
         branding = c.settings.branding(form_channel(None))
         return html_response(not_found_page(reader_of(req, branding.store_time_zone), branding, here), 404)
     branding = c.settings.branding(view.channel_id)
+    # scripts: the page loads its own refresh script (a file from this host; never inline).
     return html_response(status_page(reader_of(req, branding.store_time_zone), branding, view, here,
-                                     auto_update=req.params.get("updates") != "off"))
+                                     auto_update=req.params.get("updates") != "off"), scripts=True)

@@ -304,8 +304,8 @@ def confirmation_page(reader: Reader, branding: Branding, view, status_url: str,
 
 
 def status_page(reader: Reader, branding: Branding, view, status_path: str, *, auto_update: bool = True) -> str:
-    """Where a request stands, in words with local dates. Until the request is decided it reloads itself (a meta
-    refresh: no script), unless the reader turned that off (``auto_update``): a page that changes by itself
+    """Where a request stands, in words with local dates. Until the request is decided it reloads itself (a small
+    script file, static/status-refresh.js), unless the reader turned that off (``auto_update``): a page that changes by itself
     can lose a screen reader's place, so the first thing after the status is the link that stops it (WCAG
     2.2.1, "turn off"), and the page without it links back to the updating one."""
     from shared.web.pages import render

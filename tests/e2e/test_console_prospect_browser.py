@@ -22,7 +22,7 @@ from tests.browser import axe_serious, browser, console_sign_in, describe, open_
 from tests.console_client import ConsoleClient
 from tests.contract.email_sinks import SmtpSink, free_port
 from tests.e2e.conftest import start_host, stop_host, wait_for
-from tests.services.flow import signup_body, take_all
+from tests.services.flow import DECISIONS_ONLY, signup_body, take_all
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
@@ -33,7 +33,7 @@ def clerks_day(tmp_path):
     host = start_host(tmp_path / "data", {
         "AzureWebJobs__propagate_sales_outcome__Disabled": "true",
         "EMAIL_TRANSPORT": "smtp", "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp_port), "SMTP_STARTTLS": "false",
-        "EMAIL_MAX_ATTEMPTS": "1",
+        "EMAIL_MAX_ATTEMPTS": "1", **DECISIONS_ONLY,  # the approval's email is the one to fail
     })
     c = host.container()
     try:

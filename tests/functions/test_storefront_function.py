@@ -101,7 +101,8 @@ def test_the_status_page_is_html_for_a_browser_and_json_otherwise(app_container)
     page = get(signup_status, url, {"id": signup_id}, accept="text/html", **{"accept-language": "sv-SE,en;q=0.5"})
     body = page.get_body().decode()
     assert page.status_code == 200 and "Vi har tagit emot din ansökan" in body
-    assert '<meta http-equiv="refresh"' in body and "Reload Test" not in body
+    assert 'status-refresh.js' in body and "Reload Test" not in body
+    assert "script-src 'self'" in page.headers["Content-Security-Policy"]  # its refresh script, from a file
     answer = get(signup_status, url, {"id": signup_id}, accept="application/json")
     assert answer.mimetype == "application/json"
     missing = get(signup_status, "http://localhost:7071/api/signups/nope", {"id": "nope"}, accept="text/html")
