@@ -37,7 +37,10 @@ def test_the_project_builds_without_setuptools_deprecation_warnings(tmp_path):
         assert "License-Expression: MIT" in archive.read(metadata).decode("utf-8").splitlines()
         # The files the app reads at run time ship with it: templates of emails and pages, the docs script.
         assert {"shared/web/templates/api_docs.html", "shared/web/docs.js", "shared/web/templates/storefront/form.html",
-                "shared/web/locales/sv/LC_MESSAGES/messages.po", "shared/web/static/storefront.css"} <= set(archive.namelist())
+                "shared/web/locales/sv/LC_MESSAGES/messages.po", "shared/web/static/storefront.css",
+                "shared/web/templates/layout.html", "shared/web/templates/console/layout.html",
+                "shared/web/templates/portal/users.html", "shared/web/static/site.css",
+                "shared/web/static/status-refresh.js"} <= set(archive.namelist())
 
 
 def _make_run(port: str | None, environ: dict[str, str]) -> tuple[str, str]:
