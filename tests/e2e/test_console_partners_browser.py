@@ -12,11 +12,10 @@ import requests
 from shared.domain.partners import user_id_for
 from tests.browser import axe_serious, browser, console_sign_in, describe, open_page, screenshot  # noqa: F401
 from tests.console_client import ConsoleClient
-from tests.e2e.conftest import azure_backend, start_host, stop_host, wait_for
-from tests.services.flow import signup_body
+from tests.e2e.conftest import azure_backend, start_host, stop_host
+from tests.e2e.test_partners_through_host import KEY, approved_partner  # approved as the back office does
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
-KEY = "e2e-console-partners-key-0123"
 
 
 @pytest.fixture(params=["sqlite", "azure"])
@@ -27,18 +26,6 @@ def host(request, tmp_path, jwks):
     started.backend = request.param
     yield started
     stop_host(started)
-
-
-def approved_partner(http, host, n: int) -> str:
-    assert http.post(host.url("signups"), json=signup_body(n), timeout=30).status_code == 202
-    c = host.container()
-    number = wait_for(lambda: next((p.number for p in c.operator.prospects()
-                                    if p.request.contact.email.lower() == f"person{n}@example.com"), None),
-                      what="the prospect")
-    answer = http.post(host.url(f"backoffice/prospects/{number}/approve"), json={"operator": "alice"},
-                       headers={"x-functions-key": KEY}, timeout=30)
-    assert answer.status_code == 200, answer.text
-    return answer.json()["hierarchy_id"]
 
 
 def order_check(http, host, jwks, hierarchy: str) -> requests.Response:
