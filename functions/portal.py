@@ -59,6 +59,18 @@ MAX_FORM_FIELDS = 20
 # The languages a partner user can get emails in (the email templates that ship); the storefront's i18n
 # will name them in each page's language.
 LANGUAGES = (("en", "English"), ("sv-SE", "Svenska"))
+
+
+def language_name(tag: str) -> str:
+    """A user's email language in its own words ("sv" and "sv-SE" both read Svenska), from CLDR via Babel; an
+    unknown tag as it is."""
+    from babel import Locale, UnknownLocaleError
+
+    try:
+        own = Locale.parse(tag, sep="-")
+    except (ValueError, TypeError, UnknownLocaleError):
+        return tag
+    return (own.get_language_name(own) or tag).capitalize()
 ROLES = ("User", "Admin")
 
 
@@ -302,12 +314,13 @@ def _home(visit: PortalVisit, status: int = 200, *, add_form: dict | None = None
     c = container()
     line = c.credit.line_for_member(visit.caller, visit.hierarchy.id)
     if not visit.is_admin:
-        return visit.page("profile.html", status, user=visit.user, line=line, money=_money, languages=dict(LANGUAGES))
+        return visit.page("profile.html", status, user=visit.user, line=line, money=_money,
+                          language_name=language_name)
     users = c.partner_users.list(visit.caller, visit.hierarchy.id, include_removed=True)
     order = {"Active": 0, "Pending": 1, "Removed": 2}
     users.sort(key=lambda u: (order.get(u.status.value, 3), u.last_name.lower(), u.first_name.lower()))
     return visit.page("users.html", status, users=users, line=line, money=_money, languages=LANGUAGES, roles=ROLES,
-                      language_names=dict(LANGUAGES), add_form=add_form or {"role": "User", "language": "en"},
+                      language_name=language_name, add_form=add_form or {"role": "User", "language": "en"},
                       errors=errors or {}, problem=problem)
 
 
