@@ -21,16 +21,19 @@ from shared.queue_worker import poison_queue_name
 from tests.browser import axe_serious, browser, console_sign_in, describe, open_page, screenshot  # noqa: F401
 from tests.console_client import ConsoleClient
 from tests.contract.email_sinks import SmtpSink, free_port
-from tests.e2e.conftest import start_host, stop_host, wait_for
+from tests.e2e.conftest import azure_backend, start_host, stop_host, wait_for
 from tests.services.flow import DECISIONS_ONLY, signup_body, take_all
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
 
-@pytest.fixture
-def clerks_day(tmp_path):
+@pytest.fixture(params=["sqlite", "azure"])
+def clerks_day(request, tmp_path):
+    """The same day on the embedded default and on the Azure backend (Tables and Queues on Azurite)."""
     smtp_port = free_port()
+    backend = azure_backend(request.getfixturevalue("azurite")) if request.param == "azure" else {}
     host = start_host(tmp_path / "data", {
+        **backend,
         "AzureWebJobs__propagate_sales_outcome__Disabled": "true",
         "EMAIL_TRANSPORT": "smtp", "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp_port), "SMTP_STARTTLS": "false",
         "EMAIL_MAX_ATTEMPTS": "1", **DECISIONS_ONLY,  # the approval's email is the one to fail
