@@ -216,8 +216,7 @@ def _answer(handler, req: func.HttpRequest) -> func.HttpResponse:
         response.headers["WWW-Authenticate"] = error.challenge(REALM)
         return response
     except Forbidden as error:  # a blocked partner's refusal carries its code (partner_blocked) as members
-        members = error.problem_members() if hasattr(error, "problem_members") else None
-        return problem(403, "Forbidden", str(error), extensions=members)
+        return problem(403, "Forbidden", str(error), extensions=error.problem_members())
     except NotFound as error:
         return problem(404, "Not Found", str(error))
     except DomainError as error:  # the rules' own refusals: a duplicate, a decided prospect, the last Admin …

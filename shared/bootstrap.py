@@ -324,7 +324,7 @@ class Container:
     def operator(self):
         from shared.services.operator import OperatorService
 
-        return OperatorService(self.store, self.queue, self.settings.queue_names, self.clock, sales=self.sales)
+        return OperatorService(self.store, self.queue, self.settings.queue_names, self.clock)
 
     @cached_property
     def prospect_timeline(self):

@@ -15,7 +15,6 @@ from shared.bootstrap import Container
 from shared.config import Settings
 from shared.domain.errors import DomainError, MalformedBody, NotConfigured
 from shared.domain.validation import validated
-from shared.domain.model import EmailRecord, EmailStatus, ProspectStatus
 from shared.domain.partners import user_id_for
 from shared.domain.sales import B2B_LEADS_VIEW, LEAD_DISQUALIFY_REASONS, OPPORTUNITY_LOSS_REASONS, LeadState
 from shared.observability import configure_logging

@@ -78,6 +78,10 @@ class ConcurrencyConflict(Exception):
 class Forbidden(DomainError):
     """The caller is known and a member, but their role does not allow this (a User managing users)."""
 
+    def problem_members(self) -> dict | None:
+        """Members a problem+json answer adds beside the words (a refusal with a code a client acts on)."""
+        return None
+
 
 class Unauthenticated(DomainError):
     """The request does not prove who sends it: no bearer token, or one that does not verify.

@@ -10,7 +10,7 @@ from shared.domain.email_templates import load_template
 from shared.domain.errors import MalformedMessage
 from shared.domain.ids import derived_id
 from shared.domain.messages import DeliverEmail, parse_message
-from shared.domain.model import EmailRecord, EmailStatus, HistoryEntry, OutboxMessage
+from shared.domain.model import EmailRecord, EmailStatus, OutboxMessage
 from shared.ports import Clock, EmailTransport, OutgoingEmail, Queue, Store, UnitOfWork
 
 log = logging.getLogger("b2b.email")

@@ -13,7 +13,7 @@ from pydantic import BaseModel, PlainValidator
 from typing import Annotated
 
 from shared.domain.audit import AuditAction, AuditEntry
-from shared.domain.errors import DomainError, NotFound
+from shared.domain.errors import NotFound
 from shared.domain.masking import body_about, fingerprint, pretty_body
 from shared.domain.model import (
     CustomerHierarchy,
@@ -32,7 +32,7 @@ from shared.domain.sales import (
     OpportunityState,
 )
 from shared.domain.validation import OperatorName, plain_text, validated
-from shared.ports import Clock, Queue, ReceivedMessage, SalesGateway, Store, UnitOfWork
+from shared.ports import Clock, Queue, ReceivedMessage, Store, UnitOfWork
 from shared.queue_worker import POISON_SUFFIX, poison_queue_name
 
 log = logging.getLogger("b2b.operator")
@@ -197,12 +197,10 @@ def record_audit(store: Store, clock: Clock, operator: str, action: AuditAction,
 
 
 class OperatorService:
-    def __init__(self, store: Store, queue: Queue, queue_names: tuple[str, ...], clock: Clock,
-                 sales: SalesGateway | None = None):
+    def __init__(self, store: Store, queue: Queue, queue_names: tuple[str, ...], clock: Clock):
         self._store = store
         self._queue = queue
         self._queue_names = queue_names
-        self._sales = sales
         self._clock = clock
 
     def prospects(self, status: ProspectStatus | None = None, limit: int = 1000,

@@ -5,7 +5,6 @@ request, follows the status link and watches it reach the sales team. Hostile in
 """
 from __future__ import annotations
 
-import re
 import uuid
 
 import pytest

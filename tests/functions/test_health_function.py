@@ -15,7 +15,6 @@ from functions._runtime import reset_container
 from functions.health import health
 from functions.signups import signup_intake
 from shared.services.health import check_health
-from tests.functions.conftest import container_with
 from tests.services.flow import signup_body
 
 
