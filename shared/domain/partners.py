@@ -241,6 +241,7 @@ class CreditLine(_Entity):
 
 class ReservationStatus(str, Enum):
     HELD = "held"
+    CAPTURED = "captured"  # invoiced: the final amount moved from the hold to the partner's unpaid balance
     RELEASED = "released"
 
 
@@ -255,6 +256,18 @@ class Reservation(_Entity):
     status: ReservationStatus = ReservationStatus.HELD
     created_at: datetime
     released_at: datetime | None = None
+    captured_amount: Decimal | None = None  # the invoiced amount (≤ amount), once captured
+    captured_at: datetime | None = None
+
+    @property
+    def committed(self) -> Decimal:
+        """What this order spends of its buyer's budget: the hold while held, the invoiced amount once captured,
+        nothing once released. Limits per period add these up."""
+        if self.status is ReservationStatus.HELD:
+            return self.amount
+        if self.status is ReservationStatus.CAPTURED:
+            return self.captured_amount if self.captured_amount is not None else self.amount
+        return Decimal(0)
 
 
 def order_refusals(user: PartnerUser, line: CreditLine | None, amount: Decimal, currency: str) -> list[tuple[str, str]]:
