@@ -236,6 +236,12 @@ class Container:
         return Credit(self.store, self.clock)
 
     @cached_property
+    def ledger(self):
+        from shared.services.ledger import CreditLedger
+
+        return CreditLedger(self.store, self.clock)
+
+    @cached_property
     def partner_admin(self):
         from shared.services.partner_admin import PartnerAdmin
 

@@ -26,6 +26,7 @@ from shared.domain.model import (
     SignupRecord,
     SignupStatus,
 )
+from shared.domain.ledger import LedgerEntry
 from shared.domain.partners import CreditLine, PartnerUser, Reservation
 from shared.domain.prospect_directory import ATTENTION, Position, ProspectFilter, ProspectSummary, search_keys
 from shared.ports import EmailQuery
@@ -104,6 +105,12 @@ CREATE UNIQUE INDEX IF NOT EXISTS partner_users_sign_in ON partner_users (
 CREATE TABLE IF NOT EXISTS credit_lines (hierarchy_id TEXT PRIMARY KEY, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS order_reservations (
     hierarchy_id TEXT NOT NULL, order_id TEXT NOT NULL, data TEXT NOT NULL, PRIMARY KEY (hierarchy_id, order_id));
+-- The credit ledger: a partner's entries by number, newest first through the primary key.
+CREATE TABLE IF NOT EXISTS credit_ledger (
+    hierarchy_id TEXT NOT NULL, seq INTEGER NOT NULL, data TEXT NOT NULL, PRIMARY KEY (hierarchy_id, seq)) WITHOUT ROWID;
+-- A payment is recorded once per partner and payment id (the database refuses a second, whoever races).
+CREATE UNIQUE INDEX IF NOT EXISTS credit_ledger_payment ON credit_ledger (hierarchy_id, json_extract(data, '$.payment_id'))
+    WHERE json_extract(data, '$.payment_id') IS NOT NULL;
 -- Order ids were one pool across partners (the table "reservations", keyed by the order id alone); they are
 -- the partner's own now. A database from before moves its rows over once, in one transaction (so that two
 -- processes opening it at once cannot both copy), and drops the old table.
@@ -365,6 +372,18 @@ class SqliteUnitOfWork:
             "ON CONFLICT (hierarchy_id, order_id) DO UPDATE SET data = excluded.data",
             (reservation.hierarchy_id, reservation.order_id, reservation.model_dump_json()),
         )
+
+    def add_ledger_entry(self, entry: LedgerEntry) -> None:
+        self._insert("INSERT INTO credit_ledger (hierarchy_id, seq, data) VALUES (?, ?, ?)",
+                     (entry.hierarchy_id, entry.seq, entry.model_dump_json()))
+
+    def get_payment(self, hierarchy_id: str, payment_id: str) -> LedgerEntry | None:
+        return self._one(LedgerEntry, "SELECT data FROM credit_ledger WHERE hierarchy_id = ? "
+                         "AND json_extract(data, '$.payment_id') = ?", (hierarchy_id, payment_id))
+
+    def ledger_page(self, hierarchy_id: str, before: int | None, limit: int) -> list[LedgerEntry]:
+        return self._many(LedgerEntry, "SELECT data FROM credit_ledger WHERE hierarchy_id = ? AND seq < ? "
+                          "ORDER BY seq DESC LIMIT ?", (hierarchy_id, before if before is not None else 2**62, limit))
 
     def number_for(self, sequence: str, owner: str) -> int:
         # Gap-free because the claim commits or rolls back with the unit of work.
