@@ -32,6 +32,7 @@ class MovementKind(str, Enum):
     PAYMENT = "payment"  # money received: the balance goes down
     LIMIT = "limit"  # the back office set the limit (or the currency of a line without movements)
     ALLOW_EXCEEDING = "allow_exceeding"  # the back office let the line go over its limit, or stopped it
+    OPENING = "opening"  # a line from before the ledger: what it held and owed then, as its first entry
 
 
 class LedgerEntry(BaseModel):
@@ -112,6 +113,22 @@ def moved(line: CreditLine, movement: Movement, at: datetime) -> tuple[CreditLin
         balance_change=movement.balance_change, order_id=movement.order_id, payment_id=movement.payment_id,
         note=movement.note, limit_after=after.limit, reserved_after=after.reserved, balance_after=after.balance,
         available_after=after.available, allow_exceeding_after=after.allow_exceeding)
+    return after, entry
+
+
+def opened(line: CreditLine, at: datetime) -> tuple[CreditLine, LedgerEntry] | None:
+    """A line kept from before the ledger existed (no entry yet, but amounts held or owed): the line numbered
+    and its opening entry, whose changes are those amounts, so that its ledger adds up from the start. None for
+    a line whose ledger has begun, or that holds and owes nothing."""
+    if line.movements or not (line.reserved or line.balance):
+        return None
+    after = line.model_copy(update={"movements": 1, "money_moved": True})
+    entry = LedgerEntry(
+        hierarchy_id=line.hierarchy_id, seq=1, at=at, kind=MovementKind.OPENING, by=SYSTEM, currency=line.currency,
+        amount=in_minor_units(abs(line.reserved) + abs(line.balance), line.currency),
+        reserved_change=line.reserved, balance_change=line.balance, limit_after=line.limit,
+        reserved_after=line.reserved, balance_after=line.balance, available_after=line.available,
+        allow_exceeding_after=line.allow_exceeding)
     return after, entry
 
 

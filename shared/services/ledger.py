@@ -28,6 +28,7 @@ from shared.domain.ledger import (
     Movement,
     MovementKind,
     moved,
+    opened,
     operator_actor,
     user_actor,
 )
@@ -57,6 +58,10 @@ def record(uow: UnitOfWork, line: CreditLine, movement: Movement, at: datetime) 
 
 
 def recorded(uow: UnitOfWork, line: CreditLine, movement: Movement, at: datetime) -> tuple[CreditLine, LedgerEntry]:
+    opening = opened(line, at)
+    if opening is not None:  # the line's first movement since the ledger began: its figures go first
+        line, first = opening
+        uow.add_ledger_entry(first)
     after, entry = moved(line, movement, at)
     uow.save_credit_line(after)
     uow.add_ledger_entry(entry)

@@ -250,3 +250,23 @@ def test_only_the_partners_admin_reads_its_ledger(container, partner):
         container.ledger.page_for_member(other_admin, hierarchy)
     with pytest.raises(NotFound):  # its own partner without a credit line
         container.ledger.page_for_member(other_admin, other)
+
+
+def test_a_line_from_before_the_ledger_opens_it_with_what_it_held(container, clock):
+    """A line kept from before the ledger existed (amounts held, no entries): its first movement is preceded by
+    an opening entry, so the ledger still adds up to the line."""
+    from shared.domain.partners import CreditLine
+
+    hierarchy, admin = approved_partner(container, 2)
+    with container.store.unit_of_work() as uow:  # as an older version left it: 70.00 held, no ledger
+        uow.save_credit_line(CreditLine(hierarchy_id=hierarchy, limit=Decimal("1000.00"), currency="EUR",
+                                        reserved=Decimal("70.00"), updated_at=clock.now()))
+    container.credit.reserve(admin, "SO-1", held(hierarchy, admin, "30.00"))
+    entries = ledger(container, hierarchy)
+    assert [(e.seq, e.kind.value) for e in entries] == [(1, "opening"), (2, "reserve")]
+    assert entries[0].by == "system"
+    assert (entries[0].reserved_change, entries[0].reserved_after, entries[0].available_after) == (
+        Decimal("70.00"), Decimal("70.00"), Decimal("930.00"))
+    line = container.credit.line(hierarchy)
+    assert line.reserved == Decimal("100.00") and line.movements == 2
+    assert sum(e.reserved_change for e in entries) == line.reserved
