@@ -1,8 +1,8 @@
-"""The console's "Credit ledger" section in a real browser on the local host: a partner's order reserved and
-captured through the API shows in the ledger; the clerk records a payment (the same id again records
-nothing), allows the line to exceed its limit (only once ticked that orders may then go over it), downloads
-the CSV and pages back. A Viewer sees the ledger without the forms. axe-core finds nothing serious; the page
-is looked at on a phone too."""
+"""The console's "Credit ledger" section in a real browser on the local host (SQLite, and the Azure backend on
+Azurite): a partner's order reserved and captured through the API shows in the ledger; the clerk records a
+payment (the same id again records nothing), allows the line to exceed its limit (only once ticked that orders
+may then go over it), downloads the CSV and pages back. A Viewer sees the ledger without the forms. axe-core
+finds nothing serious; the page is looked at on a phone too."""
 from __future__ import annotations
 
 import csv
@@ -14,15 +14,18 @@ import requests
 from shared.domain.partners import user_id_for
 from tests.browser import PHONE, axe_serious, browser, console_sign_in, describe, open_page, screenshot  # noqa: F401
 from tests.console_client import ConsoleClient
-from tests.e2e.conftest import start_host, stop_host
+from tests.e2e.conftest import azure_backend, start_host, stop_host
 from tests.e2e.test_partners_through_host import KEY, approved_partner
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
 
-@pytest.fixture
-def host(tmp_path, jwks):
-    started = start_host(tmp_path / "data", {**jwks.settings_env(), "SALES_MODE": "none", "DEVHOST_FUNCTION_KEY": KEY})
+@pytest.fixture(params=["sqlite", "azure"])
+def host(request, tmp_path, jwks):
+    extra = azure_backend(request.getfixturevalue("azurite")) if request.param == "azure" else {}
+    started = start_host(tmp_path / "data", {**extra, **jwks.settings_env(), "SALES_MODE": "none",
+                                             "DEVHOST_FUNCTION_KEY": KEY})
+    started.backend = request.param
     yield started
     stop_host(started)
 
@@ -79,7 +82,7 @@ def test_a_clerk_reads_the_ledger_records_a_payment_and_allows_exceeding(host, b
         assert "allowed" in page.locator("dl.facts").last.inner_text()
         assert page.get_by_role("button", name="Stop allowing it").count() == 1
         assert axe_serious(page) == [], describe(axe_serious(page))
-        screenshot(page, "console-ledger")
+        screenshot(page, "console-ledger" if host.backend == "sqlite" else "console-ledger-azure")
 
         with page.expect_download() as download:
             page.get_by_role("link", name="Download CSV").click()
@@ -94,7 +97,7 @@ def test_a_clerk_reads_the_ledger_records_a_payment_and_allows_exceeding(host, b
         console_sign_in(small, host.base_url)
         small.goto(host.url(f"/console/partners/{hierarchy}#credit-ledger"))
         assert axe_serious(small) == [], describe(axe_serious(small))
-        screenshot(small, "console-ledger-phone")
+        screenshot(small, "console-ledger-phone" if host.backend == "sqlite" else "console-ledger-phone-azure")
     finally:
         phone.close()
 
