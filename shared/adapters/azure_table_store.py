@@ -990,6 +990,21 @@ class AzureTableStore:
     def settle_prospect_directory(self, limit: int) -> int:
         return ProspectDirectoryTable(self.table, self._claim_grace).settle(limit)
 
+    def count_in_window(self, key: str, window_start: datetime, window_end: datetime, limit: int) -> bool:
+        from shared.adapters import azure_rate_windows
+
+        return azure_rate_windows.count_in_window(self.table, key, window_start, window_end, limit)
+
+    def expire_rate_windows(self, before: datetime, limit: int) -> int:
+        from shared.adapters import azure_rate_windows
+
+        return azure_rate_windows.expire_rate_windows(self.table, before, limit)
+
+    def shared_secret(self, name: str) -> bytes:
+        from shared.adapters import azure_rate_windows
+
+        return azure_rate_windows.shared_secret(self.table, name)
+
     def close(self) -> None:
         self.table.close()
         self._service.close()

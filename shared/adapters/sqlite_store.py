@@ -10,6 +10,7 @@ from typing import Iterable, Iterator, TypeVar
 
 from pydantic import BaseModel
 
+from shared.adapters import sqlite_rate_windows as rate_windows
 from shared.adapters.sqlite_base import SqliteDatabase
 from shared.domain.audit import AuditEntry
 from shared.domain.errors import DuplicateRecord
@@ -116,6 +117,7 @@ COMMIT;
 
 _COUNT_NAMES = ", ".join(f"('{name}', 0)" for name in [*(status.value for status in ProspectStatus), ATTENTION])
 _SCHEMA = _SCHEMA.replace("%(count_names)s", _COUNT_NAMES)
+_SCHEMA += rate_windows.SCHEMA
 # A database from before the list had its indexes gets its search keys and counts once (upgrade_directory).
 _DIRECTORY_UPGRADE = "prospect-directory-1"
 
@@ -526,6 +528,15 @@ class SqliteStore:
     def unit_of_work(self, read_only: bool = False) -> Iterator[SqliteUnitOfWork]:
         with self.database.transaction(read_only=read_only) as connection:
             yield SqliteUnitOfWork(connection)
+
+    def count_in_window(self, key: str, window_start: datetime, window_end: datetime, limit: int) -> bool:
+        return rate_windows.count_in_window(self.database, key, window_start, window_end, limit)
+
+    def expire_rate_windows(self, before: datetime, limit: int) -> int:
+        return rate_windows.expire_rate_windows(self.database, before, limit)
+
+    def shared_secret(self, name: str) -> bytes:
+        return rate_windows.shared_secret(self.database, name)
 
     def close(self) -> None:
         self.database.close()
