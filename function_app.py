@@ -6,11 +6,12 @@ from functions import (
     console_partners, console_prospect, console_prospects, console_queues, console_shell, health, local_issuer,
     openapi, orders, partners, portal, prospect_list, queues, sales_events, signups, storefront,
 )
+from functions import intake_defenses
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 for blueprint in (signups.bp, storefront.bp, channel_sync.bp, queues.bp, back_office.bp, sales_events.bp,
                   partners.bp, orders.bp, openapi.bp, assets.bp, console_shell.bp, health.bp,
                   console_prospects.bp, prospect_list.bp, local_issuer.bp, portal.bp, back_office_partners.bp,
                   back_office_prospect.bp, console_partners.bp, console_prospect.bp, back_office_queues.bp,
-                  console_queues.bp):
+                  console_queues.bp, intake_defenses.bp):
     app.register_functions(blueprint)

@@ -19,6 +19,10 @@ from typing import Mapping
 # tabindex=-1 and autocomplete=off for a page whose stylesheet did not load.
 HONEYPOT_FIELD = "website"
 STAMP_FIELD = "form_stamp"
+# The field each provider's widget puts its token in (Turnstile, hCaptcha, reCAPTCHA), and the JSON API's
+# header for the same token.
+CAPTCHA_TOKEN_FIELDS = ("cf-turnstile-response", "h-captcha-response", "g-recaptcha-response")
+CAPTCHA_HEADER = "X-Captcha-Token"
 # A stamp older than this is refused as a replay. A day, not less: a person may open the form in the morning
 # and send it after lunch, or leave the tab open overnight; a refused stamp is answered as accepted and the
 # request is lost without a word, so the age must cover every honest pace. A bot gains nothing from a long
