@@ -76,11 +76,14 @@ class _Siteverify(BaseHTTPRequestHandler):
         self._send(200, json.dumps(body).encode(), "application/json")
 
     def _send(self, status: int, body: bytes, content_type: str) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # a slow answer's client gave up waiting, as it should
 
 
 def _failure(code: str) -> dict:

@@ -67,36 +67,42 @@ def stamp_problem(key: bytes, stamp: str | None, now: datetime, min_fill: timede
 # --- decoy ids -----------------------------------------------------------------------------------------------
 # A request taken for a bot's is answered like an accepted one, with a request id of its own: a version-4 UUID
 # like every real one (random-looking in all 122 bits), which carries, encrypted and signed with the intake's
-# key, the minute it was "received". The confirmation and status pages show such an id as a received request,
-# so following the answer tells a bot nothing; no real id verifies (62 bits of signature).
+# key, the moment it was "received" (to the millisecond, with sub-millisecond digits drawn from the signature,
+# as a real time has). The confirmation and status pages show such an id as a received request, so following
+# the answer tells a bot nothing; no real id verifies (62 bits of signature).
+# Layout: bytes 0-5 the time (ms) XOR a pad, bytes 6-7 a nonce (with the version nibble), bytes 8-15 the tag
+# (with the variant bits).
 
 def decoy_id(key: bytes, at: datetime) -> str:
-    minute = int(at.timestamp() // 60).to_bytes(4, "big")
-    nonce = bytearray(secrets.token_bytes(4))
-    nonce[2] = (nonce[2] & 0x0F) | 0x40  # the UUID's version nibble, inside the nonce so the MAC covers it
-    pad = _mac(key, b"decoy-time", bytes(nonce))[:4]
-    masked = bytes(a ^ b for a, b in zip(minute, pad))
-    return str(uuid.UUID(bytes=masked + bytes(nonce) + _decoy_tag(key, minute, bytes(nonce))))
+    millis = int(at.timestamp() * 1000).to_bytes(6, "big")
+    nonce = bytearray(secrets.token_bytes(2))
+    nonce[0] = (nonce[0] & 0x0F) | 0x40  # the UUID's version nibble, inside the nonce so the MAC covers it
+    masked = bytes(a ^ b for a, b in zip(millis, _decoy_pad(key, bytes(nonce))))
+    return str(uuid.UUID(bytes=masked + bytes(nonce) + _decoy_tag(key, millis, bytes(nonce))))
 
 
-def _decoy_tag(key: bytes, minute: bytes, nonce: bytes) -> bytes:
-    tag = bytearray(_mac(key, b"decoy-id", minute + nonce)[:8])
+def _decoy_pad(key: bytes, nonce: bytes) -> bytes:
+    return _mac(key, b"decoy-time", nonce)[:6]
+
+
+def _decoy_tag(key: bytes, millis: bytes, nonce: bytes) -> bytes:
+    tag = bytearray(_mac(key, b"decoy-id", millis + nonce)[:8])
     tag[0] = (tag[0] & 0x3F) | 0x80  # the UUID's variant bits
     return bytes(tag)
 
 
 def decoy_received_at(key: bytes, request_id: str) -> datetime | None:
-    """The minute a decoy id was handed out; None for any other id (a real one among them)."""
+    """The moment a decoy id was handed out; None for any other id (a real one among them)."""
     try:
         raw = uuid.UUID(request_id).bytes
     except (ValueError, AttributeError, TypeError):
         return None
-    masked, nonce, tag = raw[:4], raw[4:8], raw[8:]
-    pad = _mac(key, b"decoy-time", nonce)[:4]
-    minute = bytes(a ^ b for a, b in zip(masked, pad))
-    if not hmac.compare_digest(tag, _decoy_tag(key, minute, nonce)):
+    masked, nonce, tag = raw[:6], raw[6:8], raw[8:]
+    millis = bytes(a ^ b for a, b in zip(masked, _decoy_pad(key, nonce)))
+    if not hmac.compare_digest(tag, _decoy_tag(key, millis, nonce)):
         return None
-    return datetime.fromtimestamp(int.from_bytes(minute, "big") * 60, timezone.utc)
+    micros = int.from_bytes(millis, "big") * 1000 + int.from_bytes(tag[-2:], "big") % 1000
+    return datetime.fromtimestamp(0, timezone.utc) + timedelta(microseconds=micros)
 
 
 # --- the client -----------------------------------------------------------------------------------------------
@@ -122,9 +128,11 @@ def client_address(headers: Mapping[str, str], header: str, proxy_hops: int) -> 
         parsed = ipaddress.ip_address(address)
     except ValueError:
         return None
-    if isinstance(parsed, ipaddress.IPv6Address) and parsed.ipv4_mapped is None:
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:  # ::ffff:203.0.113.7 is that IPv4 client
+            return str(parsed.ipv4_mapped)
         return str(ipaddress.IPv6Network((parsed, 64), strict=False))
-    return str(parsed.ipv4_mapped or parsed)
+    return str(parsed)
 
 
 def _without_port(entry: str) -> str:
