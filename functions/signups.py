@@ -46,9 +46,7 @@ def _defended(req: func.HttpRequest, payload: object) -> func.HttpResponse | Non
     channel = form_channel(payload.get("channel_id") if isinstance(payload, dict) else None)
     address = guard.client_address(req.headers)
     try:
-        guard.limit_client(address, channel)
-        guard.check_captcha(req.headers.get(CAPTCHA_HEADER), address, channel)
-        guard.limit_domain(payload, channel)
+        guard.admit(address, req.headers.get(CAPTCHA_HEADER), payload, channel)
     except RateLimited as limited:
         response = problem(429, "Too Many Requests", str(limited), extensions={"code": "rate_limited"})
         response.headers["Retry-After"] = str(limited.retry_after)

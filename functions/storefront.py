@@ -97,9 +97,7 @@ def storefront_submit(req: func.HttpRequest) -> func.HttpResponse:
     defenses = _defenses(posted.stamp, reader)
     address = guard.client_address(req.headers)
     try:
-        guard.limit_client(address, channel)
-        guard.check_captcha(posted.captcha_token, address, channel)
-        guard.limit_domain(payload_from_form(fields), channel)
+        guard.admit(address, posted.captcha_token, payload_from_form(fields), channel)
     except RateLimited as limited:
         return html_response(try_later_page(reader, branding, channel, limited.retry_after), 429,
                              headers={"Retry-After": str(limited.retry_after)})

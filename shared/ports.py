@@ -187,6 +187,11 @@ class Store(Protocol):
         exactly ``limit`` get True. A window that started earlier is replaced by this one."""
         ...
 
+    def count_in_windows(self, windows: Sequence[tuple[str, datetime, datetime, int]]) -> list[bool]:
+        """Several ``count_in_window(key, window_start, window_end, limit)`` at once, answered in order: one
+        transaction where the store has them (SQLite), so a request's client and domain cost one write."""
+        ...
+
     def expire_rate_windows(self, before: datetime, limit: int) -> int:
         """Delete up to ``limit`` windows (``count_in_window``) that ended at or before ``before``; returns how
         many it deleted (fewer than ``limit``: none are left)."""

@@ -995,6 +995,12 @@ class AzureTableStore:
 
         return azure_rate_windows.count_in_window(self.table, key, window_start, window_end, limit)
 
+    def count_in_windows(self, windows) -> list[bool]:
+        """One after the other: each window is a partition of its own, and Tables has no transaction across them."""
+        from shared.adapters import azure_rate_windows
+
+        return [azure_rate_windows.count_in_window(self.table, *window) for window in windows]
+
     def expire_rate_windows(self, before: datetime, limit: int) -> int:
         from shared.adapters import azure_rate_windows
 

@@ -35,11 +35,10 @@ def _ms(at: datetime) -> int:
     return int(at.timestamp() * 1000)
 
 
-def count_in_window(database, key: str, window_start: datetime, window_end: datetime, limit: int) -> bool:
-    if limit <= 0:
-        return False
+def count_in_windows(database, windows) -> list[bool]:
     with database.transaction() as connection:
-        return connection.execute(_COUNT, (key, _ms(window_start), _ms(window_end), limit)).fetchone() is not None
+        return [limit > 0 and connection.execute(_COUNT, (key, _ms(start), _ms(end), limit)).fetchone() is not None
+                for key, start, end, limit in windows]
 
 
 def expire_rate_windows(database, before: datetime, limit: int) -> int:

@@ -530,7 +530,10 @@ class SqliteStore:
             yield SqliteUnitOfWork(connection)
 
     def count_in_window(self, key: str, window_start: datetime, window_end: datetime, limit: int) -> bool:
-        return rate_windows.count_in_window(self.database, key, window_start, window_end, limit)
+        return rate_windows.count_in_windows(self.database, [(key, window_start, window_end, limit)])[0]
+
+    def count_in_windows(self, windows) -> list[bool]:
+        return rate_windows.count_in_windows(self.database, windows)
 
     def expire_rate_windows(self, before: datetime, limit: int) -> int:
         return rate_windows.expire_rate_windows(self.database, before, limit)

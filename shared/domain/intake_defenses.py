@@ -101,7 +101,7 @@ def decoy_received_at(key: bytes, request_id: str) -> datetime | None:
     millis = bytes(a ^ b for a, b in zip(masked, _decoy_pad(key, nonce)))
     if not hmac.compare_digest(tag, _decoy_tag(key, millis, nonce)):
         return None
-    micros = int.from_bytes(millis, "big") * 1000 + int.from_bytes(tag[-2:], "big") % 1000
+    micros = int.from_bytes(millis, "big") * 1000 + 1 + int.from_bytes(tag[-2:], "big") % 999
     return datetime.fromtimestamp(0, timezone.utc) + timedelta(microseconds=micros)
 
 

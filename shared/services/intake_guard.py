@@ -136,25 +136,40 @@ class IntakeGuard:
     def client_address(self, headers: Mapping[str, str]) -> str | None:
         return defenses.client_address(headers, self._settings.client_ip_header, self._settings.client_ip_proxy_hops)
 
-    def limit_client(self, address: str | None, channel: str) -> None:
-        """RateLimited once the client has sent INTAKE_RATE_LIMIT_PER_MINUTE requests this minute. Requests
-        without an address (no such header: a misconfigured front end) share one window."""
-        self._count("client", address or "unknown", CLIENT_WINDOW, self._settings.client_limit_per_minute, channel)
-
-    def limit_domain(self, payload: object, channel: str) -> None:
-        domain = defenses.email_domain(payload)
-        if domain is not None:
-            self._count("domain", domain, DOMAIN_WINDOW, self._settings.domain_limit_per_hour, channel)
-
-    def _count(self, scope: str, value: str, length: timedelta, limit: int, channel: str) -> None:
-        if not limit:
+    def admit(self, address: str | None, captcha_token: str | None, payload: object, channel: str) -> None:
+        """Everything but the form's own checks, in order: the client's rate limit, the CAPTCHA, the email
+        domain's rate limit (RateLimited, CaptchaRefused, CaptchaUnavailable). The domain is counted only once
+        the CAPTCHA passed, so requests without one cannot use up a domain's hour; without a CAPTCHA both
+        windows are counted in one store transaction (the defenses' cost is mostly that write)."""
+        client = self._window("client", address or "unknown", CLIENT_WINDOW, self._settings.client_limit_per_minute)
+        domain_name = defenses.email_domain(payload)
+        domain = self._window("domain", domain_name, DOMAIN_WINDOW, self._settings.domain_limit_per_hour) \
+            if domain_name is not None else None
+        if self.captcha is None:
+            self._count([window for window in (client, domain) if window], channel)
             return
-        now = self._clock.now()
-        window = defenses.fixed_window(now, length)
-        if not self._store.count_in_window(defenses.hashed_key(self._key, scope, value), window.start, window.end,
-                                           limit):
+        self._count([client] if client else [], channel)
+        self.check_captcha(captcha_token, address, channel)
+        self._count([domain] if domain else [], channel)
+
+    def _window(self, scope: str, value: str, length: timedelta, limit: int):
+        """(scope, the store's key, the window now, limit), or None when that limit is off. Requests without an
+        address (no such header: a misconfigured front end) share one window."""
+        if not limit:
+            return None
+        return scope, defenses.hashed_key(self._key, scope, value), defenses.fixed_window(self._clock.now(), length), \
+            limit
+
+    def _count(self, windows: list, channel: str) -> None:
+        if not windows:
+            return
+        answers = self._store.count_in_windows([(key, window.start, window.end, limit)
+                                                for _scope, key, window, limit in windows])
+        refused = [(scope, window) for (scope, _key, window, _limit), counted in zip(windows, answers) if not counted]
+        if refused:
+            scope, window = max(refused, key=lambda item: item[1].end)  # the one that lasts longest says when
             log.info("intake_rate_limited", extra={"event": "intake_rate_limited", "scope": scope, "channel": channel})
-            raise RateLimited(scope, window.retry_after(now))
+            raise RateLimited(scope, window.retry_after(self._clock.now()))
 
     def check_captcha(self, token: str | None, address: str | None, channel: str) -> None:
         """Nothing when no CAPTCHA is configured or the provider vouches for ``token``; CaptchaRefused when

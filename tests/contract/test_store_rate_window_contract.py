@@ -52,3 +52,11 @@ def test_a_shared_secret_is_made_once_and_the_same_for_every_caller(store):
     assert len(set(made)) == 1 and len(made[0]) == 32
     assert store.shared_secret("intake-signing") == made[0]
     assert store.shared_secret("another") != made[0]
+
+
+def test_several_windows_at_once_count_as_one_by_one_would(store):
+    store.count_in_window("domain-x", START, START + MINUTE, 1)
+    assert store.count_in_windows([("client-y", START, START + MINUTE, 2), ("domain-x", START, START + MINUTE, 1),
+                                   ("client-y", START, START + MINUTE, 2)]) == [True, False, True]
+    assert store.count_in_windows([("client-y", START, START + MINUTE, 2)]) == [False]
+    assert store.count_in_windows([]) == []

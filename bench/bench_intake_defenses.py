@@ -1,0 +1,163 @@
+"""What the intake's defenses cost: intake requests/s through the local host with them off and on, same run.
+
+Two local hosts (each its own process and state folder) get the same valid JSON signups from the same
+keep-alive client (8 threads, one persistent connection each, as bench_intake.py measures):
+
+- `off`: INTAKE_RATE_LIMIT_PER_MINUTE=0 and INTAKE_DOMAIN_RATE_LIMIT_PER_HOUR=0, no CAPTCHA;
+- `on`: both limits on (set high enough that every request is counted and none refused, so the run measures
+  the counting, not refusals): each request reads the client's address from X-Forwarded-For, counts it in its
+  minute's window and its email domain in its hour's, in the store, before the intake keeps it.
+- `form off` / `form on`: the storefront form's post (303), without and with its checks: the signed stamp's
+  HMAC and the honeypot besides the two windows (INTAKE_MIN_FILL_SECONDS=0 so the bench's instant posts pass).
+
+Rounds alternate the order; the best round of each is compared. Prints requests/s with p50/p99 and the ratios
+on/off (target: the defenses cost at most 10 %, ratio >= 0.90). Checks that every request was accepted and
+makes no assertion on timings. A CAPTCHA is left out: its cost is the provider's round trip, not ours.
+
+    python bench/bench_intake_defenses.py [-n 2000] [--threads 8] [--rounds 3]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from urllib.parse import urlencode
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_intake import check, post_all, print_best, signup_bodies, start_local_host  # noqa: E402
+
+TARGET_RATIO = 0.90
+OFF = {"INTAKE_RATE_LIMIT_PER_MINUTE": "0", "INTAKE_DOMAIN_RATE_LIMIT_PER_HOUR": "0", "INTAKE_MIN_FILL_SECONDS": "0"}
+ON = {"INTAKE_RATE_LIMIT_PER_MINUTE": "1000000000", "INTAKE_DOMAIN_RATE_LIMIT_PER_HOUR": "1000000000",
+      "INTAKE_MIN_FILL_SECONDS": "0", "INTAKE_SIGNING_SECRET": "bench"}
+
+
+def form_bodies(n: int, tag: str, stamp: str) -> list[bytes]:
+    from signups import numbered_signup
+
+    bodies = []
+    for i in range(n):
+        signup = numbered_signup(i, tag)
+        company, contact = signup["company"], signup["contact"]
+        fields = {"company.name": company["name"], "company.phone": company["phone"],
+                  "company.address.street": company["address"]["street"], "company.address.city": company["address"]["city"],
+                  "company.address.zip_code": company["address"]["zip_code"],
+                  "company.address.country": company["address"]["country"],
+                  "contact.first_name": contact["first_name"], "contact.last_name": contact["last_name"],
+                  "contact.email": contact["email"], "contact.phone": contact["phone"], "channel_id": "b2b-web",
+                  "form_key": f"{tag}{i}", "form_stamp": stamp, "website": ""}
+        bodies.append(urlencode(fields).encode())
+    return bodies
+
+
+def post_forms(base_url: str, bodies: list[bytes], threads: int) -> dict:
+    """The form posts, keep-alive, one session per thread; each answered 303 (not followed)."""
+    import threading
+
+    import requests
+
+    local, sessions = threading.local(), []
+
+    def post(body: bytes) -> tuple[float, int]:
+        session = getattr(local, "session", None)
+        if session is None:
+            session = local.session = requests.Session()
+            sessions.append(session)
+        started = time.perf_counter()
+        response = session.post(f"{base_url}/api/signup", data=body, allow_redirects=False, timeout=60,
+                                headers={"Content-Type": "application/x-www-form-urlencoded"})
+        return time.perf_counter() - started, response.status_code
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        results = list(pool.map(post, bodies))
+    wall = time.perf_counter() - started
+    for session in sessions:
+        session.close()
+    latencies = sorted(r[0] for r in results)
+    statuses: dict[int, int] = {}
+    for _, status in results:
+        statuses[status] = statuses.get(status, 0) + 1
+    if statuses != {303: len(bodies)}:
+        raise SystemExit(f"form posts: expected {len(bodies)} x 303, got {statuses}")
+    pick = lambda q: latencies[min(len(latencies) - 1, max(0, round(q * len(latencies)) - 1))]  # noqa: E731
+    return {"wall": wall, "rps": len(bodies) / wall, "p50": pick(0.5), "p99": pick(0.99), "statuses": statuses,
+            "ids": []}
+
+
+def stamp_for(secret: str) -> str:
+    """A form stamp as the host signs it (INTAKE_SIGNING_SECRET), issued a minute ago."""
+    from datetime import datetime, timedelta, timezone
+
+    from shared.domain.intake_defenses import issue_stamp
+
+    return issue_stamp(secret.encode(), datetime.now(timezone.utc) - timedelta(minutes=1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-n", type=int, default=2000, help="signups per measured run (default 2000)")
+    parser.add_argument("--threads", type=int, default=8, help="client threads (default 8)")
+    parser.add_argument("--warmup", type=int, default=200, help="signups sent to each host first (default 200)")
+    parser.add_argument("--rounds", type=int, default=3, help="measured runs per host, alternating (default 3)")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="b2b-bench-defenses-") as folder:
+        folder_path = Path(folder)
+        hosts = {}
+        try:
+            for name, settings in (("off", OFF), ("on", ON)):
+                hosts[name] = start_local_host(folder_path / name, folder_path / f"{name}.log", settings)
+            stamp = stamp_for(ON["INTAKE_SIGNING_SECRET"])
+            # The host of `off` checks a stamp too (it always does); it gets one signed with its own key.
+            off_stamp = _stamp_of_store(folder_path / "off")
+            for name, host in hosts.items():
+                check(host, post_all(host.intake_url, signup_bodies(1, "first"), 1), 1, "first request")
+                check(host, post_all(host.intake_url, signup_bodies(args.warmup, "warm"), args.threads,
+                                     keep_alive=True), args.warmup, "warm-up")
+            runs = [("json", "off"), ("json", "on"), ("form", "off"), ("form", "on")]
+            results: dict[str, list[dict]] = {f"{kind} {name}": [] for kind, name in runs}
+            for round_number in range(args.rounds):
+                for kind, name in runs if round_number % 2 == 0 else runs[::-1]:
+                    host, tag = hosts[name], f"r{round_number}-{kind}-{name}-"
+                    if kind == "json":
+                        result = post_all(host.intake_url, signup_bodies(args.n, tag), args.threads, keep_alive=True)
+                        check(host, result, args.n, f"{kind} {name}")
+                    else:
+                        result = post_forms(host.base_url, form_bodies(args.n, tag, stamp if name == "on" else off_stamp),
+                                            args.threads)
+                    results[f"{kind} {name}"].append(result)
+        finally:
+            for host in hosts.values():
+                host.stop()
+
+    print(f"intake defenses: {args.n} signups x {args.rounds} rounds per host and route, {args.threads} keep-alive "
+          f"client threads (after {args.warmup} warm-up requests each)")
+    best = print_best(results)
+    for kind in ("json", "form"):
+        ratio = best[f"{kind} on"]["rps"] / best[f"{kind} off"]["rps"]
+        print(f"  {kind}: defenses on / off: {ratio:.2f}x (target >= {TARGET_RATIO:.2f}x: they cost "
+              f"{max(0.0, 1 - ratio) * 100:.1f} %)")
+
+
+def _stamp_of_store(data_dir: Path) -> str:
+    """A stamp the `off` host accepts: signed with the key its store keeps (it has no INTAKE_SIGNING_SECRET)."""
+    from datetime import datetime, timedelta, timezone
+
+    from shared.adapters.sqlite_store import SqliteStore
+    from shared.domain.intake_defenses import issue_stamp
+    from shared.services.intake_guard import SIGNING_SECRET_NAME
+
+    store = SqliteStore(data_dir / "state.sqlite3")
+    try:
+        return issue_stamp(store.shared_secret(SIGNING_SECRET_NAME), datetime.now(timezone.utc) - timedelta(minutes=1))
+    finally:
+        store.close()
+
+
+if __name__ == "__main__":
+    main()
