@@ -188,8 +188,8 @@ class Store(Protocol):
         ...
 
     def count_in_windows(self, windows: Sequence[tuple[str, datetime, datetime, int]]) -> list[bool]:
-        """Several ``count_in_window(key, window_start, window_end, limit)`` at once, answered in order: one
-        transaction where the store has them (SQLite), so a request's client and domain cost one write."""
+        """Several ``count_in_window(key, window_start, window_end, limit)`` of distinct keys at once, answered
+        in order: one write where the store can (SQLite), so a request's client and domain cost one."""
         ...
 
     def expire_rate_windows(self, before: datetime, limit: int) -> int:

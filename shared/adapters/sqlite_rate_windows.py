@@ -1,33 +1,37 @@
 """The intake's rate-limit windows and shared secrets on SQLite (``Store.count_in_window``,
-``expire_rate_windows``, ``shared_secret``): kept apart from the store's main module, which they share a
-file and write lock with."""
+``expire_rate_windows``, ``shared_secret``), in a database file of their own beside the store's (its own
+write lock: counting never queues behind a signup's commit)."""
 from __future__ import annotations
 
 import secrets
 from datetime import datetime
 
 SCHEMA = """
--- One row per key (a hashed client address or email domain): the window it is counting and how many requests
--- it counted. A new window replaces the row, so a key has one row; rows of keys that went quiet are deleted
--- by expire_rate_windows once their window ended.
+-- One row per key (a hashed client address or email domain): the window it is counting, how many requests
+-- it counted and its limit. A new window replaces the row, so a key has one row; rows of keys that went quiet
+-- are deleted by expire_rate_windows once their window ended.
 CREATE TABLE IF NOT EXISTS rate_windows (
-    key TEXT PRIMARY KEY, window_start INTEGER NOT NULL, window_end INTEGER NOT NULL, n INTEGER NOT NULL);
+    key TEXT PRIMARY KEY, window_start INTEGER NOT NULL, window_end INTEGER NOT NULL, n INTEGER NOT NULL,
+    lim INTEGER NOT NULL) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS rate_windows_end ON rate_windows (window_end);
 CREATE TABLE IF NOT EXISTS shared_secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL);
 """
 
 # Counted when the window is newer than the row's (a fresh count) or the row's has room; an older window
-# (an instance whose clock is behind) counts in the row's newer one. When neither holds, the upsert does
-# nothing and RETURNING gives no row: over the limit, nothing written.
+# (an instance whose clock is behind) counts in the row's newer one. When neither holds, the upsert leaves
+# that row alone and RETURNING does not name it: over the limit, nothing written. One statement for all of a
+# request's windows: SQLite makes it atomic by itself, so it needs no transaction around it (the defenses'
+# cost per request is mostly this write).
 _COUNT = """
-INSERT INTO rate_windows (key, window_start, window_end, n) VALUES (?, ?, ?, 1)
+INSERT INTO rate_windows (key, window_start, window_end, n, lim) VALUES {rows}
 ON CONFLICT (key) DO UPDATE SET
     n = CASE WHEN excluded.window_start > rate_windows.window_start THEN 1 ELSE rate_windows.n + 1 END,
     window_end = CASE WHEN excluded.window_start > rate_windows.window_start
                       THEN excluded.window_end ELSE rate_windows.window_end END,
-    window_start = max(excluded.window_start, rate_windows.window_start)
-WHERE excluded.window_start > rate_windows.window_start OR rate_windows.n < ?
-RETURNING n
+    window_start = max(excluded.window_start, rate_windows.window_start),
+    lim = excluded.lim
+WHERE excluded.window_start > rate_windows.window_start OR rate_windows.n < excluded.lim
+RETURNING key
 """
 
 
@@ -36,9 +40,12 @@ def _ms(at: datetime) -> int:
 
 
 def count_in_windows(database, windows) -> list[bool]:
-    with database.transaction() as connection:
-        return [limit > 0 and connection.execute(_COUNT, (key, _ms(start), _ms(end), limit)).fetchone() is not None
-                for key, start, end, limit in windows]
+    counted = [(key, _ms(start), _ms(end), 1, limit) for key, start, end, limit in windows if limit > 0]
+    if not counted:
+        return [False] * len(windows)
+    sql = _COUNT.format(rows=", ".join(["(?, ?, ?, ?, ?)"] * len(counted)))
+    answered = {row[0] for row in database.write_statement(sql, tuple(value for row in counted for value in row))}
+    return [limit > 0 and key in answered for key, _start, _end, limit in windows]
 
 
 def expire_rate_windows(database, before: datetime, limit: int) -> int:

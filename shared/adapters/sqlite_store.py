@@ -117,7 +117,6 @@ COMMIT;
 
 _COUNT_NAMES = ", ".join(f"('{name}', 0)" for name in [*(status.value for status in ProspectStatus), ATTENTION])
 _SCHEMA = _SCHEMA.replace("%(count_names)s", _COUNT_NAMES)
-_SCHEMA += rate_windows.SCHEMA
 # A database from before the list had its indexes gets its search keys and counts once (upgrade_directory).
 _DIRECTORY_UPGRADE = "prospect-directory-1"
 
@@ -517,6 +516,10 @@ def upgrade_directory(db: sqlite3.Connection) -> None:
 class SqliteStore:
     def __init__(self, path: Path | str):
         self.database = SqliteDatabase(path, _SCHEMA)
+        # The intake's rate-limit windows in a file of their own beside the store's: its own write lock, so
+        # counting a request never waits for another request's signup to commit (nor delays one).
+        path = Path(path)
+        self._windows = SqliteDatabase(path.with_name(f"{path.stem}-windows{path.suffix}"), rate_windows.SCHEMA)
         with self.database.transaction() as connection:
             upgrade_directory(connection)
 
@@ -530,16 +533,17 @@ class SqliteStore:
             yield SqliteUnitOfWork(connection)
 
     def count_in_window(self, key: str, window_start: datetime, window_end: datetime, limit: int) -> bool:
-        return rate_windows.count_in_windows(self.database, [(key, window_start, window_end, limit)])[0]
+        return rate_windows.count_in_windows(self._windows, [(key, window_start, window_end, limit)])[0]
 
     def count_in_windows(self, windows) -> list[bool]:
-        return rate_windows.count_in_windows(self.database, windows)
+        return rate_windows.count_in_windows(self._windows, windows)
 
     def expire_rate_windows(self, before: datetime, limit: int) -> int:
-        return rate_windows.expire_rate_windows(self.database, before, limit)
+        return rate_windows.expire_rate_windows(self._windows, before, limit)
 
     def shared_secret(self, name: str) -> bytes:
-        return rate_windows.shared_secret(self.database, name)
+        return rate_windows.shared_secret(self._windows, name)
 
     def close(self) -> None:
         self.database.close()
+        self._windows.close()

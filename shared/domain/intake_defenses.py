@@ -4,6 +4,7 @@ ids, the client's address from a trusted header, and rate-limit windows. No I/O 
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import ipaddress
@@ -122,8 +123,14 @@ def client_address(headers: Mapping[str, str], header: str, proxy_hops: int) -> 
     if not entries:
         return None
     hop = max(proxy_hops, 1)
-    chosen = entries[-hop] if len(entries) >= hop else entries[0]
-    address = _without_port(chosen)
+    return _client_of(entries[-hop] if len(entries) >= hop else entries[0])
+
+
+@functools.lru_cache(maxsize=4096)
+def _client_of(entry: str) -> str | None:
+    """The client an address entry names (cached: a client sends many requests, and parsing is the costly
+    part of reading it)."""
+    address = _without_port(entry)
     try:
         parsed = ipaddress.ip_address(address)
     except ValueError:
@@ -154,6 +161,7 @@ def email_domain(payload: object) -> str | None:
     return domain or None
 
 
+@functools.lru_cache(maxsize=4096)
 def hashed_key(key: bytes, kind: str, value: str) -> str:
     """A rate-limit key as the store keeps it: keyed with the intake's secret, so an IPv4 address (only 2³²
     of them) cannot be recovered from the store by hashing every address."""

@@ -56,7 +56,16 @@ def test_a_shared_secret_is_made_once_and_the_same_for_every_caller(store):
 
 def test_several_windows_at_once_count_as_one_by_one_would(store):
     store.count_in_window("domain-x", START, START + MINUTE, 1)
-    assert store.count_in_windows([("client-y", START, START + MINUTE, 2), ("domain-x", START, START + MINUTE, 1),
-                                   ("client-y", START, START + MINUTE, 2)]) == [True, False, True]
-    assert store.count_in_windows([("client-y", START, START + MINUTE, 2)]) == [False]
+    both = [("client-y", START, START + MINUTE, 2), ("domain-x", START, START + MINUTE, 1)]
+    assert store.count_in_windows(both) == [True, False]
+    assert store.count_in_windows(both) == [True, False]
+    assert store.count_in_windows(both) == [False, False]
+    assert store.count_in_windows([("client-z", START, START + MINUTE, 0), ("domain-w", START, START + MINUTE, 1)]) \
+        == [False, True]  # a limit of 0 counts nothing
     assert store.count_in_windows([]) == []
+
+
+def test_concurrent_batches_count_each_window_exactly(store):
+    batch = [("client-q", START, START + MINUTE, 5), ("domain-q", START, START + MINUTE, 7)]
+    answers = run_in_threads([lambda: store.count_in_windows(batch)] * 12)
+    assert [a[0] for a in answers].count(True) == 5 and [a[1] for a in answers].count(True) == 7
