@@ -231,7 +231,8 @@ def post_all(url: str, bodies: list[bytes], threads: int, headers: dict[str, str
             session = local.session = requests.Session()
             sessions.append(session)
         started = time.perf_counter()
-        response = session.post(url, data=body, headers=headers, timeout=60)
+        # Not following redirects: a form post's 303 is its answer (bench_intake_defenses.py posts the form).
+        response = session.post(url, data=body, headers=headers, timeout=60, allow_redirects=False)
         elapsed = time.perf_counter() - started
         signup_id = response.json().get("id") if response.status_code == 202 else None
         return elapsed, response.status_code, signup_id

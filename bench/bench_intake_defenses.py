@@ -23,8 +23,6 @@ import argparse
 import os
 import sys
 import tempfile
-import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -33,7 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_intake import check, post_all, print_best, signup_bodies, start_local_host  # noqa: E402
 
 TARGET_RATIO = 0.90
-OFF = {"INTAKE_RATE_LIMIT_PER_MINUTE": "0", "INTAKE_DOMAIN_RATE_LIMIT_PER_HOUR": "0", "INTAKE_MIN_FILL_SECONDS": "0"}
+# Both hosts sign form stamps with the same key, so one stamp serves both (the form's stamp is always checked).
+OFF = {"INTAKE_RATE_LIMIT_PER_MINUTE": "0", "INTAKE_DOMAIN_RATE_LIMIT_PER_HOUR": "0", "INTAKE_MIN_FILL_SECONDS": "0",
+       "INTAKE_SIGNING_SECRET": "bench"}
 ON = {"INTAKE_RATE_LIMIT_PER_MINUTE": "1000000000", "INTAKE_DOMAIN_RATE_LIMIT_PER_HOUR": "1000000000",
       "INTAKE_MIN_FILL_SECONDS": "0", "INTAKE_SIGNING_SECRET": "bench"}
 
@@ -54,41 +54,6 @@ def form_bodies(n: int, tag: str, stamp: str) -> list[bytes]:
                   "form_key": f"{tag}{i}", "form_stamp": stamp, "website": ""}
         bodies.append(urlencode(fields).encode())
     return bodies
-
-
-def post_forms(base_url: str, bodies: list[bytes], threads: int) -> dict:
-    """The form posts, keep-alive, one session per thread; each answered 303 (not followed)."""
-    import threading
-
-    import requests
-
-    local, sessions = threading.local(), []
-
-    def post(body: bytes) -> tuple[float, int]:
-        session = getattr(local, "session", None)
-        if session is None:
-            session = local.session = requests.Session()
-            sessions.append(session)
-        started = time.perf_counter()
-        response = session.post(f"{base_url}/api/signup", data=body, allow_redirects=False, timeout=60,
-                                headers={"Content-Type": "application/x-www-form-urlencoded"})
-        return time.perf_counter() - started, response.status_code
-
-    started = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        results = list(pool.map(post, bodies))
-    wall = time.perf_counter() - started
-    for session in sessions:
-        session.close()
-    latencies = sorted(r[0] for r in results)
-    statuses: dict[int, int] = {}
-    for _, status in results:
-        statuses[status] = statuses.get(status, 0) + 1
-    if statuses != {303: len(bodies)}:
-        raise SystemExit(f"form posts: expected {len(bodies)} x 303, got {statuses}")
-    pick = lambda q: latencies[min(len(latencies) - 1, max(0, round(q * len(latencies)) - 1))]  # noqa: E731
-    return {"wall": wall, "rps": len(bodies) / wall, "p50": pick(0.5), "p99": pick(0.99), "statuses": statuses,
-            "ids": []}
 
 
 def cpu_seconds(pid: int) -> float:
@@ -121,8 +86,6 @@ def main() -> None:
             for name, settings in (("off", OFF), ("on", ON)):
                 hosts[name] = start_local_host(folder_path / name, folder_path / f"{name}.log", settings)
             stamp = stamp_for(ON["INTAKE_SIGNING_SECRET"])
-            # The host of `off` checks a stamp too (it always does); it gets one signed with its own key.
-            off_stamp = _stamp_of_store(folder_path / "off")
             for name, host in hosts.items():
                 check(host, post_all(host.intake_url, signup_bodies(1, "first"), 1), 1, "first request")
                 check(host, post_all(host.intake_url, signup_bodies(args.warmup, "warm"), args.threads,
@@ -133,13 +96,16 @@ def main() -> None:
                 for kind, name in runs if round_number % 2 == 0 else runs[::-1]:
                     host, tag = hosts[name], f"r{round_number}-{kind}-{name}-"
                     bodies = signup_bodies(args.n, tag) if kind == "json" else \
-                        form_bodies(args.n, tag, stamp if name == "on" else off_stamp)
+                        form_bodies(args.n, tag, stamp)
                     cpu_before = cpu_seconds(host.process.pid)
                     if kind == "json":
                         result = post_all(host.intake_url, bodies, args.threads, keep_alive=True)
                         check(host, result, args.n, f"{kind} {name}")
                     else:
-                        result = post_forms(host.base_url, bodies, args.threads)
+                        result = post_all(f"{host.base_url}/api/signup", bodies, args.threads, keep_alive=True,
+                                          headers={"Content-Type": "application/x-www-form-urlencoded"})
+                        if result["statuses"] != {303: args.n}:
+                            raise SystemExit(f"form posts: expected {args.n} x 303, got {result['statuses']}")
                     result["cpu_per_request"] = (cpu_seconds(host.process.pid) - cpu_before) / args.n
                     results[f"{kind} {name}"].append(result)
         finally:
@@ -163,21 +129,6 @@ def main() -> None:
         low = {name: values[len(values) // 2] * 1000 for name, values in cpu.items()}
         print(f"  {kind}: host CPU per request (median round): off {low['off']:.2f} ms, on {low['on']:.2f} ms: "
               f"throughput the CPU allows, on / off {low['off'] / low['on']:.2f}x")
-
-
-def _stamp_of_store(data_dir: Path) -> str:
-    """A stamp the `off` host accepts: signed with the key its store keeps (it has no INTAKE_SIGNING_SECRET)."""
-    from datetime import datetime, timedelta, timezone
-
-    from shared.adapters.sqlite_store import SqliteStore
-    from shared.domain.intake_defenses import issue_stamp
-    from shared.services.intake_guard import SIGNING_SECRET_NAME
-
-    store = SqliteStore(data_dir / "state.sqlite3")
-    try:
-        return issue_stamp(store.shared_secret(SIGNING_SECRET_NAME), datetime.now(timezone.utc) - timedelta(minutes=1))
-    finally:
-        store.close()
 
 
 if __name__ == "__main__":
