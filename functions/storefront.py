@@ -32,7 +32,6 @@ from shared.web.storefront import (
     received_path,
     theme_css,
     theme_version,
-    with_language,
 )
 
 bp = func.Blueprint()
