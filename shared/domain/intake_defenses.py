@@ -67,27 +67,29 @@ def stamp_problem(key: bytes, stamp: str | None, now: datetime, min_fill: timede
 
 # --- decoy ids -----------------------------------------------------------------------------------------------
 # A request taken for a bot's is answered like an accepted one, with a request id of its own: a version-4 UUID
-# like every real one (random-looking in all 122 bits), which carries, encrypted and signed with the intake's
-# key, the moment it was "received" (to the millisecond, with sub-millisecond digits drawn from the signature,
-# as a real time has). The confirmation and status pages show such an id as a received request, so following
-# the answer tells a bot nothing; no real id verifies (62 bits of signature).
-# Layout: bytes 0-5 the time (ms) XOR a pad, bytes 6-7 a nonce (with the version nibble), bytes 8-15 the tag
-# (with the variant bits).
+# like every real one (random-looking in all 122 bits, and as unlikely to repeat), which carries, encrypted and
+# signed with the intake's key, the moment it was "received" (to 10 ms, with the finer digits drawn from the
+# signature, as a real time has them). The confirmation and status pages show such an id as a received request,
+# so following the answer tells a bot nothing; no real id verifies (62 bits of signature).
+# Layout: bytes 0-4 the time (10 ms since 1970, good until 2318) XOR a pad, bytes 5-7 a nonce (20 random bits
+# and the version nibble), bytes 8-15 the tag (with the variant bits).
+_TICK_MICROSECONDS = 10_000
+
 
 def decoy_id(key: bytes, at: datetime) -> str:
-    millis = int(at.timestamp() * 1000).to_bytes(6, "big")
-    nonce = bytearray(secrets.token_bytes(2))
-    nonce[0] = (nonce[0] & 0x0F) | 0x40  # the UUID's version nibble, inside the nonce so the MAC covers it
-    masked = bytes(a ^ b for a, b in zip(millis, _decoy_pad(key, bytes(nonce))))
-    return str(uuid.UUID(bytes=masked + bytes(nonce) + _decoy_tag(key, millis, bytes(nonce))))
+    ticks = (int(at.timestamp() * 1_000_000) // _TICK_MICROSECONDS).to_bytes(5, "big")
+    nonce = bytearray(secrets.token_bytes(3))
+    nonce[1] = (nonce[1] & 0x0F) | 0x40  # byte 6 of the UUID: its version nibble, inside the nonce (MAC-covered)
+    masked = bytes(a ^ b for a, b in zip(ticks, _decoy_pad(key, bytes(nonce))))
+    return str(uuid.UUID(bytes=masked + bytes(nonce) + _decoy_tag(key, ticks, bytes(nonce))))
 
 
 def _decoy_pad(key: bytes, nonce: bytes) -> bytes:
-    return _mac(key, b"decoy-time", nonce)[:6]
+    return _mac(key, b"decoy-time", nonce)[:5]
 
 
-def _decoy_tag(key: bytes, millis: bytes, nonce: bytes) -> bytes:
-    tag = bytearray(_mac(key, b"decoy-id", millis + nonce)[:8])
+def _decoy_tag(key: bytes, ticks: bytes, nonce: bytes) -> bytes:
+    tag = bytearray(_mac(key, b"decoy-id", ticks + nonce)[:8])
     tag[0] = (tag[0] & 0x3F) | 0x80  # the UUID's variant bits
     return bytes(tag)
 
@@ -98,11 +100,12 @@ def decoy_received_at(key: bytes, request_id: str) -> datetime | None:
         raw = uuid.UUID(request_id).bytes
     except (ValueError, AttributeError, TypeError):
         return None
-    masked, nonce, tag = raw[:6], raw[6:8], raw[8:]
-    millis = bytes(a ^ b for a, b in zip(masked, _decoy_pad(key, nonce)))
-    if not hmac.compare_digest(tag, _decoy_tag(key, millis, nonce)):
+    masked, nonce, tag = raw[:5], raw[5:8], raw[8:]
+    ticks = bytes(a ^ b for a, b in zip(masked, _decoy_pad(key, nonce)))
+    if not hmac.compare_digest(tag, _decoy_tag(key, ticks, nonce)):
         return None
-    micros = int.from_bytes(millis, "big") * 1000 + 1 + int.from_bytes(tag[-2:], "big") % 999
+    micros = int.from_bytes(ticks, "big") * _TICK_MICROSECONDS + 1 + int.from_bytes(tag[-2:], "big") % (
+        _TICK_MICROSECONDS - 1)
     return datetime.fromtimestamp(0, timezone.utc) + timedelta(microseconds=micros)
 
 
