@@ -23,7 +23,8 @@ CAPTCHA_PROVIDERS = ("turnstile", "hcaptcha", "recaptcha")
 SIGNING_SECRET_NAME = "intake-signing"
 CLIENT_WINDOW = timedelta(minutes=1)
 DOMAIN_WINDOW = timedelta(hours=1)
-# Windows that ended are deleted this long after (by the timer): a quiet key's row does not stay.
+# How many ended windows the timer (functions/intake_defenses.py) deletes per store call: a quiet key's row
+# does not stay.
 EXPIRE_BATCH = 1000
 
 # A provider's error codes that say our own configuration is wrong (the secret, the site key), not the token:
@@ -140,7 +141,7 @@ class IntakeGuard:
         """Everything but the form's own checks, in order: the client's rate limit, the CAPTCHA, the email
         domain's rate limit (RateLimited, CaptchaRefused, CaptchaUnavailable). The domain is counted only once
         the CAPTCHA passed, so requests without one cannot use up a domain's hour; without a CAPTCHA both
-        windows are counted in one store transaction (the defenses' cost is mostly that write)."""
+        windows are counted in one store write (the defenses' cost is mostly that write)."""
         client = self._window("client", address or "unknown", CLIENT_WINDOW, self._settings.client_limit_per_minute)
         domain_name = defenses.email_domain(payload)
         domain = self._window("domain", domain_name, DOMAIN_WINDOW, self._settings.domain_limit_per_hour) \
