@@ -2,19 +2,17 @@
 import azure.functions as func
 
 from functions import (
-    assets, back_office, back_office_partners, back_office_prospect, back_office_queues, channel_sync,
-    console_partners, console_prospect, console_prospects, console_queues, console_shell, health, local_issuer,
-    openapi, orders, partners, portal, prospect_list, queues, sales_events, signups, storefront,
+    assets, back_office, back_office_ledger, back_office_partners, back_office_prospect, back_office_queues,
+    channel_sync, console_ledger, console_partners, console_prospect, console_prospects, console_queues,
+    console_shell, health, intake_defenses, local_issuer, openapi, orders, partners, portal, portal_credit,
+    prospect_list, queues, sales_events, signups, storefront,
 )
-from functions import back_office_ledger, console_ledger, portal_credit
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 for blueprint in (signups.bp, storefront.bp, channel_sync.bp, queues.bp, back_office.bp, sales_events.bp,
                   partners.bp, orders.bp, openapi.bp, assets.bp, console_shell.bp, health.bp,
                   console_prospects.bp, prospect_list.bp, local_issuer.bp, portal.bp, back_office_partners.bp,
                   back_office_prospect.bp, console_partners.bp, console_prospect.bp, back_office_queues.bp,
-                  console_queues.bp):
+                  console_queues.bp, back_office_ledger.bp, console_ledger.bp, intake_defenses.bp,
+                  portal_credit.bp):
     app.register_functions(blueprint)
-app.register_functions(back_office_ledger.bp)
-app.register_functions(console_ledger.bp)
-app.register_functions(portal_credit.bp)

@@ -125,6 +125,32 @@ param smtpPassword string = ''
 @description('Amazon SES region (EMAIL_TRANSPORT=ses), e.g. eu-north-1; AWS credentials come from boto3\'s own chain.')
 param sesRegion string = ''
 
+@description('The intake\'s optional CAPTCHA (CAPTCHA_PROVIDER): turnstile, hcaptcha or recaptcha; empty: none.')
+@allowed([
+  ''
+  'turnstile'
+  'hcaptcha'
+  'recaptcha'
+])
+param captchaProvider string = ''
+
+@description('The CAPTCHA provider\'s site key (public: the form page carries it).')
+param captchaSiteKey string = ''
+
+@secure()
+@description('The CAPTCHA provider\'s secret key, stored in Key Vault as captcha-secret, which the app setting CAPTCHA_SECRET then references. Empty: no secret and no reference.')
+param captchaSecret string = ''
+
+@description('With a CAPTCHA: let requests in when the provider cannot be reached (true) or refuse them (false, the default).')
+@allowed([
+  'true'
+  'false'
+])
+param captchaFailOpen string = 'false'
+
+@description('The header the client\'s address is read from for the intake\'s rate limits: X-Forwarded-For (the platform\'s front end appends the connection\'s address) or, behind Azure Front Door, X-Azure-ClientIP.')
+param clientIpHeader string = 'X-Forwarded-For'
+
 // The back office's automation key: a Functions host key named `backoffice` (its routes take it instead of
 // the master key). No default: azd generates it once, keeps it in .azure/<env>/config.json and passes the same
 // value at every provision (a newGuid() default would change it each time); `azd env set BACKOFFICE_KEY …`
@@ -171,6 +197,8 @@ var outboxContainerName = 'b2b-outbox'
 // The Key Vault secret the SMTP password is kept in. It exists only when a password is given, and only then
 // does SMTP_PASSWORD reference it: a reference to a missing secret would hand the app its own text.
 var smtpPasswordSecretName = 'smtp-password'
+// The CAPTCHA provider's secret key, likewise: created and referenced only when given.
+var captchaSecretName = 'captcha-secret'
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: empty(resourceGroupName) ? '${abbrs.resourcesResourceGroups}${environmentName}' : resourceGroupName
@@ -230,6 +258,8 @@ module keyVault 'core/keyvault.bicep' = {
     tags: tags
     smtpPassword: smtpPassword
     smtpPasswordSecretName: smtpPasswordSecretName
+    captchaSecret: captchaSecret
+    captchaSecretName: captchaSecretName
   }
 }
 
@@ -279,6 +309,11 @@ module api 'app/api.bicep' = {
     smtpPort: smtpPort
     smtpUsername: smtpUsername
     smtpPasswordSecretName: empty(smtpPassword) ? '' : smtpPasswordSecretName
+    captchaProvider: captchaProvider
+    captchaSiteKey: captchaSiteKey
+    captchaSecretName: empty(captchaSecret) ? '' : captchaSecretName
+    captchaFailOpen: captchaFailOpen
+    clientIpHeader: clientIpHeader
     sesRegion: sesRegion
     consoleOperatorRole: consoleOperatorRole
     consoleViewerRole: consoleViewerRole

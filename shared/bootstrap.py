@@ -86,6 +86,16 @@ def build_token_verifier(settings: Settings) -> TokenVerifier:
                              email_trust=settings.partner_email_trust)
 
 
+def build_captcha(settings: Settings):
+    """The CAPTCHA provider's siteverify client; None while CAPTCHA_PROVIDER is empty (no CAPTCHA)."""
+    if not settings.captcha_provider:
+        return None
+    from shared.adapters.captcha import SiteverifyCaptcha
+
+    return SiteverifyCaptcha(settings.captcha_provider, settings.captcha_secret, settings.captcha_site_key,
+                             verify_url=settings.captcha_verify_url, timeout=settings.captcha_timeout_seconds)
+
+
 @dataclass
 class Container:
     """Adapters are built on construction; services on first use (a function builds only what it calls)."""
@@ -200,6 +210,13 @@ class Container:
         received = ReceivedEmail(self.relay, s.email_queue, s.branding, self.signup_status_url) \
             if s.send_received_email else None
         return IntakeService(self.store, self.clock, received)
+
+    @cached_property
+    def intake_guard(self):
+        """The form's and the JSON API's defenses: honeypot, fill time, CAPTCHA, rate limits."""
+        from shared.services.intake_guard import DefenseSettings, IntakeGuard
+
+        return IntakeGuard(self.store, self.clock, DefenseSettings.of(self.settings), build_captcha(self.settings))
 
     @cached_property
     def signup_status(self):

@@ -119,6 +119,30 @@ _SETTINGS: dict[str, tuple[str, str]] = {
     # EMAIL_TRANSPORT=storage: each email kept as a blob <message id>.eml in this container of the
     # AzureWebJobsStorage account (created with the first email), until SMTP or SES is configured.
     "EMAIL_OUTBOX_CONTAINER": ("email_outbox_container", "b2b-outbox"),
+    # Intake defenses (shared/services/intake_guard.py). The form's stamp and the decoy ids are signed with
+    # INTAKE_SIGNING_SECRET; empty: a random key the store keeps (made once, the same on every instance).
+    "INTAKE_SIGNING_SECRET": ("intake_signing_secret", ""),
+    # A form sent sooner than this after it was served is a bot's (answered as accepted, not kept); 0: off.
+    "INTAKE_MIN_FILL_SECONDS": ("intake_min_fill_seconds", "3"),
+    # Requests per client address per minute, and per requester email domain per hour; 0: off.
+    "INTAKE_RATE_LIMIT_PER_MINUTE": ("intake_rate_limit_per_minute", "30"),
+    "INTAKE_DOMAIN_RATE_LIMIT_PER_HOUR": ("intake_domain_rate_limit_per_hour", "30"),
+    # Where the client's address comes from: the header a trusted front end sets (X-Forwarded-For: Azure's
+    # front end appends the connection's address, with its port; X-Azure-ClientIP: Front Door), and for
+    # X-Forwarded-For how many proxies of ours appended to it (the entry that many from the right).
+    "CLIENT_IP_HEADER": ("client_ip_header", "X-Forwarded-For"),
+    "CLIENT_IP_PROXY_HOPS": ("client_ip_proxy_hops", "1"),
+    # Optional CAPTCHA on the form and the JSON API: turnstile, hcaptcha or recaptcha; empty: off.
+    "CAPTCHA_PROVIDER": ("captcha_provider", ""),
+    "CAPTCHA_SITE_KEY": ("captcha_site_key", ""),
+    "CAPTCHA_SECRET": ("captcha_secret", ""),
+    # When the provider cannot be reached: refuse (false, 503 / the form says try again) or let requests in.
+    "CAPTCHA_FAIL_OPEN": ("captcha_fail_open", "false"),
+    # The provider's siteverify URL (empty: its documented one); tests point it at a loopback stand-in.
+    "CAPTCHA_VERIFY_URL": ("captcha_verify_url", ""),
+    "CAPTCHA_TIMEOUT_SECONDS": ("captcha_timeout_seconds", "5"),
+    # reCAPTCHA v3 tokens carry a score (1.0 a person, 0.0 a bot); below this one is refused.
+    "RECAPTCHA_MIN_SCORE": ("recaptcha_min_score", "0.5"),
 }
 
 SETTING_NAMES = tuple(_SETTINGS)
@@ -184,6 +208,19 @@ class Settings:
     console_operator_role: str
     console_viewer_role: str
     email_outbox_container: str
+    intake_signing_secret: str
+    intake_min_fill_seconds: float
+    intake_rate_limit_per_minute: int
+    intake_domain_rate_limit_per_hour: int
+    client_ip_header: str
+    client_ip_proxy_hops: int
+    captcha_provider: str
+    captcha_site_key: str
+    captcha_secret: str
+    captcha_fail_open: bool
+    captcha_verify_url: str
+    captcha_timeout_seconds: float
+    recaptcha_min_score: float
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -230,6 +267,7 @@ class Settings:
         self._validate_partner_tokens()
         self.channel_branding  # every channel's branding, checked now: a typo stops the app at start
         self._validate_portal()
+        self._validate_intake_defenses()
         if self.state_backend == "azure":
             if not (self.storage_connection_string or (self.storage_queue_uri and self.storage_table_uri)):
                 raise ValueError(
@@ -284,6 +322,11 @@ class Settings:
             raise ValueError("without PORTAL_API_SCOPE the portal hands the partner services its ID token, whose "
                              "audience is PORTAL_CLIENT_ID: PARTNER_TOKEN_AUDIENCE must be the same (or set "
                              "PORTAL_API_SCOPE to the partner API's scope)")
+
+    def _validate_intake_defenses(self) -> None:
+        from shared.services.intake_guard import validate_defense_settings
+
+        validate_defense_settings(self)
 
     @property
     def portal_configured(self) -> bool:

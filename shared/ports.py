@@ -195,6 +195,28 @@ class Store(Protocol):
         (an adapter may buffer writes until commit); ``read_only`` lets readers skip the write lock."""
         ...
 
+    def count_in_window(self, key: str, window_start: datetime, window_end: datetime, limit: int) -> bool:
+        """Count one request of ``key`` (a hashed client or domain, never a raw address) in the window that
+        starts at ``window_start``: True when it is within ``limit`` (and counted), False when the window has
+        ``limit`` already (nothing written). Atomic across instances: of N callers at once in one window,
+        exactly ``limit`` get True. A window that started earlier is replaced by this one."""
+        ...
+
+    def count_in_windows(self, windows: Sequence[tuple[str, datetime, datetime, int]]) -> list[bool]:
+        """Several ``count_in_window(key, window_start, window_end, limit)`` of distinct keys at once, answered
+        in order: one write where the store can (SQLite), so a request's client and domain cost one."""
+        ...
+
+    def expire_rate_windows(self, before: datetime, limit: int) -> int:
+        """Delete up to ``limit`` windows (``count_in_window``) that ended at or before ``before``; returns how
+        many it deleted (fewer than ``limit``: none are left)."""
+        ...
+
+    def shared_secret(self, name: str) -> bytes:
+        """A random 32-byte secret named ``name``: made on the first ask, the same for every caller and
+        instance afterwards (the intake's form stamps are signed with it when no secret is configured)."""
+        ...
+
     def settle_prospect_directory(self, limit: int) -> int:
         """Bring the back office's list up to date where a store keeps it apart from the prospects (Azure
         Tables: index rows in another partition, written after the prospect commits): the prospects of an
@@ -334,4 +356,29 @@ class TokenVerifier(Protocol):
         """The caller named by an `Authorization: Bearer <jwt>` header value; raises
         shared.domain.errors.Unauthenticated (with a short reason safe to show) otherwise, and
         shared.domain.errors.TokenKeysUnavailable when the issuer's keys cannot be fetched (not the caller's fault)."""
+        ...
+
+
+@dataclass(frozen=True)
+class CaptchaAnswer:
+    """What a CAPTCHA provider's siteverify said of one token."""
+
+    success: bool
+    error_codes: tuple[str, ...] = ()
+    score: float | None = None  # reCAPTCHA v3 only: 1.0 very likely a person, 0.0 very likely a bot
+    hostname: str | None = None
+
+
+class CaptchaUnreachable(Exception):
+    """The provider did not answer in time, or answered with something that is not its API's answer."""
+
+
+class CaptchaVerifier(Protocol):
+    """A CAPTCHA provider's server-side check (Cloudflare Turnstile, hCaptcha, Google reCAPTCHA)."""
+
+    provider: str
+    token_field: str  # the form field the provider's widget puts its token in
+
+    def verify(self, token: str, remote_ip: str | None) -> CaptchaAnswer:
+        """The provider's answer for ``token``; CaptchaUnreachable when there is none to be had."""
         ...

@@ -1029,6 +1029,27 @@ class AzureTableStore:
     def settle_prospect_directory(self, limit: int) -> int:
         return ProspectDirectoryTable(self.table, self._claim_grace).settle(limit)
 
+    def count_in_window(self, key: str, window_start: datetime, window_end: datetime, limit: int) -> bool:
+        from shared.adapters import azure_rate_windows
+
+        return azure_rate_windows.count_in_window(self.table, key, window_start, window_end, limit)
+
+    def count_in_windows(self, windows) -> list[bool]:
+        """One after the other: each window is a partition of its own, and Tables has no transaction across them."""
+        from shared.adapters import azure_rate_windows
+
+        return [azure_rate_windows.count_in_window(self.table, *window) for window in windows]
+
+    def expire_rate_windows(self, before: datetime, limit: int) -> int:
+        from shared.adapters import azure_rate_windows
+
+        return azure_rate_windows.expire_rate_windows(self.table, before, limit)
+
+    def shared_secret(self, name: str) -> bytes:
+        from shared.adapters import azure_rate_windows
+
+        return azure_rate_windows.shared_secret(self.table, name)
+
     def close(self) -> None:
         self.table.close()
         self._service.close()

@@ -86,6 +86,12 @@ class SqliteDatabase:
                     connection.execute("ROLLBACK")
                 raise
 
+    def write_statement(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
+        """One write statement on its own, which SQLite makes atomic (no BEGIN/COMMIT around it: a single
+        upsert that needs nothing read before it), queued behind this process's other writers; its rows."""
+        with self._checkout() as connection, self._writer:
+            return connection.execute(sql, params).fetchall()
+
     def close(self) -> None:
         with self._pool_lock:
             self._closed = True

@@ -10,6 +10,7 @@ from typing import Iterable, Iterator, TypeVar
 
 from pydantic import BaseModel
 
+from shared.adapters import sqlite_rate_windows as rate_windows
 from shared.adapters.sqlite_base import SqliteDatabase
 from shared.domain.audit import AuditEntry
 from shared.domain.errors import DuplicateRecord
@@ -534,6 +535,10 @@ def upgrade_directory(db: sqlite3.Connection) -> None:
 class SqliteStore:
     def __init__(self, path: Path | str):
         self.database = SqliteDatabase(path, _SCHEMA)
+        # The intake's rate-limit windows in a file of their own beside the store's: its own write lock, so
+        # counting a request never waits for another request's signup to commit (nor delays one).
+        path = Path(path)
+        self._windows = SqliteDatabase(path.with_name(f"{path.stem}-windows{path.suffix}"), rate_windows.SCHEMA)
         with self.database.transaction() as connection:
             upgrade_directory(connection)
 
@@ -546,5 +551,18 @@ class SqliteStore:
         with self.database.transaction(read_only=read_only) as connection:
             yield SqliteUnitOfWork(connection)
 
+    def count_in_window(self, key: str, window_start: datetime, window_end: datetime, limit: int) -> bool:
+        return rate_windows.count_in_windows(self._windows, [(key, window_start, window_end, limit)])[0]
+
+    def count_in_windows(self, windows) -> list[bool]:
+        return rate_windows.count_in_windows(self._windows, windows)
+
+    def expire_rate_windows(self, before: datetime, limit: int) -> int:
+        return rate_windows.expire_rate_windows(self._windows, before, limit)
+
+    def shared_secret(self, name: str) -> bytes:
+        return rate_windows.shared_secret(self._windows, name)
+
     def close(self) -> None:
         self.database.close()
+        self._windows.close()

@@ -236,6 +236,7 @@ def _operations() -> tuple[Operation, ...]:
     from shared.domain.model import Customer  # the route answers the entity itself (model_dump)
     from shared.domain.partners import user_id_for
     from shared.domain.signup import SignupRequest
+    from shared.domain.intake_defenses import CAPTCHA_HEADER
     from shared.services.intake import MAX_IDEMPOTENCY_KEY_LENGTH
     from shared.services.health import HealthReport
     from shared.services.sales_webhook import RemoteExecutionContext
@@ -258,11 +259,22 @@ def _operations() -> tuple[Operation, ...]:
                   Auth.ANONYMOUS, tag="signups", body={JSON: SignupRequest},
                   params=(Param("Idempotency-Key", "header", "A retry with the same key and body answers the first "
                                 "request again; with another body, 409",
-                                {"type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY_LENGTH}),),
+                                {"type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY_LENGTH}),
+                          Param(CAPTCHA_HEADER, "header", "With CAPTCHA_PROVIDER set: the token the provider's widget "
+                                "gave (Turnstile, hCaptcha or reCAPTCHA), checked with its siteverify API; a token "
+                                "is good once", {"type": "string"})),
                   example=_SIGNUP,
                   answers={202: Answer("Taken: the sync makes it a prospect", {JSON: a.SignupAccepted},
                                        ("Location",)),
-                           **json_errors, 409: _problem("The Idempotency-Key was used with another body")}),
+                           **json_errors,
+                           422: _problem("Invalid fields (`errors` names each one), or the CAPTCHA refused: `code` is "
+                                         "captcha_missing, captcha_failed or captcha_expired (solve it again)"),
+                           409: _problem("The Idempotency-Key was used with another body"),
+                           429: _problem("Too many requests from this client (INTAKE_RATE_LIMIT_PER_MINUTE) or for "
+                                         "this email domain (INTAKE_DOMAIN_RATE_LIMIT_PER_HOUR): `code` rate_limited; "
+                                         "Retry-After says when the window ends", "Retry-After"),
+                           503: _problem("The CAPTCHA provider cannot be reached (`code` captcha_unavailable), or "
+                                         "another part is not available", "Retry-After")}),
         Operation("signup_status", "GET", "signups/{id}", "Where a signup stands (no personal data)",
                   Auth.ANONYMOUS, tag="signups", params=(lang,),
                   answers={200: Answer("The signup's steps; with `Accept: text/html` a page in the reader's "
@@ -277,7 +289,9 @@ def _operations() -> tuple[Operation, ...]:
                   answers={200: Answer("The form", {HTML: {"type": "string"}})}),
         Operation("storefront_received", "GET", "signup/received/{id}",
                   "The confirmation page a sent form leads to (the request's id and status link, no personal data)",
-                  Auth.ANONYMOUS, tag="storefront", params=(lang,),
+                  Auth.ANONYMOUS, tag="storefront",
+                  params=(lang, Param("channel", "query", "The channel the form was sent from, as the form's answer "
+                                      "names it (another than the default)", {"type": "string"})),
                   answers={200: Answer("The confirmation: what happens next and the status link",
                                        {HTML: {"type": "string"}}),
                            404: Answer("No such request: a page saying so", {HTML: {"type": "string"}})}),
@@ -300,8 +314,12 @@ def _operations() -> tuple[Operation, ...]:
                            413: Answer("The post is too large: the form again, with a notice",
                                        {HTML: {"type": "string"}}),
                            415: Answer("Not a form post: the form again, with a notice", {HTML: {"type": "string"}}),
-                           422: Answer("The form again, each invalid field's error next to it",
-                                       {HTML: {"type": "string"}})}),
+                           422: Answer("The form again, each invalid field's error next to it (or the CAPTCHA's "
+                                       "notice)", {HTML: {"type": "string"}}),
+                           429: Answer("Too many requests from this network or email domain: a page saying when to "
+                                       "try again", {HTML: {"type": "string"}}, ("Retry-After",)),
+                           503: Answer("The CAPTCHA cannot be checked right now: the form again, with a notice",
+                                       {HTML: {"type": "string"}}, ("Retry-After",))}),
         # --- Sales (Dataverse webhook) --------------------------------------------------------------------------
         Operation("sales_events", "POST", "sales/events", "A decision made in Sales (Dataverse's webhook)",
                   Auth.FUNCTION_KEY, tag="sales",
@@ -778,6 +796,7 @@ _NEW_USER = {"firstName": "Anna", "lastName": "Berg", "email": "anna@fabrikam.ex
 
 def _form_schema() -> dict:
     """The storefront form's fields (dotted names of the intake body, shared.web.storefront.FORM_FIELDS)."""
+    from shared.domain.intake_defenses import CAPTCHA_TOKEN_FIELDS, STAMP_FIELD
     from shared.web.storefront import CONSENT, FORM_FIELDS, FORM_KEY
 
     properties = {f.name: {"type": "string", "description": f.label} for f in FORM_FIELDS}
@@ -786,6 +805,11 @@ def _form_schema() -> dict:
                                                              "sending one form twice makes one signup"}
     properties[CONSENT] = {"type": "string", "description": "The privacy policy box: `yes` when ticked (another "
                                                            "value: not ticked); a channel with a policy needs it"}
+    properties[STAMP_FIELD] = {"type": "string", "description": "The form page's stamp (a hidden field): sent "
+                                                                "back as the page carried it"}
+    for token_field in CAPTCHA_TOKEN_FIELDS:
+        properties[token_field] = {"type": "string", "description": "With CAPTCHA_PROVIDER set: the token the "
+                                                                    "provider's widget puts in the form"}
     return {"type": "object", "properties": properties,
             "required": [f.name for f in FORM_FIELDS if f.required]}
 

@@ -111,7 +111,9 @@ def form_channel(requested: str | None) -> str:
 def form_fields(body: bytes) -> dict[str, str]:
     """The posted form, only the known fields (blank ones kept, so the form shows them again);
     MalformedBody when it has more than ``MAX_FORM_FIELDS`` fields."""
-    known = {f.name for f in FORM_FIELDS} | {"channel_id", FORM_KEY, CONSENT}
+    from shared.web.intake_defenses import DEFENSE_FIELDS
+
+    known = {f.name for f in FORM_FIELDS} | {"channel_id", FORM_KEY, CONSENT} | DEFENSE_FIELDS
     try:
         pairs = parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True,
                           max_num_fields=MAX_FORM_FIELDS)
@@ -257,6 +259,12 @@ NOTICES = {
     "too_large": N_("Your request was too large to send. Please fill in the form again with shorter texts."),
     "unreadable": N_("Your request could not be read. Please fill in the form again and send it."),
     "sent_already": N_("This form was sent already. Open the form again to send another request."),
+    # The CAPTCHA (shared/services/intake_guard.py): not done, not solved, spent, or the provider unreachable.
+    "captcha_missing": N_("Please complete the check that you are not a robot, then send the form again."),
+    "captcha_failed": N_("The check that you are not a robot did not succeed. Please try it again."),
+    "captcha_expired": N_("The check that you are not a robot expired. Please do it again, then send the form."),
+    "captcha_unavailable": N_("We cannot check right now that you are not a robot. Please send the form again in a "
+                              "few minutes."),
 }
 
 
@@ -266,8 +274,10 @@ def received_path(signup_id: str) -> str:
 
 
 def form_page(reader: Reader, branding: Branding, *, channel_id: str, form_key: str,
-              values: dict[str, str] | None = None, errors: list[FieldError] = (), notice: str | None = None) -> str:
-    """The form, with what was typed and the errors (a summary at the top, each one beside its field)."""
+              values: dict[str, str] | None = None, errors: list[FieldError] = (), notice: str | None = None,
+              defenses: dict | None = None) -> str:
+    """The form, with what was typed and the errors (a summary at the top, each one beside its field);
+    ``defenses``: its honeypot, stamp and CAPTCHA widget (shared.web.intake_defenses.form_defenses)."""
     from shared.web.pages import render
 
     values = values or {}
@@ -278,7 +288,7 @@ def form_page(reader: Reader, branding: Branding, *, channel_id: str, form_key: 
         channel_id=channel_id, form_key=form_key, values=values, fields=FORM_FIELDS, errors=list(errors),
         errors_by_field={error.field: error for error in errors}, notice=_(NOTICES[notice]) if notice else None,
         countries=reader.countries(), languages=reader.languages(), consent_label=CONSENT_LABEL,
-        selected=_selected(values, reader), refresh_seconds=None,
+        selected=_selected(values, reader), refresh_seconds=None, defenses=defenses or {},
     )
 
 

@@ -21,6 +21,12 @@ NOT_SET_IN_AZURE = {
     # exist (a reference to a missing secret would leave its own text as the value; the app refuses that).
     "PORTAL_CLIENT_SECRET",
     "PORTAL_SESSION_SECRET",
+    # The intake's signing secret: empty, the app keeps a random one in the state table, shared by every
+    # instance and kept across deployments (a secret made at each deployment would turn away, unseen, every
+    # form open during one); an operator may add a Key Vault reference instead.
+    "INTAKE_SIGNING_SECRET",
+    # The CAPTCHA provider's siteverify URL: empty is the provider's own; tests point it at a stand-in.
+    "CAPTCHA_VERIFY_URL",
 }
 
 READ_BY_CODE = set(SETTING_NAMES)
