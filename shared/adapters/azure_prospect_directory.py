@@ -42,7 +42,7 @@ log = logging.getLogger("b2b.store.directory")
 
 DIRECTORY = "directory-prospects"
 PENDING = "index-directory-pending"
-_UPGRADED = "upgraded-1"  # the marker: the prospects of an older store have their rows
+UPGRADED_MARKER = "upgraded-1"  # the marker: the prospects of an older store have their rows
 _ATTEMPTS = 20  # an entry or counter changed under us: read again (the counters are shared by every prospect)
 _TOP = "\uffff"
 _INVERT = str.maketrans("0123456789", "9876543210")
@@ -274,11 +274,11 @@ class ProspectDirectoryTable:
         from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 
         settled = 0
-        if self._row(_UPGRADED) is None:
+        if self._row(UPGRADED_MARKER) is None:
             for entity in self._table.query_entities("RowKey eq 'prospect'", select=["PartitionKey"]):
                 settled += self.apply(entity["PartitionKey"])
             try:
-                self._table.create_entity({"PartitionKey": DIRECTORY, "RowKey": _UPGRADED, "kind": "directory-marker"})
+                self._table.create_entity({"PartitionKey": DIRECTORY, "RowKey": UPGRADED_MARKER, "kind": "directory-marker"})
             except ResourceExistsError:
                 pass
             log.info("prospect directory built", extra={"prospects": settled})
