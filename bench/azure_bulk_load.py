@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
+from shared.adapters.azure_email_order import built_marker
 from shared.adapters.azure_prospect_directory import DIRECTORY, PENDING, UPGRADED_MARKER, fresh_directory
 from shared.adapters.azure_table_store import MAX_TRANSACTION, TableUnitOfWork, _key
 from shared.domain.model import EmailRecord, HistoryEntry, OutboxMessage, Prospect, SignupRecord
@@ -129,6 +130,7 @@ def bulk_load(table, records: list[ProspectRecords], *, batch: int = MAX_TRANSAC
         yield from fresh_directory(ProspectSummary.of(one.prospect) for one in records)
         # The sync's settle marks a store whose prospects all have their directory rows: this one does.
         yield {"PartitionKey": DIRECTORY, "RowKey": UPGRADED_MARKER, "kind": "directory-marker"}
+        yield built_marker()  # and one whose emails all have their order rows
         yield from _sequence_rows(records)
 
     written = 0

@@ -29,7 +29,9 @@ def local_host(settings: dict[str, str]) -> Iterator[str]:
     inherited = {k: v for k, v in os.environ.items() if not k.startswith(("STATE_", "Azure", "SALES_", "EMAIL_"))}
     process = subprocess.Popen(
         [sys.executable, "-m", "devhost", "--app-dir", str(ROOT), "--port", "0", "--no-local-settings"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**inherited, **_SETTINGS, **settings})
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT,
+        # This folder's code, even when it is a copy beside the installed project (a bench run from a snapshot).
+        env={**inherited, **_SETTINGS, **settings, "PYTHONPATH": str(ROOT)})
     lines: queue.Queue[str] = queue.Queue()
     said: list[str] = []
 

@@ -50,6 +50,13 @@ from shared.domain.model import (
 )
 from shared.domain.partners import CreditLine, PartnerUser, Reservation, ReservationStatus
 from shared.domain.prospect_directory import Position, ProspectFilter, ProspectSummary
+from shared.adapters.azure_email_order import (
+    EMAIL_ORDER,
+    email_order,
+    email_order_columns,
+    email_order_key,
+    index_older_emails,
+)
 from shared.adapters.azure_prospect_directory import PENDING, ProspectDirectoryTable
 from shared.ports import EmailQuery
 
@@ -130,6 +137,7 @@ class TableUnitOfWork:
         self._rosters: set[str] = set()  # partitions whose roster this unit of work rewrites
         self._users: dict[str, tuple[str, dict] | None] = {}  # user id: (partition, row) where it is now
         self._listed: dict[str, str] = {}  # prospect id: the pending mark of its directory update
+        self._email_status_read: dict[str, EmailStatus] = {}  # email id: its status as this unit of work read it
 
     # --- plumbing -----------------------------------------------------------------------------
     def _get(self, partition: str, row: str) -> dict | None:
@@ -903,6 +911,8 @@ class TableUnitOfWork:
     def add_email(self, email: EmailRecord) -> None:
         partition = self._email_partition(email)
         self._pointer("email", email.id, partition)
+        for key in (email_order_key(email), email_order_key(email, email.status)):
+            self._pointer(EMAIL_ORDER, key, partition, **email_order_columns(email))
         self._create(partition, f"email-{_key(email.id)}", email, **self._email_columns(email))
 
     @staticmethod
@@ -911,10 +921,22 @@ class TableUnitOfWork:
 
     def get_email(self, email_id: str) -> EmailRecord | None:
         partition = self._follow("email", email_id)
-        return None if partition is None else self._load(EmailRecord, partition, f"email-{_key(email_id)}")
+        email = None if partition is None else self._load(EmailRecord, partition, f"email-{_key(email_id)}")
+        if email is not None:
+            self._email_status_read[email.id] = email.status
+        return email
 
     def save_email(self, email: EmailRecord) -> None:
-        self._replace(self._email_partition(email), f"email-{_key(email.id)}", email, **self._email_columns(email))
+        partition = self._email_partition(email)
+        was = self._email_status_read.get(email.id)
+        if was is not email.status:
+            # The status's order row is written before the email's transaction, the old one dropped after it
+            # (a row whose email has moved on is skipped by the reader: the email decides). An email saved
+            # without being read here keeps its old row until a reader meets it: its status is not known.
+            self._pointer(EMAIL_ORDER, email_order_key(email, email.status), partition, **email_order_columns(email))
+            if was is not None:
+                self._drop_after_commit(EMAIL_ORDER, email_order_key(email, was))
+        self._replace(partition, f"email-{_key(email.id)}", email, **self._email_columns(email))
 
     def list_emails(self, limit: int, pending_only: bool = False) -> list[EmailRecord]:
         if pending_only:
@@ -930,16 +952,19 @@ class TableUnitOfWork:
         emails = [EmailRecord.model_validate_json(row["data"]) for row in rows]
         return sorted((e for e in emails if e.prospect_id == prospect_id), key=lambda e: (e.created_at, e.id))
     def email_page(self, query: EmailQuery, limit: int) -> list[EmailRecord]:
-        """One query over the table's email rows (with the status filter the service applies), the rest
-        here: O(emails), not O(page). Emails are one or two per prospect and partner user; an index
-        partition by time would make it O(page) at the cost of a second write per email state change."""
-        if query.status is not None:
-            rows = self._query("kind eq 'email' and status eq @status", {"status": query.status.value})
-        else:
-            rows = self._query("kind eq 'email'", {})
-        emails = sorted((EmailRecord.model_validate_json(row["data"]) for row in rows),
-                        key=lambda email: (email.created_at, email.id), reverse=True)
-        return [email for email in emails if _selected(email, query)][:limit]
+        """A range of the email order index (every email's, or its status's), newest first; each row's email
+        is read from its partition and decides (criteria the rows cannot know, a status that moved on): the
+        cost is the page and the rows its filters pass over, not every email."""
+        found: list[EmailRecord] = []
+        if limit < 1:
+            return found
+        for partition, email_id in email_order(self._table, query, limit):
+            email = self._load(EmailRecord, partition, f"email-{_key(email_id)}")
+            if email is not None and _selected(email, query):
+                found.append(email)
+                if len(found) == limit:
+                    break
+        return found
 
     # --- the operator audit -------------------------------------------------------------------
     def add_audit_entry(self, entry: AuditEntry) -> None:
@@ -988,6 +1013,9 @@ class AzureTableStore:
             uow.commit()
 
     def settle_prospect_directory(self, limit: int) -> int:
+        # The email order index of a store from before it existed is built here too, once: the channel sync
+        # runs this on every store, and the two are the back office's lists.
+        index_older_emails(self.table)
         return ProspectDirectoryTable(self.table, self._claim_grace).settle(limit)
 
     def close(self) -> None:
