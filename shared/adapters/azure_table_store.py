@@ -49,6 +49,7 @@ from shared.domain.model import (
     hierarchy_aggregate_id,
 )
 from shared.domain.partners import CreditLine, PartnerUser, Reservation, ReservationStatus
+from shared.domain.partner_summary import PartnerSummary
 from shared.domain.prospect_directory import Position, ProspectFilter, ProspectSummary
 from shared.adapters.azure_email_order import (
     EMAIL_ORDER,
@@ -57,6 +58,8 @@ from shared.adapters.azure_email_order import (
     email_order_key,
     index_older_emails,
 )
+from shared.adapters.azure_partner_summary import PENDING_KIND as PARTNER_SUMMARY_PENDING
+from shared.adapters.azure_partner_summary import PartnerSummaryTable
 from shared.adapters.azure_prospect_directory import PENDING, ProspectDirectoryTable
 from shared.ports import EmailQuery
 
@@ -138,6 +141,7 @@ class TableUnitOfWork:
         self._users: dict[str, tuple[str, dict] | None] = {}  # user id: (partition, row) where it is now
         self._listed: dict[str, str] = {}  # prospect id: the pending mark of its directory update
         self._email_status_read: dict[str, EmailStatus] = {}  # email id: its status as this unit of work read it
+        self._partners_changed: dict[str, str] = {}  # hierarchy id: the pending mark of its summary's update
 
     # --- plumbing -----------------------------------------------------------------------------
     def _get(self, partition: str, row: str) -> dict | None:
@@ -417,6 +421,7 @@ class TableUnitOfWork:
                                        for entity in self._new_pointers.values()])
         self._commit_writes(self._writes)
         self._update_directory()
+        self._update_partner_summaries()
         if self._deleted_after:
             self._delete_rows_after_commit()
         if self._dropped_pointers:
@@ -438,6 +443,31 @@ class TableUnitOfWork:
                 continue
             if done:
                 self._dropped_pointers.append((PENDING, _key(mark)))
+
+    def _update_partner_summaries(self) -> None:
+        """The partners list follows the partners this unit of work changed; as with the directory, an update
+        that does not finish keeps its mark for the next settle and fails nothing."""
+        from azure.core.exceptions import AzureError
+
+        summaries = PartnerSummaryTable(self._table, self._claim_grace)
+        for hierarchy_id, mark in self._partners_changed.items():
+            try:
+                done = summaries.apply(hierarchy_id)
+            except AzureError as error:
+                log.warning("partner summary update left for the next settle",
+                            extra={"hierarchy": hierarchy_id, "error": type(error).__name__})
+                continue
+            if done:
+                self._dropped_pointers.append((_INDEX + PARTNER_SUMMARY_PENDING, _key(mark)))
+
+    def _partner_changed(self, hierarchy_id: str | None) -> None:
+        """What the partners list shows of this partner changes in this unit of work: its summary row is
+        brought up to date after the commit (a mark written before it says so until then). Every write of
+        what ``shared.domain.partner_summary.summarize`` reads calls this: the hierarchy, a user, the credit
+        line."""
+        if hierarchy_id and hierarchy_id not in self._partners_changed:
+            self._partners_changed[hierarchy_id] = mark = f"{_key(hierarchy_id)}-{uuid.uuid4().hex}"
+            self._pointer(PARTNER_SUMMARY_PENDING, mark, hierarchy_id)
 
     def _list(self, prospect: Prospect) -> None:
         """Mark the prospect's directory update as owed, before its transaction commits (see commit)."""
@@ -577,6 +607,7 @@ class TableUnitOfWork:
                 # One hierarchy per prospect: a marker row that a second hierarchy cannot create again.
                 self._create(partition, "hierarchy", hierarchy, kind="hierarchy-marker")
         self._replace(partition, row, hierarchy, kind="hierarchy")
+        self._partner_changed(hierarchy.id)
 
     def list_hierarchies(self, limit: int) -> list[CustomerHierarchy]:
         # An operator's listing, as list_prospects: a filtered scan.
@@ -606,6 +637,9 @@ class TableUnitOfWork:
                 if len(page) == limit:
                     break
         return page
+
+    def partner_summaries(self, after: str | None, limit: int, name_contains: str | None = None) -> list[PartnerSummary]:
+        return PartnerSummaryTable(self._table, self._claim_grace).page(after, limit, name_contains)
 
     def save_member(self, member: HierarchyMember) -> None:
         partition = self._hierarchy_partition(member.hierarchy_id)
@@ -738,6 +772,9 @@ class TableUnitOfWork:
                         user, **columns)
         self._rewrite_roster(partition)
         before = None if found is None else _user(found[1])
+        self._partner_changed(user.hierarchy_id)
+        if before is not None and before.hierarchy_id != user.hierarchy_id:
+            self._partner_changed(before.hierarchy_id)  # it leaves that partner's list line
         new_key = None if user.sync is None else _sync_key(user)
         old_key = None if before is None or before.sync is None else _sync_key(before)
         if new_key is not None and (new_key != old_key or (found is not None and found[0] != partition)):
@@ -782,6 +819,7 @@ class TableUnitOfWork:
 
     def save_credit_line(self, line: CreditLine) -> None:
         self._put(self._hierarchy_partition(line.hierarchy_id), _CREDIT, line, kind="credit")
+        self._partner_changed(line.hierarchy_id)
 
     def get_reservation(self, hierarchy_id: str, order_id: str) -> Reservation | None:
         partition = self._follow("hierarchy", hierarchy_id)
@@ -1015,7 +1053,9 @@ class AzureTableStore:
     def settle_prospect_directory(self, limit: int) -> int:
         # The email order index of a store from before it existed is built here too, once: the channel sync
         # runs this on every store, and the two are the back office's lists.
+        # And the partner summaries (the partners list's rows): a store from before them, and crashes.
         index_older_emails(self.table)
+        PartnerSummaryTable(self.table, self._claim_grace).settle(limit)
         return ProspectDirectoryTable(self.table, self._claim_grace).settle(limit)
 
     def close(self) -> None:
