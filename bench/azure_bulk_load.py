@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
 from shared.adapters.azure_email_order import built_marker
+from shared.adapters.azure_partner_summary import built_marker as partners_built_marker
 from shared.adapters.azure_prospect_directory import DIRECTORY, PENDING, UPGRADED_MARKER, fresh_directory
 from shared.adapters.azure_table_store import MAX_TRANSACTION, TableUnitOfWork, _key
 from shared.domain.model import EmailRecord, HistoryEntry, OutboxMessage, Prospect, SignupRecord
@@ -131,6 +132,7 @@ def bulk_load(table, records: list[ProspectRecords], *, batch: int = MAX_TRANSAC
         # The sync's settle marks a store whose prospects all have their directory rows: this one does.
         yield {"PartitionKey": DIRECTORY, "RowKey": UPGRADED_MARKER, "kind": "directory-marker"}
         yield built_marker()  # and one whose emails all have their order rows
+        yield partners_built_marker()  # and partners their summaries (the load adds no partner)
         yield from _sequence_rows(records)
 
     written = 0

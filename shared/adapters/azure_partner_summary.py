@@ -35,6 +35,11 @@ def _key(value: str) -> str:
     return "".join(ch if ch.isprintable() and ch not in "/\\#?" else f"~{ord(ch):x}" for ch in value)
 
 
+def built_marker() -> dict:
+    """The row that says every partner has its summary row (a new store's, once the channel sync has run)."""
+    return {"PartitionKey": SUMMARIES, "RowKey": _BUILT, "kind": "partner-summary-marker"}
+
+
 class PartnerSummaryTable:
     def __init__(self, table, grace: timedelta):
         self._table = table
@@ -111,7 +116,7 @@ class PartnerSummaryTable:
             for pointer in self._table.query_entities("PartitionKey eq 'index-hierarchy'", select=["RowKey"]):
                 settled += self.apply(pointer["RowKey"])
             try:
-                self._table.create_entity({"PartitionKey": SUMMARIES, "RowKey": _BUILT, "kind": "partner-summary-marker"})
+                self._table.create_entity(built_marker())
             except ResourceExistsError:
                 pass
             log.info("partner summaries built", extra={"partners": settled})
