@@ -76,6 +76,7 @@ _WATERMARK = "watermark"
 _ROSTER = "user"  # a partner's roster row; its users are "user-<id>", so one prefix query reads them all
 _CREDIT = "credit"
 _AUDIT = "audit"  # the operator audit's partition: newest first by row key (see _audit_row)
+_PARALLEL_READS = 8  # point reads in flight at once for a page (the SDK's connection pool keeps 10)
 _LATEST = 10**17  # microseconds after the epoch beyond any time stored: ``_LATEST - t`` sorts newest first
 
 
@@ -159,6 +160,15 @@ class TableUnitOfWork:
     def _load(self, model: type[T], partition: str, row: str) -> T | None:
         entity = self._get(partition, row)
         return None if entity is None else model.model_validate_json(entity["data"])
+
+    def _load_many(self, model: type[T], rows: list[tuple[str, str]]) -> list[T | None]:
+        """``_load`` of each, side by side (rows of different partitions cannot share a request), in order."""
+        if len(rows) < 2:
+            return [self._load(model, *row) for row in rows]
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(min(_PARALLEL_READS, len(rows))) as pool:
+            return list(pool.map(lambda row: self._load(model, *row), rows))
 
     def _query(self, filter_text: str, parameters: dict[str, Any]) -> list[dict]:
         return list(self._table.query_entities(filter_text, parameters=parameters))
@@ -994,14 +1004,14 @@ class TableUnitOfWork:
         is read from its partition and decides (criteria the rows cannot know, a status that moved on): the
         cost is the page and the rows its filters pass over, not every email."""
         found: list[EmailRecord] = []
-        if limit < 1:
-            return found
-        for partition, email_id in email_order(self._table, query, limit):
-            email = self._load(EmailRecord, partition, f"email-{_key(email_id)}")
-            if email is not None and _selected(email, query):
-                found.append(email)
-                if len(found) == limit:
-                    break
+        candidates = email_order(self._table, query, limit)
+        while len(found) < limit:
+            # As many as the page still wants, read at once: each is in its own partition (a point read each).
+            wanted = list(itertools.islice(candidates, limit - len(found)))
+            if not wanted:
+                break
+            emails = self._load_many(EmailRecord, [(partition, f"email-{_key(email_id)}") for partition, email_id in wanted])
+            found += [email for email in emails if email is not None and _selected(email, query)]
         return found
 
     # --- the operator audit -------------------------------------------------------------------
