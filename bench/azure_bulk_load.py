@@ -30,6 +30,7 @@ from shared.domain.prospect_directory import ProspectSummary
 from shared.services.sync import PROSPECT_SEQUENCE
 
 _ATTEMPTS = 5  # of one transaction whose connection broke
+_SHARED = ("index-", DIRECTORY, "sequence-")  # partitions of many prospects' rows (a prospect's own is its id)
 
 
 @dataclass(frozen=True)
@@ -125,15 +126,24 @@ def bulk_load(table, records: list[ProspectRecords], *, batch: int = MAX_TRANSAC
     if not 1 <= batch <= MAX_TRANSACTION:
         raise ValueError(f"a transaction takes 1 to {MAX_TRANSACTION} operations")
 
-    def everything() -> Iterator[dict]:
+    def shared_rows() -> Iterator[dict]:
+        """The rows of the partitions many prospects share (pointers, the directory, the sequence)."""
         for one in records:
-            yield from prospect_rows(one)
+            yield from (row for row in prospect_rows(one) if row["PartitionKey"].startswith(_SHARED))
         yield from fresh_directory(ProspectSummary.of(one.prospect) for one in records)
         # The sync's settle marks a store whose prospects all have their directory rows: this one does.
         yield {"PartitionKey": DIRECTORY, "RowKey": UPGRADED_MARKER, "kind": "directory-marker"}
         yield built_marker()  # and one whose emails all have their order rows
         yield partners_built_marker()  # and partners their summaries (the load adds no partner)
         yield from _sequence_rows(records)
+
+    def everything() -> Iterator[list[dict]]:
+        # A prospect's own partition is whole once its rows are made: it leaves at once (memory holds no
+        # prospect's rows for long), and the shared partitions leave in full batches.
+        for one in records:
+            yield from _batches((row for row in prospect_rows(one) if not row["PartitionKey"].startswith(_SHARED)),
+                                batch)
+        yield from _batches(shared_rows(), batch)
 
     written = 0
     lock = threading.Lock()
@@ -158,7 +168,7 @@ def bulk_load(table, records: list[ProspectRecords], *, batch: int = MAX_TRANSAC
 
     with ThreadPoolExecutor(threads) as pool:
         futures = []
-        for rows in _batches(everything(), batch):
+        for rows in everything():
             in_flight.acquire()
             futures.append(pool.submit(submit, rows))
         for future in futures:
