@@ -16,9 +16,9 @@ its rows, once.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta, timezone
-from typing import Iterator
+from datetime import timedelta
 
+from shared.adapters.azure_prospect_directory import settle_marks
 from shared.domain.partner_summary import PartnerSummary, name_matches, summarize
 
 log = logging.getLogger("b2b.store.partners")
@@ -120,20 +120,4 @@ class PartnerSummaryTable:
             except ResourceExistsError:
                 pass
             log.info("partner summaries built", extra={"partners": settled})
-        now = datetime.now(timezone.utc)
-        for mark in self._marks():
-            if settled >= limit:
-                break
-            written = mark.metadata.get("timestamp")
-            if written is not None and now - written < self._grace:
-                continue
-            if self.apply(mark["target"]):
-                settled += 1
-                try:
-                    self._table.delete_entity(_PENDING, mark["RowKey"])
-                except ResourceNotFoundError:
-                    pass
-        return settled
-
-    def _marks(self) -> Iterator[dict]:
-        return iter(self._table.query_entities("PartitionKey eq @pk", parameters={"pk": _PENDING}))
+        return settle_marks(self._table, _PENDING, self._grace, limit, self.apply, settled)

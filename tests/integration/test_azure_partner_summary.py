@@ -3,26 +3,13 @@ a partner's transaction and its summary's update, and a store from before the su
 channel sync's settle."""
 from __future__ import annotations
 
-import uuid
-from datetime import timedelta
-
 import pytest
 
 from shared.adapters.azure_partner_summary import PartnerSummaryTable, SUMMARIES
-from shared.adapters.azure_table_store import AzureTableStore
 from shared.domain.model import HierarchyRole
 from tests.contract.factories import credit_line, hierarchy, partner_user
 from tests.integration.test_azure_email_order import _reads
-
-
-@pytest.fixture
-def store(azurite):
-    from azure.data.tables import TableServiceClient
-
-    service = TableServiceClient.from_connection_string(azurite.connection_string)
-    built = AzureTableStore(service, "partners" + uuid.uuid4().hex[:12], claim_grace=timedelta(0))
-    yield built
-    built.close()
+from tests.integration.test_azure_prospect_directory import store  # noqa: F401 - the fixture (claim grace 0)
 
 
 def _partner(store, n: int) -> None:
