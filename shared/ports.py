@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # annotations only: importing the ports must not pull in pyda
     )
     from shared.domain.ledger import LedgerEntry
     from shared.domain.partners import CreditLine, PartnerUser, Reservation
+    from shared.domain.partner_summary import PartnerSummary
     from shared.domain.prospect_directory import Position, ProspectFilter, ProspectSummary
     from shared.domain.sales import LeadDraft, LeadSnapshot, Qualification, SalesDecision
 
@@ -82,6 +83,10 @@ class UnitOfWork(Protocol):
         """At most ``limit`` partners in number order after the partner ``after`` (from the first without it),
         those whose name contains ``name_contains`` (casefolded on both sides) if given. Costs one page of
         reads (plus, with a name, a pass over a name index), never a read of every partner's records."""
+        ...
+    def partner_summaries(self, after: str | None, limit: int, name_contains: str | None = None) -> list[PartnerSummary]:
+        """The partners list's lines (``shared.domain.partner_summary.summarize``) of the partners
+        ``hierarchy_page`` gives, in its order: a page costs a page's reads, whatever the partners' users."""
         ...
     def save_member(self, member: HierarchyMember) -> None: ...
     def members(self, hierarchy_id: str) -> list[HierarchyMember]: ...

@@ -50,7 +50,17 @@ from shared.domain.model import (
 )
 from shared.domain.ledger import LedgerEntry
 from shared.domain.partners import CreditLine, PartnerUser, Reservation, ReservationStatus
+from shared.domain.partner_summary import PartnerSummary
 from shared.domain.prospect_directory import Position, ProspectFilter, ProspectSummary
+from shared.adapters.azure_email_order import (
+    EMAIL_ORDER,
+    email_order,
+    email_order_columns,
+    email_order_key,
+    index_older_emails,
+)
+from shared.adapters.azure_partner_summary import PENDING_KIND as PARTNER_SUMMARY_PENDING
+from shared.adapters.azure_partner_summary import PartnerSummaryTable
 from shared.adapters.azure_prospect_directory import PENDING, ProspectDirectoryTable
 from shared.ports import EmailQuery
 
@@ -69,6 +79,7 @@ _CREDIT = "credit"
 _AUDIT = "audit"  # the operator audit's partition: newest first by row key (see _audit_row)
 _LEDGER = "ledger-"  # a partner's credit ledger rows: "ledger-" + the entry's number counted down (newest first)
 _LEDGER_END = 10**15
+_PARALLEL_READS = 8  # point reads in flight at once for a page (the SDK's connection pool keeps 10)
 _LATEST = 10**17  # microseconds after the epoch beyond any time stored: ``_LATEST - t`` sorts newest first
 
 
@@ -142,6 +153,8 @@ class TableUnitOfWork:
         self._rosters: set[str] = set()  # partitions whose roster this unit of work rewrites
         self._users: dict[str, tuple[str, dict] | None] = {}  # user id: (partition, row) where it is now
         self._listed: dict[str, str] = {}  # prospect id: the pending mark of its directory update
+        self._email_status_read: dict[str, EmailStatus] = {}  # email id: its status as this unit of work read it
+        self._partners_changed: dict[str, str] = {}  # hierarchy id: the pending mark of its summary's update
 
     # --- plumbing -----------------------------------------------------------------------------
     def _get(self, partition: str, row: str) -> dict | None:
@@ -159,6 +172,15 @@ class TableUnitOfWork:
     def _load(self, model: type[T], partition: str, row: str) -> T | None:
         entity = self._get(partition, row)
         return None if entity is None else model.model_validate_json(entity["data"])
+
+    def _load_many(self, model: type[T], rows: list[tuple[str, str]]) -> list[T | None]:
+        """``_load`` of each, side by side (rows of different partitions cannot share a request), in order."""
+        if len(rows) < 2:
+            return [self._load(model, *row) for row in rows]
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(min(_PARALLEL_READS, len(rows))) as pool:
+            return list(pool.map(lambda row: self._load(model, *row), rows))
 
     def _query(self, filter_text: str, parameters: dict[str, Any]) -> list[dict]:
         return list(self._table.query_entities(filter_text, parameters=parameters))
@@ -421,6 +443,7 @@ class TableUnitOfWork:
                                        for entity in self._new_pointers.values()])
         self._commit_writes(self._writes)
         self._update_directory()
+        self._update_partner_summaries()
         if self._deleted_after:
             self._delete_rows_after_commit()
         if self._dropped_pointers:
@@ -442,6 +465,31 @@ class TableUnitOfWork:
                 continue
             if done:
                 self._dropped_pointers.append((PENDING, _key(mark)))
+
+    def _update_partner_summaries(self) -> None:
+        """The partners list follows the partners this unit of work changed; as with the directory, an update
+        that does not finish keeps its mark for the next settle and fails nothing."""
+        from azure.core.exceptions import AzureError
+
+        summaries = PartnerSummaryTable(self._table, self._claim_grace)
+        for hierarchy_id, mark in self._partners_changed.items():
+            try:
+                done = summaries.apply(hierarchy_id)
+            except AzureError as error:
+                log.warning("partner summary update left for the next settle",
+                            extra={"hierarchy": hierarchy_id, "error": type(error).__name__})
+                continue
+            if done:
+                self._dropped_pointers.append((_INDEX + PARTNER_SUMMARY_PENDING, _key(mark)))
+
+    def _partner_changed(self, hierarchy_id: str | None) -> None:
+        """What the partners list shows of this partner changes in this unit of work: its summary row is
+        brought up to date after the commit (a mark written before it says so until then). Every write of
+        what ``shared.domain.partner_summary.summarize`` reads calls this: the hierarchy, a user, the credit
+        line."""
+        if hierarchy_id and hierarchy_id not in self._partners_changed:
+            self._partners_changed[hierarchy_id] = mark = f"{_key(hierarchy_id)}-{uuid.uuid4().hex}"
+            self._pointer(PARTNER_SUMMARY_PENDING, mark, hierarchy_id)
 
     def _list(self, prospect: Prospect) -> None:
         """Mark the prospect's directory update as owed, before its transaction commits (see commit)."""
@@ -581,6 +629,7 @@ class TableUnitOfWork:
                 # One hierarchy per prospect: a marker row that a second hierarchy cannot create again.
                 self._create(partition, "hierarchy", hierarchy, kind="hierarchy-marker")
         self._replace(partition, row, hierarchy, kind="hierarchy")
+        self._partner_changed(hierarchy.id)
 
     def list_hierarchies(self, limit: int) -> list[CustomerHierarchy]:
         # An operator's listing, as list_prospects: a filtered scan.
@@ -610,6 +659,9 @@ class TableUnitOfWork:
                 if len(page) == limit:
                     break
         return page
+
+    def partner_summaries(self, after: str | None, limit: int, name_contains: str | None = None) -> list[PartnerSummary]:
+        return PartnerSummaryTable(self._table, self._claim_grace).page(after, limit, name_contains)
 
     def save_member(self, member: HierarchyMember) -> None:
         partition = self._hierarchy_partition(member.hierarchy_id)
@@ -742,6 +794,9 @@ class TableUnitOfWork:
                         user, **columns)
         self._rewrite_roster(partition)
         before = None if found is None else _user(found[1])
+        self._partner_changed(user.hierarchy_id)
+        if before is not None and before.hierarchy_id != user.hierarchy_id:
+            self._partner_changed(before.hierarchy_id)  # it leaves that partner's list line
         new_key = None if user.sync is None else _sync_key(user)
         old_key = None if before is None or before.sync is None else _sync_key(before)
         if new_key is not None and (new_key != old_key or (found is not None and found[0] != partition)):
@@ -786,6 +841,7 @@ class TableUnitOfWork:
 
     def save_credit_line(self, line: CreditLine) -> None:
         self._put(self._hierarchy_partition(line.hierarchy_id), _CREDIT, line, kind="credit")
+        self._partner_changed(line.hierarchy_id)
 
     def get_reservation(self, hierarchy_id: str, order_id: str) -> Reservation | None:
         partition = self._follow("hierarchy", hierarchy_id)
@@ -942,6 +998,8 @@ class TableUnitOfWork:
     def add_email(self, email: EmailRecord) -> None:
         partition = self._email_partition(email)
         self._pointer("email", email.id, partition)
+        for key in (email_order_key(email), email_order_key(email, email.status)):
+            self._pointer(EMAIL_ORDER, key, partition, **email_order_columns(email))
         self._create(partition, f"email-{_key(email.id)}", email, **self._email_columns(email))
 
     @staticmethod
@@ -950,10 +1008,22 @@ class TableUnitOfWork:
 
     def get_email(self, email_id: str) -> EmailRecord | None:
         partition = self._follow("email", email_id)
-        return None if partition is None else self._load(EmailRecord, partition, f"email-{_key(email_id)}")
+        email = None if partition is None else self._load(EmailRecord, partition, f"email-{_key(email_id)}")
+        if email is not None:
+            self._email_status_read[email.id] = email.status
+        return email
 
     def save_email(self, email: EmailRecord) -> None:
-        self._replace(self._email_partition(email), f"email-{_key(email.id)}", email, **self._email_columns(email))
+        partition = self._email_partition(email)
+        was = self._email_status_read.get(email.id)
+        if was is not email.status:
+            # The status's order row is written before the email's transaction, the old one dropped after it
+            # (a row whose email has moved on is skipped by the reader: the email decides). An email saved
+            # without being read here keeps its old row until a reader meets it: its status is not known.
+            self._pointer(EMAIL_ORDER, email_order_key(email, email.status), partition, **email_order_columns(email))
+            if was is not None:
+                self._drop_after_commit(EMAIL_ORDER, email_order_key(email, was))
+        self._replace(partition, f"email-{_key(email.id)}", email, **self._email_columns(email))
 
     def list_emails(self, limit: int, pending_only: bool = False) -> list[EmailRecord]:
         if pending_only:
@@ -969,16 +1039,19 @@ class TableUnitOfWork:
         emails = [EmailRecord.model_validate_json(row["data"]) for row in rows]
         return sorted((e for e in emails if e.prospect_id == prospect_id), key=lambda e: (e.created_at, e.id))
     def email_page(self, query: EmailQuery, limit: int) -> list[EmailRecord]:
-        """One query over the table's email rows (with the status filter the service applies), the rest
-        here: O(emails), not O(page). Emails are one or two per prospect and partner user; an index
-        partition by time would make it O(page) at the cost of a second write per email state change."""
-        if query.status is not None:
-            rows = self._query("kind eq 'email' and status eq @status", {"status": query.status.value})
-        else:
-            rows = self._query("kind eq 'email'", {})
-        emails = sorted((EmailRecord.model_validate_json(row["data"]) for row in rows),
-                        key=lambda email: (email.created_at, email.id), reverse=True)
-        return [email for email in emails if _selected(email, query)][:limit]
+        """A range of the email order index (every email's, or its status's), newest first; each row's email
+        is read from its partition and decides (criteria the rows cannot know, a status that moved on): the
+        cost is the page and the rows its filters pass over, not every email."""
+        found: list[EmailRecord] = []
+        candidates = email_order(self._table, query, limit)
+        while len(found) < limit:
+            # As many as the page still wants, read at once: each is in its own partition (a point read each).
+            wanted = list(itertools.islice(candidates, limit - len(found)))
+            if not wanted:
+                break
+            emails = self._load_many(EmailRecord, [(partition, f"email-{_key(email_id)}") for partition, email_id in wanted])
+            found += [email for email in emails if email is not None and _selected(email, query)]
+        return found
 
     # --- the operator audit -------------------------------------------------------------------
     def add_audit_entry(self, entry: AuditEntry) -> None:
@@ -1027,6 +1100,11 @@ class AzureTableStore:
             uow.commit()
 
     def settle_prospect_directory(self, limit: int) -> int:
+        # The email order index of a store from before it existed is built here too, once: the channel sync
+        # runs this on every store, and the two are the back office's lists.
+        # And the partner summaries (the partners list's rows): a store from before them, and crashes.
+        index_older_emails(self.table)
+        PartnerSummaryTable(self.table, self._claim_grace).settle(limit)
         return ProspectDirectoryTable(self.table, self._claim_grace).settle(limit)
 
     def count_in_window(self, key: str, window_start: datetime, window_end: datetime, limit: int) -> bool:

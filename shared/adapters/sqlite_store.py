@@ -29,6 +29,7 @@ from shared.domain.model import (
 )
 from shared.domain.ledger import LedgerEntry
 from shared.domain.partners import CreditLine, PartnerUser, Reservation
+from shared.domain.partner_summary import PartnerSummary, summarize
 from shared.domain.prospect_directory import ATTENTION, Position, ProspectFilter, ProspectSummary, search_keys
 from shared.ports import EmailQuery
 
@@ -306,6 +307,12 @@ class SqliteUnitOfWork:
             if wanted is None or wanted in hierarchy.name.casefold():
                 page.append(hierarchy)
         return page
+
+    def partner_summaries(self, after: str | None, limit: int, name_contains: str | None = None) -> list[PartnerSummary]:
+        # A page of hierarchies along the number index, then each one's users and credit line by their own
+        # indexes: O(page) in indexed reads. The summary is made when read, so nothing needs keeping up to date.
+        return [summarize(h, self.partner_users(h.id), self.get_credit_line(h.id))
+                for h in self.hierarchy_page(after, limit, name_contains)]
 
     def save_member(self, member: HierarchyMember) -> None:
         self._db.execute(

@@ -371,6 +371,8 @@ class ProspectTimeline(_Camel):
     timeline: list[TimelineEntry] = Field(description="Oldest first")
     queues_peeked: list[str] = Field(description="The queues whose first messages were looked at for this prospect")
     peek_limit: int = Field(description="Messages looked at per queue: a message further back does not show")
+    queues_crowded: dict[str, int] = Field(description="The queues holding more messages than were looked at, with "
+                                           "how many they hold (Azure Storage queues show no more without taking them)")
 
 
 class ReplayedMessage(_Camel):
