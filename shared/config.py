@@ -119,6 +119,13 @@ _SETTINGS: dict[str, tuple[str, str]] = {
     # EMAIL_TRANSPORT=storage: each email kept as a blob <message id>.eml in this container of the
     # AzureWebJobsStorage account (created with the first email), until SMTP or SES is configured.
     "EMAIL_OUTBOX_CONTAINER": ("email_outbox_container", "b2b-outbox"),
+    # Double opt-in (issue 11): a request waits until its requester opens the emailed link and confirms; only
+    # then does it become a prospect. Links hold SIGNUP_LINK_HOURS; unconfirmed requests are deleted then.
+    # On in the Azure defaults (infra). The links are signed with SIGNUP_LINK_SECRET (Key Vault in Azure; empty:
+    # PORTAL_SESSION_SECRET, else, off Azure, a random one kept in DATA_DIR).
+    "REQUIRE_EMAIL_CONFIRMATION": ("require_email_confirmation", "false"),
+    "SIGNUP_LINK_HOURS": ("signup_link_hours", "48"),
+    "SIGNUP_LINK_SECRET": ("signup_link_secret", ""),
 }
 
 SETTING_NAMES = tuple(_SETTINGS)
@@ -184,6 +191,9 @@ class Settings:
     console_operator_role: str
     console_viewer_role: str
     email_outbox_container: str
+    require_email_confirmation: bool
+    signup_link_hours: float
+    signup_link_secret: str
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -227,6 +237,8 @@ class Settings:
         if not 0 < self.sales_webhook_budget_seconds <= 50:
             raise ValueError(f"SALES_WEBHOOK_BUDGET_SECONDS={self.sales_webhook_budget_seconds} must be above 0 and "
                              "at most 50: Dataverse waits 60 s for the webhook's answer")
+        if not 0 < self.signup_link_hours <= 24 * 30:
+            raise ValueError(f"SIGNUP_LINK_HOURS={self.signup_link_hours} must be above 0 and at most 720 (30 days)")
         self._validate_partner_tokens()
         self.channel_branding  # every channel's branding, checked now: a typo stops the app at start
         self._validate_portal()
