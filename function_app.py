@@ -4,7 +4,7 @@ import azure.functions as func
 from functions import (
     assets, back_office, back_office_partners, back_office_prospect, back_office_queues, channel_sync,
     console_partners, console_prospect, console_prospects, console_queues, console_shell, health, local_issuer,
-    openapi, orders, partners, portal, prospect_list, queues, sales_events, signups, storefront,
+    openapi, orders, partners, portal, prospect_list, queues, sales_events, signup_confirmation, signups, storefront,
 )
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
@@ -12,5 +12,5 @@ for blueprint in (signups.bp, storefront.bp, channel_sync.bp, queues.bp, back_of
                   partners.bp, orders.bp, openapi.bp, assets.bp, console_shell.bp, health.bp,
                   console_prospects.bp, prospect_list.bp, local_issuer.bp, portal.bp, back_office_partners.bp,
                   back_office_prospect.bp, console_partners.bp, console_prospect.bp, back_office_queues.bp,
-                  console_queues.bp):
+                  console_queues.bp, signup_confirmation.bp):
     app.register_functions(blueprint)
