@@ -37,13 +37,15 @@ def is_open(uow: UnitOfWork, signup: SignupRecord) -> bool:
     return signup.status is SignupStatus.RECEIVED or _open_prospect(uow, signup) is not None
 
 
-def first_open_request(uow: UnitOfWork, signup: SignupRecord) -> SignupRecord | None:
-    """The earliest open request with ``signup``'s requester email received before it (never itself)."""
-    for earlier in uow.signups_with_key(index_key(requester_key(signup.request)), MATCHES_PER_KEY):
-        if (earlier.received_at, earlier.id) >= (signup.received_at, signup.id):
+def first_open_request(uow: UnitOfWork, signup: SignupRecord, *, only_earlier: bool = False) -> SignupRecord | None:
+    """The earliest open request with ``signup``'s requester email, never itself. ``only_earlier``: only one that
+    comes before it in the sync's order (received time, then id), so that of two open ones the sync links the
+    later to the earlier, never each to the other (a store may show it a stale status of the other)."""
+    for other in uow.signups_with_key(index_key(requester_key(signup.request)), MATCHES_PER_KEY):
+        if only_earlier and (other.received_at, other.id) >= (signup.received_at, signup.id):
             break
-        if is_open(uow, earlier):
-            return earlier
+        if other.id != signup.id and is_open(uow, other):
+            return other
     return None
 
 

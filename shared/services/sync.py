@@ -121,7 +121,7 @@ class ChannelSync:
             for signup in uow.pending_signups(self._batch_size):
                 # Two requests of one email that intake could not see together (two instances at once, or two
                 # confirmed one after the other): the later one is linked, as intake links a repeat.
-                first = first_open_request(uow, signup)
+                first = first_open_request(uow, signup, only_earlier=True)
                 if first is not None:
                     uow.save_signup(link_repeat(uow, signup, first, now).model_copy(
                         update={"status": SignupStatus.REPEAT}))
