@@ -49,13 +49,18 @@ def first_open_request(uow: UnitOfWork, signup: SignupRecord, *, only_earlier: b
     return None
 
 
-def link_repeat(uow: UnitOfWork, repeat: SignupRecord, first: SignupRecord, now: datetime) -> SignupRecord:
-    """``repeat`` as linked to ``first``: its record says so, and the first's history (its prospect's, kept
-    under the prospect id the first request has or will have) says a repeat came, without personal data."""
+def link_repeat(uow: UnitOfWork, repeat: SignupRecord, first: SignupRecord, now: datetime, *, status: SignupStatus,
+                new: bool = False) -> SignupRecord:
+    """``repeat`` kept as linked to ``first`` (added when ``new``, else saved) with ``status``, then the first's
+    history (its prospect's, kept under the prospect id the first request has or will have) says a repeat came,
+    without personal data. The record first: a store that commits partition by partition never keeps the line
+    of a repeat it did not keep."""
+    linked = repeat.model_copy(update={"repeat_of": first.id, "status": status})
+    (uow.add_signup if new else uow.save_signup)(linked)
     uow.append_history(HistoryEntry(prospect_id=first.prospect_id or prospect_id_for(first.id), at=now,
                                     actor="intake", action=REPEAT_ACTION, detail=f"request {repeat.id}"))
     log.info("repeat request linked", extra={"signup_id": repeat.id, "first_signup_id": first.id})
-    return repeat.model_copy(update={"repeat_of": first.id})
+    return linked
 
 
 @dataclass

@@ -114,11 +114,12 @@ class EmailConfirmation:
                 return seen
             confirmed = signup.model_copy(update={"confirmed_at": now, "status": SignupStatus.RECEIVED})
             first = first_open_request(uow, confirmed)
-            if first is not None:
-                confirmed = link_repeat(uow, confirmed, first, now).model_copy(update={"status": SignupStatus.REPEAT})
+            if first is None:
+                uow.save_signup(confirmed)
+            else:
+                confirmed = link_repeat(uow, confirmed, first, now, status=SignupStatus.REPEAT)
                 if self._repeat_email is not None:
                     messages.append(self._repeat_email(uow, confirmed, first))
-            uow.save_signup(confirmed)
         self._send_now(messages)
         log.info("signup email confirmed", extra={"signup_id": signup_id, "repeat": first is not None})
         return seen

@@ -113,11 +113,13 @@ class IntakeService:
                 earlier = uow.find_signup_by_idempotency_key(key_hash) if key_hash else None
                 if earlier is None:
                     first = first_open_request(uow, record)
-                    kept = record if first is None else link_repeat(uow, record, first, now).model_copy(
-                        # With confirmation on it waits (and expires) as every request does: the same status page.
-                        update={"status": record.status if self._confirming else SignupStatus.REPEAT})
+                    kept = record
                     try:
-                        uow.add_signup(kept)
+                        if first is None:
+                            uow.add_signup(record)
+                        else:  # with confirmation on it waits (and expires) as any request: the same status page
+                            kept = link_repeat(uow, record, first, now, new=True, status=record.status
+                                               if self._confirming else SignupStatus.REPEAT)
                     except DuplicateRecord:
                         continue  # the same key committed in between: read it on the next pass
                     if self._emails is not None:

@@ -123,8 +123,7 @@ class ChannelSync:
                 # confirmed one after the other): the later one is linked, as intake links a repeat.
                 first = first_open_request(uow, signup, only_earlier=True)
                 if first is not None:
-                    uow.save_signup(link_repeat(uow, signup, first, now).model_copy(
-                        update={"status": SignupStatus.REPEAT}))
+                    link_repeat(uow, signup, first, now, status=SignupStatus.REPEAT)
                     if self._repeat_email is not None:
                         messages.append(self._repeat_email(uow, signup, first))
                     continue
