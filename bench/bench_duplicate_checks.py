@@ -38,40 +38,62 @@ def bodies(n: int) -> list[dict]:
     return made
 
 
-def run(settings: dict, folder: Path, n: int, checks: bool) -> tuple[float, float, int]:
+def run(settings: dict, folder: Path, n: int, checks: bool, requests: dict) -> tuple[float, float, int]:
+    """Times intake and sync; on Azure Tables also counts their storage requests into ``requests``."""
     from shared.adapters.clock import ManualClock
     from shared.bootstrap import Container
     from shared.config import Settings
 
-    c = Container.build(Settings.from_env({"SALES_MODE": "none", "SEND_RECEIVED_EMAIL": "false", **settings},
-                                          data_dir=folder, sync_batch_size=200), clock=ManualClock())
+    config = Settings.from_env({"SALES_MODE": "none", "SEND_RECEIVED_EMAIL": "false", **settings},
+                               data_dir=folder, sync_batch_size=200)
+    adapters = {}
+    step = {"name": "setup"}
+    if config.state_backend == "azure":
+        from azure.data.tables import TableServiceClient
+
+        from shared.adapters.azure_table_store import AzureTableStore
+
+        def count(_request) -> None:
+            requests[step["name"]] = requests.get(step["name"], 0) + 1
+
+        tables = TableServiceClient.from_connection_string(config.storage_connection_string, raw_request_hook=count)
+        adapters["store"] = AzureTableStore(tables, config.state_table)
+    c = Container.build(config, clock=ManualClock(), **adapters)
     with ExitStack() as stack:
         if not checks:
             for module in ("intake", "sync"):
                 stack.enter_context(mock.patch(f"shared.services.{module}.first_open_request", lambda *a, **k: None))
             stack.enter_context(mock.patch("shared.services.sync.checked", lambda uow, signup, prospect, memory: prospect))
+        step["name"] = "intake"
         started = time.perf_counter()
         for body in bodies(n):
             c.clock.advance(1)
             c.intake.submit(body)
         intake = time.perf_counter() - started
+        step["name"] = "sync"
         started = time.perf_counter()
         created = 0
         while (made := c.channel_sync.run().prospects_created):
             created += made
         sync = time.perf_counter() - started
+        step["name"] = "after"
     for adapter in (c.store, c.queue):
         adapter.close()
     return intake, sync, created
 
 
 def measure(label: str, settings_for, n: int) -> None:
+    base_requests: dict = {}
+    requests: dict = {}
     with tempfile.TemporaryDirectory() as folder:
-        base_intake, base_sync, base_made = run(settings_for(), Path(folder) / "baseline", n, checks=False)
-        intake, sync, made = run(settings_for(), Path(folder) / "checks", n, checks=True)
+        base_intake, base_sync, base_made = run(settings_for(), Path(folder) / "baseline", n, False, base_requests)
+        intake, sync, made = run(settings_for(), Path(folder) / "checks", n, True, requests)
     print(f"{label:<8} {n} signups: intake {intake:.2f} s vs {base_intake:.2f} s (ratio {intake / base_intake:.2f}), "
           f"sync {sync:.2f} s vs {base_sync:.2f} s (ratio {sync / base_sync:.2f}); prospects {made} with the checks, "
           f"{base_made} without")
+    for name in ("intake", "sync") if requests else ():
+        print(f"{'':<8} {name} storage requests per signup: {requests[name] / n:.1f} with the checks, "
+              f"{base_requests[name] / n:.1f} without (ratio {requests[name] / base_requests[name]:.2f})")
 
 
 def main() -> None:

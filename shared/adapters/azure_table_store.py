@@ -466,13 +466,15 @@ class TableUnitOfWork:
         elif signup.status is SignupStatus.AWAITING_CONFIRMATION:
             self._pointer("awaiting-signup", key, partition, signup_id=signup.id)
 
-    def signups_with_key(self, key: str, limit: int) -> list[SignupRecord]:
+    def signups_with_key(self, key: str, limit: int, excluding: str | None = None) -> list[SignupRecord]:
         found: list[SignupRecord] = []
         if limit <= 0:
             return found
         prefix = _key(key) + "|"
         for pointer in self._query("PartitionKey eq @pk and RowKey ge @low and RowKey lt @high",
                                    {"pk": _INDEX + "signup-key", "low": prefix, "high": prefix + "\uffff"}):
+            if pointer["signup_id"] == excluding:
+                continue
             signup = self.get_signup(pointer["signup_id"])  # a pointer is a hint: its signup may never have committed
             if signup is not None:
                 found.append(signup)

@@ -183,9 +183,10 @@ class SqliteUnitOfWork:
             (signup.status.value, signup.model_dump_json(), signup.id),
         )
 
-    def signups_with_key(self, key: str, limit: int) -> list[SignupRecord]:
+    def signups_with_key(self, key: str, limit: int, excluding: str | None = None) -> list[SignupRecord]:
         return self._many(SignupRecord, "SELECT s.data FROM signup_keys k JOIN signups s ON s.id = k.signup_id "
-                          "WHERE k.key = ? ORDER BY s.received_at, s.id LIMIT ?", (key, limit))
+                          "WHERE k.key = ? AND k.signup_id IS NOT ? ORDER BY s.received_at, s.id LIMIT ?",
+                          (key, excluding, limit))
 
     def signups_awaiting_confirmation(self, received_before: datetime, limit: int) -> list[SignupRecord]:
         # The index signups_pending (status, received_at); received_at is ISO text in UTC, which sorts as time.

@@ -41,10 +41,10 @@ def first_open_request(uow: UnitOfWork, signup: SignupRecord, *, only_earlier: b
     """The earliest open request with ``signup``'s requester email, never itself. ``only_earlier``: only one that
     comes before it in the sync's order (received time, then id), so that of two open ones the sync links the
     later to the earlier, never each to the other (a store may show it a stale status of the other)."""
-    for other in uow.signups_with_key(index_key(requester_key(signup.request)), MATCHES_PER_KEY):
+    for other in uow.signups_with_key(index_key(requester_key(signup.request)), MATCHES_PER_KEY, excluding=signup.id):
         if only_earlier and (other.received_at, other.id) >= (signup.received_at, signup.id):
             break
-        if other.id != signup.id and is_open(uow, other):
+        if is_open(uow, other):
             return other
     return None
 
@@ -83,8 +83,8 @@ def organization_matches(uow: UnitOfWork, signup: SignupRecord, memory: BatchMem
     found: list[str] = []
     for key in sorted(organization_keys(signup.request)):
         found += (memory.by_organization.get(key, []) if memory else [])
-        for other in uow.signups_with_key(index_key(key), MATCHES_PER_KEY):
-            if other.id == signup.id or other.prospect_id is None or other.status is not SignupStatus.SYNCED:
+        for other in uow.signups_with_key(index_key(key), MATCHES_PER_KEY, excluding=signup.id):
+            if other.prospect_id is None or other.status is not SignupStatus.SYNCED:
                 continue
             prospect = uow.get_prospect(other.prospect_id)
             if prospect is None:

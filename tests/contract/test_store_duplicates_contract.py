@@ -29,6 +29,7 @@ def test_signups_are_found_by_a_duplicate_key_oldest_first(store):
     with store.unit_of_work(read_only=True) as uow:
         assert [s.id for s in uow.signups_with_key(key, 10)] == ["signup-0001", "signup-0003"]
         assert [s.id for s in uow.signups_with_key(key, 1)] == ["signup-0001"]
+        assert [s.id for s in uow.signups_with_key(key, 10, excluding="signup-0001")] == ["signup-0003"]
         assert uow.signups_with_key(index_key("email:nobody@example.com"), 10) == []
         # The organization keys too: signup 2 is another company ("Company 2 & Söner <AB>").
         [name] = organization_keys(signup_record(2).request)
