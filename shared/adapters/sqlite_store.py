@@ -134,6 +134,16 @@ HIERARCHIES_AFTER_SAME_LENGTH = "SELECT data FROM hierarchies WHERE length(id) =
 HIERARCHIES_LONGER = "SELECT data FROM hierarchies WHERE length(id) > ? ORDER BY length(id), id"
 
 
+# The duplicate checks and the confirmation expiry (issue 11): each through an index (tests/services/
+# test_sqlite_duplicate_plans.py reads SQLite's plans): the key table's primary key, signups_pending (status,
+# received_at; received_at is ISO text in UTC, which sorts as time), emails_prospect, outbox_aggregate.
+SIGNUPS_WITH_KEY = ("SELECT s.data FROM signup_keys k JOIN signups s ON s.id = k.signup_id "
+                    "WHERE k.key = ? AND k.signup_id IS NOT ? ORDER BY s.received_at, s.id LIMIT ?")
+SIGNUPS_AWAITING = "SELECT data FROM signups WHERE status = ? AND received_at < ? ORDER BY received_at, id LIMIT ?"
+EMAILS_OF_AGGREGATE_DELETE = "DELETE FROM emails WHERE json_extract(data, '$.prospect_id') = ?"
+OUTBOX_OF_AGGREGATE_DELETE = "DELETE FROM outbox WHERE aggregate_id = ?"
+
+
 def _load(model: type[T], row: sqlite3.Row | None) -> T | None:
     return None if row is None else model.model_validate_json(row["data"])
 
@@ -184,14 +194,10 @@ class SqliteUnitOfWork:
         )
 
     def signups_with_key(self, key: str, limit: int, excluding: str | None = None) -> list[SignupRecord]:
-        return self._many(SignupRecord, "SELECT s.data FROM signup_keys k JOIN signups s ON s.id = k.signup_id "
-                          "WHERE k.key = ? AND k.signup_id IS NOT ? ORDER BY s.received_at, s.id LIMIT ?",
-                          (key, excluding, limit))
+        return self._many(SignupRecord, SIGNUPS_WITH_KEY, (key, excluding, limit))
 
     def signups_awaiting_confirmation(self, received_before: datetime, limit: int) -> list[SignupRecord]:
-        # The index signups_pending (status, received_at); received_at is ISO text in UTC, which sorts as time.
-        return self._many(SignupRecord, "SELECT data FROM signups WHERE status = ? AND received_at < ? "
-                          "ORDER BY received_at, id LIMIT ?",
+        return self._many(SignupRecord, SIGNUPS_AWAITING,
                           (SignupStatus.AWAITING_CONFIRMATION.value, _instant(received_before), limit))
 
     def delete_signup(self, signup_id: str) -> None:
@@ -201,8 +207,8 @@ class SqliteUnitOfWork:
         aggregate = prospect_id_for(signup_id)
         self._db.executemany("DELETE FROM signup_keys WHERE key = ? AND signup_id = ?",
                              [(key, signup_id) for key in index_keys(signup.request)])
-        self._db.execute("DELETE FROM emails WHERE json_extract(data, '$.prospect_id') = ?", (aggregate,))
-        self._db.execute("DELETE FROM outbox WHERE aggregate_id = ?", (aggregate,))
+        self._db.execute(EMAILS_OF_AGGREGATE_DELETE, (aggregate,))
+        self._db.execute(OUTBOX_OF_AGGREGATE_DELETE, (aggregate,))
         self._db.execute("DELETE FROM signups WHERE id = ?", (signup_id,))
 
     # prospects
