@@ -56,6 +56,13 @@ class UnitOfWork(Protocol):
         """Signups still awaiting their email confirmation that were received before ``received_before``,
         oldest first, at most ``limit``: an index range, never a scan."""
         ...
+    def index_partner(self, key: str, hierarchy_id: str) -> None:
+        """Index a partner onboarded without a prospect under the duplicate key ``key`` (its organization's
+        name and country): a prospect's organization finds it (``partners_with_key``). Written with the partner."""
+        ...
+    def partners_with_key(self, key: str, limit: int) -> list[CustomerHierarchy]:
+        """The partners indexed under ``key`` (``index_partner``), in number order, at most ``limit``."""
+        ...
     def delete_signup(self, signup_id: str) -> None:
         """The signup is gone, with its index rows and the emails and outbox messages written with it (its
         aggregate, ``prospect_id_for(signup_id)``): for a request that never became a prospect."""

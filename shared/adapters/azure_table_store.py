@@ -497,6 +497,19 @@ class TableUnitOfWork:
                 self._drop_pointer(pointer)
         return found
 
+    def index_partner(self, key: str, hierarchy_id: str) -> None:
+        self._pointer("partner-key", f"{key}|{hierarchy_id}", hierarchy_id, hierarchy_id=hierarchy_id)
+
+    def partners_with_key(self, key: str, limit: int) -> list[CustomerHierarchy]:
+        found: list[CustomerHierarchy] = []
+        prefix = _key(key) + "|"
+        for pointer in self._query("PartitionKey eq @pk and RowKey ge @low and RowKey lt @high",
+                                   {"pk": _INDEX + "partner-key", "low": prefix, "high": prefix + "\uffff"}):
+            hierarchy = self.get_hierarchy(pointer["hierarchy_id"])  # a hint: the partner may never have committed
+            if hierarchy is not None:
+                found.append(hierarchy)
+        return sorted(found, key=lambda h: (len(h.id), h.id))[:max(limit, 0)]
+
     def delete_signup(self, signup_id: str) -> None:
         """Every row of the signup's partition (the signup, its emails and outbox messages), guarded by the ETags
         read here, then the pointers at them."""

@@ -91,6 +91,8 @@ CREATE TABLE IF NOT EXISTS outbox (
     id TEXT PRIMARY KEY, aggregate_id TEXT NOT NULL, queue TEXT NOT NULL, body TEXT NOT NULL,
     created_at TEXT NOT NULL, sent_at TEXT);
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (sent_at, created_at);
+CREATE TABLE IF NOT EXISTS partner_keys (
+    key TEXT NOT NULL, hierarchy_id TEXT NOT NULL, PRIMARY KEY (key, hierarchy_id)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS outbox_aggregate ON outbox (aggregate_id);
 CREATE TABLE IF NOT EXISTS emails (id TEXT PRIMARY KEY, status TEXT NOT NULL, created_at TEXT NOT NULL, data TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS emails_status ON emails (status, created_at);
@@ -140,6 +142,8 @@ HIERARCHIES_LONGER = "SELECT data FROM hierarchies WHERE length(id) > ? ORDER BY
 SIGNUPS_WITH_KEY = ("SELECT s.data FROM signup_keys k JOIN signups s ON s.id = k.signup_id "
                     "WHERE k.key = ? AND k.signup_id IS NOT ? ORDER BY s.received_at, s.id LIMIT ?")
 SIGNUPS_AWAITING = "SELECT data FROM signups WHERE status = ? AND received_at < ? ORDER BY received_at, id LIMIT ?"
+PARTNERS_WITH_KEY = ("SELECT h.data FROM partner_keys k JOIN hierarchies h ON h.id = k.hierarchy_id WHERE k.key = ? "
+                     "ORDER BY length(h.id), h.id LIMIT ?")
 EMAILS_OF_AGGREGATE_DELETE = "DELETE FROM emails WHERE json_extract(data, '$.prospect_id') = ?"
 OUTBOX_OF_AGGREGATE_DELETE = "DELETE FROM outbox WHERE aggregate_id = ?"
 
@@ -199,6 +203,12 @@ class SqliteUnitOfWork:
     def signups_awaiting_confirmation(self, received_before: datetime, limit: int) -> list[SignupRecord]:
         return self._many(SignupRecord, SIGNUPS_AWAITING,
                           (SignupStatus.AWAITING_CONFIRMATION.value, _instant(received_before), limit))
+
+    def index_partner(self, key: str, hierarchy_id: str) -> None:
+        self._db.execute("INSERT OR IGNORE INTO partner_keys (key, hierarchy_id) VALUES (?, ?)", (key, hierarchy_id))
+
+    def partners_with_key(self, key: str, limit: int) -> list[CustomerHierarchy]:
+        return self._many(CustomerHierarchy, PARTNERS_WITH_KEY, (key, limit))
 
     def delete_signup(self, signup_id: str) -> None:
         signup = self.get_signup(signup_id)

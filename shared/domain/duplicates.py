@@ -60,8 +60,13 @@ def organization_keys(request: SignupRequest) -> frozenset[str]:
     if company.vat_number and _compact(company.vat_number):
         keys.add(f"vat:{_compact(company.vat_number)}")
     if company_name_key(company.name):
-        keys.add(f"name:{country}:{company_name_key(company.name)}")
+        keys.add(name_key(country, company.name))
     return frozenset(keys)
+
+
+def name_key(country: str, name: str) -> str:
+    """A company name within its country (a request's, or an organization customer's onboarded by hand)."""
+    return f"name:{country.strip().upper()}:{company_name_key(name)}"
 
 
 def requester_key(request: SignupRequest) -> str:

@@ -78,8 +78,9 @@ class BatchMemory:
 
 
 def organization_matches(uow: UnitOfWork, signup: SignupRecord, memory: BatchMemory | None = None) -> list[str]:
-    """The open prospects (PRO-…) and the partners (CH-…, from an approved prospect) of ``signup``'s organization:
-    the same registration number, VAT number, or name in the same country."""
+    """The open prospects (PRO-…) and the partners (CH-…: from an approved prospect, or onboarded by hand from an
+    organization customer) of ``signup``'s organization: the same registration number, VAT number, or name in the
+    same country."""
     found: list[str] = []
     for key in sorted(organization_keys(signup.request)):
         found += (memory.by_organization.get(key, []) if memory else [])
@@ -93,6 +94,8 @@ def organization_matches(uow: UnitOfWork, signup: SignupRecord, memory: BatchMem
                 found.append(prospect.number)
             elif prospect.status is ProspectStatus.APPROVED and prospect.hierarchy_id:
                 found.append(prospect.hierarchy_id)
+        if key.startswith("name:"):  # partners onboarded by hand are known by their organization's name only
+            found += [partner.id for partner in uow.partners_with_key(index_key(key), MATCHES_PER_KEY)]
     return list(dict.fromkeys(found))
 
 

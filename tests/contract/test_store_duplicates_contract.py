@@ -85,3 +85,17 @@ def test_deleting_a_signup_removes_it_its_keys_and_its_emails(store):
         assert uow.prospect_emails(aggregate) == []
         assert uow.get_email(derived_id("email", record.id, "signup_confirm")) is None
         assert [m.aggregate_id for m in uow.pending_outbox_messages(None, 10)] == []
+
+
+def test_partners_are_found_by_a_duplicate_key_in_number_order(store):
+    from tests.contract.factories import hierarchy
+
+    with store.unit_of_work() as uow:
+        for hierarchy_id in ("CH-000010", "CH-000002"):
+            uow.save_hierarchy(hierarchy(hierarchy_id, None, name="Fabrikam AB"))
+            uow.index_partner(index_key("name:SE:fabrikam"), hierarchy_id)
+        uow.index_partner(index_key("name:SE:fabrikam"), "CH-000099")  # a partner that never committed
+    with store.unit_of_work(read_only=True) as uow:
+        assert [h.id for h in uow.partners_with_key(index_key("name:SE:fabrikam"), 10)] == ["CH-000002", "CH-000010"]
+        assert [h.id for h in uow.partners_with_key(index_key("name:SE:fabrikam"), 1)] == ["CH-000002"]
+        assert uow.partners_with_key(index_key("name:NO:fabrikam"), 10) == []

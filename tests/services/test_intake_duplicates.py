@@ -170,3 +170,15 @@ def test_the_repeats_history_line_waits_under_the_id_the_first_prospect_gets(c):
     submit(c, same_person(2, "person1@example.com"))
     with c.store.unit_of_work(read_only=True) as uow:
         assert [h.action for h in uow.history(prospect_id_for(first.signup_id))] == [REPEAT_ACTION]
+
+
+def test_a_partner_onboarded_by_hand_is_found_by_its_organizations_name(c):
+    from tests.services.partners import customers
+
+    org, anna, _bo = customers(c)  # Fabrikam AB in SE, as the ERP knows it
+    onboarded = c.partner_onboarding.onboard({"operator": "alice", "organizationCustomerId": org.id,
+                                              "members": [{"customerId": anna.id, "role": "Admin"}]})
+    submit(c, same_person(1, "new@fabrikam.example", name="FABRIKAM"))
+    c.channel_sync.run()
+    [prospect] = prospects(c)
+    assert prospect.possible_duplicate_of == [onboarded.hierarchy.id]

@@ -9,6 +9,7 @@ import pytest
 from shared.adapters.sqlite_store import (
     EMAILS_OF_AGGREGATE_DELETE,
     OUTBOX_OF_AGGREGATE_DELETE,
+    PARTNERS_WITH_KEY,
     SIGNUPS_AWAITING,
     SIGNUPS_WITH_KEY,
     SqliteStore,
@@ -17,6 +18,7 @@ from shared.adapters.sqlite_store import (
 
 @pytest.mark.parametrize("statement, params", [
     (SIGNUPS_WITH_KEY, ("a-key", "signup-1", 20)),
+    (PARTNERS_WITH_KEY, ("a-key", 20)),
     (SIGNUPS_AWAITING, ("awaiting_confirmation", "2026-01-01T00:00:00+00:00", 200)),
     (EMAILS_OF_AGGREGATE_DELETE, ("prospect-1",)),
     (OUTBOX_OF_AGGREGATE_DELETE, ("prospect-1",)),
