@@ -5,7 +5,7 @@ from functions import (
     assets, back_office, back_office_ledger, back_office_partners, back_office_prospect, back_office_queues,
     channel_sync, console_ledger, console_partners, console_prospect, console_prospects, console_queues,
     console_shell, health, intake_defenses, local_issuer, openapi, orders, partners, portal, portal_credit,
-    prospect_list, queues, sales_events, signups, storefront,
+    prospect_list, queues, sales_events, signup_confirmation, signups, storefront,
 )
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
@@ -14,5 +14,5 @@ for blueprint in (signups.bp, storefront.bp, channel_sync.bp, queues.bp, back_of
                   console_prospects.bp, prospect_list.bp, local_issuer.bp, portal.bp, back_office_partners.bp,
                   back_office_prospect.bp, console_partners.bp, console_prospect.bp, back_office_queues.bp,
                   console_queues.bp, back_office_ledger.bp, console_ledger.bp, intake_defenses.bp,
-                  portal_credit.bp):
+                  portal_credit.bp, signup_confirmation.bp):
     app.register_functions(blueprint)

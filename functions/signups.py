@@ -33,7 +33,7 @@ def signup_intake(req: func.HttpRequest) -> func.HttpResponse:
     receipt = container().intake.submit(payload, req.headers.get("idempotency-key"))
     status_url = signup_status_url(receipt.signup_id)
     return json_response(
-        {"id": receipt.signup_id, "status": "pending", "status_url": status_url},
+        {"id": receipt.signup_id, "status": receipt.status, "status_url": status_url},
         status=202,
         headers={"Location": status_url},
     )

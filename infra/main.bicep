@@ -151,6 +151,15 @@ param captchaFailOpen string = 'false'
 @description('The header the client\'s address is read from for the intake\'s rate limits: X-Forwarded-For (the platform\'s front end appends the connection\'s address) or, behind Azure Front Door, X-Azure-ClientIP.')
 param clientIpHeader string = 'X-Forwarded-For'
 
+@description('Ask each requester to confirm their email by a signed link before the request becomes a prospect (REQUIRE_EMAIL_CONFIRMATION, issue 11): on by default in Azure, where the storefront is on the public internet.')
+@allowed(['true', 'false'])
+param requireEmailConfirmation string = 'true'
+@description('Hours a confirmation link works; unconfirmed requests are deleted then (SIGNUP_LINK_HOURS).')
+param signupLinkHours string = '48'
+@secure()
+@description('Signs the confirmation links (SIGNUP_LINK_SECRET), kept in Key Vault as signup-link-secret. azd fills it with the vault\'s secret, or a new random one the first time (main.parameters.json: secretOrRandomPassword), so links survive a provision. Empty: no secret and no reference.')
+param signupLinkSecret string = ''
+
 // The back office's automation key: a Functions host key named `backoffice` (its routes take it instead of
 // the master key). No default: azd generates it once, keeps it in .azure/<env>/config.json and passes the same
 // value at every provision (a newGuid() default would change it each time); `azd env set BACKOFFICE_KEY …`
@@ -199,6 +208,8 @@ var outboxContainerName = 'b2b-outbox'
 var smtpPasswordSecretName = 'smtp-password'
 // The CAPTCHA provider's secret key, likewise: created and referenced only when given.
 var captchaSecretName = 'captcha-secret'
+// The confirmation links' signing secret (SIGNUP_LINK_SECRET), the same way: referenced only when it exists.
+var signupLinkSecretName = 'signup-link-secret'
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: empty(resourceGroupName) ? '${abbrs.resourcesResourceGroups}${environmentName}' : resourceGroupName
@@ -260,6 +271,8 @@ module keyVault 'core/keyvault.bicep' = {
     smtpPasswordSecretName: smtpPasswordSecretName
     captchaSecret: captchaSecret
     captchaSecretName: captchaSecretName
+    signupLinkSecret: signupLinkSecret
+    signupLinkSecretName: signupLinkSecretName
   }
 }
 
@@ -314,6 +327,9 @@ module api 'app/api.bicep' = {
     captchaSecretName: empty(captchaSecret) ? '' : captchaSecretName
     captchaFailOpen: captchaFailOpen
     clientIpHeader: clientIpHeader
+    requireEmailConfirmation: requireEmailConfirmation
+    signupLinkHours: signupLinkHours
+    signupLinkSecretName: empty(signupLinkSecret) ? '' : signupLinkSecretName
     sesRegion: sesRegion
     consoleOperatorRole: consoleOperatorRole
     consoleViewerRole: consoleViewerRole

@@ -206,10 +206,47 @@ class Container:
     def intake(self):
         from shared.services.intake import IntakeService, ReceivedEmail
 
+        return IntakeService(self.store, self.clock, self.intake_emails)
+
+    @cached_property
+    def intake_emails(self):
+        from shared.services.intake import ReceivedEmail
+
+        s, confirmation = self.settings, self.email_confirmation
+        return ReceivedEmail(self.relay, s.email_queue, s.branding, self.signup_status_url,
+                             send_received=s.send_received_email,
+                             confirmation_url=None if confirmation is None else confirmation.links.url)
+
+    @cached_property
+    def email_confirmation(self):
+        """The double opt-in (REQUIRE_EMAIL_CONFIRMATION), or None. Its links are signed with SIGNUP_LINK_SECRET,
+        else the portal's session secret (a key derived for this use alone), else, off Azure, the local one."""
         s = self.settings
-        received = ReceivedEmail(self.relay, s.email_queue, s.branding, self.signup_status_url) \
-            if s.send_received_email else None
-        return IntakeService(self.store, self.clock, received)
+        if not s.require_email_confirmation:
+            return None
+        from datetime import timedelta
+
+        from shared.services.email_confirmation import ConfirmationLinks, EmailConfirmation
+
+        secret = s.signup_link_secret or s.portal_session_secret
+        if not secret:
+            import os
+
+            from shared.deployment import running_in_azure
+
+            if running_in_azure(os.environ):
+                from shared.domain.errors import NotConfigured
+
+                raise NotConfigured("REQUIRE_EMAIL_CONFIRMATION needs SIGNUP_LINK_SECRET (a Key Vault reference)")
+            from shared.adapters.local_issuer import local_session_secret
+
+            secret = local_session_secret(s.data_dir)
+        links = ConfirmationLinks(secret, timedelta(hours=s.signup_link_hours), s.public_base_url)
+        return EmailConfirmation(self.store, self.clock, links, repeat_email=self._repeat_email,
+                                 send_now=self.relay.send_now)
+
+    def _repeat_email(self, uow, repeat, first):
+        return self.intake_emails.for_repeat(uow, repeat, first)
 
     @cached_property
     def intake_guard(self):
@@ -230,7 +267,8 @@ class Container:
 
         return ChannelSync(self.store, self.clock, self.relay, self.settings.lead_queue, self.settings.sync_batch_size,
                            create_leads=self.sales is not None, reconciliation=self.reconciliation,
-                           user_sync=self.user_sync)
+                           user_sync=self.user_sync, confirmation=self.email_confirmation,
+                           repeat_email=self._repeat_email)
 
     @cached_property
     def user_sync(self):

@@ -143,6 +143,13 @@ _SETTINGS: dict[str, tuple[str, str]] = {
     "CAPTCHA_TIMEOUT_SECONDS": ("captcha_timeout_seconds", "5"),
     # reCAPTCHA v3 tokens carry a score (1.0 a person, 0.0 a bot); below this one is refused.
     "RECAPTCHA_MIN_SCORE": ("recaptcha_min_score", "0.5"),
+    # Double opt-in (issue 11): a request waits until its requester opens the emailed link and confirms; only
+    # then does it become a prospect. Links hold SIGNUP_LINK_HOURS; unconfirmed requests are deleted then.
+    # On in the Azure defaults (infra). The links are signed with SIGNUP_LINK_SECRET (Key Vault in Azure; empty:
+    # PORTAL_SESSION_SECRET, else, off Azure, a random one kept in DATA_DIR).
+    "REQUIRE_EMAIL_CONFIRMATION": ("require_email_confirmation", "false"),
+    "SIGNUP_LINK_HOURS": ("signup_link_hours", "48"),
+    "SIGNUP_LINK_SECRET": ("signup_link_secret", ""),
 }
 
 SETTING_NAMES = tuple(_SETTINGS)
@@ -221,6 +228,9 @@ class Settings:
     captcha_verify_url: str
     captcha_timeout_seconds: float
     recaptcha_min_score: float
+    require_email_confirmation: bool
+    signup_link_hours: float
+    signup_link_secret: str
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -264,6 +274,8 @@ class Settings:
         if not 0 < self.sales_webhook_budget_seconds <= 50:
             raise ValueError(f"SALES_WEBHOOK_BUDGET_SECONDS={self.sales_webhook_budget_seconds} must be above 0 and "
                              "at most 50: Dataverse waits 60 s for the webhook's answer")
+        if not 0 < self.signup_link_hours <= 24 * 30:
+            raise ValueError(f"SIGNUP_LINK_HOURS={self.signup_link_hours} must be above 0 and at most 720 (30 days)")
         self._validate_partner_tokens()
         self.channel_branding  # every channel's branding, checked now: a typo stops the app at start
         self._validate_portal()

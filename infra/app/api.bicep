@@ -87,6 +87,13 @@ param captchaFailOpen string = 'false'
 @description('Where the client\'s address is read for the intake\'s rate limits (X-Forwarded-For, or X-Azure-ClientIP behind Front Door).')
 param clientIpHeader string = 'X-Forwarded-For'
 
+@description('REQUIRE_EMAIL_CONFIRMATION: requests wait for their requester to confirm the email (double opt-in).')
+@allowed(['true', 'false'])
+param requireEmailConfirmation string = 'true'
+param signupLinkHours string = '48'
+@description('The Key Vault secret signing the confirmation links; empty when none was given (SIGNUP_LINK_SECRET is then empty too).')
+param signupLinkSecretName string = ''
+
 @description('The app roles the console requires of a signed-in clerk: to act, and to read.')
 param consoleOperatorRole string = 'B2B.Operator'
 param consoleViewerRole string = 'B2B.Viewer'
@@ -335,6 +342,19 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'SEND_RECEIVED_EMAIL'
           value: sendReceivedEmail
+        }
+        // Double opt-in (issue 11): on in Azure; the links are signed with a secret azd keeps in Key Vault.
+        {
+          name: 'REQUIRE_EMAIL_CONFIRMATION'
+          value: requireEmailConfirmation
+        }
+        {
+          name: 'SIGNUP_LINK_HOURS'
+          value: signupLinkHours
+        }
+        {
+          name: 'SIGNUP_LINK_SECRET'
+          value: empty(signupLinkSecretName) ? '' : '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${signupLinkSecretName})'
         }
         {
           name: 'EMAIL_SENDER_NAME'

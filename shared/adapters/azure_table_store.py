@@ -32,6 +32,7 @@ from typing import Any, Callable, Iterator, TypeVar
 from pydantic import BaseModel
 
 from shared.domain.audit import AuditEntry
+from shared.domain.duplicates import index_keys
 from shared.domain.errors import ConcurrencyConflict, DomainError, DuplicateRecord
 from shared.domain.ids import derived_id, prospect_id_for
 from shared.domain.model import (
@@ -108,6 +109,11 @@ def _user_row(user_id: str) -> str:
 
 def _sign_in_key(issuer: str, subject: str) -> str:
     return derived_id("sign-in", issuer, subject)
+
+
+def _signup_key_row(key: str, signup: SignupRecord) -> str:
+    # Oldest first within a key (the received time leads), the signup id keeps two of one instant apart.
+    return f"{key}|{_stamp(signup.received_at)}-{signup.id}"
 
 
 def _reservation_row(order_id: str) -> str:
@@ -506,8 +512,85 @@ class TableUnitOfWork:
         partition = self._signup_partition(signup.id)
         if signup.idempotency_key_hash:
             self._claim_idempotency_key(signup.idempotency_key_hash, signup.id)
-        self._pointer("pending-signup", f"{_stamp(signup.received_at)}-{signup.id}", partition, signup_id=signup.id)
+        self._point_at_signup(signup, partition)
+        # Duplicate keys (digests): a range of one index partition per key finds every signup that has it.
+        for key in index_keys(signup.request):
+            self._pointer("signup-key", _signup_key_row(key, signup), partition, signup_id=signup.id)
         self._create(partition, "signup", signup, kind="signup", status=signup.status.value)
+
+    def _point_at_signup(self, signup: SignupRecord, partition: str) -> None:
+        """The index its status puts it in: the sync's (received) or the confirmation expiry's (awaiting)."""
+        key = f"{_stamp(signup.received_at)}-{signup.id}"
+        if signup.status is SignupStatus.RECEIVED:
+            self._pointer("pending-signup", key, partition, signup_id=signup.id)
+        elif signup.status is SignupStatus.AWAITING_CONFIRMATION:
+            self._pointer("awaiting-signup", key, partition, signup_id=signup.id)
+
+    def signups_with_key(self, key: str, limit: int, excluding: str | None = None) -> list[SignupRecord]:
+        found: list[SignupRecord] = []
+        if limit <= 0:
+            return found
+        prefix = _key(key) + "|"
+        for pointer in self._query("PartitionKey eq @pk and RowKey ge @low and RowKey lt @high",
+                                   {"pk": _INDEX + "signup-key", "low": prefix, "high": prefix + "\uffff"}):
+            if pointer["signup_id"] == excluding:
+                continue
+            signup = self.get_signup(pointer["signup_id"])  # a pointer is a hint: its signup may never have committed
+            if signup is not None:
+                found.append(signup)
+                if len(found) == limit:
+                    break
+        return found
+
+    def signups_awaiting_confirmation(self, received_before: datetime, limit: int) -> list[SignupRecord]:
+        found: list[SignupRecord] = []
+        if limit <= 0:
+            return found
+        for pointer in self._query("PartitionKey eq @pk and RowKey lt @high",
+                                   {"pk": _INDEX + "awaiting-signup", "high": _stamp(received_before)}):
+            signup = self.get_signup(pointer["signup_id"])
+            if signup is not None and signup.status is SignupStatus.AWAITING_CONFIRMATION:
+                found.append(signup)
+                if len(found) == limit:
+                    break
+            elif signup is not None and not self._read_only:  # confirmed since: no longer awaiting
+                self._drop_pointer(pointer)
+        return found
+
+    def index_partner(self, key: str, hierarchy_id: str) -> None:
+        self._pointer("partner-key", f"{key}|{hierarchy_id}", hierarchy_id, hierarchy_id=hierarchy_id)
+
+    def partners_with_key(self, key: str, limit: int) -> list[CustomerHierarchy]:
+        found: list[CustomerHierarchy] = []
+        prefix = _key(key) + "|"
+        for pointer in self._query("PartitionKey eq @pk and RowKey ge @low and RowKey lt @high",
+                                   {"pk": _INDEX + "partner-key", "low": prefix, "high": prefix + "\uffff"}):
+            hierarchy = self.get_hierarchy(pointer["hierarchy_id"])  # a hint: the partner may never have committed
+            if hierarchy is not None:
+                found.append(hierarchy)
+        return sorted(found, key=lambda h: (len(h.id), h.id))[:max(limit, 0)]
+
+    def delete_signup(self, signup_id: str) -> None:
+        """Every row of the signup's partition (the signup, its emails and outbox messages), guarded by the ETags
+        read here, then the pointers at them."""
+        signup = self.get_signup(signup_id)
+        if signup is None:
+            return
+        partition = self._signup_partition(signup_id)
+        for row in self._partition_rows(partition, ""):
+            self._write("delete", partition, row["RowKey"])
+            if row.get("kind") == "email":
+                self._drop_after_commit("email", EmailRecord.model_validate_json(row["data"]).id)
+            elif row.get("kind") == "outbox":
+                message = OutboxMessage.model_validate_json(row["data"])
+                self._drop_after_commit("pending-outbox", f"{_stamp(message.created_at)}-{message.id}")
+        stamp = f"{_stamp(signup.received_at)}-{signup.id}"
+        self._drop_after_commit("pending-signup", stamp)
+        self._drop_after_commit("awaiting-signup", stamp)
+        for key in index_keys(signup.request):
+            self._drop_after_commit("signup-key", _signup_key_row(key, signup))
+        if signup.idempotency_key_hash:
+            self._drop_after_commit("idempotency", signup.idempotency_key_hash)
 
     def _claim_idempotency_key(self, key_hash: str, signup_id: str) -> None:
         """The first request with a key claims it; a later one finds it."""
@@ -534,10 +617,14 @@ class TableUnitOfWork:
         return found
 
     def save_signup(self, signup: SignupRecord) -> None:
-        self._replace(self._signup_partition(signup.id), "signup", signup, kind="signup", status=signup.status.value)
+        partition = self._signup_partition(signup.id)
+        self._replace(partition, "signup", signup, kind="signup", status=signup.status.value)
+        key = f"{_stamp(signup.received_at)}-{signup.id}"
+        self._point_at_signup(signup, partition)
         if signup.status is not SignupStatus.RECEIVED:
-            key = f"{_stamp(signup.received_at)}-{signup.id}"
             self._drop_after_commit("pending-signup", key)
+        if signup.status is not SignupStatus.AWAITING_CONFIRMATION:
+            self._drop_after_commit("awaiting-signup", key)
 
     # --- prospects ----------------------------------------------------------------------------
     def add_prospect(self, prospect: Prospect) -> None:

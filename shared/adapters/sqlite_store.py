@@ -13,7 +13,9 @@ from pydantic import BaseModel
 from shared.adapters import sqlite_rate_windows as rate_windows
 from shared.adapters.sqlite_base import SqliteDatabase
 from shared.domain.audit import AuditEntry
+from shared.domain.duplicates import index_keys
 from shared.domain.errors import DuplicateRecord
+from shared.domain.ids import prospect_id_for
 from shared.domain.model import (
     Customer,
     CustomerHierarchy,
@@ -38,6 +40,9 @@ CREATE TABLE IF NOT EXISTS signups (
     id TEXT PRIMARY KEY, status TEXT NOT NULL, idempotency_key_hash TEXT UNIQUE,
     received_at TEXT NOT NULL, data TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS signups_pending ON signups (status, received_at);
+-- Duplicate keys (shared.domain.duplicates, digests): a repeat of an email or an organization is one lookup.
+CREATE TABLE IF NOT EXISTS signup_keys (
+    key TEXT NOT NULL, signup_id TEXT NOT NULL, PRIMARY KEY (key, signup_id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS prospects (
     id TEXT PRIMARY KEY, number TEXT NOT NULL UNIQUE, status TEXT NOT NULL, lead_id TEXT NOT NULL UNIQUE,
     created_at TEXT NOT NULL, data TEXT NOT NULL);
@@ -89,6 +94,9 @@ CREATE TABLE IF NOT EXISTS outbox (
     id TEXT PRIMARY KEY, aggregate_id TEXT NOT NULL, queue TEXT NOT NULL, body TEXT NOT NULL,
     created_at TEXT NOT NULL, sent_at TEXT);
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (sent_at, created_at);
+CREATE TABLE IF NOT EXISTS partner_keys (
+    key TEXT NOT NULL, hierarchy_id TEXT NOT NULL, PRIMARY KEY (key, hierarchy_id)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS outbox_aggregate ON outbox (aggregate_id);
 CREATE TABLE IF NOT EXISTS emails (id TEXT PRIMARY KEY, status TEXT NOT NULL, created_at TEXT NOT NULL, data TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS emails_status ON emails (status, created_at);
 -- A prospect's emails (its page): the expression the query uses, so no column or table migration is needed.
@@ -137,6 +145,18 @@ HIERARCHIES_AFTER_SAME_LENGTH = "SELECT data FROM hierarchies WHERE length(id) =
 HIERARCHIES_LONGER = "SELECT data FROM hierarchies WHERE length(id) > ? ORDER BY length(id), id"
 
 
+# The duplicate checks and the confirmation expiry (issue 11): each through an index (tests/services/
+# test_sqlite_duplicate_plans.py reads SQLite's plans): the key table's primary key, signups_pending (status,
+# received_at; received_at is ISO text in UTC, which sorts as time), emails_prospect, outbox_aggregate.
+SIGNUPS_WITH_KEY = ("SELECT s.data FROM signup_keys k JOIN signups s ON s.id = k.signup_id "
+                    "WHERE k.key = ? AND k.signup_id IS NOT ? ORDER BY s.received_at, s.id LIMIT ?")
+SIGNUPS_AWAITING = "SELECT data FROM signups WHERE status = ? AND received_at < ? ORDER BY received_at, id LIMIT ?"
+PARTNERS_WITH_KEY = ("SELECT h.data FROM partner_keys k JOIN hierarchies h ON h.id = k.hierarchy_id WHERE k.key = ? "
+                     "ORDER BY length(h.id), h.id LIMIT ?")
+EMAILS_OF_AGGREGATE_DELETE = "DELETE FROM emails WHERE json_extract(data, '$.prospect_id') = ?"
+OUTBOX_OF_AGGREGATE_DELETE = "DELETE FROM outbox WHERE aggregate_id = ?"
+
+
 def _load(model: type[T], row: sqlite3.Row | None) -> T | None:
     return None if row is None else model.model_validate_json(row["data"])
 
@@ -164,6 +184,8 @@ class SqliteUnitOfWork:
             (signup.id, signup.status.value, signup.idempotency_key_hash, signup.received_at.isoformat(),
              signup.model_dump_json()),
         )
+        self._db.executemany("INSERT OR IGNORE INTO signup_keys (key, signup_id) VALUES (?, ?)",
+                             [(key, signup.id) for key in index_keys(signup.request)])
 
     def get_signup(self, signup_id: str) -> SignupRecord | None:
         return self._one(SignupRecord, "SELECT data FROM signups WHERE id = ?", (signup_id,))
@@ -183,6 +205,30 @@ class SqliteUnitOfWork:
             "UPDATE signups SET status = ?, data = ? WHERE id = ?",
             (signup.status.value, signup.model_dump_json(), signup.id),
         )
+
+    def signups_with_key(self, key: str, limit: int, excluding: str | None = None) -> list[SignupRecord]:
+        return self._many(SignupRecord, SIGNUPS_WITH_KEY, (key, excluding, limit))
+
+    def signups_awaiting_confirmation(self, received_before: datetime, limit: int) -> list[SignupRecord]:
+        return self._many(SignupRecord, SIGNUPS_AWAITING,
+                          (SignupStatus.AWAITING_CONFIRMATION.value, _instant(received_before), limit))
+
+    def index_partner(self, key: str, hierarchy_id: str) -> None:
+        self._db.execute("INSERT OR IGNORE INTO partner_keys (key, hierarchy_id) VALUES (?, ?)", (key, hierarchy_id))
+
+    def partners_with_key(self, key: str, limit: int) -> list[CustomerHierarchy]:
+        return self._many(CustomerHierarchy, PARTNERS_WITH_KEY, (key, limit))
+
+    def delete_signup(self, signup_id: str) -> None:
+        signup = self.get_signup(signup_id)
+        if signup is None:
+            return
+        aggregate = prospect_id_for(signup_id)
+        self._db.executemany("DELETE FROM signup_keys WHERE key = ? AND signup_id = ?",
+                             [(key, signup_id) for key in index_keys(signup.request)])
+        self._db.execute(EMAILS_OF_AGGREGATE_DELETE, (aggregate,))
+        self._db.execute(OUTBOX_OF_AGGREGATE_DELETE, (aggregate,))
+        self._db.execute("DELETE FROM signups WHERE id = ?", (signup_id,))
 
     # prospects
     def add_prospect(self, prospect: Prospect) -> None:

@@ -13,6 +13,8 @@ PROSPECT_APPROVED = "prospect_approved"
 PROSPECT_REJECTED = "prospect_rejected"
 USER_ADDED = "user_added"
 USER_REMOVED = "user_removed"
+SIGNUP_CONFIRM = "signup_confirm"  # REQUIRE_EMAIL_CONFIRMATION: the link that confirms the request (issue 11)
+SIGNUP_REPEAT = "signup_repeat"  # the requester has an open request already: its status link (issue 11)
 
 # The placeholders each notification type offers (the product's documented lists, plus signinurl: where an
 # approved partner signs in, and the received email of our own with the status page's statusurl). storename
@@ -25,6 +27,8 @@ PLACEHOLDERS: dict[str, frozenset[str]] = {
     PROSPECT_REJECTED: frozenset({"firstname", "lastname", "company"}),
     USER_ADDED: frozenset({"firstname", "lastname", "company", "email", "storename", "storeurl"}),
     USER_REMOVED: frozenset({"firstname", "lastname", "company", "storename"}),
+    SIGNUP_CONFIRM: frozenset({"firstname", "lastname", "company", "storename", "storeurl", "confirmurl"}),
+    SIGNUP_REPEAT: frozenset({"firstname", "lastname", "company", "storename", "storeurl", "statusurl"}),
 }
 DEFAULT_LANGUAGE = "en"
 

@@ -131,6 +131,30 @@ _PATH_PARAMS = {
     "queue": ("A queue of the app, or its poison queue", "b2b-emails"),
 }
 
+_PATH_PARAMS.update({
+    "expires": ("When the emailed confirmation link stops working (Unix seconds), as the link holds it", None),
+    "signature": ("The link's signature (HMAC-SHA256 over the request id and expiry, base64url)", None),
+})
+
+
+def _confirmation_operations(lang: Param) -> tuple[Operation, ...]:
+    """The double opt-in's page (issue 11): a GET that only shows the button (mail scanners open links), the
+    POST that confirms."""
+    route = "signup/confirm/{id}/{expires}/{signature}"
+    page = {HTML: {"type": "string"}}
+    refused = Answer("An expired, tampered or unknown link: a page saying so and what to do", page)
+    return (
+        Operation("signup_confirm_page", "GET", route, "The emailed link's page: a button that confirms the email",
+                  Auth.ANONYMOUS, tag="storefront", params=(lang,),
+                  answers={200: Answer("The page with the confirm button, or (a reused link) that the email is "
+                                       "confirmed already", page), 404: refused, 410: refused}),
+        Operation("signup_confirm", "POST", route, "Confirm the requester's email (the page's button)",
+                  Auth.ANONYMOUS, tag="storefront", params=(lang,), body_required=False,
+                  answers={200: Answer("Confirmed (or confirmed already): the next steps and the status link", page),
+                           404: refused, 410: refused}),
+    )
+
+
 _SECURITY_SCHEMES = {
     "functionKeyQuery": {"type": "apiKey", "in": "query", "name": "code",
                          "description": "A function key (Dataverse's WebhookKey sends it this way)"},
@@ -320,6 +344,7 @@ def _operations() -> tuple[Operation, ...]:
                                        "try again", {HTML: {"type": "string"}}, ("Retry-After",)),
                            503: Answer("The CAPTCHA cannot be checked right now: the form again, with a notice",
                                        {HTML: {"type": "string"}}, ("Retry-After",))}),
+        *_confirmation_operations(lang),
         # --- Sales (Dataverse webhook) --------------------------------------------------------------------------
         Operation("sales_events", "POST", "sales/events", "A decision made in Sales (Dataverse's webhook)",
                   Auth.FUNCTION_KEY, tag="sales",

@@ -89,7 +89,10 @@ class AcknowledgeBody(BaseModel):
 # --- signups ---------------------------------------------------------------------------------------------
 class SignupAccepted(_Snake):
     id: str
-    status: Literal["pending"]
+    status: Literal["pending", "awaiting_confirmation"] = Field(
+        description="awaiting_confirmation when the app asks requesters to confirm their email "
+                    "(REQUIRE_EMAIL_CONFIRMATION): the request waits for the emailed link; the same for every "
+                    "accepted request, a repeat of an open one too")
     status_url: str = Field(description="Where the signup's status is read (also the Location header)")
 
 
@@ -102,7 +105,8 @@ class SignupStatus(_Snake):
     """Where a signup stands. Public to whoever has the id, so it holds no personal data."""
 
     id: str
-    status: Literal["received", "prospect_created", "lead_created", "under_review", "approved", "rejected"]
+    status: Literal["awaiting_confirmation", "received", "prospect_created", "lead_created", "under_review", "approved",
+                    "rejected"]
     updated_at: datetime
     steps: list[SignupStep]
 

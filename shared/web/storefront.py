@@ -74,6 +74,7 @@ _OTHERWISE = N_("Check what you entered here.")
 
 # The steps of a request in the applicant's words, and what happens after each.
 STEP_TEXT = {
+    "awaiting_confirmation": N_("Check your email: confirm your address with the link we sent you"),
     "received": N_("We received your request"),
     "prospect_created": N_("Your request is registered"),
     "lead_created": N_("Our sales team has your request"),
@@ -82,6 +83,8 @@ STEP_TEXT = {
     "rejected": N_("Not approved"),
 }
 NEXT_TEXT = {
+    "awaiting_confirmation": N_("Open the link in the email we sent you and press its button. Then we register your "
+                                "request. A request that is not confirmed in time is deleted."),
     "received": N_("Within a few minutes we register your request and hand it to our sales team."),
     "prospect_created": N_("We are handing your request to our sales team."),
     "lead_created": N_("Our sales team reviews your request, usually within a few working days, and may call "
@@ -310,6 +313,7 @@ def confirmation_page(reader: Reader, branding: Branding, view, status_url: str,
         "storefront/confirmation.html", **page_values(reader, branding, view.channel_id, received_path(view.signup_id)),
         page_title=reader.gettext(N_("Thank you, we received your request")), signup_id=view.signup_id,
         status_url=with_language(status_url, reader.language), received_email=received_email, refresh_seconds=None,
+        awaiting_confirmation=view.status == "awaiting_confirmation",
     )
 
 

@@ -26,6 +26,7 @@ BODY_METHODS = ("POST", "PUT", "PATCH")
 NOT_JSON = {
     "storefront_submit": 415,  # the form: application/x-www-form-urlencoded
     "order_release": None,  # takes no body: answers as it would without one
+    "signup_confirm": None,  # the confirm button's post: no body read; the link decides (a page)
 }
 
 

@@ -197,9 +197,12 @@ def _secrets_referenced(file: BicepFile, settings: dict[str, object]) -> dict[st
 
 # What azd gives main.bicep from SMTP_PASSWORD (main.parameters.json): nothing, or a password.
 SMTP_PASSWORD_CASES = {"no SMTP password": {}, "SMTP password": {"smtpPassword": "an SMTP password"}}
+# And from the signup links' secret (azd's secretOrRandomPassword fills it; issue 11).
+SECRET_CASES = {**SMTP_PASSWORD_CASES, "link secret": {"signupLinkSecret": "a random secret"},
+                "both": {"smtpPassword": "an SMTP password", "signupLinkSecret": "a random secret"}}
 
 
-@pytest.mark.parametrize("given", SMTP_PASSWORD_CASES.values(), ids=SMTP_PASSWORD_CASES.keys())
+@pytest.mark.parametrize("given", SECRET_CASES.values(), ids=SECRET_CASES.keys())
 def test_every_key_vault_reference_names_a_secret_the_bicep_creates(given):
     """A reference to a secret nothing creates does not resolve, and the app receives the reference's own
     text as the value; a secret nothing references is dead. In both azd environments."""
@@ -279,3 +282,11 @@ def test_every_queue_table_and_container_the_code_is_told_of_is_created(bicep, a
     created = {created for file in bicep.values() for resource in file.resources_of_type(resource_type).values()
                for created in loop_names(file, resource)}
     assert name in created, f"{setting}={name!r} names nothing infra/ creates ({sorted(map(str, created))})"
+
+
+def test_the_signup_link_secret_is_a_key_vault_reference_and_confirmation_is_on_in_azure():
+    file, settings = app_settings_as_written({"signupLinkSecret": "a random secret"})
+    assert _secrets_referenced(file, settings) == {"SIGNUP_LINK_SECRET": "signup-link-secret"}
+    assert file.resolve(settings["REQUIRE_EMAIL_CONFIRMATION"]) == "true"
+    given = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
+    assert given["signupLinkSecret"]["value"].startswith("$(secretOrRandomPassword ${AZURE_KEY_VAULT_NAME} ")

@@ -36,7 +36,10 @@ REJECTED_VALUES = {"firstname": "Anna", "lastname": "Svensson", "company": "Cont
 USER_VALUES = {"firstname": "Anna", "lastname": "Svensson", "company": "Contoso & Co", "email": "anna@example.com",
                "storename": "Fabrikam Store", "storeurl": "https://shop.example/b2b"}
 VALUES = {SIGNUP_RECEIVED: RECEIVED_VALUES, PROSPECT_APPROVED: APPROVED_VALUES, PROSPECT_REJECTED: REJECTED_VALUES, USER_ADDED: USER_VALUES,
-          USER_REMOVED: {k: USER_VALUES[k] for k in ("firstname", "lastname", "company", "storename")}}
+          USER_REMOVED: {k: USER_VALUES[k] for k in ("firstname", "lastname", "company", "storename")},
+          "signup_confirm": {**{k: RECEIVED_VALUES[k] for k in RECEIVED_VALUES if k != "statusurl"},
+                             "confirmurl": "https://b2b.example/api/signup/confirm/0f8e/1767225600/c2ln"},
+          "signup_repeat": RECEIVED_VALUES}
 
 
 def shipped_templates() -> list[tuple[str, str]]:
