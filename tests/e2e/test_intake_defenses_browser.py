@@ -13,7 +13,7 @@ from tests.e2e.conftest import read_store, start_host, stop_host, wait_for
 from tests.e2e.test_storefront_browser import VALID, fill, submit
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
-MIN_FILL_SECONDS = 2
+MIN_FILL_SECONDS = 5  # well above what a loaded machine takes between loading the page and posting it at once
 
 
 @pytest.fixture
@@ -69,8 +69,9 @@ def test_a_bot_filling_every_field_is_answered_the_same_and_not_kept(page, live_
 
 def test_a_bot_that_posts_at_once_is_not_kept(page, live_host):
     page.goto(live_host.url("/signup?lang=en"))
-    fill(page, VALID)  # Playwright fills in well under the minimum fill time
-    confirmation = submit(page)
+    with page.expect_navigation() as navigation:  # posted as soon as the page is there, as a bot does
+        page.evaluate("() => document.querySelector('form').submit()")
+    confirmation = navigation.value
     assert confirmation.status == 200 and "/api/signup/received/" in page.url
     time.sleep(1.5)
     assert kept(live_host) == 0

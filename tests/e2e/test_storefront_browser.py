@@ -190,8 +190,8 @@ def test_hostile_input_stays_text(browser, live_host, tmp_path):
         assert field(page, "Last name").input_value() == HOSTILE_LAST_NAME
         assert field(page, "Comments").input_value() == HOSTILE_COMMENT
         assert page.locator("img, svg, script").count() == 0
-        # + the hidden channel and form key
-        assert page.locator("form input, form textarea, form select").count() == len(VALID) + 2
+        # The visible fields, the channel and form key, and the defenses' stamp and honeypot (all hidden).
+        assert page.locator("form input, form textarea, form select").count() == len(VALID) + 4
         assert_error_beside(page, "Email")
 
         field(page, "Email").fill(VALID["Email"])

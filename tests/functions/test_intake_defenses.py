@@ -306,3 +306,10 @@ def test_the_form_says_what_to_do_when_the_captcha_was_not_solved(captcha_app):
     unavailable = submit_form({**fields, "h-captcha-response": "slow-b"})
     assert unavailable.status_code == 503 and "in a few minutes" in unavailable.get_body().decode()
     assert submit_form({**fields, "h-captcha-response": "pass-b"}).status_code == 303
+
+
+def test_a_body_of_any_shape_is_refused_as_invalid_not_a_server_error(sqlite_app):
+    for channel in ([None, None], {"a": 1}, 5, None):
+        body = {**signup_body(1), "channel_id": channel}
+        assert post_api(body, **{"X-Forwarded-For": "192.0.2.1:1"}).status_code == 422
+    assert post_api({**signup_body(2), "contact": ["x"]}).status_code == 422
