@@ -119,6 +119,11 @@ _SETTINGS: dict[str, tuple[str, str]] = {
     # EMAIL_TRANSPORT=storage: each email kept as a blob <message id>.eml in this container of the
     # AzureWebJobsStorage account (created with the first email), until SMTP or SES is configured.
     "EMAIL_OUTBOX_CONTAINER": ("email_outbox_container", "b2b-outbox"),
+    # Limits per month run by the partner's calendar month: its own time zone (set by the back office), else
+    # this one (an IANA name).
+    "PARTNER_TIME_ZONE": ("partner_time_zone", "UTC"),
+    # An order submitted for approval expires when no Approver or Admin has decided it within these days.
+    "APPROVAL_EXPIRY_DAYS": ("approval_expiry_days", "7"),
 }
 
 SETTING_NAMES = tuple(_SETTINGS)
@@ -184,6 +189,8 @@ class Settings:
     console_operator_role: str
     console_viewer_role: str
     email_outbox_container: str
+    partner_time_zone: str
+    approval_expiry_days: int
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -228,6 +235,7 @@ class Settings:
             raise ValueError(f"SALES_WEBHOOK_BUDGET_SECONDS={self.sales_webhook_budget_seconds} must be above 0 and "
                              "at most 50: Dataverse waits 60 s for the webhook's answer")
         self._validate_partner_tokens()
+        self._validate_approvals()
         self.channel_branding  # every channel's branding, checked now: a typo stops the app at start
         self._validate_portal()
         if self.state_backend == "azure":
@@ -269,6 +277,17 @@ class Settings:
         """The branding of ``channel_id``: its own overrides, else the defaults."""
         brandings = self.channel_branding
         return brandings.get(channel_id, brandings[""])
+    def _validate_approvals(self) -> None:
+        from shared.domain.approvals import time_zone
+
+        try:
+            time_zone(self.partner_time_zone)
+        except ValueError:
+            raise ValueError(f"PARTNER_TIME_ZONE must be an IANA time zone such as Europe/Stockholm, not "
+                             f"{self.partner_time_zone!r}") from None
+        if not 1 <= self.approval_expiry_days <= 365:
+            raise ValueError(f"APPROVAL_EXPIRY_DAYS={self.approval_expiry_days} must be between 1 and 365")
+
     def _validate_portal(self) -> None:
         if not (self.portal_oidc_authority or self.portal_client_id):
             return

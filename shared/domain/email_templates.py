@@ -13,6 +13,10 @@ PROSPECT_APPROVED = "prospect_approved"
 PROSPECT_REJECTED = "prospect_rejected"
 USER_ADDED = "user_added"
 USER_REMOVED = "user_removed"
+APPROVAL_REQUESTED = "approval_requested"  # to each Approver and Admin: an order awaits their approval
+APPROVAL_APPROVED = "approval_approved"  # to the buyer
+APPROVAL_REJECTED = "approval_rejected"  # to the buyer, with the approver's comment
+APPROVAL_EXPIRED = "approval_expired"  # to the buyer: no one decided in time
 
 # The placeholders each notification type offers (the product's documented lists, plus signinurl: where an
 # approved partner signs in, and the received email of our own with the status page's statusurl). storename
@@ -25,6 +29,14 @@ PLACEHOLDERS: dict[str, frozenset[str]] = {
     PROSPECT_REJECTED: frozenset({"firstname", "lastname", "company"}),
     USER_ADDED: frozenset({"firstname", "lastname", "company", "email", "storename", "storeurl"}),
     USER_REMOVED: frozenset({"firstname", "lastname", "company", "storename"}),
+    APPROVAL_REQUESTED: frozenset({"firstname", "lastname", "company", "orderid", "amount", "buyer", "expiresat",
+                                   "approvalsurl", "storename"}),
+    APPROVAL_APPROVED: frozenset({"firstname", "lastname", "company", "orderid", "amount", "approver", "comment",
+                                  "approvalsurl", "storename"}),
+    APPROVAL_REJECTED: frozenset({"firstname", "lastname", "company", "orderid", "amount", "approver", "comment",
+                                  "approvalsurl", "storename"}),
+    APPROVAL_EXPIRED: frozenset({"firstname", "lastname", "company", "orderid", "amount", "expiresat",
+                                 "approvalsurl", "storename"}),
 }
 DEFAULT_LANGUAGE = "en"
 

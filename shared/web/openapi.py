@@ -243,6 +243,7 @@ def _operations() -> tuple[Operation, ...]:
     from shared.web.api_docs import ASSET_TYPES
     from shared.web.assets import MEDIA_TYPES as STATIC_TYPES
     from shared.web.openapi_queues import console_operations, queue_operations
+    from shared.web.openapi_approvals import approval_operations
 
     json_errors = JSON_BODY_ERRORS
     # An order of the example signup's requester, who becomes its partner's first user (CH-000001) once approved.
@@ -518,6 +519,7 @@ def _operations() -> tuple[Operation, ...]:
                   answers={200: Answer("The credit line", {JSON: a.CreditLine}),
                            404: _problem("Not a partner the caller is an Active user of, or it has no credit line "
                                          "yet")}),
+        *approval_operations(order),
         # --- the partner portal (HTML pages; a session cookie after an OpenID Connect sign-in) -----------------
         *_portal_operations(),
         # --- the local development issuer (LOCAL_ISSUER=true only; 404 elsewhere) ------------------------------
@@ -643,7 +645,7 @@ def _portal_form(*fields: str, required: tuple[str, ...] = ()) -> dict:
 
 
 def _portal_operations() -> tuple[Operation, ...]:
-    user_fields = ("firstName", "lastName", "role", "spendingLimit", "language")
+    user_fields = ("firstName", "lastName", "role", "spendingLimit", "monthlyLimit", "language")
     tag = "portal"
     return (
         Operation("portal_page", "GET", "portal", "Organization users (an Admin), your profile (a User), or the sign-in "
