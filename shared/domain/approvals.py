@@ -19,6 +19,8 @@ from enum import Enum
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from pydantic import Field
+
 from shared.domain.errors import DomainError, Forbidden
 from shared.domain.model import _Entity
 from shared.domain.partner_inputs import _Input
@@ -181,7 +183,12 @@ class ApprovalQuery(_Input):
     caller's own requests only."""
 
     status: Literal["pending", "pending_approval", "approved", "rejected", "expired"] | None = None
-    mine: bool = False
+    # true or false and nothing else: a typo (mine=ture) must not quietly answer another list
+    mine_text: Literal["true", "false"] = Field("false", alias="mine")
+
+    @property
+    def mine(self) -> bool:
+        return self.mine_text == "true"
 
     @property
     def wanted(self) -> ApprovalStatus | None:
