@@ -14,8 +14,6 @@ PUT  /api/backoffice/partners/{hierarchyId}/time-zone   {timeZone, operator} the
 """
 from __future__ import annotations
 
-import logging
-
 import azure.functions as func
 
 from functions._http import http_function, json_object, json_response, problem, signed_in
@@ -23,7 +21,6 @@ from functions._runtime import container
 from shared.domain.errors import InvalidInput, InvalidQuery
 
 bp = func.Blueprint()
-log = logging.getLogger("b2b.approvals")
 
 _SCHEDULE = "0 */10 * * * *"  # every ten minutes: expiry is counted in days; readers see it at once anyway
 

@@ -241,7 +241,8 @@ class Cli:
         print(f"{customer.type.value} {customer.id} '{customer.name}'" + ("" if created else " (exists already)"))
 
     def onboard(self, args) -> None:
-        members = [{"customerId": c, "role": "Admin"} for c in args.admin] + [{"customerId": c} for c in args.user]
+        members = [{"customerId": c, "role": "Admin"} for c in args.admin] + [{"customerId": c} for c in args.user] \
+            + [{"customerId": c, "role": "Approver"} for c in args.approver]
         done = self.c.partner_onboarding.onboard({"organizationCustomerId": args.organization, "members": members,
                                                   "operator": args.operator})
         state = "" if done.created else " (a partner already; nothing changed)"
@@ -545,6 +546,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("organization", help="the Organization customer's id")
     p.add_argument("--admin", action="append", default=[], help="a Person customer's id, as Admin (repeatable)")
     p.add_argument("--user", action="append", default=[], help="a Person customer's id, as User (repeatable)")
+    p.add_argument("--approver", action="append", default=[],
+                   help="a Person customer's id, as Approver (repeatable): approves orders over a buyer's limits")
     p.add_argument("--operator", default=_default_operator(), help="who onboards (logged)")
     p = add("emails", "emails", "list the email outbox records, newest first")
     p.add_argument("--pending", action="store_true", help="only those not sent yet nor failed (queued or sending)")

@@ -10,7 +10,7 @@ from pydantic.alias_generators import to_camel
 
 from shared.domain.approvals import ApprovalDecisionInput, ApprovalStatus
 from shared.domain.partner_inputs import OrderReservation, PartnerTimeZone
-from shared.web.openapi_answers import AMOUNT, OrderRefusal, Reservation
+from shared.web.openapi_answers import AMOUNT, Problem, Reservation
 
 
 class _Camel(BaseModel):
@@ -45,19 +45,14 @@ class Approvals(_Camel):
     approvals: list[Approval] = Field(description="Newest submitted first")
 
 
-class OrderRefusedProblem(_Camel):
-    """A 409 that names every reason and the figures: an order that cannot go to approval (a reason an approver
-    cannot waive), or an approval the credit no longer covers."""
+class OrderRefusedProblem(Problem):
+    """The problem+json of a 409 here. An order that cannot go to approval (a reason an approver cannot waive), or
+    an approval the credit no longer covers, adds decision deny, every reason and the figures; other conflicts
+    (decided otherwise, expired, within the limits) are plain problems."""
 
-    type: str
-    title: str
-    status: int
-    detail: str
-    decision: Literal["deny"]
-    reasons: list[OrderRefusal]
-    amount: str = Field(pattern=AMOUNT)
-    available_credit: str | None = Field(pattern=AMOUNT)
-    currency: str | None
+    amount: str | None = Field(None, pattern=AMOUNT)
+    availableCredit: str | None = Field(None, pattern=AMOUNT, description="The credit available now")  # noqa: N815
+    currency: str | None = Field(None, description="The credit line's currency")
 
 
 def approval_operations(order: dict) -> tuple:
@@ -66,7 +61,7 @@ def approval_operations(order: dict) -> tuple:
                                     Param, _problem)
     from shared.web.openapi_answers import PartnerChange
 
-    refused = {JSON: OrderRefusedProblem, PROBLEM: "Problem"}
+    refused = {PROBLEM: OrderRefusedProblem}
     decision = dict(tag="approvals", body={JSON: ApprovalDecisionInput}, body_required=False)
     decided = {200: Answer("Decided (changed is false for the same decision again)", {JSON: Decided}),
                **JSON_BODY_ERRORS, 404: NOT_FOUND,

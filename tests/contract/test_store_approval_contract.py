@@ -5,20 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
-import pytest
-
 from shared.domain.approvals import ApprovalRequest, ApprovalStatus
 from shared.domain.partners import ReservationStatus
-from tests.contract.factories import at, hierarchy, reservation
+from tests.contract.factories import at, reservation
 from tests.contract.test_store_contract import harness, store  # noqa: F401 - fixtures
-
-
-@pytest.fixture
-def partners(store):
-    with store.unit_of_work() as uow:
-        uow.save_hierarchy(hierarchy("CH-000001", "prospect-1"))
-        uow.save_hierarchy(hierarchy("CH-000002", None))
-    return store
+from tests.contract.test_store_partner_contract import partners  # noqa: F401 - fixture
 
 
 def made(order_id: str, hierarchy_id: str, seconds: float, user_id: str = "user-1", amount: str = "10.00"):

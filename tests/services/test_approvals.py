@@ -6,7 +6,6 @@ Approvers and Admins; approving holds the amount on the credit line in the same 
 """
 from __future__ import annotations
 
-import threading
 import uuid
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -29,6 +28,7 @@ from shared.domain.errors import IdempotencyConflict, InvalidInput
 from shared.domain.partners import PartnerBlocked, ReservationStatus, user_id_for
 from tests.services.flow import DECISIONS_ONLY
 from tests.services.partners import approved_partner, caller, emails_to, new_user
+from tests.threads import run_in_threads
 
 MARCH_END_STOCKHOLM = datetime(2026, 3, 31, 21, 30, tzinfo=timezone.utc)  # 23:30 CEST, still March there
 
@@ -160,21 +160,9 @@ def test_the_month_turns_at_midnight_in_the_partners_time_zone(container, partne
 
 def test_parallel_reserves_never_pass_the_monthly_limit(container, partner):
     hierarchy, _, _, buyer = partner
-    results, lock = [], threading.Lock()
-    start = threading.Barrier(20)
-
-    def reserve(i: int) -> None:
-        start.wait()
-        decision = container.credit.reserve(buyer, f"SO-{i}", body(hierarchy, buyer, "20.00"))
-        with lock:
-            results.append(decision.allowed)
-
-    pool = [threading.Thread(target=reserve, args=(i,)) for i in range(20)]
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join(timeout=300)
-    assert len(results) == 20 and results.count(True) == 7  # 7 × 20 = 140 ≤ 150 < 8 × 20
+    reserve = lambda i: lambda: container.credit.reserve(buyer, f"SO-{i}", body(hierarchy, buyer, "20.00")).allowed
+    results = run_in_threads([reserve(i) for i in range(20)], timeout=300)
+    assert results.count(True) == 7  # 7 × 20 = 140 ≤ 150 < 8 × 20
     assert container.credit.line(hierarchy).reserved == Decimal("140.00")
 
 
@@ -301,26 +289,17 @@ def test_parallel_approvals_never_overdraw_the_credit_line(container, partner):
     container.credit.set_line(hierarchy, {"limit": "1000.00", "currency": "EUR"})
     for i in range(20):
         container.approvals.submit(buyer, f"SO-{i}", body(hierarchy, buyer, "150.00"))
-    results, lock = [], threading.Lock()
-    start = threading.Barrier(20)
 
-    def approve(i: int) -> None:
-        start.wait()
+    def approve(i: int) -> bool:
         try:
             container.approvals.decide(approver if i % 2 else admin, hierarchy, f"SO-{i}", ApprovalStatus.APPROVED,
                                        None)
-            outcome = True
+            return True
         except OrderRefused:
-            outcome = False
-        with lock:
-            results.append(outcome)
+            return False
 
-    pool = [threading.Thread(target=approve, args=(i,)) for i in range(20)]
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join(timeout=300)
-    assert len(results) == 20 and results.count(True) == 6  # 6 × 150 = 900 ≤ 1000 < 7 × 150
+    results = run_in_threads([lambda i=i: approve(i) for i in range(20)], timeout=300)
+    assert results.count(True) == 6  # 6 × 150 = 900 ≤ 1000 < 7 × 150
     assert container.credit.line(hierarchy).reserved == Decimal("900.00")
     approved = container.approvals.list(admin, hierarchy, {"status": "approved"})
     assert len(approved) == 6

@@ -11,6 +11,10 @@ from hypothesis import strategies as st
 
 from shared.domain import email_templates
 from shared.domain.email_templates import (
+    APPROVAL_APPROVED,
+    APPROVAL_EXPIRED,
+    APPROVAL_REJECTED,
+    APPROVAL_REQUESTED,
     PLACEHOLDERS,
     PROSPECT_APPROVED,
     PROSPECT_REJECTED,
@@ -37,6 +41,13 @@ USER_VALUES = {"firstname": "Anna", "lastname": "Svensson", "company": "Contoso 
                "storename": "Fabrikam Store", "storeurl": "https://shop.example/b2b"}
 VALUES = {SIGNUP_RECEIVED: RECEIVED_VALUES, PROSPECT_APPROVED: APPROVED_VALUES, PROSPECT_REJECTED: REJECTED_VALUES, USER_ADDED: USER_VALUES,
           USER_REMOVED: {k: USER_VALUES[k] for k in ("firstname", "lastname", "company", "storename")}}
+# The approval emails (issue 12): each template takes the values its PLACEHOLDERS entry names.
+APPROVAL_VALUES = {"firstname": "Anna", "lastname": "Svensson", "company": "Contoso & Co", "orderid": "SO-1001",
+                   "amount": "2500.00 SEK", "buyer": "Erik Berg", "approver": "Ada Larsson", "comment": "For the launch",
+                   "expiresat": "2026-12-10 16:51 UTC", "approvalsurl": "https://b2b.example/api/portal/approvals",
+                   "storename": "Fabrikam Store"}
+VALUES.update({name: {k: v for k, v in APPROVAL_VALUES.items() if k in PLACEHOLDERS[name]}
+               for name in (APPROVAL_REQUESTED, APPROVAL_APPROVED, APPROVAL_REJECTED, APPROVAL_EXPIRED)})
 
 
 def shipped_templates() -> list[tuple[str, str]]:
