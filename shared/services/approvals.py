@@ -39,7 +39,7 @@ from shared.domain.errors import IdempotencyConflict, InvalidInput, NotFound
 from shared.domain.ids import derived_id
 from shared.domain.model import CustomerHierarchy, HierarchyRole, OutboxMessage
 from shared.domain.money import format_amount
-from shared.domain.partners import PartnerUser, Reservation, UserStatus, order_refusals
+from shared.domain.partners import CreditLine, PartnerUser, Reservation, UserStatus, order_refusals
 from shared.domain.validation import validated
 from shared.ports import Caller, Clock, Store, UnitOfWork
 from shared.services.credit import _order_of, _orderer, hold, reservation_input
@@ -254,7 +254,7 @@ class Approvals:
                            now=now)
 
 
-def _figures(amount: Decimal, line) -> dict:
+def _figures(amount: Decimal, line: CreditLine | None) -> dict:
     """What a refused order's answer shows beside its reasons: the amount and the credit available."""
     return {"amount": format_amount(amount),
             "availableCredit": None if line is None else format_amount(line.available),

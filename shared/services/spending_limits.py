@@ -11,10 +11,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from shared.domain.approvals import OVER_USER_LIMIT, PeriodSpend, month_of, time_zone
+from shared.domain.approvals import PeriodSpend, month_of, time_zone
 from shared.domain.model import CustomerHierarchy
 from shared.domain.partners import CreditLine, PartnerUser, order_refusals
 from shared.ports import UnitOfWork
+
+OVER_CREDIT = "over_credit"
 
 
 @dataclass(frozen=True)
@@ -41,14 +43,12 @@ def period_spend(uow: UnitOfWork, hierarchy: CustomerHierarchy | None, user: Par
 
 def order_limits(uow: UnitOfWork, user: PartnerUser, line: CreditLine | None, amount: Decimal, currency: str,
                  now: datetime, default_zone: str) -> OrderLimits:
-    """Every reason the order may not go on the partner's credit now, the monthly limit's included (after the
-    per-order limit's, so the buyer's own limits read together)."""
+    """Every reason the order may not go on the partner's credit now, the monthly limit's included (before the
+    credit's, after the per-order limit's: the buyer's own limits read together)."""
     refusals = order_refusals(user, line, amount, currency)
     period = period_spend(uow, uow.get_hierarchy(user.hierarchy_id), user, now, default_zone)
     over_period = None if period is None else period.refusal(amount, currency)
     if over_period is not None:
         codes = [code for code, _ in refusals]
-        at = codes.index(OVER_USER_LIMIT) + 1 if OVER_USER_LIMIT in codes else len(
-            [c for c in codes if c in ("user_not_active", "no_credit_line", "currency_mismatch")])
-        refusals.insert(at, over_period)
+        refusals.insert(codes.index(OVER_CREDIT) if OVER_CREDIT in codes else len(refusals), over_period)
     return OrderLimits(refusals, period)
