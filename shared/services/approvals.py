@@ -45,7 +45,7 @@ from shared.ports import Caller, Clock, Store, UnitOfWork
 from shared.services.credit import _order_of, _orderer, hold, reservation_input
 from shared.services.notifications import queue_email
 from shared.services.outbox import OutboxRelay
-from shared.services.partner_users import member_of
+from shared.services.partner_users import member_of, partner_history
 from shared.services.retry import on_conflict
 from shared.services.sign_ins import SignIns, signed_in_user
 from shared.services.spending_limits import order_limits
@@ -186,6 +186,9 @@ class Approvals:
             if target is ApprovalStatus.APPROVED:
                 reservation = self._hold(uow, approval, buyer, now)
             uow.save_approval(decided)
+            # The partner's history says who decided which order (the console's partner page shows it).
+            partner_history(uow, hierarchy, now, f"partner-user:{me.id}", f"order {target.value}",
+                            f"{order_id}: {format_amount(approval.amount)} {approval.currency}")
             template = APPROVAL_APPROVED if target is ApprovalStatus.APPROVED else APPROVAL_REJECTED
             messages = [] if buyer is None else [self._email(uow, hierarchy, decided, buyer, template, now)]
         self._relay.send_now(messages)
@@ -232,6 +235,9 @@ class Approvals:
             uow.save_approval(expired)
             buyer = uow.get_partner_user(approval.user_id)
             hierarchy = uow.get_hierarchy(hierarchy_id)
+            if hierarchy is not None:
+                partner_history(uow, hierarchy, now, "approval-expiry", "order approval expired",
+                                f"{order_id}: {format_amount(approval.amount)} {approval.currency}")
             messages = [] if buyer is None or hierarchy is None else [
                 self._email(uow, hierarchy, expired, buyer, APPROVAL_EXPIRED, now)]
         self._relay.send_now(messages)

@@ -205,6 +205,9 @@ def test_an_order_over_the_buyers_limit_is_approved_and_held(container, partner)
     with pytest.raises(ApprovalDecided, match="approved by Nils Holgersson"):
         container.approvals.decide(admin, hierarchy, "SO-9", ApprovalStatus.REJECTED, {"comment": "no"})
     assert container.credit.line(hierarchy).reserved == Decimal("400.00")
+    history = container.partner_admin.file(hierarchy).history
+    assert [(e.actor, e.detail) for e in history if e.action == "order approved"] == [
+        (f"partner-user:{user_id_for(approver.verified_email)}", "SO-9: 400.00 EUR")]
     # The buyer's reserve of the order now finds it held.
     assert container.credit.reserve(buyer, "SO-9", body(hierarchy, buyer, "400.00")).repeated
 
@@ -271,6 +274,8 @@ def test_a_pending_approval_expires_and_the_buyer_is_told(container, partner, cl
     assert container.approvals.expire_due() == 0  # once
     assert emails_to(container, "buyer@example.se").count("approval_expired") == 1
     assert container.approvals.list(approver, hierarchy, {"status": "expired"})[0].order_id == "SO-1"
+    history = [(e.action, e.detail) for e in container.partner_admin.file(hierarchy).history]
+    assert ("order approval expired", "SO-1: 120.00 EUR") in history
 
 
 def test_a_blocked_partners_buyer_is_refused_like_everywhere(container, partner):
