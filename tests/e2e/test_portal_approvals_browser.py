@@ -87,7 +87,7 @@ def test_a_buyers_over_limit_order_is_approved_on_the_portal_and_reserved(live_h
     # A rejection without a comment is said beside the field; then approve with one.
     with page.expect_navigation():
         pending.get_by_role("button", name="Reject order SO-E2E-1").click()
-    assert "comment" in page.get_by_role("region", name="Waiting for your decision").inner_text()
+    assert "Write a comment to reject" in page.get_by_role("region", name="Waiting for your decision").inner_text()
     page.get_by_label(re.compile("^Comment")).fill("For the spring launch")
     with page.expect_navigation():
         page.get_by_role("button", name="Approve order SO-E2E-1").click()
@@ -103,14 +103,15 @@ def test_a_buyers_over_limit_order_is_approved_on_the_portal_and_reserved(live_h
     held = requests.post(live_host.url("orders/SO-E2E-1/reserve"), json=order, headers=buyer, timeout=10)
     assert held.status_code == 200 and held.json()["reservation"]["status"] == "held"
 
-    # The buyer sees his request approved on his own Approvals page.
+    # The buyer sees his request approved on his own Approvals page, in his language (Swedish).
     with page.expect_navigation():
         page.get_by_role("button", name="Sign out").click()
     sign_in_as(page, live_host, r"^Erik Berg \(User\)")
     page.goto(live_host.url("portal/approvals"))
-    mine = page.get_by_role("region", name="Your requests")
-    assert "SO-E2E-1" in mine.inner_text() and "Approved" in mine.inner_text() and APPROVER in mine.inner_text()
-    assert page.get_by_role("region", name="Waiting for your decision").count() == 0
+    assert page.locator("html").get_attribute("lang") == "sv"
+    mine = page.get_by_role("region", name="Dina begäranden")
+    assert "SO-E2E-1" in mine.inner_text() and "Godkänd" in mine.inner_text() and APPROVER in mine.inner_text()
+    assert page.get_by_role("region", name="Väntar på ditt beslut").count() == 0
     serious = axe_serious(page)
     assert serious == [], describe(serious)
     screenshot(page, "portal-approvals-buyer")
