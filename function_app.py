@@ -6,6 +6,7 @@ from functions import (
     console_partners, console_prospect, console_prospects, console_queues, console_shell, health, local_issuer,
     openapi, orders, partners, portal, prospect_list, queues, sales_events, signups, storefront,
 )
+from functions import back_office_ledger, console_ledger, portal_credit
 from functions import approvals, console_partner_time_zone, portal_approvals
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
@@ -15,5 +16,8 @@ for blueprint in (signups.bp, storefront.bp, channel_sync.bp, queues.bp, back_of
                   back_office_prospect.bp, console_partners.bp, console_prospect.bp, back_office_queues.bp,
                   console_queues.bp):
     app.register_functions(blueprint)
+app.register_functions(back_office_ledger.bp)
+app.register_functions(console_ledger.bp)
+app.register_functions(portal_credit.bp)
 for blueprint in (approvals.bp, console_partner_time_zone.bp, portal_approvals.bp):
     app.register_functions(blueprint)

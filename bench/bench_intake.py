@@ -210,10 +210,11 @@ def signup_bodies(n: int, tag: str) -> list[bytes]:
     return [json.dumps(numbered_signup(i, tag)).encode() for i in range(n)]
 
 
-def post_all(url: str, bodies: list[bytes], threads: int, headers: dict[str, str] | None = None,
+def post_all(url: str | list[str], bodies: list[bytes], threads: int, headers: dict[str, str] | None = None,
              keep_alive: bool = False) -> dict:
     """POST every body with `threads` client threads: a new TCP connection for each request, or with
-    `keep_alive` one persistent connection per thread (a `requests.Session` reuses it)."""
+    `keep_alive` one persistent connection per thread (a `requests.Session` reuses it). `url` is one for all,
+    or one per body (an order's reservation is posted to its own address)."""
     import requests
 
     local = threading.local()
@@ -221,7 +222,7 @@ def post_all(url: str, bodies: list[bytes], threads: int, headers: dict[str, str
                **(headers or {})}
     sessions: list = []
 
-    def post(body: bytes) -> tuple[float, int, str | None]:
+    def post(url: str, body: bytes) -> tuple[float, int, str | None]:
         session = getattr(local, "session", None)
         if session is None:  # one Session per thread; `Connection: close` still makes each request connect anew
             session = local.session = requests.Session()
@@ -234,7 +235,7 @@ def post_all(url: str, bodies: list[bytes], threads: int, headers: dict[str, str
 
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=threads) as pool:
-        results = list(pool.map(post, bodies))
+        results = list(pool.map(post, url if isinstance(url, list) else [url] * len(bodies), bodies))
     wall = time.perf_counter() - started
     for session in sessions:
         session.close()

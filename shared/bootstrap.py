@@ -245,6 +245,12 @@ class Container:
                          expiry_days=s.approval_expiry_days, time_zone=s.partner_time_zone)
 
     @cached_property
+    def ledger(self):
+        from shared.services.ledger import CreditLedger
+
+        return CreditLedger(self.store, self.clock)
+
+    @cached_property
     def partner_admin(self):
         from shared.services.partner_admin import PartnerAdmin
 

@@ -12,6 +12,7 @@ from typing import Callable, Iterator
 
 from shared.adapters.outbox_email import parse_eml
 from shared.bootstrap import Container
+from shared.cli_ledger import LedgerCommands, add_ledger_parsers
 from shared.config import Settings
 from shared.domain.errors import DomainError, MalformedBody, NotConfigured
 from shared.domain.validation import validated
@@ -67,7 +68,7 @@ def _stdout_bytes() -> Iterator:
     sys.stdout.buffer.flush()
 
 
-class Cli:
+class Cli(LedgerCommands):
     def __init__(self, container: Container):
         self.c = container
 
@@ -482,6 +483,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("key", help="PRO-000001 or id")
     p.add_argument("--reason", required=True)
     p.add_argument("--operator", default=_default_operator(), help="who decides (recorded in the history)")
+    add_ledger_parsers(add, _default_operator())
     p = add("partners", "partners", "list partners (customer hierarchies) in number order, a page at a time")
     p.add_argument("--search", help="a name (any part, any case), a number CH-000001 or a user's email")
     p.add_argument("--cursor", help="where the previous page ended (it prints the command for the next)")

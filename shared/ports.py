@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # annotations only: importing the ports must not pull in pyda
         ProspectStatus,
         SignupRecord,
     )
+    from shared.domain.ledger import LedgerEntry
     from shared.domain.partners import CreditLine, PartnerUser, Reservation
     from shared.domain.prospect_directory import Position, ProspectFilter, ProspectSummary
     from shared.domain.sales import LeadDraft, LeadSnapshot, Qualification, SalesDecision
@@ -136,6 +137,20 @@ class UnitOfWork(Protocol):
     def approvals_due(self, before: datetime, limit: int) -> list[ApprovalRequest]:
         """Pending approvals of any partner whose expiry is at or before ``before``, soonest first (the expiry
         timer)."""
+        ...
+
+    # the credit ledger (shared.domain.ledger): each entry written in the unit of work that moves the line
+    def add_ledger_entry(self, entry: LedgerEntry) -> None:
+        """Insert the entry (its hierarchy id and number are its key; a number taken already raises
+        DuplicateRecord, or ConcurrencyConflict where another writer moved the line since it was read)."""
+        ...
+    def get_payment(self, hierarchy_id: str, payment_id: str) -> LedgerEntry | None:
+        """The ledger entry of the partner's payment ``payment_id`` (payment ids are the partner's own); an entry
+        with a payment id is the only one with it (adding a second raises DuplicateRecord or ConcurrencyConflict)."""
+        ...
+    def ledger_page(self, hierarchy_id: str, before: int | None, limit: int) -> list[LedgerEntry]:
+        """The partner's entries newest first (by number), those numbered below ``before`` only if given, at
+        most ``limit``: one range read of the partner's ledger, whatever its length."""
         ...
 
     # number sequences

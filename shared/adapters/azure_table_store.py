@@ -49,6 +49,7 @@ from shared.domain.model import (
     SignupStatus,
     hierarchy_aggregate_id,
 )
+from shared.domain.ledger import LedgerEntry
 from shared.domain.partners import CreditLine, PartnerUser, Reservation, ReservationStatus
 from shared.domain.prospect_directory import Position, ProspectFilter, ProspectSummary
 from shared.adapters.azure_prospect_directory import PENDING, ProspectDirectoryTable
@@ -67,6 +68,8 @@ _WATERMARK = "watermark"
 _ROSTER = "user"  # a partner's roster row; its users are "user-<id>", so one prefix query reads them all
 _CREDIT = "credit"
 _AUDIT = "audit"  # the operator audit's partition: newest first by row key (see _audit_row)
+_LEDGER = "ledger-"  # a partner's credit ledger rows: "ledger-" + the entry's number counted down (newest first)
+_LEDGER_END = 10**15
 _LATEST = 10**17  # microseconds after the epoch beyond any time stored: ``_LATEST - t`` sorts newest first
 
 
@@ -117,6 +120,15 @@ def _approval_row(order_id: str) -> str:
 
 def _approval_due_key(approval: ApprovalRequest) -> str:
     return f"{_stamp(approval.expires_at.astimezone(timezone.utc))}-{approval.hierarchy_id}-{approval.order_id}"
+
+
+def _ledger_row(seq: int) -> str:
+    # Newest first: a page is one range read from the start of the partner's ledger rows (or a cursor on).
+    return f"{_LEDGER}{_LEDGER_END - seq:015d}"
+
+
+def _payment_row(payment_id: str) -> str:
+    return f"payment-{_key(payment_id)}"
 
 
 def _sync_key(user: PartnerUser) -> str:
@@ -877,6 +889,33 @@ class TableUnitOfWork:
             elif approval is not None and not self._read_only:  # decided: its pointer's drop did not happen
                 self._drop_pointer(pointer)
         return found
+
+    # --- the credit ledger (in the partner's partition, committed with the credit row) -------------
+    def add_ledger_entry(self, entry: LedgerEntry) -> None:
+        """Created in the transaction that rewrites the credit row under its ETag: of two writers that read
+        the same line, both number their entry alike, and the loser's transaction fails whole (a conflict,
+        whichever of its operations the service names)."""
+        partition = self._hierarchy_partition(entry.hierarchy_id)
+        rows = [_ledger_row(entry.seq)]
+        if entry.payment_id is not None:  # the payment's own row: one per payment id, found by it
+            rows.append(_payment_row(entry.payment_id))
+        for row in rows:
+            self._conflict_if_exists.add((partition, row))
+            self._create(partition, row, entry, kind="ledger" if row == rows[0] else "payment")
+
+    def get_payment(self, hierarchy_id: str, payment_id: str) -> LedgerEntry | None:
+        partition = self._follow("hierarchy", hierarchy_id)
+        return None if partition is None else self._load(LedgerEntry, partition, _payment_row(payment_id))
+
+    def ledger_page(self, hierarchy_id: str, before: int | None, limit: int) -> list[LedgerEntry]:
+        partition = self._follow("hierarchy", hierarchy_id)
+        if partition is None or limit < 1:
+            return []
+        low = _LEDGER if before is None else _ledger_row(before)
+        rows = self._table.query_entities("PartitionKey eq @pk and RowKey gt @low and RowKey lt @high",
+                                          parameters={"pk": partition, "low": low, "high": _LEDGER + "~"},
+                                          results_per_page=limit)
+        return [LedgerEntry.model_validate_json(row["data"]) for row in itertools.islice(rows, limit)]
 
     # --- number sequences ---------------------------------------------------------------------
     def number_for(self, sequence: str, owner: str) -> int:

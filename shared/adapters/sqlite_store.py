@@ -27,6 +27,7 @@ from shared.domain.model import (
     SignupStatus,
 )
 from shared.domain.approvals import ApprovalRequest, ApprovalStatus
+from shared.domain.ledger import LedgerEntry
 from shared.domain.partners import CreditLine, PartnerUser, Reservation
 from shared.domain.prospect_directory import ATTENTION, Position, ProspectFilter, ProspectSummary, search_keys
 from shared.ports import EmailQuery
@@ -113,6 +114,12 @@ CREATE TABLE IF NOT EXISTS order_approvals (
     submitted_at TEXT NOT NULL, data TEXT NOT NULL, PRIMARY KEY (hierarchy_id, order_id));
 CREATE INDEX IF NOT EXISTS order_approvals_due ON order_approvals (status, expires_at);
 CREATE INDEX IF NOT EXISTS order_approvals_newest ON order_approvals (hierarchy_id, submitted_at);
+-- The credit ledger: a partner's entries by number, newest first through the primary key.
+CREATE TABLE IF NOT EXISTS credit_ledger (
+    hierarchy_id TEXT NOT NULL, seq INTEGER NOT NULL, data TEXT NOT NULL, PRIMARY KEY (hierarchy_id, seq)) WITHOUT ROWID;
+-- A payment is recorded once per partner and payment id (the database refuses a second, whoever races).
+CREATE UNIQUE INDEX IF NOT EXISTS credit_ledger_payment ON credit_ledger (hierarchy_id, json_extract(data, '$.payment_id'))
+    WHERE json_extract(data, '$.payment_id') IS NOT NULL;
 -- Order ids were one pool across partners (the table "reservations", keyed by the order id alone); they are
 -- the partner's own now. A database from before moves its rows over once, in one transaction (so that two
 -- processes opening it at once cannot both copy), and drops the old table.
@@ -412,6 +419,18 @@ class SqliteUnitOfWork:
         return self._many(ApprovalRequest, "SELECT data FROM order_approvals WHERE status = ? AND expires_at <= ? "
                           "ORDER BY expires_at, hierarchy_id, order_id LIMIT ?",
                           (ApprovalStatus.PENDING.value, _utc_text(before), limit))
+
+    def add_ledger_entry(self, entry: LedgerEntry) -> None:
+        self._insert("INSERT INTO credit_ledger (hierarchy_id, seq, data) VALUES (?, ?, ?)",
+                     (entry.hierarchy_id, entry.seq, entry.model_dump_json()))
+
+    def get_payment(self, hierarchy_id: str, payment_id: str) -> LedgerEntry | None:
+        return self._one(LedgerEntry, "SELECT data FROM credit_ledger WHERE hierarchy_id = ? "
+                         "AND json_extract(data, '$.payment_id') = ?", (hierarchy_id, payment_id))
+
+    def ledger_page(self, hierarchy_id: str, before: int | None, limit: int) -> list[LedgerEntry]:
+        return self._many(LedgerEntry, "SELECT data FROM credit_ledger WHERE hierarchy_id = ? AND seq < ? "
+                          "ORDER BY seq DESC LIMIT ?", (hierarchy_id, before if before is not None else 2**62, limit))
 
     def number_for(self, sequence: str, owner: str) -> int:
         # Gap-free because the claim commits or rolls back with the unit of work.

@@ -37,12 +37,13 @@ from shared.domain.email_templates import (
 )
 from shared.domain.errors import IdempotencyConflict, InvalidInput, NotFound
 from shared.domain.ids import derived_id
+from shared.domain.ledger import user_actor
 from shared.domain.model import CustomerHierarchy, HierarchyRole, OutboxMessage
 from shared.domain.money import format_amount
 from shared.domain.partners import CreditLine, PartnerUser, Reservation, UserStatus, order_refusals
 from shared.domain.validation import validated
 from shared.ports import Caller, Clock, Store, UnitOfWork
-from shared.services.credit import _order_of, _orderer, hold, reservation_input
+from shared.services.credit import _order_of, _orderer, hold_order, reservation_input
 from shared.services.notifications import queue_email
 from shared.services.outbox import OutboxRelay
 from shared.services.partner_users import member_of, partner_history
@@ -184,7 +185,7 @@ class Approvals:
             reservation = None
             buyer = uow.get_partner_user(approval.user_id)
             if target is ApprovalStatus.APPROVED:
-                reservation = self._hold(uow, approval, buyer, now)
+                reservation = self._hold(uow, approval, buyer, user_actor(me.id), now)
             uow.save_approval(decided)
             # The partner's history says who decided which order (the console's partner page shows it).
             partner_history(uow, hierarchy, now, f"partner-user:{me.id}", f"order {target.value}",
@@ -196,7 +197,8 @@ class Approvals:
         return decided, True, reservation
 
     @staticmethod
-    def _hold(uow: UnitOfWork, approval: ApprovalRequest, buyer: PartnerUser | None, now: datetime) -> Reservation:
+    def _hold(uow: UnitOfWork, approval: ApprovalRequest, buyer: PartnerUser | None, by: str,
+              now: datetime) -> Reservation:
         """The approved amount held now, or OrderRefused with the figures: the approver waives the buyer's own
         limits, never the credit line (nor a buyer no longer Active)."""
         if uow.get_reservation(approval.hierarchy_id, approval.order_id) is not None:
@@ -211,7 +213,8 @@ class Approvals:
             raise OrderRefused(f"order {approval.order_id} cannot be approved now", refusals,
                                _figures(approval.amount, line))
         assert line is not None and buyer is not None
-        reservation, _ = hold(uow, line, buyer, approval.order_id, approval.amount, approval.currency, now)
+        # The ledger's "by" is the approver: their decision moved the line, for the buyer's order.
+        reservation, _ = hold_order(uow, line, buyer, approval.order_id, approval.amount, approval.currency, by, now)
         return reservation
 
     # --- the timer -------------------------------------------------------------------------------

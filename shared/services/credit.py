@@ -19,7 +19,8 @@ from typing import Callable
 from shared.domain.approvals import OVER_USER_PERIOD_LIMIT, PeriodSpend
 from shared.domain.errors import Forbidden, IdempotencyConflict, InvalidInput, NotFound
 from shared.domain.model import HierarchyRole
-from shared.domain.money import MoneyError, amount_in, format_amount
+from shared.domain.ledger import Movement, MovementKind, operator_actor
+from shared.domain.money import MoneyError, amount_in, format_amount, in_minor_units
 from shared.domain.partner_inputs import CreditLineInput, OrderCheck, OrderRelease, OrderReservation, checked_order_id
 from shared.domain.partners import (
     CreditLine,
@@ -29,10 +30,12 @@ from shared.domain.partners import (
     Reservation,
     ReservationStatus,
     UserStatus,
+    order_warnings,
 )
 from shared.domain.validation import validated
 from shared.ports import Caller, Clock, Store, UnitOfWork
 from shared.services.partner_users import member_of
+from shared.services.ledger import BACK_OFFICE, allow_exceeding, caller_actor, hold, record, release_hold
 from shared.services.retry import on_conflict
 from shared.services.sign_ins import SignIns, signed_in_user
 from shared.services.spending_limits import order_limits
@@ -50,6 +53,7 @@ class OrderDecision:
     reservation: Reservation | None = None
     repeated: bool = False  # a reservation asked for again: the first answer stands
     period: PeriodSpend | None = None  # the buyer's month, when they have a monthly limit
+    warnings: tuple[tuple[str, str], ...] = ()  # allowed, and yet: (code, message), e.g. exceeds_credit
 
     @property
     def allowed(self) -> bool:
@@ -69,6 +73,8 @@ class OrderDecision:
             for reason in body["reasons"]:
                 if reason["code"] == OVER_USER_PERIOD_LIMIT:
                     reason["remaining"] = format_amount(self.period.remaining)
+        if self.warnings:
+            body["warnings"] = [{"code": code, "message": message} for code, message in self.warnings]
         return body
 
 
@@ -76,7 +82,9 @@ def reservation_json(reservation: Reservation) -> dict:
     return {"orderId": reservation.order_id, "hierarchyId": reservation.hierarchy_id, "userId": reservation.user_id,
             "amount": format_amount(reservation.amount), "currency": reservation.currency,
             "status": reservation.status.value, "createdAt": reservation.created_at.isoformat(),
-            "releasedAt": reservation.released_at.isoformat() if reservation.released_at else None}
+            "releasedAt": reservation.released_at.isoformat() if reservation.released_at else None,
+            "capturedAmount": None if reservation.captured_amount is None else format_amount(reservation.captured_amount),
+            "capturedAt": reservation.captured_at.isoformat() if reservation.captured_at else None}
 
 
 def period_json(period: PeriodSpend) -> dict:
@@ -86,24 +94,23 @@ def period_json(period: PeriodSpend) -> dict:
             "end": period.end.isoformat(), "timeZone": period.time_zone}
 
 
-def hold(uow: UnitOfWork, line: CreditLine, user: PartnerUser, order_id: str, amount: Decimal, currency: str,
-         now: datetime) -> tuple[Reservation, CreditLine]:
+def hold_order(uow: UnitOfWork, line: CreditLine, user: PartnerUser, order_id: str, amount: Decimal, currency: str,
+               by: str, now: datetime) -> tuple[Reservation, CreditLine]:
     """Hold ``amount`` for the order on the line, in the caller's unit of work (a reservation, and an approval's
-    approve). It always rewrites the credit line: two holds of one partner conflict on that row (its ETag on
-    Azure Tables, the write lock on SQLite), so whatever the unit of work checked before holding (the credit
-    available, the buyer's month) cannot pass twice on stale reads."""
+    approve), as a movement of the ledger by ``by``. It always rewrites the credit line: two holds of one partner
+    conflict on that row (its ETag on Azure Tables, the write lock on SQLite), so whatever the unit of work checked
+    before holding (the credit available, the buyer's month) cannot pass twice on stale reads."""
     reservation = Reservation(order_id=order_id, hierarchy_id=line.hierarchy_id, user_id=user.id, amount=amount,
                               currency=currency, created_at=now)
-    line = line.model_copy(update={"reserved": line.reserved + amount, "updated_at": now})
     uow.save_reservation(reservation)
-    uow.save_credit_line(line)
-    return reservation, line
+    return reservation, hold(uow, line, reservation, by, now)
 
 
 def credit_line_json(line: CreditLine) -> dict:
     return {"hierarchyId": line.hierarchy_id, "limit": format_amount(line.limit), "currency": line.currency,
             "reserved": format_amount(line.reserved), "available": format_amount(line.available),
-            "updatedAt": line.updated_at.isoformat()}
+            "balance": format_amount(in_minor_units(line.balance, line.currency)),
+            "allowExceeding": line.allow_exceeding, "updatedAt": line.updated_at.isoformat()}
 
 
 def _amount(value: object, currency: str, field: str = "amount", allow_zero: bool = False) -> Decimal:
@@ -179,9 +186,13 @@ class Credit:
         office's call."""
         given = validated(CreditLineInput, payload)
         limit = _amount(given.limit, given.currency, "limit", allow_zero=True)
-        return on_conflict(lambda: self._set_line(hierarchy_id, limit, given.currency))
+        by = operator_actor(given.operator or BACK_OFFICE)
+        return on_conflict(lambda: self._set_line(hierarchy_id, limit, given.currency, given.allow_exceeding, by))
 
-    def _set_line(self, hierarchy_id: str, limit: Decimal, currency: str) -> CreditLine:
+    def _set_line(self, hierarchy_id: str, limit: Decimal, currency: str, exceeding: bool | None = None,
+                  by: str = operator_actor(BACK_OFFICE)) -> CreditLine:
+        """The limit (and currency) set, each change a movement of the ledger; the same values again record
+        nothing."""
         now = self._clock.now()
         with self._store.unit_of_work() as uow:
             if uow.get_hierarchy(hierarchy_id) is None:
@@ -191,11 +202,17 @@ class Credit:
                 if current.reserved:
                     raise IdempotencyConflict(f"the credit line is in {current.currency} with "
                                               f"{format_amount(current.reserved)} reserved; release those orders first")
+                if current.money_moved or current.balance:
+                    raise CurrencyInUse(f"the credit line's ledger has orders or payments in {current.currency}; "
+                                        "its currency cannot change")
                 _no_spending_limits(uow, current)
-            line = current or CreditLine(hierarchy_id=hierarchy_id, limit=limit, currency=currency, updated_at=now,
-                                         reserved=amount_in(0, currency, allow_zero=True))
-            line = line.model_copy(update={"limit": limit, "currency": currency, "updated_at": now})
-            uow.save_credit_line(line)
+            zero = amount_in(0, currency, allow_zero=True)
+            line = current or CreditLine(hierarchy_id=hierarchy_id, limit=zero, currency=currency, updated_at=now,
+                                         reserved=zero, balance=zero)
+            if current is None or (current.limit, current.currency) != (limit, currency):
+                line = record(uow, line, Movement(MovementKind.LIMIT, by, limit, limit=limit, currency=currency), now)
+            if exceeding is not None and exceeding is not line.allow_exceeding:
+                line = allow_exceeding(uow, line, exceeding, by, now)
         log.info("credit line set", extra={"hierarchy": hierarchy_id, "currency": currency})
         return line
 
@@ -228,7 +245,8 @@ class Credit:
             line = uow.get_credit_line(order.hierarchy_id)
             limits = order_limits(uow, user, line, amount, order.currency, self._clock.now(), self._time_zone)
         return OrderDecision(order.order_id, amount, order.currency, limits.refusals,
-                             None if line is None else line.available, period=limits.period)
+                             None if line is None else line.available, period=limits.period,
+                             warnings=tuple(order_warnings(line, amount, order.currency)))
 
     def reserve(self, caller: Caller, order_id: str, payload: object) -> OrderDecision:
         order_id, order, amount = reservation_input(order_id, payload)
@@ -252,9 +270,11 @@ class Credit:
             if limits.refusals:
                 return OrderDecision(order_id, amount, order.currency, limits.refusals, available, period=limits.period)
             assert line is not None  # no refusal means there is a line in this currency
-            reservation, line = hold(uow, line, user, order_id, amount, order.currency, now)
+            warnings = tuple(order_warnings(line, amount, order.currency))
+            reservation, line = hold_order(uow, line, user, order_id, amount, order.currency,
+                                           caller_actor(uow, caller), now)
         log.info("order reserved", extra={"hierarchy": order.hierarchy_id, "order": order_id})
-        return OrderDecision(order_id, amount, order.currency, [], line.available, reservation)
+        return OrderDecision(order_id, amount, order.currency, [], line.available, reservation, warnings=warnings)
 
     def release(self, caller: Caller, order_id: str, payload: object | None = None) -> tuple[Reservation, bool]:
         """Give the order's amount back to the credit line; (reservation, changed). The order is the caller's
@@ -267,24 +287,34 @@ class Credit:
     def _release(self, caller: Caller, hierarchy_id: str | None, order_id: str) -> tuple[Reservation, bool]:
         now = self._clock.now()
         with self._store.unit_of_work() as uow:
-            hierarchy_id = hierarchy_id or signed_in_user(uow, caller).hierarchy_id
-            _refuse_if_blocked(uow, caller, hierarchy_id)
-            reservation = uow.get_reservation(hierarchy_id, order_id)
-            if reservation is None:
-                raise NotFound(f"no reservation for order {order_id}")
-            try:
-                _orderer(uow, caller, reservation.hierarchy_id, reservation.user_id)
-            except PartnerBlocked:
-                raise  # the caller's own partner is blocked: that, not "no such order"
-            except (NotFound, Forbidden):
-                raise NotFound(f"no reservation for order {order_id}") from None
+            reservation = callers_order(uow, caller, hierarchy_id, order_id)
             if reservation.status is ReservationStatus.RELEASED:
                 return reservation, False
+            if reservation.status is ReservationStatus.CAPTURED:
+                raise IdempotencyConflict(f"order {order_id} was captured (invoiced); a captured order cannot be "
+                                          "released: record a payment or a credit instead")
             line = uow.get_credit_line(reservation.hierarchy_id)
             released = reservation.model_copy(update={"status": ReservationStatus.RELEASED, "released_at": now})
             uow.save_reservation(released)
             if line is not None:
-                uow.save_credit_line(line.model_copy(update={
-                    "reserved": max(line.reserved - reservation.amount, Decimal(0)), "updated_at": now}))
+                release_hold(uow, line, reservation, caller_actor(uow, caller), now)
         log.info("order released", extra={"hierarchy": reservation.hierarchy_id, "order": order_id})
         return released, True
+
+
+def callers_order(uow: UnitOfWork, caller: Caller, hierarchy_id: str | None, order_id: str) -> Reservation:
+    """The reservation of ``order_id`` of the caller's partner (``hierarchy_id``, or the caller's own), if the
+    caller may act on it (its user, or an Admin of the partner); NotFound otherwise, the same for an order of
+    another partner as for none, PartnerBlocked when the caller's partner is blocked."""
+    hierarchy_id = hierarchy_id or signed_in_user(uow, caller).hierarchy_id
+    _refuse_if_blocked(uow, caller, hierarchy_id)
+    reservation = uow.get_reservation(hierarchy_id, order_id)
+    if reservation is None:
+        raise NotFound(f"no reservation for order {order_id}")
+    try:
+        _orderer(uow, caller, reservation.hierarchy_id, reservation.user_id)
+    except PartnerBlocked:
+        raise  # the caller's own partner is blocked: that, not "no such order"
+    except (NotFound, Forbidden):
+        raise NotFound(f"no reservation for order {order_id}") from None
+    return reservation

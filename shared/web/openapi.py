@@ -244,6 +244,7 @@ def _operations() -> tuple[Operation, ...]:
     from shared.web.assets import MEDIA_TYPES as STATIC_TYPES
     from shared.web.openapi_queues import console_operations, queue_operations
     from shared.web.openapi_approvals import approval_operations
+    from shared.web.openapi_ledger import ledger_operations
 
     json_errors = JSON_BODY_ERRORS
     # An order of the example signup's requester, who becomes its partner's first user (CH-000001) once approved.
@@ -424,6 +425,8 @@ def _operations() -> tuple[Operation, ...]:
         Operation("console_partner", "GET", "console/partners/{hierarchyId}",
                   "A partner's page: hierarchy, members, credit line, open reservations, history; the actions for "
                   "an Operator", Auth.CONSOLE, tag="console",
+                  params=(Param("ledger", "query", "The credit ledger's page: entries numbered below this (its Older "
+                                "entries link)", {"type": "string", "pattern": "^[0-9]{1,15}$"}),),
                   answers={200: Answer("The page", _PAGE), 404: Answer("No such partner", _PAGE)}),
         Operation("console_partner_block", "GET", "console/partners/{hierarchyId}/block",
                   "Confirm blocking a partner (what it does), with the reason", Auth.CONSOLE, tag="console",
@@ -523,6 +526,8 @@ def _operations() -> tuple[Operation, ...]:
                            404: _problem("Not a partner the caller is an Active user of, or it has no credit line "
                                          "yet")}),
         *approval_operations(order),
+        # --- the credit ledger: capture, payments, the ledger (shared/web/openapi_ledger.py) ---------------------
+        *ledger_operations(),
         # --- the partner portal (HTML pages; a session cookie after an OpenID Connect sign-in) -----------------
         *_portal_operations(),
         # --- the local development issuer (LOCAL_ISSUER=true only; 404 elsewhere) ------------------------------

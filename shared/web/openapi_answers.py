@@ -18,6 +18,7 @@ from shared.services.back_office import MAX_REASON
 
 # A decimal amount as it travels in JSON: a string, never a float (shared.domain.money.format_amount).
 AMOUNT = r"^[0-9]+(\.[0-9]+)?$"
+SIGNED_AMOUNT = r"^-?[0-9]+(\.[0-9]+)?$"  # a balance or an available credit may be below zero
 
 
 class _Snake(BaseModel):
@@ -129,7 +130,11 @@ class CreditLine(_Camel):
     limit: str = Field(pattern=AMOUNT)
     currency: str = Field(pattern=r"^[A-Z]{3}$")
     reserved: str = Field(pattern=AMOUNT)
-    available: str = Field(pattern=AMOUNT)
+    available: str = Field(pattern=SIGNED_AMOUNT, description="limit − reserved − balance: below zero when a line "
+                                                              "allowed to exceed its limit went over it")
+    balance: str = Field(pattern=SIGNED_AMOUNT, description="Unpaid: captured orders less payments (below zero: "
+                                                            "paid in advance, a credit in the partner's favour)")
+    allow_exceeding: bool = Field(description="Orders over the available credit go through (with a warning)")
     updated_at: datetime
 
 
@@ -275,6 +280,8 @@ class Reservation(_Camel):
     status: ReservationStatus
     created_at: datetime
     released_at: datetime | None
+    captured_amount: str | None = Field(pattern=AMOUNT, description="The invoiced amount, once captured")
+    captured_at: datetime | None
 
 
 class ReleasedReservation(Reservation):
@@ -296,10 +303,13 @@ class OrderDecision(_Camel):
     amount: str = Field(pattern=AMOUNT)
     currency: str
     reasons: list[OrderRefusal]
-    available_credit: str | None = Field(pattern=AMOUNT, description="Credit left after this answer (null without a "
+    available_credit: str | None = Field(pattern=SIGNED_AMOUNT, description="Credit left after this answer (null without a "
                                                                      "credit line)")
     reservation: Reservation | None = Field(None, description="With a reservation: what is held")
     user_period: UserPeriod | None = Field(None, description="The buyer's month, when they have a monthly limit")
+    warnings: list[OrderRefusal] = Field(default_factory=list, description="Allowed, and yet (code exceeds_credit: "
+                                                                           "over the credit of a line allowed to "
+                                                                           "exceed it, by how much)")
 
 
 class PartnerFile(PartnerStanding):

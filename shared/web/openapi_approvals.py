@@ -10,7 +10,7 @@ from pydantic.alias_generators import to_camel
 
 from shared.domain.approvals import ApprovalDecisionInput, ApprovalStatus
 from shared.domain.partner_inputs import OrderReservation, PartnerTimeZone
-from shared.web.openapi_answers import AMOUNT, Problem, Reservation
+from shared.web.openapi_answers import AMOUNT, SIGNED_AMOUNT, Problem, Reservation
 
 
 class _Camel(BaseModel):
@@ -51,7 +51,8 @@ class OrderRefusedProblem(Problem):
     (decided otherwise, expired, within the limits) are plain problems."""
 
     amount: str | None = Field(None, pattern=AMOUNT)
-    availableCredit: str | None = Field(None, pattern=AMOUNT, description="The credit available now")  # noqa: N815
+    availableCredit: str | None = Field(None, pattern=SIGNED_AMOUNT,  # noqa: N815
+                                        description="The credit available now (below zero once over the limit)")
     currency: str | None = Field(None, description="The credit line's currency")
 
 
