@@ -1,7 +1,8 @@
 """Approval routing end to end in Chromium on the local host (LOCAL_ISSUER=true), as issue 12 asks: the demo
 partner's Admin makes a user an Approver on the portal; the buyer (Erik, 2000.00 SEK per order) submits an order
 over his limit through the partner API; the Approver approves it on the portal's Approvals page, which holds
-the amount on the credit line; the buyer sees it approved. axe finds no serious or critical violation; the page
+the amount on the credit line; the buyer sees it approved; the order is captured (invoiced) and paid, and the
+Admin's credit page shows the whole way in the ledger. axe finds no serious or critical violation; the page
 is saved as screenshots/portal-approvals.png (and at phone width, portal-approvals-phone.png)."""
 from __future__ import annotations
 
@@ -18,11 +19,13 @@ from tests.e2e.test_portal_browser import row, sign_in_as
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
 APPROVER = "Ada Larsson"
+KEY = "e2e-approvals-key-0123456789"  # the back office's key for the payment
 
 
 @pytest.fixture(scope="module")
 def live_host(tmp_path_factory):
-    host = start_host(tmp_path_factory.mktemp("portal-approvals") / "data", {"LOCAL_ISSUER": "true"})
+    host = start_host(tmp_path_factory.mktemp("portal-approvals") / "data", {"LOCAL_ISSUER": "true",
+                                                                             "DEVHOST_FUNCTION_KEY": KEY})
     yield host
     stop_host(host)
 
@@ -115,3 +118,27 @@ def test_a_buyers_over_limit_order_is_approved_on_the_portal_and_reserved(live_h
     serious = axe_serious(page)
     assert serious == [], describe(serious)
     screenshot(page, "portal-approvals-buyer")
+
+    # Invoiced for less than was held (the rest is released), then paid: the ledger tells it all.
+    captured = requests.post(live_host.url("orders/SO-E2E-1/capture"), headers=buyer, timeout=10,
+                             json={"amount": "2400.00", "currency": "SEK", "hierarchyId": hierarchy})
+    assert captured.status_code == 200 and captured.json()["captured"] == "2400.00"
+    assert captured.json()["released"] == "100.00"
+    paid = requests.post(live_host.url(f"backoffice/partners/{hierarchy}/payments"), headers={"x-functions-key": KEY},
+                         json={"paymentId": "BANK-E2E-1", "amount": "2400.00", "currency": "SEK",
+                               "reference": "Invoice SO-E2E-1", "operator": "alice"}, timeout=10)
+    assert paid.status_code in (200, 201), paid.text
+    credit = requests.get(live_host.url(f"partners/{hierarchy}/credit"), headers=buyer, timeout=10).json()
+    assert (credit["reserved"], credit["balance"], credit["available"]) == ("0.00", "0.00", "50000.00")
+
+    with page.expect_navigation():
+        page.get_by_role("button", name=re.compile("^(Sign out|Logga ut)$")).click()
+    sign_in_as(page, live_host, r"^Astrid Lindqvist \(Admin\)")
+    page.goto(live_host.url("portal/credit?lang=en"))
+    ledger = page.get_by_role("region", name="Credit ledger").inner_text()
+    for kind in ("Order reserved", "Order invoiced", "Payment received"):
+        assert kind in ledger, (kind, ledger)
+    assert "SO-E2E-1" in ledger and APPROVER in ledger  # the hold is the approver's movement
+    serious = axe_serious(page)
+    assert serious == [], describe(serious)
+    screenshot(page, "portal-approvals-paid-credit")
