@@ -15,6 +15,7 @@ from shared.demo import DEMO_PARTNER_USER
 from tests.browser import PHONE, axe_serious, browser, describe, page, screenshot  # noqa: F401
 from tests.e2e.conftest import start_host, stop_host, wait_for
 from tests.e2e.test_portal_browser import row, sign_in_as
+from tests.e2e.test_portal_credit_browser import first_sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
@@ -40,13 +41,7 @@ def token_for(host, email: str) -> str:
 
 def test_a_buyers_over_limit_order_is_approved_on_the_portal_and_reserved(live_host, page):
     # The demo partner, and its Admin makes Ada an Approver.
-    page.goto(live_host.url("portal"))
-    with page.expect_navigation():
-        page.get_by_role("link", name="Sign in").click()
-    with page.expect_navigation():
-        page.get_by_role("button", name="Create the demo partner").click()
-    with page.expect_navigation(url=re.compile(r"/api/portal$")):
-        page.get_by_role("button", name=re.compile(r"^Astrid Lindqvist \(Admin\)")).click()
+    first_sign_in(page, live_host)
     page.get_by_label("First name").fill("Ada")
     page.get_by_label("Last name").fill("Larsson")
     page.get_by_label("Email address").fill("ada@fabrikam.example")
