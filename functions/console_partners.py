@@ -10,7 +10,7 @@ POST /api/console/partners/{hierarchyId}/reactivate         {note?}
 POST /api/console/partners/{hierarchyId}/credit             {limit, currency}
 POST /api/console/partners/{hierarchyId}/users              add a user {firstName, lastName, email, role, …}
 GET  /api/console/partners/{hierarchyId}/users/{userId}     confirm a demotion or removal (?change=demote|remove)
-POST /api/console/partners/{hierarchyId}/users/{userId}     {change: admin | demote | remove}
+POST /api/console/partners/{hierarchyId}/users/{userId}     {change: admin | approver | demote | remove}
 Each POST calls the same service function as the JSON route and `b2b partner …`, as the signed-in operator, and
 answers 303 back to the partner's page with the outcome in words (what changed, or why not).
 """
@@ -50,6 +50,7 @@ def _outcome(visit: ConsoleVisit, location: str, act: Callable[[], str]) -> func
 def _field(name: str) -> str:
     """A field as the form labels it (the services name them as the JSON does)."""
     return {"firstName": "first name", "lastName": "last name", "spendingLimit": "spending limit",
+            "monthlyLimit": "monthly limit", "timeZone": "time zone",
             "(body)": "the form"}.get(name, name)
 
 
@@ -79,6 +80,7 @@ def console_partner(req: func.HttpRequest, visit: ConsoleVisit) -> func.HttpResp
 
     file = container().partner_admin.file(req.route_params["hierarchyId"])
     return visit.page("console/partner.html", file=file, path=_partner_path(file.hierarchy.id),
+                      default_time_zone=container().settings.partner_time_zone,
                       **ledger_section(file.hierarchy.id, req.params.get("ledger")))
 
 
@@ -161,7 +163,7 @@ def console_partner_users(req: func.HttpRequest, visit: ConsoleVisit) -> func.Ht
 
     def add() -> str:
         fields = {name: visit.form.get(name, "").strip() for name in ("firstName", "lastName", "email", "role",
-                                                                       "spendingLimit")}
+                                                                       "spendingLimit", "monthlyLimit")}
         payload = {"operator": visit.operator, **{k: v for k, v in fields.items() if v}}
         added = container().partner_users.add_by_operator(hierarchy_id, payload)
         user = added.user
@@ -195,13 +197,13 @@ def console_partner_user(req: func.HttpRequest, visit: ConsoleVisit) -> func.Htt
         if change == "remove":
             user = users.remove_by_operator(hierarchy_id, user_id, operator)
             return f"Removed {user.email}: the next user sync takes it out of the hierarchy (the customer stays)."
-        if change in ("admin", "demote"):
-            role = "Admin" if change == "admin" else "User"
+        if change in ("admin", "approver", "demote"):
+            role = {"admin": "Admin", "approver": "Approver"}.get(change, "User")
             before = next((u.version for u in container().operator.partner_users(hierarchy_id) if u.id == user_id),
                           None)
             user = users.edit_by_operator(hierarchy_id, user_id, {**operator, "role": role})
             return _said(user.version != before, f"{user.email} is {role} now (the next user sync applies it).",
                          f"{user.email} is {role} already.")
-        raise InvalidInput([("change", "must be admin, demote or remove")])
+        raise InvalidInput([("change", "must be admin, approver, demote or remove")])
 
     return _outcome(visit, location, act)

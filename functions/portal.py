@@ -71,7 +71,7 @@ def language_name(tag: str) -> str:
     except (ValueError, TypeError, UnknownLocaleError):
         return tag
     return (own.get_language_name(own) or tag).capitalize()
-ROLES = ("User", "Admin")
+ROLES = ("User", "Approver", "Admin")
 
 
 # --- cookies --------------------------------------------------------------------------------------------
@@ -335,7 +335,8 @@ def _payload(form: dict[str, str], *, with_email: bool) -> dict:
     """The form's fields as the partner API's JSON names them; an empty spending limit means none."""
     payload = {"firstName": form.get("firstName", ""), "lastName": form.get("lastName", ""),
                "role": form.get("role", "User"), "language": form.get("language", "en"),
-               "spendingLimit": form.get("spendingLimit", "").strip() or None}
+               "spendingLimit": form.get("spendingLimit", "").strip() or None,
+               "monthlyLimit": form.get("monthlyLimit", "").strip() or None}
     if with_email:
         payload["email"] = form.get("email", "")
     return payload
@@ -388,7 +389,8 @@ def portal_user(req: func.HttpRequest, visit: PortalVisit) -> func.HttpResponse:
               "line": container().credit.line_for_member(visit.caller, visit.hierarchy.id)}
     if req.method == "GET":
         form = {"firstName": user.first_name, "lastName": user.last_name, "role": user.role.value,
-                "spendingLimit": _money(user.spending_limit) or "", "language": user.language}
+                "spendingLimit": _money(user.spending_limit) or "", "monthlyLimit": _money(user.monthly_limit) or "",
+                "language": user.language}
         return visit.page("user.html", edit_form=form, errors={}, problem=None, **values)
     try:
         edited = container().partner_users.edit(visit.caller, visit.hierarchy.id, user.id,

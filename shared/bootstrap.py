@@ -288,7 +288,16 @@ class Container:
     def credit(self):
         from shared.services.credit import Credit
 
-        return Credit(self.store, self.clock)
+        return Credit(self.store, self.clock, self.settings.partner_time_zone)
+
+    @cached_property
+    def approvals(self):
+        from shared.services.approvals import Approvals
+
+        s = self.settings
+        return Approvals(self.store, self.clock, self.relay, s.email_queue, s.store_name,
+                         f"{s.public_base_url}/api/portal/approvals",
+                         expiry_days=s.approval_expiry_days, time_zone=s.partner_time_zone)
 
     @cached_property
     def ledger(self):

@@ -169,6 +169,8 @@ class Cli(LedgerCommands):
         if args.credit:
             limit, currency = args.credit
             self.c.credit.set_line(args.hierarchy, {"limit": limit, "currency": currency})
+        if args.time_zone:
+            self.c.partner_admin.set_time_zone(args.hierarchy, {"timeZone": args.time_zone, "operator": args.operator})
         file = self.c.partner_admin.file(args.hierarchy)
         h, line = file.hierarchy, file.credit
         print(f"{h.id} '{h.name}' ({h.purpose}), organization {h.organization_customer_id}"
@@ -177,10 +179,12 @@ class Cli(LedgerCommands):
             print(f"  BLOCKED since {utc_text(h.status_changed_at)} by {h.status_changed_by}: {h.block_reason}")
         print(f"  credit: {line.limit} {line.currency}, reserved {line.reserved}, available {line.available}"
               if line else "  credit: none")
+        print(f"  time zone: {h.time_zone or self.c.settings.partner_time_zone + ' (the default)'}")
         rows = [{"email": u.email, "name": f"{u.first_name} {u.last_name}", "role": u.role.value,
                  "status": u.status.value, "limit": "-" if u.spending_limit is None else u.spending_limit,
+                 "monthly": "-" if u.monthly_limit is None else u.monthly_limit,
                  "pending": u.sync.value if u.sync else "", "id": u.id} for u in file.users]
-        _print_table(rows, ["email", "name", "role", "status", "limit", "pending", "id"])
+        _print_table(rows, ["email", "name", "role", "status", "limit", "monthly", "pending", "id"])
         if file.open_reservations:
             print("  open reservations:")
             for r in file.open_reservations:
@@ -216,7 +220,7 @@ class Cli(LedgerCommands):
         if args.remove:
             user = users.remove_by_operator(args.hierarchy, user_id, {"operator": args.operator})
         else:
-            changes = {"role": args.role, "spendingLimit": args.limit}
+            changes = {"role": args.role, "spendingLimit": args.limit, "monthlyLimit": args.monthly_limit}
             user = users.edit_by_operator(args.hierarchy, user_id,
                                           {"operator": args.operator, **{k: v for k, v in changes.items() if v}})
         pending = f" ({user.sync.value} pending until the next sync)" if user.sync else ""
@@ -224,7 +228,8 @@ class Cli(LedgerCommands):
 
     def add_user(self, args) -> None:
         fields = {"email": args.email, "firstName": args.first_name, "lastName": args.last_name, "role": args.role,
-                  "spendingLimit": args.limit, "language": args.language, "operator": args.operator}
+                  "spendingLimit": args.limit, "monthlyLimit": args.monthly_limit, "language": args.language,
+                  "operator": args.operator}
         added = self.c.partner_users.add_by_operator(args.hierarchy, {k: v for k, v in fields.items() if v})
         user = added.user
         state = "Pending until the next sync" if added.created else "added before; nothing changed"
@@ -237,7 +242,8 @@ class Cli(LedgerCommands):
         print(f"{customer.type.value} {customer.id} '{customer.name}'" + ("" if created else " (exists already)"))
 
     def onboard(self, args) -> None:
-        members = [{"customerId": c, "role": "Admin"} for c in args.admin] + [{"customerId": c} for c in args.user]
+        members = [{"customerId": c, "role": "Admin"} for c in args.admin] + [{"customerId": c} for c in args.user] \
+            + [{"customerId": c, "role": "Approver"} for c in args.approver]
         done = self.c.partner_onboarding.onboard({"organizationCustomerId": args.organization, "members": members,
                                                   "operator": args.operator})
         state = "" if done.created else " (a partner already; nothing changed)"
@@ -490,6 +496,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("hierarchy", help="CH-000001")
     p.add_argument("--credit", nargs=2, metavar=("LIMIT", "CURRENCY"), help="set the credit line, e.g. 5000.00 EUR")
     p.add_argument("--history", action="store_true", help="with its history (who did what, and why)")
+    p.add_argument("--time-zone", help="set the partner's time zone (IANA, e.g. Europe/Stockholm): monthly limits "
+                                       "run by its calendar months")
+    p.add_argument("--operator", default=_default_operator(), help="who sets the time zone (in the history)")
     p = acts.add_parser("rename", help="rename the partner (told in its history)")
     p.set_defaults(handler="partner_rename")
     p.add_argument("hierarchy", help="CH-000001")
@@ -509,8 +518,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler="partner_user")
     p.add_argument("hierarchy", help="CH-000001")
     p.add_argument("user", help="the user's id or email")
-    p.add_argument("--role", choices=["User", "Admin"])
+    p.add_argument("--role", choices=["User", "Approver", "Admin"])
     p.add_argument("--limit", help="spending limit per order, in the partner's currency")
+    p.add_argument("--monthly-limit", help="spending limit per calendar month, in the partner's currency")
     p.add_argument("--remove", action="store_true", help="remove the user (never the partner's last Admin)")
     p.add_argument("--operator", default=_default_operator(), help="who changes it (recorded in the history)")
     p = add("acknowledge", "acknowledge", "clear a prospect's attention flag once it is dealt with")
@@ -522,8 +532,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("email")
     p.add_argument("first_name", metavar="first-name")
     p.add_argument("last_name", metavar="last-name")
-    p.add_argument("--role", choices=["User", "Admin"], default="User")
+    p.add_argument("--role", choices=["User", "Approver", "Admin"], default="User")
     p.add_argument("--limit", help="spending limit per order, in the partner's currency")
+    p.add_argument("--monthly-limit", help="spending limit per calendar month, in the partner's currency")
     p.add_argument("--language", help="for the emails, e.g. sv-SE (default en)")
     p.add_argument("--operator", default=_default_operator(), help="who adds (logged)")
     p = add("customer", "customer", "record an existing customer (from the ERP) by account number")
@@ -537,6 +548,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("organization", help="the Organization customer's id")
     p.add_argument("--admin", action="append", default=[], help="a Person customer's id, as Admin (repeatable)")
     p.add_argument("--user", action="append", default=[], help="a Person customer's id, as User (repeatable)")
+    p.add_argument("--approver", action="append", default=[],
+                   help="a Person customer's id, as Approver (repeatable): approves orders over a buyer's limits")
     p.add_argument("--operator", default=_default_operator(), help="who onboards (logged)")
     p = add("emails", "emails", "list the email outbox records, newest first")
     p.add_argument("--pending", action="store_true", help="only those not sent yet nor failed (queued or sending)")

@@ -150,6 +150,11 @@ _SETTINGS: dict[str, tuple[str, str]] = {
     "REQUIRE_EMAIL_CONFIRMATION": ("require_email_confirmation", "false"),
     "SIGNUP_LINK_HOURS": ("signup_link_hours", "48"),
     "SIGNUP_LINK_SECRET": ("signup_link_secret", ""),
+    # Limits per month run by the partner's calendar month: its own time zone (set by the back office), else
+    # this one (an IANA name).
+    "PARTNER_TIME_ZONE": ("partner_time_zone", "UTC"),
+    # An order submitted for approval expires when no Approver or Admin has decided it within these days.
+    "APPROVAL_EXPIRY_DAYS": ("approval_expiry_days", "7"),
 }
 
 SETTING_NAMES = tuple(_SETTINGS)
@@ -231,6 +236,8 @@ class Settings:
     require_email_confirmation: bool
     signup_link_hours: float
     signup_link_secret: str
+    partner_time_zone: str
+    approval_expiry_days: int
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -277,6 +284,7 @@ class Settings:
         if not 0 < self.signup_link_hours <= 24 * 30:
             raise ValueError(f"SIGNUP_LINK_HOURS={self.signup_link_hours} must be above 0 and at most 720 (30 days)")
         self._validate_partner_tokens()
+        self._validate_approvals()
         self.channel_branding  # every channel's branding, checked now: a typo stops the app at start
         self._validate_portal()
         self._validate_intake_defenses()
@@ -319,6 +327,17 @@ class Settings:
         """The branding of ``channel_id``: its own overrides, else the defaults."""
         brandings = self.channel_branding
         return brandings.get(channel_id, brandings[""])
+    def _validate_approvals(self) -> None:
+        from shared.domain.approvals import time_zone
+
+        try:
+            time_zone(self.partner_time_zone)
+        except ValueError:
+            raise ValueError(f"PARTNER_TIME_ZONE must be an IANA time zone such as Europe/Stockholm, not "
+                             f"{self.partner_time_zone!r}") from None
+        if not 1 <= self.approval_expiry_days <= 365:
+            raise ValueError(f"APPROVAL_EXPIRY_DAYS={self.approval_expiry_days} must be between 1 and 365")
+
     def _validate_portal(self) -> None:
         if not (self.portal_oidc_authority or self.portal_client_id):
             return

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Protocol, Sequence
 
 if TYPE_CHECKING:  # annotations only: importing the ports must not pull in pydantic
+    from shared.domain.approvals import ApprovalRequest
     from shared.domain.audit import AuditEntry
     from shared.domain.model import (
         Customer,
@@ -144,6 +145,23 @@ class UnitOfWork(Protocol):
         ...
     def save_reservation(self, reservation: Reservation) -> None:
         """Insert or replace the reservation of (its hierarchy id, its order id)."""
+        ...
+    def user_reservations(self, hierarchy_id: str, user_id: str, since: datetime, until: datetime) -> list[Reservation]:
+        """The user's reservations of the partner created in [``since``, ``until``), oldest first: what a limit
+        per period counts. Read through an index by (partner, user, created), not the partner's every order."""
+        ...
+
+    # approvals of orders over a buyer's limits (shared.domain.approvals), kept with their partner
+    def get_approval(self, hierarchy_id: str, order_id: str) -> ApprovalRequest | None: ...
+    def save_approval(self, approval: ApprovalRequest) -> None:
+        """Insert or replace the approval of (its hierarchy id, its order id)."""
+        ...
+    def approvals(self, hierarchy_id: str, limit: int) -> list[ApprovalRequest]:
+        """The partner's approvals, newest submitted first, at most ``limit``."""
+        ...
+    def approvals_due(self, before: datetime, limit: int) -> list[ApprovalRequest]:
+        """Pending approvals of any partner whose expiry is at or before ``before``, soonest first (the expiry
+        timer)."""
         ...
 
     # the credit ledger (shared.domain.ledger): each entry written in the unit of work that moves the line

@@ -61,6 +61,10 @@ param channels string = ''
 @description('Send the "we received your request" email at intake.')
 @allowed(['true', 'false'])
 param sendReceivedEmail string = 'true'
+@description('The time zone (IANA) whose calendar months a partner\'s users\' monthly limits run by, for a partner without one of its own.')
+param partnerTimeZone string = 'UTC'
+@description('Days (1 to 365) after which an order submitted for approval expires undecided.')
+param approvalExpiryDays string = '7'
 param emailSenderName string = 'Contoso B2B'
 param emailSenderAddress string = 'no-reply@contoso.example'
 
@@ -355,6 +359,14 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'SIGNUP_LINK_SECRET'
           value: empty(signupLinkSecretName) ? '' : '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${signupLinkSecretName})'
+        }
+        {
+          name: 'PARTNER_TIME_ZONE'
+          value: partnerTimeZone
+        }
+        {
+          name: 'APPROVAL_EXPIRY_DAYS'
+          value: approvalExpiryDays
         }
         {
           name: 'EMAIL_SENDER_NAME'

@@ -31,6 +31,7 @@ from typing import Any, Callable, Iterator, TypeVar
 
 from pydantic import BaseModel
 
+from shared.domain.approvals import ApprovalRequest, ApprovalStatus
 from shared.domain.audit import AuditEntry
 from shared.domain.duplicates import index_keys
 from shared.domain.errors import ConcurrencyConflict, DomainError, DuplicateRecord
@@ -120,6 +121,22 @@ def _reservation_row(order_id: str) -> str:
     # The row key is what it was when order ids were one pool (an "index-order" pointer named the partner's
     # partition): stored reservations are read as they are, and those pointers are no longer used.
     return f"reservation-{_key(order_id)}"
+
+
+def _spend_prefix(user_id: str) -> str:
+    return f"spend-{_key(user_id)}-"
+
+
+def _spend_row(user_id: str, created_at: datetime, order_id: str) -> str:
+    return f"{_spend_prefix(user_id)}{_stamp(created_at.astimezone(timezone.utc))}-{_key(order_id)}"
+
+
+def _approval_row(order_id: str) -> str:
+    return f"approval-{_key(order_id)}"
+
+
+def _approval_due_key(approval: ApprovalRequest) -> str:
+    return f"{_stamp(approval.expires_at.astimezone(timezone.utc))}-{approval.hierarchy_id}-{approval.order_id}"
 
 
 def _ledger_row(seq: int) -> str:
@@ -951,6 +968,70 @@ class TableUnitOfWork:
         if self._exists(partition, row) is False:  # read as absent: losing the race to create it is a stale read
             self._conflict_if_exists.add((partition, row))
         self._put(partition, row, reservation, kind="reservation")
+        self._index_user_spend(partition, reservation)
+
+    def _index_user_spend(self, partition: str, reservation: Reservation) -> None:
+        """A copy of the reservation under (user, created time) in the same transaction: a limit per period
+        reads the user's month by row key range. No ETag of its own: the credit line row, which every hold
+        rewrites, is what two racing holds conflict on."""
+        self._write("replace", partition, _spend_row(reservation.user_id, reservation.created_at, reservation.order_id),
+                    reservation, kind="reservation-by-user")
+
+    def user_reservations(self, hierarchy_id: str, user_id: str, since: datetime, until: datetime) -> list[Reservation]:
+        partition = self._follow("hierarchy", hierarchy_id)
+        if partition is None:
+            return []
+        prefix = _spend_prefix(user_id)
+        rows = self._query("PartitionKey eq @pk and RowKey ge @low and RowKey lt @high",
+                           {"pk": partition, "low": prefix + _stamp(since.astimezone(timezone.utc)),
+                            "high": prefix + _stamp(until.astimezone(timezone.utc))})
+        found = [Reservation.model_validate_json(row["data"]) for row in rows]
+        return [r for r in found if r.hierarchy_id == hierarchy_id and since <= r.created_at < until]
+
+    # --- approvals (in their partner's partition; pending ones also under index-approval-due) -------------
+    def get_approval(self, hierarchy_id: str, order_id: str) -> ApprovalRequest | None:
+        partition = self._follow("hierarchy", hierarchy_id)
+        return None if partition is None else self._load(ApprovalRequest, partition, _approval_row(order_id))
+
+    def save_approval(self, approval: ApprovalRequest) -> None:
+        """Created when read as absent (of two first submissions one creates it, the other runs again and finds
+        it), else replaced under the ETag read. A pending one is pointed at from the expiry index; once decided
+        its pointer goes after the commit."""
+        partition, row = self._hierarchy_partition(approval.hierarchy_id), _approval_row(approval.order_id)
+        if self._exists(partition, row) is False:
+            self._conflict_if_exists.add((partition, row))
+        self._put(partition, row, approval, kind="approval", status=approval.status.value)
+        due = _approval_due_key(approval)
+        if approval.status is ApprovalStatus.PENDING:
+            self._pointer("approval-due", due, partition, hierarchy_id=approval.hierarchy_id,
+                          order_id=approval.order_id)
+        else:
+            self._drop_after_commit("approval-due", due)
+
+    def approvals(self, hierarchy_id: str, limit: int) -> list[ApprovalRequest]:
+        partition = self._follow("hierarchy", hierarchy_id)
+        if partition is None:
+            return []
+        found = [ApprovalRequest.model_validate_json(row["data"]) for row in self._partition_rows(partition, "approval-")]
+        found = [a for a in found if a.hierarchy_id == hierarchy_id]
+        return sorted(found, key=lambda a: (-a.submitted_at.timestamp(), a.order_id))[:limit]
+
+    def approvals_due(self, before: datetime, limit: int) -> list[ApprovalRequest]:
+        found: list[ApprovalRequest] = []
+        if limit <= 0:
+            return found
+        pointers = self._table.query_entities("PartitionKey eq @pk and RowKey lt @high",
+                                              parameters={"pk": _INDEX + "approval-due",
+                                                          "high": _stamp(before.astimezone(timezone.utc)) + "\uffff"})
+        for pointer in pointers:
+            approval = self._load(ApprovalRequest, pointer["target"], _approval_row(pointer["order_id"]))
+            if approval is not None and approval.status is ApprovalStatus.PENDING:
+                found.append(approval)
+                if len(found) == limit:
+                    break
+            elif approval is not None and not self._read_only:  # decided: its pointer's drop did not happen
+                self._drop_pointer(pointer)
+        return found
 
     # --- the credit ledger (in the partner's partition, committed with the credit row) -------------
     def add_ledger_entry(self, entry: LedgerEntry) -> None:

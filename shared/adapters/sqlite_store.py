@@ -4,7 +4,7 @@ from __future__ import annotations
 import itertools
 import sqlite3
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterable, Iterator, TypeVar
 
@@ -29,6 +29,7 @@ from shared.domain.model import (
     SignupRecord,
     SignupStatus,
 )
+from shared.domain.approvals import ApprovalRequest, ApprovalStatus
 from shared.domain.ledger import LedgerEntry
 from shared.domain.partners import CreditLine, PartnerUser, Reservation
 from shared.domain.partner_summary import PartnerSummary, summarize
@@ -115,6 +116,14 @@ CREATE UNIQUE INDEX IF NOT EXISTS partner_users_sign_in ON partner_users (
 CREATE TABLE IF NOT EXISTS credit_lines (hierarchy_id TEXT PRIMARY KEY, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS order_reservations (
     hierarchy_id TEXT NOT NULL, order_id TEXT NOT NULL, data TEXT NOT NULL, PRIMARY KEY (hierarchy_id, order_id));
+-- A user's reservations in a period (limits per period): the expressions user_reservations queries.
+CREATE INDEX IF NOT EXISTS order_reservations_by_user ON order_reservations (
+    hierarchy_id, json_extract(data, '$.user_id'), json_extract(data, '$.created_at'));
+CREATE TABLE IF NOT EXISTS order_approvals (
+    hierarchy_id TEXT NOT NULL, order_id TEXT NOT NULL, status TEXT NOT NULL, expires_at TEXT NOT NULL,
+    submitted_at TEXT NOT NULL, data TEXT NOT NULL, PRIMARY KEY (hierarchy_id, order_id));
+CREATE INDEX IF NOT EXISTS order_approvals_due ON order_approvals (status, expires_at);
+CREATE INDEX IF NOT EXISTS order_approvals_newest ON order_approvals (hierarchy_id, submitted_at);
 -- The credit ledger: a partner's entries by number, newest first through the primary key.
 CREATE TABLE IF NOT EXISTS credit_ledger (
     hierarchy_id TEXT NOT NULL, seq INTEGER NOT NULL, data TEXT NOT NULL, PRIMARY KEY (hierarchy_id, seq)) WITHOUT ROWID;
@@ -155,6 +164,9 @@ PARTNERS_WITH_KEY = ("SELECT h.data FROM partner_keys k JOIN hierarchies h ON h.
                      "ORDER BY length(h.id), h.id LIMIT ?")
 EMAILS_OF_AGGREGATE_DELETE = "DELETE FROM emails WHERE json_extract(data, '$.prospect_id') = ?"
 OUTBOX_OF_AGGREGATE_DELETE = "DELETE FROM outbox WHERE aggregate_id = ?"
+def _utc_text(at: datetime) -> str:
+    """A fixed-width UTC time (microseconds always): such texts sort as the moments do."""
+    return at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")
 
 
 def _load(model: type[T], row: sqlite3.Row | None) -> T | None:
@@ -426,6 +438,39 @@ class SqliteUnitOfWork:
             "ON CONFLICT (hierarchy_id, order_id) DO UPDATE SET data = excluded.data",
             (reservation.hierarchy_id, reservation.order_id, reservation.model_dump_json()),
         )
+
+    def user_reservations(self, hierarchy_id: str, user_id: str, since: datetime, until: datetime) -> list[Reservation]:
+        # The index order_reservations_by_user's expressions. Stored times are UTC ISO text whose seconds may or
+        # may not carry a fraction ("…:05Z" sorts after "…:05.5Z"), so the index range is a second wider on each
+        # side and the exact bounds are applied to the rows it finds.
+        found = self._many(Reservation, "SELECT data FROM order_reservations WHERE hierarchy_id = ? "
+                           "AND json_extract(data, '$.user_id') = ? AND json_extract(data, '$.created_at') >= ? "
+                           "AND json_extract(data, '$.created_at') < ?",
+                           (hierarchy_id, user_id, _utc_text(since - timedelta(seconds=1)),
+                            _utc_text(until + timedelta(seconds=1))))
+        return sorted((r for r in found if since <= r.created_at < until), key=lambda r: (r.created_at, r.order_id))
+
+    def get_approval(self, hierarchy_id: str, order_id: str) -> ApprovalRequest | None:
+        return self._one(ApprovalRequest, "SELECT data FROM order_approvals WHERE hierarchy_id = ? AND order_id = ?",
+                         (hierarchy_id, order_id))
+
+    def save_approval(self, approval: ApprovalRequest) -> None:
+        self._db.execute(
+            "INSERT INTO order_approvals (hierarchy_id, order_id, status, expires_at, submitted_at, data) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (hierarchy_id, order_id) DO UPDATE SET status = excluded.status, "
+            "expires_at = excluded.expires_at, submitted_at = excluded.submitted_at, data = excluded.data",
+            (approval.hierarchy_id, approval.order_id, approval.status.value, _utc_text(approval.expires_at),
+             _utc_text(approval.submitted_at), approval.model_dump_json()),
+        )
+
+    def approvals(self, hierarchy_id: str, limit: int) -> list[ApprovalRequest]:
+        return self._many(ApprovalRequest, "SELECT data FROM order_approvals WHERE hierarchy_id = ? "
+                          "ORDER BY submitted_at DESC, order_id LIMIT ?", (hierarchy_id, limit))
+
+    def approvals_due(self, before: datetime, limit: int) -> list[ApprovalRequest]:
+        return self._many(ApprovalRequest, "SELECT data FROM order_approvals WHERE status = ? AND expires_at <= ? "
+                          "ORDER BY expires_at, hierarchy_id, order_id LIMIT ?",
+                          (ApprovalStatus.PENDING.value, _utc_text(before), limit))
 
     def add_ledger_entry(self, entry: LedgerEntry) -> None:
         self._insert("INSERT INTO credit_ledger (hierarchy_id, seq, data) VALUES (?, ?, ?)",

@@ -15,6 +15,10 @@ USER_ADDED = "user_added"
 USER_REMOVED = "user_removed"
 SIGNUP_CONFIRM = "signup_confirm"  # REQUIRE_EMAIL_CONFIRMATION: the link that confirms the request (issue 11)
 SIGNUP_REPEAT = "signup_repeat"  # the requester has an open request already: its status link (issue 11)
+APPROVAL_REQUESTED = "approval_requested"  # to each Approver and Admin: an order awaits their approval
+APPROVAL_APPROVED = "approval_approved"  # to the buyer
+APPROVAL_REJECTED = "approval_rejected"  # to the buyer, with the approver's comment
+APPROVAL_EXPIRED = "approval_expired"  # to the buyer: no one decided in time
 
 # The placeholders each notification type offers (the product's documented lists, plus signinurl: where an
 # approved partner signs in, and the received email of our own with the status page's statusurl). storename
@@ -29,6 +33,14 @@ PLACEHOLDERS: dict[str, frozenset[str]] = {
     USER_REMOVED: frozenset({"firstname", "lastname", "company", "storename"}),
     SIGNUP_CONFIRM: frozenset({"firstname", "lastname", "company", "storename", "storeurl", "confirmurl"}),
     SIGNUP_REPEAT: frozenset({"firstname", "lastname", "company", "storename", "storeurl", "statusurl"}),
+    APPROVAL_REQUESTED: frozenset({"firstname", "lastname", "company", "orderid", "amount", "buyer", "expiresat",
+                                   "approvalsurl", "storename"}),
+    APPROVAL_APPROVED: frozenset({"firstname", "lastname", "company", "orderid", "amount", "approver", "comment",
+                                  "approvalsurl", "storename"}),
+    APPROVAL_REJECTED: frozenset({"firstname", "lastname", "company", "orderid", "amount", "approver", "comment",
+                                  "approvalsurl", "storename"}),
+    APPROVAL_EXPIRED: frozenset({"firstname", "lastname", "company", "orderid", "amount", "expiresat",
+                                 "approvalsurl", "storename"}),
 }
 DEFAULT_LANGUAGE = "en"
 

@@ -166,6 +166,7 @@ HIERARCHY_PURPOSE = "B2B organization"
 
 class HierarchyRole(str, Enum):
     ADMIN = "Admin"
+    APPROVER = "Approver"  # approves (or rejects) orders over a buyer's limits; orders as a User does
     USER = "User"
 
 
@@ -199,6 +200,9 @@ class CustomerHierarchy(_Entity):
     status_changed_at: datetime | None = None
     status_changed_by: str | None = None
     block_reason: str | None = None
+    # The partner's time zone (IANA): its users' monthly limits run by its calendar months. None: the setting
+    # PARTNER_TIME_ZONE's default.
+    time_zone: str | None = None
 
     @property
     def is_blocked(self) -> bool:

@@ -48,8 +48,9 @@ class NewPartnerUser(_Input):
     first_name: text_field(100)
     last_name: text_field(100)
     email: Email
-    role: Literal["User", "Admin"] = "User"
+    role: Literal["User", "Approver", "Admin"] = "User"
     spending_limit: OptionalExactDecimal = None
+    monthly_limit: OptionalExactDecimal = None  # per calendar month of the partner's time zone
     language: Language = "en"
 
 
@@ -64,8 +65,9 @@ class PartnerUserChanges(_Input):
 
     first_name: text_field(100) | None = None
     last_name: text_field(100) | None = None
-    role: Literal["User", "Admin"] | None = None
+    role: Literal["User", "Approver", "Admin"] | None = None
     spending_limit: OptionalExactDecimal = None
+    monthly_limit: OptionalExactDecimal = None
     language: Language | None = None
 
     def sent(self) -> set[str]:
@@ -138,6 +140,13 @@ class OrderRelease(_Input):
     hierarchy_id: str | None = Field(None, pattern=_ID)
 
 
+class PartnerTimeZone(_Input):
+    """Back office: the partner's time zone (an IANA name), by which its users' monthly limits run."""
+
+    time_zone: str = Field(min_length=1, max_length=64)
+    operator: OperatorName
+
+
 class CreditLineInput(_Currency):
     limit: ExactDecimal
     allow_exceeding: StrictBool | None = None  # sent: the line may (or may no longer) go over its limit
@@ -146,7 +155,7 @@ class CreditLineInput(_Currency):
 
 class ExistingMember(_Input):
     customer_id: str = Field(min_length=1, max_length=100)
-    role: Literal["User", "Admin"] = "User"
+    role: Literal["User", "Approver", "Admin"] = "User"
     spending_limit: OptionalExactDecimal = None
 
 

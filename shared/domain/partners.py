@@ -152,6 +152,7 @@ class PartnerUser(_Entity):
     last_name: str
     role: HierarchyRole
     spending_limit: Decimal | None = None  # per order; None: no per-user limit (the credit line still holds)
+    monthly_limit: Decimal | None = None  # per calendar month of the partner's time zone; None: none
     language: str = "en"
     status: UserStatus
     sync: UserChange | None = None

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Callable
 
+from shared.domain.approvals import OVER_USER_PERIOD_LIMIT, PeriodSpend
 from shared.domain.errors import Forbidden, IdempotencyConflict, InvalidInput, NotFound
 from shared.domain.model import HierarchyRole
 from shared.domain.ledger import Movement, MovementKind, operator_actor
@@ -28,7 +30,6 @@ from shared.domain.partners import (
     Reservation,
     ReservationStatus,
     UserStatus,
-    order_refusals,
     order_warnings,
 )
 from shared.domain.validation import validated
@@ -37,6 +38,7 @@ from shared.services.partner_users import member_of
 from shared.services.ledger import BACK_OFFICE, allow_exceeding, caller_actor, hold, record, release_hold
 from shared.services.retry import on_conflict
 from shared.services.sign_ins import SignIns, signed_in_user
+from shared.services.spending_limits import order_limits
 
 log = logging.getLogger("b2b.credit")
 
@@ -50,6 +52,7 @@ class OrderDecision:
     available: Decimal | None  # the credit left after this answer (None without a credit line)
     reservation: Reservation | None = None
     repeated: bool = False  # a reservation asked for again: the first answer stands
+    period: PeriodSpend | None = None  # the buyer's month, when they have a monthly limit
     warnings: tuple[tuple[str, str], ...] = ()  # allowed, and yet: (code, message), e.g. exceeds_credit
 
     @property
@@ -65,6 +68,11 @@ class OrderDecision:
         }
         if self.reservation is not None:
             body["reservation"] = reservation_json(self.reservation)
+        if self.period is not None:
+            body["userPeriod"] = period_json(self.period)
+            for reason in body["reasons"]:
+                if reason["code"] == OVER_USER_PERIOD_LIMIT:
+                    reason["remaining"] = format_amount(self.period.remaining)
         if self.warnings:
             body["warnings"] = [{"code": code, "message": message} for code, message in self.warnings]
         return body
@@ -77,6 +85,25 @@ def reservation_json(reservation: Reservation) -> dict:
             "releasedAt": reservation.released_at.isoformat() if reservation.released_at else None,
             "capturedAmount": None if reservation.captured_amount is None else format_amount(reservation.captured_amount),
             "capturedAt": reservation.captured_at.isoformat() if reservation.captured_at else None}
+
+
+def period_json(period: PeriodSpend) -> dict:
+    """The buyer's month as an order's answer tells it: the limit, what is committed, what remains."""
+    return {"limit": format_amount(period.limit), "committed": format_amount(period.committed),
+            "remaining": format_amount(period.remaining), "start": period.start.isoformat(),
+            "end": period.end.isoformat(), "timeZone": period.time_zone}
+
+
+def hold_order(uow: UnitOfWork, line: CreditLine, user: PartnerUser, order_id: str, amount: Decimal, currency: str,
+               by: str, now: datetime) -> tuple[Reservation, CreditLine]:
+    """Hold ``amount`` for the order on the line, in the caller's unit of work (a reservation, and an approval's
+    approve), as a movement of the ledger by ``by``. It always rewrites the credit line: two holds of one partner
+    conflict on that row (its ETag on Azure Tables, the write lock on SQLite), so whatever the unit of work checked
+    before holding (the credit available, the buyer's month) cannot pass twice on stale reads."""
+    reservation = Reservation(order_id=order_id, hierarchy_id=line.hierarchy_id, user_id=user.id, amount=amount,
+                              currency=currency, created_at=now)
+    uow.save_reservation(reservation)
+    return reservation, hold(uow, line, reservation, by, now)
 
 
 def credit_line_json(line: CreditLine) -> dict:
@@ -128,18 +155,29 @@ def _no_spending_limits(uow: UnitOfWork, line: CreditLine) -> None:
     """Spending limits are plain amounts read in the line's currency: changing it would turn a limit of
     10000 SEK into one of 10000 EUR without anyone deciding so."""
     limited = [u for u in uow.partner_users(line.hierarchy_id)
-               if u.status is not UserStatus.REMOVED and u.spending_limit is not None]
+               if u.status is not UserStatus.REMOVED and (u.spending_limit is not None or u.monthly_limit is not None)]
     if limited:
         users = "1 user has a spending limit" if len(limited) == 1 else f"{len(limited)} users have spending limits"
         raise CurrencyInUse(f"{users} in {line.currency}; the credit line's currency can change once "
                             "the partner's admin has removed them")
 
 
+def reservation_input(order_id: str, payload: object) -> tuple[str, OrderReservation, Decimal]:
+    """A reservation's body (or an approval's submission, which takes the same) for the order in the address."""
+    order = validated(OrderReservation, payload)
+    amount = _amount(order.amount, order.currency)
+    order_id = checked_order_id(order_id)
+    if order.order_id is not None and order.order_id != order_id:
+        raise InvalidInput([("orderId", f"is {order.order_id!r} in the body but {order_id!r} in the address")])
+    return order_id, order, amount
+
+
 class Credit:
-    def __init__(self, store: Store, clock: Clock):
+    def __init__(self, store: Store, clock: Clock, time_zone: str = "UTC"):
         self._store = store
         self._clock = clock
         self._sign_ins = SignIns(store, clock)
+        self._time_zone = time_zone  # a partner's without one of its own: its users' months run by it
 
     # --- the back office -------------------------------------------------------------------------
     def set_line(self, hierarchy_id: str, payload: object) -> CreditLine:
@@ -205,16 +243,13 @@ class Credit:
         with self._store.unit_of_work(read_only=True) as uow:
             user = _order_of(order.order_id, lambda: _orderer(uow, caller, order.hierarchy_id, order.user_id))
             line = uow.get_credit_line(order.hierarchy_id)
-        return OrderDecision(order.order_id, amount, order.currency, order_refusals(user, line, amount, order.currency),
-                             None if line is None else line.available,
+            limits = order_limits(uow, user, line, amount, order.currency, self._clock.now(), self._time_zone)
+        return OrderDecision(order.order_id, amount, order.currency, limits.refusals,
+                             None if line is None else line.available, period=limits.period,
                              warnings=tuple(order_warnings(line, amount, order.currency)))
 
     def reserve(self, caller: Caller, order_id: str, payload: object) -> OrderDecision:
-        order = validated(OrderReservation, payload)
-        amount = _amount(order.amount, order.currency)
-        order_id = checked_order_id(order_id)
-        if order.order_id is not None and order.order_id != order_id:
-            raise InvalidInput([("orderId", f"is {order.order_id!r} in the body but {order_id!r} in the address")])
+        order_id, order, amount = reservation_input(order_id, payload)
         return self._sign_ins.as_caller(caller, lambda: on_conflict(lambda: self._reserve(caller, order_id, order, amount)))
 
     def _reserve(self, caller: Caller, order_id: str, order: OrderReservation, amount: Decimal) -> OrderDecision:
@@ -231,15 +266,13 @@ class Credit:
                     raise IdempotencyConflict(f"order {order_id} was {state} already"
                                               + ("" if same else " with a different user, amount or currency"))
                 return OrderDecision(order_id, amount, order.currency, [], available, earlier, repeated=True)
-            refusals = order_refusals(user, line, amount, order.currency)
-            if refusals:
-                return OrderDecision(order_id, amount, order.currency, refusals, available)
+            limits = order_limits(uow, user, line, amount, order.currency, now, self._time_zone)
+            if limits.refusals:
+                return OrderDecision(order_id, amount, order.currency, limits.refusals, available, period=limits.period)
             assert line is not None  # no refusal means there is a line in this currency
             warnings = tuple(order_warnings(line, amount, order.currency))
-            reservation = Reservation(order_id=order_id, hierarchy_id=order.hierarchy_id, user_id=user.id,
-                                      amount=amount, currency=order.currency, created_at=now)
-            uow.save_reservation(reservation)
-            line = hold(uow, line, reservation, caller_actor(uow, caller), now)
+            reservation, line = hold_order(uow, line, user, order_id, amount, order.currency,
+                                           caller_actor(uow, caller), now)
         log.info("order reserved", extra={"hierarchy": order.hierarchy_id, "order": order_id})
         return OrderDecision(order_id, amount, order.currency, [], line.available, reservation, warnings=warnings)
 

@@ -17,9 +17,10 @@ from datetime import datetime
 from typing import Callable
 
 from shared.domain.errors import InvalidInput
-from shared.domain.model import CustomerHierarchy, HistoryEntry
+from shared.domain.model import CustomerHierarchy, HierarchyRole, HistoryEntry
+from shared.domain.approvals import time_zone
 from shared.domain.partner_summary import PartnerSummary, summarize
-from shared.domain.partner_inputs import PartnerBlock, PartnerReactivation, PartnerRename
+from shared.domain.partner_inputs import PartnerBlock, PartnerReactivation, PartnerRename, PartnerTimeZone
 from shared.domain.partners import (
     CreditLine,
     PartnerUser,
@@ -82,7 +83,8 @@ def standing_json(hierarchy: CustomerHierarchy) -> dict:
             "organizationCustomerId": hierarchy.organization_customer_id, "prospectId": hierarchy.prospect_id,
             "createdAt": hierarchy.created_at.isoformat(), "status": hierarchy.status.value,
             "statusChangedAt": hierarchy.status_changed_at.isoformat() if hierarchy.status_changed_at else None,
-            "statusChangedBy": hierarchy.status_changed_by, "blockReason": hierarchy.block_reason}
+            "statusChangedBy": hierarchy.status_changed_by, "blockReason": hierarchy.block_reason,
+            "timeZone": hierarchy.time_zone}
 
 
 def _cursor(value: str | None) -> str | None:
@@ -143,6 +145,17 @@ class PartnerAdmin:
         given = validated(PartnerReactivation, payload)
         return self._change(hierarchy_id, given.operator, "partner reactivated",
                             lambda h, by, now: (reactivated(h, by, now), given.note or ""))
+
+    def set_time_zone(self, hierarchy_id: str, payload: object) -> PartnerChange:
+        """The partner's own time zone: its users' monthly limits run by its calendar months from now on."""
+        given = validated(PartnerTimeZone, payload)
+        try:
+            zone = time_zone(given.time_zone).key
+        except ValueError as error:
+            raise InvalidInput([("timeZone", str(error))]) from None
+        return self._change(hierarchy_id, given.operator, "partner time zone set", lambda h, by, now: (
+            None if h.time_zone == zone else h.model_copy(update={"time_zone": zone}),
+            f"{h.time_zone or 'the default'} → {zone}"))
 
     def _change(self, hierarchy_id: str, operator: str, action: str,
                 make: Callable[[CustomerHierarchy, str, datetime], tuple[CustomerHierarchy | None, str]]) -> PartnerChange:

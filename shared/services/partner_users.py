@@ -71,8 +71,9 @@ def admin_of(uow: UnitOfWork, caller: Caller, hierarchy_id: str) -> CustomerHier
     return hierarchy
 
 
-def spending_limit(value: object, line: CreditLine | None) -> Decimal | None:
-    """A user's per-order limit, in the partner's currency once it has a credit line."""
+def spending_limit(value: object, line: CreditLine | None, field: str = "spendingLimit") -> Decimal | None:
+    """A user's per-order (or, ``field`` monthlyLimit, monthly) limit, in the partner's currency once it has a
+    credit line."""
     if value is None:
         return None
     try:
@@ -80,7 +81,7 @@ def spending_limit(value: object, line: CreditLine | None) -> Decimal | None:
             return amount_in(value, line.currency, allow_zero=True)
         return decimal_amount(value, _MAX_PLACES, allow_zero=True)
     except MoneyError as error:
-        raise InvalidInput([("spendingLimit", str(error))]) from None
+        raise InvalidInput([(field, str(error))]) from None
 
 
 def _present(user: PartnerUser | None, hierarchy_id: str, user_id: str) -> PartnerUser:
@@ -182,24 +183,28 @@ class PartnerUsers:
         with self._store.unit_of_work() as uow:
             hierarchy = authorize(uow)
             uow.partner_users(hierarchy_id)  # read with the change: a concurrent change of the partner conflicts
-            limit = spending_limit(new.spending_limit, uow.get_credit_line(hierarchy_id))
+            line = uow.get_credit_line(hierarchy_id)
+            limit = spending_limit(new.spending_limit, line)
+            monthly = spending_limit(new.monthly_limit, line, "monthlyLimit")
             role = HierarchyRole(new.role)
             user_id = user_id_for(new.email)
             existing = uow.get_partner_user(user_id)
             if existing is not None and existing.status is not UserStatus.REMOVED:
                 if existing.hierarchy_id == hierarchy_id and (existing.first_name, existing.last_name, existing.role,
-                                                              existing.spending_limit) == (
-                        new.first_name, new.last_name, role, limit):
+                                                              existing.spending_limit, existing.monthly_limit) == (
+                        new.first_name, new.last_name, role, limit, monthly):
                     return AddResult(existing, created=False)
                 # Which partner holds it stays unsaid: that would tell one partner about another's users.
                 raise EmailTaken(f"{new.email} signs in to the store already; one email belongs to one user")
             if existing is not None:
                 user = existing.rejoin(hierarchy_id, new.first_name, new.last_name, role, limit, new.language, now)
+                user = user.model_copy(update={"monthly_limit": monthly})
             else:
                 user = PartnerUser(
                     id=user_id, hierarchy_id=hierarchy_id, customer_id=person_customer_id_for(user_id),
                     email=new.email, first_name=new.first_name, last_name=new.last_name, role=role,
-                    spending_limit=limit, language=new.language, status=UserStatus.PENDING, sync=UserChange.ADD,
+                    spending_limit=limit, monthly_limit=monthly, language=new.language, status=UserStatus.PENDING,
+                    sync=UserChange.ADD,
                     created_at=now, updated_at=now,
                 )
             uow.save_partner_user(user)
@@ -233,12 +238,14 @@ class PartnerUsers:
                 value = getattr(changes, field)
                 if field == "spending_limit":
                     value = spending_limit(value, uow.get_credit_line(hierarchy_id))
+                elif field == "monthly_limit":
+                    value = spending_limit(value, uow.get_credit_line(hierarchy_id), "monthlyLimit")
                 elif field == "role":
                     value = HierarchyRole(value)
                 elif value is None:
                     raise InvalidInput([(field, "may not be null")])
                 update[field] = value
-            if update.get("role") is HierarchyRole.USER:
+            if update.get("role", HierarchyRole.ADMIN) is not HierarchyRole.ADMIN:  # User or Approver
                 _keep_an_admin(users, user)
             if all(getattr(user, field) == value for field, value in update.items()):
                 return user  # nothing changes: no version, no sync
@@ -280,7 +287,7 @@ class PartnerUsers:
 def _some_changes(changes: PartnerUserChanges) -> PartnerUserChanges:
     if not changes.sent():
         raise InvalidInput([("(body)", "names no field to change (firstName, lastName, role, spendingLimit, "
-                                       "language)")])
+                                       "monthlyLimit, language)")])
     return changes
 
 
@@ -289,6 +296,7 @@ def user_json(user: PartnerUser) -> dict:
         "id": user.id, "hierarchyId": user.hierarchy_id, "customerId": user.customer_id, "email": user.email,
         "firstName": user.first_name, "lastName": user.last_name, "role": user.role.value,
         "spendingLimit": None if user.spending_limit is None else format_amount(user.spending_limit),
+        "monthlyLimit": None if user.monthly_limit is None else format_amount(user.monthly_limit),
         "language": user.language, "status": user.status.value,
         "pendingChange": None if user.sync is None else user.sync.value,
         # When an account first signed in as the user (bound it); null: no one has yet. The account stays unsaid.

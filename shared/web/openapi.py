@@ -268,6 +268,7 @@ def _operations() -> tuple[Operation, ...]:
     from shared.web.api_docs import ASSET_TYPES
     from shared.web.assets import MEDIA_TYPES as STATIC_TYPES
     from shared.web.openapi_queues import console_operations, queue_operations
+    from shared.web.openapi_approvals import approval_operations
     from shared.web.openapi_ledger import ledger_operations
 
     json_errors = JSON_BODY_ERRORS
@@ -490,10 +491,13 @@ def _operations() -> tuple[Operation, ...]:
               ("console_partner_credit", "/credit", "Set the partner's credit line",
                {"limit": True, "currency": True}, {"limit": "5000.00", "currency": "EUR"}),
               ("console_partner_users", "/users", "Add a user to the partner",
-               {"firstName": True, "lastName": True, "email": True, "role": False, "spendingLimit": False},
+               {"firstName": True, "lastName": True, "email": True, "role": False, "spendingLimit": False,
+                "monthlyLimit": False},
                {"firstName": "Anna", "lastName": "Berg", "email": "anna@fabrikam.example", "role": "Admin"}),
-              ("console_partner_user", "/users/{userId}", "Make a user Admin, make it User, or remove it",
-               {"change": True}, {"change": "admin"}))),
+              ("console_partner_user", "/users/{userId}", "Make a user Admin or Approver, make it User, or remove it",
+               {"change": True}, {"change": "admin"}),
+              ("console_partner_time_zone", "/time-zone", "Set the partner's time zone (monthly limits run by it)",
+               {"timeZone": True}, {"timeZone": "Europe/Stockholm"}))),
         Operation("backoffice_partners", "POST", "backoffice/partners",
                   "Make an existing Organization a partner, with existing Persons as its users", Auth.FUNCTION_KEY,
                   tag="back office", body={JSON: OnboardExisting},
@@ -564,6 +568,7 @@ def _operations() -> tuple[Operation, ...]:
                   answers={200: Answer("The credit line", {JSON: a.CreditLine}),
                            404: _problem("Not a partner the caller is an Active user of, or it has no credit line "
                                          "yet")}),
+        *approval_operations(order),
         # --- the credit ledger: capture, payments, the ledger (shared/web/openapi_ledger.py) ---------------------
         *ledger_operations(),
         # --- the partner portal (HTML pages; a session cookie after an OpenID Connect sign-in) -----------------
@@ -691,7 +696,7 @@ def _portal_form(*fields: str, required: tuple[str, ...] = ()) -> dict:
 
 
 def _portal_operations() -> tuple[Operation, ...]:
-    user_fields = ("firstName", "lastName", "role", "spendingLimit", "language")
+    user_fields = ("firstName", "lastName", "role", "spendingLimit", "monthlyLimit", "language")
     tag = "portal"
     return (
         Operation("portal_page", "GET", "portal", "Organization users (an Admin), your profile (a User), or the sign-in "

@@ -45,9 +45,11 @@ class StandingDecision(_Snake):
 
 
 class OrderRefusal(_Snake):
-    code: str = Field(description="over_user_limit, over_credit, user_not_active, currency_mismatch, no_credit_line "
-                                  "or partner_blocked")
+    code: str = Field(description="over_user_limit, over_user_period_limit, over_credit, user_not_active, "
+                                  "currency_mismatch, no_credit_line or partner_blocked")
     message: str
+    remaining: str | None = Field(None, pattern=AMOUNT, description="over_user_period_limit: what the user may "
+                                                                     "still commit this month")
 
 
 class Problem(_Snake):
@@ -147,8 +149,9 @@ class PartnerUser(_Camel):
     email: str
     first_name: str
     last_name: str
-    role: Literal["User", "Admin"]
+    role: Literal["User", "Approver", "Admin"]
     spending_limit: str | None = Field(pattern=AMOUNT)
+    monthly_limit: str | None = Field(pattern=AMOUNT, description="Per calendar month of the partner's time zone")
     language: str
     status: UserStatus
     pending_change: UserChange | None = Field(description="What the user sync has still to apply")
@@ -178,6 +181,8 @@ class PartnerStanding(Partner):
     status_changed_at: datetime | None = Field(description="When it was last blocked or reactivated")
     status_changed_by: str | None = Field(description="Who did (back-office:<operator>)")
     block_reason: str | None = Field(description="Why it is blocked (null when active)")
+    time_zone: str | None = Field(description="The partner's time zone (IANA), by which monthly limits run; null: "
+                                              "the setting PARTNER_TIME_ZONE")
 
 
 class PartnerAdmin(_Camel):
@@ -287,6 +292,15 @@ class ReleasedReservation(Reservation):
     changed: bool = Field(description="false: it was released before")
 
 
+class UserPeriod(_Camel):
+    limit: str = Field(pattern=AMOUNT)
+    committed: str = Field(pattern=AMOUNT, description="Held or captured by the user's orders created this month")
+    remaining: str = Field(pattern=AMOUNT)
+    start: datetime
+    end: datetime
+    time_zone: str
+
+
 class OrderDecision(_Camel):
     order_id: str
     decision: Literal["allow", "deny"]
@@ -296,6 +310,7 @@ class OrderDecision(_Camel):
     available_credit: str | None = Field(pattern=SIGNED_AMOUNT, description="Credit left after this answer (null without a "
                                                                      "credit line)")
     reservation: Reservation | None = Field(None, description="With a reservation: what is held")
+    user_period: UserPeriod | None = Field(None, description="The buyer's month, when they have a monthly limit")
     warnings: list[OrderRefusal] = Field(default_factory=list, description="Allowed, and yet (code exceeds_credit: "
                                                                            "over the credit of a line allowed to "
                                                                            "exceed it, by how much)")

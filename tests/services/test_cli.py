@@ -630,3 +630,21 @@ def test_poison_reveal_discard_audit_and_email_commands(tmp_path, capsys):
     assert lines[0].split() == ["AT", "OPERATOR", "ACTION", "TARGET", "ABOUT", "REASON"]
     assert [line.split()[3] for line in lines[1:]] == ["retry-email", "discard", "reveal"]
     assert "sent by hand" in lines[2] and "asa@" not in out
+
+
+def test_an_approver_with_a_monthly_limit_and_the_partners_time_zone(tmp_path, capsys):
+    data = str(tmp_path)
+    assert run(capsys, "--data-dir", data, "demo")[0] == 0
+    code, out = run(capsys, "--data-dir", data, "add-user", "CH-000001", "ada@example.se", "Ada", "Larsson",
+                    "--role", "Approver", "--monthly-limit", "3000", "--operator", "alice")
+    assert code == 0 and out.startswith("ada@example.se Approver of CH-000001: Pending")
+    code, out = run(capsys, "--data-dir", data, "partner", "user", "CH-000001", "ada@example.se",
+                    "--monthly-limit", "2500.50", "--operator", "alice")
+    assert code == 0 and "Approver" in out
+    code, out = run(capsys, "--data-dir", data, "partner", "CH-000001", "--time-zone", "Europe/Stockholm",
+                    "--operator", "alice")
+    assert code == 0 and "time zone: Europe/Stockholm" in out
+    ada = next(line for line in out.splitlines() if line.startswith("ada@example.se"))
+    assert "Approver" in ada and "2500.50" in ada
+    code, out = run(capsys, "--data-dir", data, "partner", "CH-000001", "--time-zone", "Mars/Olympus")
+    assert code == 1 and "timeZone" in out

@@ -11,6 +11,10 @@ from hypothesis import strategies as st
 
 from shared.domain import email_templates
 from shared.domain.email_templates import (
+    APPROVAL_APPROVED,
+    APPROVAL_EXPIRED,
+    APPROVAL_REJECTED,
+    APPROVAL_REQUESTED,
     PLACEHOLDERS,
     PROSPECT_APPROVED,
     PROSPECT_REJECTED,
@@ -40,6 +44,13 @@ VALUES = {SIGNUP_RECEIVED: RECEIVED_VALUES, PROSPECT_APPROVED: APPROVED_VALUES, 
           "signup_confirm": {**{k: RECEIVED_VALUES[k] for k in RECEIVED_VALUES if k != "statusurl"},
                              "confirmurl": "https://b2b.example/api/signup/confirm/0f8e/1767225600/c2ln"},
           "signup_repeat": RECEIVED_VALUES}
+# The approval emails (issue 12): each template takes the values its PLACEHOLDERS entry names.
+APPROVAL_VALUES = {"firstname": "Anna", "lastname": "Svensson", "company": "Contoso & Co", "orderid": "SO-1001",
+                   "amount": "2500.00 SEK", "buyer": "Erik Berg", "approver": "Ada Larsson", "comment": "For the launch",
+                   "expiresat": "2026-12-10 16:51 UTC", "approvalsurl": "https://b2b.example/api/portal/approvals",
+                   "storename": "Fabrikam Store"}
+VALUES.update({name: {k: v for k, v in APPROVAL_VALUES.items() if k in PLACEHOLDERS[name]}
+               for name in (APPROVAL_REQUESTED, APPROVAL_APPROVED, APPROVAL_REJECTED, APPROVAL_EXPIRED)})
 
 
 def shipped_templates() -> list[tuple[str, str]]:
