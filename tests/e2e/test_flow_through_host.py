@@ -84,6 +84,8 @@ def test_200_concurrent_signups_become_200_prospects_with_unique_numbers(live_ho
     assert codes == [202] * 200
     c = live_host.container()
     prospects = wait_for(lambda: (found := c.operator.prospects(limit=1000)) and len(found) == 200 and found,
-                         timeout=60, what="200 prospects")
+                         # An eventual state, not a speed claim (bench/ measures speed): a loaded CI machine's
+                         # Azurite can need more than a minute for the 200 prospects' syncs.
+                         timeout=180, what="200 prospects")
     assert sorted(p.number for p in prospects) == [f"PRO-{n:06d}" for n in range(1, 201)]
     assert len({p.signup_id for p in prospects}) == 200
