@@ -136,7 +136,10 @@ def ledger_operations() -> tuple:
                {"allow": True, "understood": False}, {"allow": "on", "understood": "yes"}))),
         Operation("portal_credit", "GET", "portal/credit",
                   "The partner's credit and its ledger, a page at a time (an Admin)", Auth.ANONYMOUS, tag="portal",
-                  params=(cursor, Param("lang", "query", "The page's language (en, sv …)", {"type": "string"})),
+                  # A plain string here: without a session the sign-in page answers whatever the query says.
+                  params=(Param("cursor", "query", "Where the previous page ended (its Older entries link)",
+                                {"type": "string"}),
+                          Param("lang", "query", "The page's language (en, sv …)", {"type": "string"})),
                   answers={200: Answer("The page (or the sign-in page without a session)", _PAGE),
                            400: Answer("A cursor the ledger did not give", _PAGE),
                            403: Answer("Not an Admin of the partner, or the partner is blocked", _PAGE),

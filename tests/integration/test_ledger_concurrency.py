@@ -42,13 +42,17 @@ def amount(i: int) -> Decimal:
 
 
 def as_a_client(call: Callable[[], object]) -> Callable[[], object]:
-    """The call as a client makes it: a 503 (a storage race lost every time it was tried) is sent again, and
-    the refusals the rules give are answers, not failures."""
+    """The call as a client makes it: a 503 (a storage race lost every time it was tried) or a dropped
+    connection to the storage (Azurite resets some under 200 callers at once; the call may have committed or
+    not) is sent again, as at-least-once delivery does, and the refusals the rules give are answers, not
+    failures."""
+    from azure.core.exceptions import ServiceRequestError, ServiceResponseError
+
     def made() -> object:
         for _ in range(20):
             try:
                 return call()
-            except ConcurrencyConflict:
+            except (ConcurrencyConflict, ServiceRequestError, ServiceResponseError):
                 continue
             except (NotFound, IdempotencyConflict) as refusal:
                 return refusal
