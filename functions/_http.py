@@ -25,6 +25,7 @@ from shared.domain.errors import (
     TokenKeysUnavailable,
     Unauthenticated,
 )
+from shared.adapters.outages import is_outage
 from shared.observability import correlation
 from shared.ports import Caller
 
@@ -245,6 +246,12 @@ def _answer(handler, req: func.HttpRequest) -> func.HttpResponse:
         return response
     except NotConfigured as error:
         return problem(503, "Service Unavailable", str(error))
-    except Exception:
+    except Exception as error:
+        if is_outage(error):  # storage throttled or timing out: a retry is safe (ids are deterministic)
+            log.warning("request met an outage", extra={"route": urlsplit(req.url).path,
+                                                        "error_type": type(error).__name__})
+            response = problem(503, "Service Unavailable", "the service is busy right now; please try again")
+            response.headers["Retry-After"] = "5"
+            return response
         log.exception("request failed", extra={"route": urlsplit(req.url).path})
         return problem(500, "Internal Server Error", "the request could not be handled; please try again later")
