@@ -348,6 +348,24 @@ class Container:
         return SalesWebhook(self.queue, self.settings.outcome_queue, self.clock, sales=self.sales, store=self.store,
                             opportunity_lead=opportunity_lead, budget=self.settings.sales_webhook_budget_seconds)
 
+    @cached_property
+    def erasure(self):
+        """Erasing an applicant's personal data: on request, and the retention timer (RETENTION_DAYS)."""
+        from shared.services.erasure import Erasure
+
+        s = self.settings
+        kept = self.transport if s.email_transport in KEEPING_TRANSPORTS else None
+        return Erasure(self.store, self.queue, self.clock, s.queue_names, kept, s.retention_days, s.sync_batch_size)
+
+    @cached_property
+    def merchant_notice(self):
+        """The merchant's "new partner request" notice (OPERATOR_EMAIL, OPERATOR_NOTICE)."""
+        from shared.services.merchant_notice import MerchantNotice
+
+        s = self.settings
+        return MerchantNotice(self.store, self.clock, self.relay, s.email_queue, s.operator_emails, s.merchant_notice,
+                              s.operator_language, s.console_base_url, s.store_name)
+
     def queue_handlers(self) -> dict:
         """Which service consumes which queue (the CLI drains queues with these, as the host would)."""
         s = self.settings

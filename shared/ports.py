@@ -156,6 +156,27 @@ class UnitOfWork(Protocol):
         ``limit``, after ``query.before`` when it is set: one page of an operator's listing."""
         ...
 
+    # erasure of an applicant's personal data (shared.services.erasure: the right to erasure, and retention)
+    def erase_prospect(self, prospect: Prospect) -> None:
+        """Save ``prospect``, whose request was erased (shared.domain.erasure.erased_prospect), and forget
+        what the store derived from the request it had (search keys, index rows): no search finds it by them."""
+        ...
+    def erase_history(self, prospect_id: str) -> None:
+        """Every history entry of the prospect as ``shared.domain.erasure.erased_history`` leaves it: what
+        happened, when and by whom stay, in their order; the details go."""
+        ...
+    def delete_email(self, email_id: str) -> None:
+        """The email record is gone (a later ``get_email`` finds nothing); nothing if there was none."""
+        ...
+    def delete_signup(self, signup_id: str) -> None:
+        """The signup is gone, with whatever finds it (its idempotency key, its pending mark); nothing if
+        there was none."""
+        ...
+    def stale_signups(self, received_before: datetime, limit: int) -> list[SignupRecord]:
+        """Signups that never became a prospect (``prospect_id`` None: waiting, unconfirmed, expired) received
+        before ``received_before``, oldest first, at most ``limit``."""
+        ...
+
     # the operator audit (shared.domain.audit): poison message reveals, replays, discards; email retries
     def add_audit_entry(self, entry: AuditEntry) -> None: ...
     def audit_entries(self, limit: int) -> list[AuditEntry]:
@@ -300,6 +321,10 @@ class KeptEmails(Protocol):
 
     def read_bytes(self, message_id: str) -> bytes:
         """The email as kept, an .eml (RFC 5322); shared.domain.errors.NotFound for an id it does not keep."""
+        ...
+
+    def delete(self, message_id: str) -> bool:
+        """Remove the kept email (its applicant's data is erased); False when it kept none of that id."""
         ...
 
 

@@ -32,6 +32,7 @@ from typing import Any, Callable, Iterator, TypeVar
 from pydantic import BaseModel
 
 from shared.domain.audit import AuditEntry
+from shared.domain.erasure import erased_history
 from shared.domain.errors import ConcurrencyConflict, DomainError, DuplicateRecord
 from shared.domain.ids import derived_id, prospect_id_for
 from shared.domain.model import (
@@ -940,6 +941,42 @@ class TableUnitOfWork:
         emails = sorted((EmailRecord.model_validate_json(row["data"]) for row in rows),
                         key=lambda email: (email.created_at, email.id), reverse=True)
         return [email for email in emails if _selected(email, query)][:limit]
+
+    # --- erasure ------------------------------------------------------------------------------
+    def erase_prospect(self, prospect: Prospect) -> None:
+        # The directory's rows follow the prospect after commit (_update_directory): its search rows are
+        # the old request's keys, which that update deletes as rows the prospect no longer owns.
+        self.save_prospect(prospect)
+
+    def erase_history(self, prospect_id: str) -> None:
+        for row in self._partition_rows(prospect_id, "history-"):
+            entry = erased_history(HistoryEntry.model_validate_json(row["data"]))
+            self._replace(prospect_id, row["RowKey"], entry, kind="history")
+
+    def delete_email(self, email_id: str) -> None:
+        partition, row = self._follow("email", email_id), f"email-{_key(email_id)}"
+        if partition is None or self._get(partition, row) is None:
+            return
+        self._write("delete", partition, row)
+        self._drop_after_commit("email", email_id)
+
+    def delete_signup(self, signup_id: str) -> None:
+        partition = self._signup_partition(signup_id)
+        signup = self.get_signup(signup_id)
+        if signup is None:
+            return
+        self._write("delete", partition, "signup")
+        self._drop_after_commit("pending-signup", f"{_stamp(signup.received_at)}-{signup.id}")
+        if signup.idempotency_key_hash:
+            self._drop_after_commit("idempotency", signup.idempotency_key_hash)
+
+    def stale_signups(self, received_before: datetime, limit: int) -> list[SignupRecord]:
+        """A filtered pass over the table's signup rows (the retention timer's, once a day): signups have no
+        index by age, and those that never became a prospect are few."""
+        rows = self._query("RowKey eq 'signup' and status ne @synced", {"synced": SignupStatus.SYNCED.value})
+        signups = [SignupRecord.model_validate_json(row["data"]) for row in rows]
+        stale = [s for s in signups if s.prospect_id is None and s.received_at < received_before]
+        return sorted(stale, key=lambda s: (s.received_at, s.id))[:limit]
 
     # --- the operator audit -------------------------------------------------------------------
     def add_audit_entry(self, entry: AuditEntry) -> None:

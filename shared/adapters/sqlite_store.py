@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from shared.adapters.sqlite_base import SqliteDatabase
 from shared.domain.audit import AuditEntry
+from shared.domain.erasure import erased_history
 from shared.domain.errors import DuplicateRecord
 from shared.domain.model import (
     Customer,
@@ -477,6 +478,32 @@ class SqliteUnitOfWork:
             params += [query.before[0].isoformat(), query.before[1]]
         sql = "SELECT data FROM emails" + (" WHERE " + " AND ".join(where) if where else "")
         return self._many(EmailRecord, sql + " ORDER BY created_at DESC, id DESC LIMIT ?", (*params, limit))
+
+    # erasure
+    def erase_prospect(self, prospect: Prospect) -> None:
+        before = self.get_prospect(prospect.id)
+        self.save_prospect(prospect)
+        if before is not None:  # the old keys by their primary key: no pass over every prospect's keys
+            self._db.executemany("DELETE FROM prospect_search WHERE key = ? AND prospect_id = ?",
+                                 [(key, prospect.id) for key in search_keys(ProspectSummary.of(before))])
+        _add_search_keys(self._db, prospect)
+
+    def erase_history(self, prospect_id: str) -> None:
+        rows = self._db.execute("SELECT seq, data FROM history WHERE prospect_id = ?", (prospect_id,)).fetchall()
+        self._db.executemany("UPDATE history SET data = ? WHERE seq = ?", [
+            (erased_history(HistoryEntry.model_validate_json(row["data"])).model_dump_json(), row["seq"])
+            for row in rows])
+
+    def delete_email(self, email_id: str) -> None:
+        self._db.execute("DELETE FROM emails WHERE id = ?", (email_id,))
+
+    def delete_signup(self, signup_id: str) -> None:
+        self._db.execute("DELETE FROM signups WHERE id = ?", (signup_id,))
+
+    def stale_signups(self, received_before: datetime, limit: int) -> list[SignupRecord]:
+        return self._many(SignupRecord, "SELECT data FROM signups WHERE status != ? AND received_at < ? "
+                          "AND json_extract(data, '$.prospect_id') IS NULL ORDER BY received_at, id LIMIT ?",
+                          (SignupStatus.SYNCED.value, _instant(received_before), limit))
 
     def add_audit_entry(self, entry: AuditEntry) -> None:
         self._db.execute("INSERT INTO operator_audit (data) VALUES (?)", (entry.model_dump_json(),))

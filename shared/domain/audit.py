@@ -18,6 +18,7 @@ class AuditAction(str, Enum):
     REPLAY = "replay"  # sent a poison message back to its queue
     DISCARD = "discard"  # deleted a poison message for good
     RETRY_EMAIL = "retry-email"  # put a failed email back in line
+    ERASE = "erase"  # an applicant's personal data erased (on request, or by retention); ``about`` names what
 
 
 class AuditEntry(BaseModel):
@@ -37,6 +38,8 @@ class AuditEntry(BaseModel):
     def target(self) -> str:
         if self.email_id is not None:
             return f"email {self.email_id}"
+        if self.queue is None:  # an erasure: what it erased (a prospect's number, a request)
+            return self.about
         return f"{self.queue}/{self.message_id}"
 
     def to_json(self) -> dict:

@@ -71,6 +71,13 @@ class Prospect(_Entity):
     rejection_reason: str | None = None
     needs_attention: bool = False
     attention_reason: str | None = None
+    # Its personal data erased (shared.domain.erasure): when, and by whom (an operator, or the retention timer).
+    erased_at: datetime | None = None
+    erased_by: str | None = None
+
+    @property
+    def is_erased(self) -> bool:
+        return self.erased_at is not None
 
     @property
     def is_terminal(self) -> bool:
