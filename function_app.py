@@ -6,6 +6,7 @@ from functions import (
     console_partners, console_prospect, console_prospects, console_queues, console_shell, health, local_issuer,
     openapi, orders, partners, portal, prospect_list, queues, sales_events, signups, storefront,
 )
+from functions import erasure
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 for blueprint in (signups.bp, storefront.bp, channel_sync.bp, queues.bp, back_office.bp, sales_events.bp,
@@ -14,3 +15,4 @@ for blueprint in (signups.bp, storefront.bp, channel_sync.bp, queues.bp, back_of
                   back_office_prospect.bp, console_partners.bp, console_prospect.bp, back_office_queues.bp,
                   console_queues.bp):
     app.register_functions(blueprint)
+app.register_functions(erasure.bp)  # an applicant's data erased (on request, by retention); the merchant's digest

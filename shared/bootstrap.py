@@ -213,7 +213,7 @@ class Container:
 
         return ChannelSync(self.store, self.clock, self.relay, self.settings.lead_queue, self.settings.sync_batch_size,
                            create_leads=self.sales is not None, reconciliation=self.reconciliation,
-                           user_sync=self.user_sync)
+                           user_sync=self.user_sync, on_prospect_created=self.merchant_notice.prospect_created)
 
     @cached_property
     def user_sync(self):
@@ -364,7 +364,7 @@ class Container:
 
         s = self.settings
         return MerchantNotice(self.store, self.clock, self.relay, s.email_queue, s.operator_emails, s.merchant_notice,
-                              s.operator_language, s.console_base_url, s.store_name)
+                              s.operator_language, s.console_base_url, s.store_name, s.store_time_zone)
 
     def queue_handlers(self) -> dict:
         """Which service consumes which queue (the CLI drains queues with these, as the host would)."""

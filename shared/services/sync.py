@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Callable
 
 from shared.domain.ids import derived_id, lead_id_for, prospect_id_for
 from shared.domain.messages import CreateLead
 from shared.domain.model import HistoryEntry, OutboxMessage, Prospect, SignupStatus
-from shared.ports import Clock, Store
+from shared.ports import Clock, Store, UnitOfWork
 from shared.services.outbox import OutboxRelay
 
 if TYPE_CHECKING:
@@ -36,7 +37,8 @@ class SyncReport:
 class ChannelSync:
     def __init__(self, store: Store, clock: Clock, relay: OutboxRelay, lead_queue: str, batch_size: int = 200,
                  create_leads: bool = True, reconciliation: Reconciliation | None = None,
-                 user_sync: UserSync | None = None):
+                 user_sync: UserSync | None = None,
+                 on_prospect_created: Callable[[UnitOfWork, Prospect, datetime], list[OutboxMessage]] | None = None):
         """``create_leads`` is off without a Sales integration (SALES_MODE=none): then a back-office user
         decides each prospect, and no create-lead message is written at all. ``reconciliation`` (None
         without Sales) re-enqueues the Sales decisions whose outcome never arrived, on every run."""
@@ -48,6 +50,8 @@ class ChannelSync:
         self._create_leads = create_leads
         self._reconciliation = reconciliation
         self._user_sync = user_sync  # partner admins' user changes ("synchronize customers")
+        # Written with each new prospect (the merchant's notice): messages to send once the batch commits.
+        self._on_prospect_created = on_prospect_created or (lambda uow, prospect, now: [])
 
     def run(self, max_batches: int = 1000, on_batch: Callable[[int], object] | None = None) -> SyncReport:
         """``on_batch`` is told how many prospects each batch created (the CLI's progress)."""
@@ -118,6 +122,7 @@ class ChannelSync:
                                  detail=f"{prospect.number} from channel {signup.request.channel_id}")
                 )
                 created += 1
+                messages += self._on_prospect_created(uow, prospect, now)
                 if not self._create_leads:
                     continue
                 message = OutboxMessage(

@@ -21,6 +21,9 @@ NOT_SET_IN_AZURE = {
     # exist (a reference to a missing secret would leave its own text as the value; the app refuses that).
     "PORTAL_CLIENT_SECRET",
     "PORTAL_SESSION_SECRET",
+    # The merchant notice's console link: derived from PUBLIC_BASE_URL (the app's own host), which is where the
+    # deployed console is; set it only for a console reached elsewhere.
+    "CONSOLE_URL",
 }
 
 READ_BY_CODE = set(SETTING_NAMES)
@@ -36,6 +39,8 @@ PLATFORM_SETTINGS = {
     # (functions/channel_sync.py, functions/queues.py); the code never reads them.
     "CHANNEL_SYNC_SCHEDULE",
     "LEAD_BATCH_SCHEDULE",
+    "RETENTION_SCHEDULE",  # functions/erasure.py's timers
+    "OPERATOR_DIGEST_SCHEDULE",
 }
 
 KEY_MATERIAL = re.compile(r"AccountKey|listKeys|listAccountSas|listServiceSas|SharedAccessSignature", re.I)

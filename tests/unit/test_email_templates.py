@@ -11,6 +11,8 @@ from hypothesis import strategies as st
 
 from shared.domain import email_templates
 from shared.domain.email_templates import (
+    MERCHANT_DIGEST,
+    MERCHANT_NOTICE,
     PLACEHOLDERS,
     PROSPECT_APPROVED,
     PROSPECT_REJECTED,
@@ -36,7 +38,13 @@ REJECTED_VALUES = {"firstname": "Anna", "lastname": "Svensson", "company": "Cont
 USER_VALUES = {"firstname": "Anna", "lastname": "Svensson", "company": "Contoso & Co", "email": "anna@example.com",
                "storename": "Fabrikam Store", "storeurl": "https://shop.example/b2b"}
 VALUES = {SIGNUP_RECEIVED: RECEIVED_VALUES, PROSPECT_APPROVED: APPROVED_VALUES, PROSPECT_REJECTED: REJECTED_VALUES, USER_ADDED: USER_VALUES,
-          USER_REMOVED: {k: USER_VALUES[k] for k in ("firstname", "lastname", "company", "storename")}}
+          USER_REMOVED: {k: USER_VALUES[k] for k in ("firstname", "lastname", "company", "storename")},
+          MERCHANT_NOTICE: {"number": "PRO-000001", "company": "Anna Svensson Konsult", "country": "SE",
+                            "channel": "b2b-web", "receivedat": "2026-12-03 14:02 CET", "storename": "Fabrikam Store",
+                            "prospecturl": "https://b2b.example/api/console/prospects/PRO-000001"},
+          MERCHANT_DIGEST: {"day": "2026-12-03", "count": "2", "storename": "Anna's Shop",
+                            "consoleurl": "https://b2b.example/api/console",
+                            "prospects": "PRO-000001 · SE · b2b-web\nPRO-000002 · NO · b2b-web"}}
 
 
 def shipped_templates() -> list[tuple[str, str]]:
