@@ -171,3 +171,49 @@ def test_retention_days_zero_keeps_everything(tmp_path, clock):
     clock.advance(10_000 * DAY)
     assert c.erasure.run().cutoff is None
     assert scan(c, values_of(applicant(6)))
+
+
+def test_retention_works_in_batches_and_a_run_that_stops_half_way_is_finished_by_the_next(tmp_path, clock,
+                                                                                           monkeypatch):
+    c = Container.build(Settings.from_env({"SALES_MODE": "none", "SYNC_BATCH_SIZE": "2"}, data_dir=tmp_path),
+                        clock=clock)
+    for n in range(1, 6):
+        c.intake.submit(applicant(n))
+        clock.advance(1)
+    c.channel_sync.run()
+    for n in range(1, 6):
+        c.back_office.reject(f"PRO-{n:06d}", "not a retailer", "setup")
+    work(c)
+    clock.advance(91 * DAY)
+
+    real, calls = type(c.erasure)._commit_prospect, []
+
+    def crash_on_the_third(self, *args, **kwargs):
+        calls.append(args[0])
+        if len(calls) == 3:
+            raise RuntimeError("the instance died")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(c.erasure), "_commit_prospect", crash_on_the_third)
+    with pytest.raises(RuntimeError):
+        c.erasure.run()
+    assert not scan(c, values_of(applicant(1))) and scan(c, values_of(applicant(3)))
+    monkeypatch.setattr(type(c.erasure), "_commit_prospect", real)
+    assert c.erasure.run().prospects == 3  # the rest, a page of two at a time
+    for n in range(1, 6):
+        assert scan(c, values_of(applicant(n))) == [], n
+    erased = [e.about for e in c.operator.audit() if e.action is AuditAction.ERASE]
+    assert sorted(erased) == [f"prospect PRO-{n:06d}" for n in range(1, 6)]  # one record each, none twice
+
+
+def test_the_merchants_notice_of_an_applicant_is_erased_with_it(tmp_path, clock):
+    c = Container.build(Settings.from_env({"SALES_MODE": "none", "OPERATOR_EMAIL": "orders@contoso.example"},
+                                          data_dir=tmp_path), clock=clock)
+    c.intake.submit(applicant(7))
+    c.channel_sync.run()
+    c.back_office.reject("PRO-000001", "not a retailer", "setup")
+    work(c)
+    notice = [m for m in c.transport.list() if m["to"] == "orders@contoso.example"]
+    assert len(notice) == 1 and "Lindqvistsson7 Konsult" in notice[0]["subject"]
+    assert c.erasure.erase("PRO-000001", "the applicant asked", "alice").kept_emails == 3
+    assert scan(c, values_of(applicant(7))) == []
