@@ -53,7 +53,6 @@ log = logging.getLogger("b2b.erasure")
 MAX_REASON = 500
 PEEK_LIMIT = 32  # a queue's first messages (Azure answers at most 32 per peek or receive)
 SCAN_VISIBILITY = 60.0  # seconds a poison message passed over while scanning stays hidden (released at once after)
-HIERARCHY_PREFIX = "hierarchy-"  # a partner's aggregate that came from no prospect (model.hierarchy_aggregate_id)
 
 
 class EraseOnRequest(BaseModel):
@@ -225,10 +224,12 @@ class Erasure:
 
     @staticmethod
     def _orphaned(uow, email: EmailRecord) -> bool:
-        aggregate = email.aggregate_id or email.prospect_id
-        if aggregate is None or aggregate.startswith(HIERARCHY_PREFIX):
-            return False  # a partner's own email (its users'), not an applicant's
-        prospect = uow.get_prospect(aggregate)
+        """An email written for an applicant (``prospect_id``: the prospect the request is or was to become, as
+        intake writes it before there is one) whose prospect is not there or was erased. Emails of no applicant
+        (a partner's users', the merchant's digest) are not retention's to delete."""
+        if email.prospect_id is None:
+            return False
+        prospect = uow.get_prospect(email.prospect_id)
         return prospect is None or prospect.is_erased
 
     # --- erasing --------------------------------------------------------------------------------------------

@@ -217,3 +217,16 @@ def test_the_merchants_notice_of_an_applicant_is_erased_with_it(tmp_path, clock)
     assert len(notice) == 1 and "Lindqvistsson7 Konsult" in notice[0]["subject"]
     assert c.erasure.erase("PRO-000001", "the applicant asked", "alice").kept_emails == 3
     assert scan(c, values_of(applicant(7))) == []
+
+
+def test_emails_left_by_a_request_deleted_unconfirmed_go_after_the_retention_days(c):
+    received = c.intake.submit(applicant(8))
+    work(c)
+    with c.store.unit_of_work() as uow:  # deleted on expiry, as an unconfirmed request is: its email stays
+        uow.delete_signup(received.signup_id)
+    assert scan(c, values_of(applicant(8)))
+    c.clock.advance(91 * DAY)
+    report = c.erasure.run()
+    assert (report.requests, report.emails) == (0, 1)
+    assert scan(c, values_of(applicant(8))) == []
+    assert c.erasure.run().emails == 0
