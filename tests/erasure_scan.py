@@ -1,5 +1,5 @@
 """A scan of everything the app keeps, for an applicant's personal values: every table and row of the state
-store (SQLite's tables, or every entity of the Azure table), every queue and its poison queue, and every email
+store (SQLite's tables, or every entity of the Azure table; the SQLite file's bytes: test_sqlite_erasure_file), every queue and its poison queue, and every email
 the transport kept (.eml files or blobs, their headers and decoded bodies as well as their raw bytes).
 
 It knows no record type: it reads whatever is there, so a record kind added later (an index keyed by email, a

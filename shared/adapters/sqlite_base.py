@@ -86,6 +86,11 @@ class SqliteDatabase:
                     connection.execute("ROLLBACK")
                 raise
 
+    def checkpoint(self) -> None:
+        """Copy the write-ahead log into the file and empty it: the log's older page versions are gone too."""
+        with self._checkout() as connection, self._writer:
+            connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
     def close(self) -> None:
         with self._pool_lock:
             self._closed = True

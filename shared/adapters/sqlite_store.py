@@ -136,6 +136,7 @@ def _load(model: type[T], row: sqlite3.Row | None) -> T | None:
 class SqliteUnitOfWork:
     def __init__(self, connection: sqlite3.Connection):
         self._db = connection
+        self.erased = False  # personal data was erased: the store clears the write-ahead log after commit
 
     def _insert(self, sql: str, params: tuple) -> None:
         try:
@@ -481,6 +482,7 @@ class SqliteUnitOfWork:
 
     # erasure
     def erase_prospect(self, prospect: Prospect) -> None:
+        self.erased = True
         before = self.get_prospect(prospect.id)
         self.save_prospect(prospect)
         if before is not None:  # the old keys by their primary key: no pass over every prospect's keys
@@ -489,15 +491,18 @@ class SqliteUnitOfWork:
         _add_search_keys(self._db, prospect)
 
     def erase_history(self, prospect_id: str) -> None:
+        self.erased = True
         rows = self._db.execute("SELECT seq, data FROM history WHERE prospect_id = ?", (prospect_id,)).fetchall()
         self._db.executemany("UPDATE history SET data = ? WHERE seq = ?", [
             (erased_history(HistoryEntry.model_validate_json(row["data"])).model_dump_json(), row["seq"])
             for row in rows])
 
     def delete_email(self, email_id: str) -> None:
+        self.erased = True
         self._db.execute("DELETE FROM emails WHERE id = ?", (email_id,))
 
     def delete_signup(self, signup_id: str) -> None:
+        self.erased = True
         self._db.execute("DELETE FROM signups WHERE id = ?", (signup_id,))
 
     def stale_signups(self, received_before: datetime, limit: int) -> list[SignupRecord]:
@@ -552,7 +557,10 @@ class SqliteStore:
     @contextmanager
     def unit_of_work(self, read_only: bool = False) -> Iterator[SqliteUnitOfWork]:
         with self.database.transaction(read_only=read_only) as connection:
-            yield SqliteUnitOfWork(connection)
+            uow = SqliteUnitOfWork(connection)
+            yield uow
+        if uow.erased:  # the log still holds the page versions from before: cleared once the erasure commits
+            self.database.checkpoint()
 
     def close(self) -> None:
         self.database.close()
