@@ -21,7 +21,7 @@ a page of signups or emails) and picks up where a stopped run left off, as every
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Annotated
@@ -103,7 +103,6 @@ class _Plan:
     email_ids: list[str]
     kept_emails: int = 0
     messages: int = 0
-    extra: dict = field(default_factory=dict)
 
 
 def _count(n: int, what: str) -> str:
