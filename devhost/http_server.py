@@ -187,7 +187,11 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send_text(HTTPStatus.NOT_FOUND, "Not Found")
         if route.requires_key and not frontend.key_ok(query, self.headers):
             return self._send_text(HTTPStatus.UNAUTHORIZED, "Unauthorized")
-        headers = _joined_headers(self.headers.items())
+        # As Azure's front end does, the connection's address (with its port) is appended to X-Forwarded-For,
+        # where the app reads the client's address (CLIENT_IP_HEADER); what a client wrote there stays left of it.
+        client = self.client_address[0]
+        peer = f"[{client}]:{self.client_address[1]}" if ":" in client else f"{client}:{self.client_address[1]}"
+        headers = _joined_headers([*self.headers.items(), ("X-Forwarded-For", peer)])
         request = func.HttpRequest(self.command, self._url(), headers=headers, params=query,
                                    route_params=values, body=body)
         trace = trace_context(route.name, headers.get("traceparent"), headers.get("tracestate", ""))

@@ -63,6 +63,18 @@ _SCRIPTED_PAGE_POLICY = _PAGE_POLICY.replace("style-src 'self';", "style-src 'se
 _PAGE_HEADERS = {"X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin"}
 
 
+def page_policy(*, scripts: bool = False, allow: dict[str, tuple[str, ...]] | None = None) -> str:
+    """The pages' Content-Security-Policy, with the origins in ``allow`` added per directive (a CAPTCHA
+    provider's script and frame on the one page that shows its widget); pass it as the header."""
+    policy = _SCRIPTED_PAGE_POLICY if scripts or (allow and "script-src" in allow) else _PAGE_POLICY
+    for directive, origins in (allow or {}).items():
+        if f"{directive} " in policy:
+            policy = policy.replace(f"{directive} 'self'", f"{directive} 'self' {' '.join(origins)}", 1)
+        else:
+            policy += f"; {directive} {' '.join(origins)}"
+    return policy
+
+
 def html_response(text: str, status: int = 200, *, scripts: bool = False,
                   headers: dict[str, str] | None = None) -> func.HttpResponse:
     """A page; ``scripts`` lets it load scripts from this host's static files (never inline ones)."""

@@ -9,7 +9,8 @@ POST /api/backoffice/prospects/{key}/reject    {"operator": "…", "reason": "�
 409 decided the other way already: problem+json whose "decision" names the one that stands (who, when).
 POST /api/backoffice/prospects/{key}/acknowledge {"operator": "…", "note": "…"}  clears the attention flag (200)
 
-PUT  /api/backoffice/partners/{hierarchyId}/credit   {"limit": "5000.00", "currency": "EUR"}  (GET reads it)
+PUT  /api/backoffice/partners/{hierarchyId}/credit   {"limit": "5000.00", "currency": "EUR", "allowExceeding"?,
+                                                    "operator"?}  (GET reads it; PATCH {"allowExceeding", "operator"?})
 POST /api/backoffice/partners/{hierarchyId}/users    a user (e.g. an Admin) added by an operator (201, 200 again);
                                                     GET lists the partner's users, removed ones too
 POST /api/backoffice/customers                      an existing customer by account number (201, 200 again)
@@ -73,7 +74,8 @@ def backoffice_acknowledge(req: func.HttpRequest) -> func.HttpResponse:
 
 
 @bp.function_name("backoffice_credit")
-@bp.route(route="backoffice/partners/{hierarchyId}/credit", methods=["GET", "PUT"], auth_level=func.AuthLevel.FUNCTION)
+@bp.route(route="backoffice/partners/{hierarchyId}/credit", methods=["GET", "PUT", "PATCH"],
+          auth_level=func.AuthLevel.FUNCTION)
 @http_function
 def backoffice_credit(req: func.HttpRequest) -> func.HttpResponse:
     from shared.services.credit import credit_line_json
@@ -81,6 +83,9 @@ def backoffice_credit(req: func.HttpRequest) -> func.HttpResponse:
     credit, hierarchy_id = container().credit, req.route_params["hierarchyId"]
     if req.method == "GET":
         return json_response(credit_line_json(credit.line(hierarchy_id)), no_store=True)
+    if req.method == "PATCH":  # the per-partner "allow exceeding the limit" setting
+        line, _ = container().ledger.set_allow_exceeding(hierarchy_id, json_object(req))
+        return json_response(credit_line_json(line), no_store=True)
     return json_response(credit_line_json(credit.set_line(hierarchy_id, json_object(req, exact_numbers=True))))
 
 

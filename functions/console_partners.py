@@ -75,8 +75,11 @@ def console_partners(req: func.HttpRequest, visit: ConsoleVisit) -> func.HttpRes
 @bp.route(route="console/partners/{hierarchyId}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 @console_view("read")
 def console_partner(req: func.HttpRequest, visit: ConsoleVisit) -> func.HttpResponse:
+    from functions.console_ledger import ledger_section
+
     file = container().partner_admin.file(req.route_params["hierarchyId"])
-    return visit.page("console/partner.html", file=file, path=_partner_path(file.hierarchy.id))
+    return visit.page("console/partner.html", file=file, path=_partner_path(file.hierarchy.id),
+                      **ledger_section(file.hierarchy.id, req.params.get("ledger")))
 
 
 @bp.function_name("console_partner_rename")

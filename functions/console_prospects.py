@@ -68,13 +68,14 @@ def _frame(values: list[tuple[str, str]], counts: dict[str, int], *, status=None
     given = dict(values)
     attention = given.get("attention", "").lower() in ("true", "1", "yes", "on")
     kept = [(name, value) for name, value in values if name not in ("status", "attention", "cursor")]
-    links = [("All", sum(counts.get(s.value, 0) for s in ProspectStatus), _href(PAGE_PATH, kept),
-              status is None and not attention and not problems)]
+    total = sum(counts.get(s.value, 0) for s in ProspectStatus)
+    links = [("All", total, _href(PAGE_PATH, kept), status is None and not attention and not problems)]
     links += [(s.value, counts.get(s.value, 0), _href(PAGE_PATH, [*kept, ("status", s.value.lower())]),
                status is s and not attention) for s in ProspectStatus]
     links.append(("Needs attention", counts.get(ATTENTION, 0), _href(PAGE_PATH, [*kept, ("attention", "true")]),
                   attention and status is None))
-    return {"status_links": links, "value": lambda name: given.get(name, ""), "attention": attention,
+    return {"status_links": links, "none_yet": total == 0, "value": lambda name: given.get(name, ""),
+            "attention": attention,
             "statuses": [s.value for s in ProspectStatus], "problems": list(problems), "field_labels": _FIELD_LABELS,
             "badge": _BADGES, "when": readable, "page": None, "caption": "", "csv_href": "", "next_href": None,
             "previous_href": None}

@@ -4,7 +4,10 @@ POST /api/orders/check                 {hierarchyId, userId, orderId, amount, cu
 POST /api/orders/{orderId}/reserve     {hierarchyId, userId, amount, currency} → 201 held, 200 held before,
                                        409 denied (reasons) or the order id used otherwise by this partner
 POST /api/orders/{orderId}/release     optional {hierarchyId} (default: the caller's partner) → 200 released
-                                       (again: 200, unchanged), 404 no such order of the partner
+                                       (again: 200, unchanged), 404 no such order of the partner, 409 captured
+POST /api/orders/{orderId}/capture     {amount ≤ reserved, currency, hierarchyId?} → 200 captured: the hold ends,
+                                       the amount is owed (the unpaid balance); again with the same amount: 200,
+                                       the same answer; another amount or a released order: 409
 Order ids are per partner: an order is (hierarchyId, orderId), so two partners may use the same id, and
 one partner's answers never tell of another's orders.
 Amounts are decimal strings or exact JSON numbers, in an ISO 4217 currency."""
@@ -44,3 +47,14 @@ def order_release(req: func.HttpRequest) -> func.HttpResponse:
     payload = json_object(req) if req.get_body() else None  # the body is optional: {hierarchyId} at most
     reservation, changed = container().credit.release(signed_in(req), req.route_params["orderId"], payload)
     return json_response({**reservation_json(reservation), "changed": changed}, no_store=True)
+
+
+@bp.function_name("order_capture")
+@bp.route(route="orders/{orderId}/capture", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@http_function
+def order_capture(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.services.ledger import capture_json
+
+    captured = container().ledger.capture(signed_in(req), req.route_params["orderId"],
+                                          json_object(req, exact_numbers=True))
+    return json_response(capture_json(captured.reservation), no_store=True)

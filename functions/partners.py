@@ -5,6 +5,7 @@ GET    /api/partners/{hierarchyId}/users               200 the partner's users
 POST   /api/partners/{hierarchyId}/users               201 added (Pending until the sync), 200 the same add again
 GET    /api/partners/{hierarchyId}/users/{userId}      200
 GET    /api/partners/{hierarchyId}/credit              200 the credit line (any Active user of the partner)
+GET    /api/partners/{hierarchyId}/credit/ledger?cursor=  200 the credit ledger, newest first, 50 a page (Admin)
 PATCH  /api/partners/{hierarchyId}/users/{userId}      202 changed (the sync applies it), 200 nothing changed
 DELETE /api/partners/{hierarchyId}/users/{userId}      202 removed (the sync takes it out of the hierarchy)
 The caller is the user bound to the token's account (issuer + subject) at its first sign-in, which takes an
@@ -96,3 +97,14 @@ def partner_credit(req: func.HttpRequest) -> func.HttpResponse:
     if line is None:
         raise NotFound(f"partner {hierarchy_id} has no credit line yet")
     return json_response(credit_line_json(line), no_store=True)
+
+
+@bp.function_name("partner_credit_ledger")
+@bp.route(route="partners/{hierarchyId}/credit/ledger", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@http_function
+def partner_credit_ledger(req: func.HttpRequest) -> func.HttpResponse:
+    """The partner's credit ledger for its Admin: every movement, newest first (403 for its Users, 404 for
+    anyone else or without a credit line)."""
+    page = container().ledger.page_for_member(signed_in(req), req.route_params["hierarchyId"],
+                                              req.params.get("cursor"))
+    return json_response(page.to_json(), no_store=True)

@@ -138,6 +138,41 @@ param smtpPassword string = ''
 @description('Amazon SES region (EMAIL_TRANSPORT=ses), e.g. eu-north-1; AWS credentials come from boto3\'s own chain.')
 param sesRegion string = ''
 
+@description('The intake\'s optional CAPTCHA (CAPTCHA_PROVIDER): turnstile, hcaptcha or recaptcha; empty: none.')
+@allowed([
+  ''
+  'turnstile'
+  'hcaptcha'
+  'recaptcha'
+])
+param captchaProvider string = ''
+
+@description('The CAPTCHA provider\'s site key (public: the form page carries it).')
+param captchaSiteKey string = ''
+
+@secure()
+@description('The CAPTCHA provider\'s secret key, stored in Key Vault as captcha-secret, which the app setting CAPTCHA_SECRET then references. Empty: no secret and no reference.')
+param captchaSecret string = ''
+
+@description('With a CAPTCHA: let requests in when the provider cannot be reached (true) or refuse them (false, the default).')
+@allowed([
+  'true'
+  'false'
+])
+param captchaFailOpen string = 'false'
+
+@description('The header the client\'s address is read from for the intake\'s rate limits: X-Forwarded-For (the platform\'s front end appends the connection\'s address) or, behind Azure Front Door, X-Azure-ClientIP.')
+param clientIpHeader string = 'X-Forwarded-For'
+
+@description('Ask each requester to confirm their email by a signed link before the request becomes a prospect (REQUIRE_EMAIL_CONFIRMATION, issue 11): on by default in Azure, where the storefront is on the public internet.')
+@allowed(['true', 'false'])
+param requireEmailConfirmation string = 'true'
+@description('Hours a confirmation link works; unconfirmed requests are deleted then (SIGNUP_LINK_HOURS).')
+param signupLinkHours string = '48'
+@secure()
+@description('Signs the confirmation links (SIGNUP_LINK_SECRET), kept in Key Vault as signup-link-secret. azd fills it with the vault\'s secret, or a new random one the first time (main.parameters.json: secretOrRandomPassword), so links survive a provision. Empty: no secret and no reference.')
+param signupLinkSecret string = ''
+
 // The back office's automation key: a Functions host key named `backoffice` (its routes take it instead of
 // the master key). No default: azd generates it once, keeps it in .azure/<env>/config.json and passes the same
 // value at every provision (a newGuid() default would change it each time); `azd env set BACKOFFICE_KEY …`
@@ -184,6 +219,10 @@ var outboxContainerName = 'b2b-outbox'
 // The Key Vault secret the SMTP password is kept in. It exists only when a password is given, and only then
 // does SMTP_PASSWORD reference it: a reference to a missing secret would hand the app its own text.
 var smtpPasswordSecretName = 'smtp-password'
+// The CAPTCHA provider's secret key, likewise: created and referenced only when given.
+var captchaSecretName = 'captcha-secret'
+// The confirmation links' signing secret (SIGNUP_LINK_SECRET), the same way: referenced only when it exists.
+var signupLinkSecretName = 'signup-link-secret'
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: empty(resourceGroupName) ? '${abbrs.resourcesResourceGroups}${environmentName}' : resourceGroupName
@@ -243,6 +282,10 @@ module keyVault 'core/keyvault.bicep' = {
     tags: tags
     smtpPassword: smtpPassword
     smtpPasswordSecretName: smtpPasswordSecretName
+    captchaSecret: captchaSecret
+    captchaSecretName: captchaSecretName
+    signupLinkSecret: signupLinkSecret
+    signupLinkSecretName: signupLinkSecretName
   }
 }
 
@@ -292,6 +335,14 @@ module api 'app/api.bicep' = {
     smtpPort: smtpPort
     smtpUsername: smtpUsername
     smtpPasswordSecretName: empty(smtpPassword) ? '' : smtpPasswordSecretName
+    captchaProvider: captchaProvider
+    captchaSiteKey: captchaSiteKey
+    captchaSecretName: empty(captchaSecret) ? '' : captchaSecretName
+    captchaFailOpen: captchaFailOpen
+    clientIpHeader: clientIpHeader
+    requireEmailConfirmation: requireEmailConfirmation
+    signupLinkHours: signupLinkHours
+    signupLinkSecretName: empty(signupLinkSecret) ? '' : signupLinkSecretName
     sesRegion: sesRegion
     consoleOperatorRole: consoleOperatorRole
     consoleViewerRole: consoleViewerRole

@@ -86,6 +86,16 @@ def build_token_verifier(settings: Settings) -> TokenVerifier:
                              email_trust=settings.partner_email_trust)
 
 
+def build_captcha(settings: Settings):
+    """The CAPTCHA provider's siteverify client; None while CAPTCHA_PROVIDER is empty (no CAPTCHA)."""
+    if not settings.captcha_provider:
+        return None
+    from shared.adapters.captcha import SiteverifyCaptcha
+
+    return SiteverifyCaptcha(settings.captcha_provider, settings.captcha_secret, settings.captcha_site_key,
+                             verify_url=settings.captcha_verify_url, timeout=settings.captcha_timeout_seconds)
+
+
 @dataclass
 class Container:
     """Adapters are built on construction; services on first use (a function builds only what it calls)."""
@@ -196,10 +206,54 @@ class Container:
     def intake(self):
         from shared.services.intake import IntakeService, ReceivedEmail
 
+        return IntakeService(self.store, self.clock, self.intake_emails)
+
+    @cached_property
+    def intake_emails(self):
+        from shared.services.intake import ReceivedEmail
+
+        s, confirmation = self.settings, self.email_confirmation
+        return ReceivedEmail(self.relay, s.email_queue, s.branding, self.signup_status_url,
+                             send_received=s.send_received_email,
+                             confirmation_url=None if confirmation is None else confirmation.links.url)
+
+    @cached_property
+    def email_confirmation(self):
+        """The double opt-in (REQUIRE_EMAIL_CONFIRMATION), or None. Its links are signed with SIGNUP_LINK_SECRET,
+        else the portal's session secret (a key derived for this use alone), else, off Azure, the local one."""
         s = self.settings
-        received = ReceivedEmail(self.relay, s.email_queue, s.branding, self.signup_status_url) \
-            if s.send_received_email else None
-        return IntakeService(self.store, self.clock, received)
+        if not s.require_email_confirmation:
+            return None
+        from datetime import timedelta
+
+        from shared.services.email_confirmation import ConfirmationLinks, EmailConfirmation
+
+        secret = s.signup_link_secret or s.portal_session_secret
+        if not secret:
+            import os
+
+            from shared.deployment import running_in_azure
+
+            if running_in_azure(os.environ):
+                from shared.domain.errors import NotConfigured
+
+                raise NotConfigured("REQUIRE_EMAIL_CONFIRMATION needs SIGNUP_LINK_SECRET (a Key Vault reference)")
+            from shared.adapters.local_issuer import local_session_secret
+
+            secret = local_session_secret(s.data_dir)
+        links = ConfirmationLinks(secret, timedelta(hours=s.signup_link_hours), s.public_base_url)
+        return EmailConfirmation(self.store, self.clock, links, repeat_email=self._repeat_email,
+                                 send_now=self.relay.send_now, kept=self._kept_if_any)
+
+    def _repeat_email(self, uow, repeat, first):
+        return self.intake_emails.for_repeat(uow, repeat, first)
+
+    @cached_property
+    def intake_guard(self):
+        """The form's and the JSON API's defenses: honeypot, fill time, CAPTCHA, rate limits."""
+        from shared.services.intake_guard import DefenseSettings, IntakeGuard
+
+        return IntakeGuard(self.store, self.clock, DefenseSettings.of(self.settings), build_captcha(self.settings))
 
     @cached_property
     def signup_status(self):
@@ -213,7 +267,8 @@ class Container:
 
         return ChannelSync(self.store, self.clock, self.relay, self.settings.lead_queue, self.settings.sync_batch_size,
                            create_leads=self.sales is not None, reconciliation=self.reconciliation,
-                           user_sync=self.user_sync, on_prospect_created=self.merchant_notice.prospect_created)
+                           user_sync=self.user_sync, on_prospect_created=self.merchant_notice.prospect_created,
+                           confirmation=self.email_confirmation, repeat_email=self._repeat_email)
 
     @cached_property
     def user_sync(self):
@@ -234,6 +289,12 @@ class Container:
         from shared.services.credit import Credit
 
         return Credit(self.store, self.clock)
+
+    @cached_property
+    def ledger(self):
+        from shared.services.ledger import CreditLedger
+
+        return CreditLedger(self.store, self.clock)
 
     @cached_property
     def partner_admin(self):
@@ -348,14 +409,19 @@ class Container:
         return SalesWebhook(self.queue, self.settings.outcome_queue, self.clock, sales=self.sales, store=self.store,
                             opportunity_lead=opportunity_lead, budget=self.settings.sales_webhook_budget_seconds)
 
+    @property
+    def _kept_if_any(self) -> KeptEmails | None:
+        """The emails the transport keeps, or None when it keeps none: what erasing deletes copies from."""
+        return self.transport if self.settings.email_transport in KEEPING_TRANSPORTS else None
+
     @cached_property
     def erasure(self):
         """Erasing an applicant's personal data: on request, and the retention timer (RETENTION_DAYS)."""
         from shared.services.erasure import Erasure
 
         s = self.settings
-        kept = self.transport if s.email_transport in KEEPING_TRANSPORTS else None
-        return Erasure(self.store, self.queue, self.clock, s.queue_names, kept, s.retention_days, s.sync_batch_size)
+        return Erasure(self.store, self.queue, self.clock, s.queue_names, self._kept_if_any, s.retention_days,
+                       s.sync_batch_size)
 
     @cached_property
     def merchant_notice(self):

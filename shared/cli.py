@@ -13,6 +13,7 @@ from typing import Callable, Iterator
 
 from shared.adapters.outbox_email import parse_eml
 from shared.bootstrap import Container
+from shared.cli_ledger import LedgerCommands, add_ledger_parsers
 from shared.config import Settings
 from shared.domain.errors import DomainError, InvalidInput, MalformedBody, NotConfigured
 from shared.domain.validation import validated
@@ -68,7 +69,7 @@ def _stdout_bytes() -> Iterator:
     sys.stdout.buffer.flush()
 
 
-class Cli:
+class Cli(LedgerCommands):
     def __init__(self, container: Container):
         self.c = container
 
@@ -505,6 +506,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("retention", "retention", "erase now what RETENTION_DAYS says was kept long enough (as the timer does)")
     add("digest", "digest", "write the merchant's digest of a day's new prospects (OPERATOR_NOTICE=daily)"
         ).add_argument("--day", help="the day, e.g. 2026-12-03 (default: yesterday)")
+    add_ledger_parsers(add, _default_operator())
     p = add("partners", "partners", "list partners (customer hierarchies) in number order, a page at a time")
     p.add_argument("--search", help="a name (any part, any case), a number CH-000001 or a user's email")
     p.add_argument("--cursor", help="where the previous page ended (it prints the command for the next)")

@@ -131,6 +131,37 @@ _SETTINGS: dict[str, tuple[str, str]] = {
     "OPERATOR_NOTICE": ("operator_notice", ""),
     "OPERATOR_LANGUAGE": ("operator_language", "en"),
     "CONSOLE_URL": ("console_url", ""),
+    # Intake defenses (shared/services/intake_guard.py). The form's stamp and the decoy ids are signed with
+    # INTAKE_SIGNING_SECRET; empty: a random key the store keeps (made once, the same on every instance).
+    "INTAKE_SIGNING_SECRET": ("intake_signing_secret", ""),
+    # A form sent sooner than this after it was served is a bot's (answered as accepted, not kept); 0: off.
+    "INTAKE_MIN_FILL_SECONDS": ("intake_min_fill_seconds", "3"),
+    # Requests per client address per minute, and per requester email domain per hour; 0: off.
+    "INTAKE_RATE_LIMIT_PER_MINUTE": ("intake_rate_limit_per_minute", "30"),
+    "INTAKE_DOMAIN_RATE_LIMIT_PER_HOUR": ("intake_domain_rate_limit_per_hour", "30"),
+    # Where the client's address comes from: the header a trusted front end sets (X-Forwarded-For: Azure's
+    # front end appends the connection's address, with its port; X-Azure-ClientIP: Front Door), and for
+    # X-Forwarded-For how many proxies of ours appended to it (the entry that many from the right).
+    "CLIENT_IP_HEADER": ("client_ip_header", "X-Forwarded-For"),
+    "CLIENT_IP_PROXY_HOPS": ("client_ip_proxy_hops", "1"),
+    # Optional CAPTCHA on the form and the JSON API: turnstile, hcaptcha or recaptcha; empty: off.
+    "CAPTCHA_PROVIDER": ("captcha_provider", ""),
+    "CAPTCHA_SITE_KEY": ("captcha_site_key", ""),
+    "CAPTCHA_SECRET": ("captcha_secret", ""),
+    # When the provider cannot be reached: refuse (false, 503 / the form says try again) or let requests in.
+    "CAPTCHA_FAIL_OPEN": ("captcha_fail_open", "false"),
+    # The provider's siteverify URL (empty: its documented one); tests point it at a loopback stand-in.
+    "CAPTCHA_VERIFY_URL": ("captcha_verify_url", ""),
+    "CAPTCHA_TIMEOUT_SECONDS": ("captcha_timeout_seconds", "5"),
+    # reCAPTCHA v3 tokens carry a score (1.0 a person, 0.0 a bot); below this one is refused.
+    "RECAPTCHA_MIN_SCORE": ("recaptcha_min_score", "0.5"),
+    # Double opt-in (issue 11): a request waits until its requester opens the emailed link and confirms; only
+    # then does it become a prospect. Links hold SIGNUP_LINK_HOURS; unconfirmed requests are deleted then.
+    # On in the Azure defaults (infra). The links are signed with SIGNUP_LINK_SECRET (Key Vault in Azure; empty:
+    # PORTAL_SESSION_SECRET, else, off Azure, a random one kept in DATA_DIR).
+    "REQUIRE_EMAIL_CONFIRMATION": ("require_email_confirmation", "false"),
+    "SIGNUP_LINK_HOURS": ("signup_link_hours", "48"),
+    "SIGNUP_LINK_SECRET": ("signup_link_secret", ""),
 }
 
 SETTING_NAMES = tuple(_SETTINGS)
@@ -201,6 +232,22 @@ class Settings:
     operator_notice: str
     operator_language: str
     console_url: str
+    intake_signing_secret: str
+    intake_min_fill_seconds: float
+    intake_rate_limit_per_minute: int
+    intake_domain_rate_limit_per_hour: int
+    client_ip_header: str
+    client_ip_proxy_hops: int
+    captcha_provider: str
+    captcha_site_key: str
+    captcha_secret: str
+    captcha_fail_open: bool
+    captcha_verify_url: str
+    captcha_timeout_seconds: float
+    recaptcha_min_score: float
+    require_email_confirmation: bool
+    signup_link_hours: float
+    signup_link_secret: str
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -245,9 +292,12 @@ class Settings:
             raise ValueError(f"SALES_WEBHOOK_BUDGET_SECONDS={self.sales_webhook_budget_seconds} must be above 0 and "
                              "at most 50: Dataverse waits 60 s for the webhook's answer")
         self._validate_merchant_notice()
+        if not 0 < self.signup_link_hours <= 24 * 30:
+            raise ValueError(f"SIGNUP_LINK_HOURS={self.signup_link_hours} must be above 0 and at most 720 (30 days)")
         self._validate_partner_tokens()
         self.channel_branding  # every channel's branding, checked now: a typo stops the app at start
         self._validate_portal()
+        self._validate_intake_defenses()
         if self.state_backend == "azure":
             if not (self.storage_connection_string or (self.storage_queue_uri and self.storage_table_uri)):
                 raise ValueError(
@@ -332,6 +382,11 @@ class Settings:
             raise ValueError("without PORTAL_API_SCOPE the portal hands the partner services its ID token, whose "
                              "audience is PORTAL_CLIENT_ID: PARTNER_TOKEN_AUDIENCE must be the same (or set "
                              "PORTAL_API_SCOPE to the partner API's scope)")
+
+    def _validate_intake_defenses(self) -> None:
+        from shared.services.intake_guard import validate_defense_settings
+
+        validate_defense_settings(self)
 
     @property
     def portal_configured(self) -> bool:

@@ -23,7 +23,9 @@ if TYPE_CHECKING:  # annotations only: importing the ports must not pull in pyda
         ProspectStatus,
         SignupRecord,
     )
+    from shared.domain.ledger import LedgerEntry
     from shared.domain.partners import CreditLine, PartnerUser, Reservation
+    from shared.domain.partner_summary import PartnerSummary
     from shared.domain.prospect_directory import Position, ProspectFilter, ProspectSummary
     from shared.domain.sales import LeadDraft, LeadSnapshot, Qualification, SalesDecision
 
@@ -47,6 +49,29 @@ class UnitOfWork(Protocol):
     def find_signup_by_idempotency_key(self, key_hash: str) -> SignupRecord | None: ...
     def pending_signups(self, limit: int) -> list[SignupRecord]: ...
     def save_signup(self, signup: SignupRecord) -> None: ...
+    def signups_with_key(self, key: str, limit: int, excluding: str | None = None) -> list[SignupRecord]:
+        """The signups whose request has the duplicate key ``key`` (``shared.domain.duplicates.index_keys``),
+        oldest first, at most ``limit``, but the signup ``excluding`` (not even read): an index lookup (its rows
+        are written with the signup), never a scan."""
+        ...
+    def signups_awaiting_confirmation(self, received_before: datetime, limit: int) -> list[SignupRecord]:
+        """Signups still awaiting their email confirmation that were received before ``received_before``,
+        oldest first, at most ``limit``: an index range, never a scan."""
+        ...
+    def index_partner(self, key: str, hierarchy_id: str) -> None:
+        """Index a partner onboarded without a prospect under the duplicate key ``key`` (its organization's
+        name and country): a prospect's organization finds it (``partners_with_key``). Written with the partner."""
+        ...
+    def partners_with_key(self, key: str, limit: int) -> list[CustomerHierarchy]:
+        """The partners indexed under ``key`` (``index_partner``), in number order, at most ``limit``."""
+        ...
+    def delete_signup(self, signup_id: str) -> None:
+        """The signup is gone, with whatever finds it (its idempotency key, its pending and awaiting marks, its
+        duplicate-key index rows) and the emails and outbox messages written with it (its aggregate,
+        ``prospect_id_for(signup_id)``); nothing if there was none. For a request that never became a prospect
+        (an unconfirmed one expiring, erasure of a request): one that did shares its aggregate with the prospect.
+        The caller deletes the emails' kept copies (.eml files, blobs) first."""
+        ...
 
     # prospects
     def add_prospect(self, prospect: Prospect) -> None: ...
@@ -81,6 +106,10 @@ class UnitOfWork(Protocol):
         """At most ``limit`` partners in number order after the partner ``after`` (from the first without it),
         those whose name contains ``name_contains`` (casefolded on both sides) if given. Costs one page of
         reads (plus, with a name, a pass over a name index), never a read of every partner's records."""
+        ...
+    def partner_summaries(self, after: str | None, limit: int, name_contains: str | None = None) -> list[PartnerSummary]:
+        """The partners list's lines (``shared.domain.partner_summary.summarize``) of the partners
+        ``hierarchy_page`` gives, in its order: a page costs a page's reads, whatever the partners' users."""
         ...
     def save_member(self, member: HierarchyMember) -> None: ...
     def members(self, hierarchy_id: str) -> list[HierarchyMember]: ...
@@ -118,6 +147,20 @@ class UnitOfWork(Protocol):
         ...
     def save_reservation(self, reservation: Reservation) -> None:
         """Insert or replace the reservation of (its hierarchy id, its order id)."""
+        ...
+
+    # the credit ledger (shared.domain.ledger): each entry written in the unit of work that moves the line
+    def add_ledger_entry(self, entry: LedgerEntry) -> None:
+        """Insert the entry (its hierarchy id and number are its key; a number taken already raises
+        DuplicateRecord, or ConcurrencyConflict where another writer moved the line since it was read)."""
+        ...
+    def get_payment(self, hierarchy_id: str, payment_id: str) -> LedgerEntry | None:
+        """The ledger entry of the partner's payment ``payment_id`` (payment ids are the partner's own); an entry
+        with a payment id is the only one with it (adding a second raises DuplicateRecord or ConcurrencyConflict)."""
+        ...
+    def ledger_page(self, hierarchy_id: str, before: int | None, limit: int) -> list[LedgerEntry]:
+        """The partner's entries newest first (by number), those numbered below ``before`` only if given, at
+        most ``limit``: one range read of the partner's ledger, whatever its length."""
         ...
 
     # number sequences
@@ -159,7 +202,8 @@ class UnitOfWork(Protocol):
     # erasure of an applicant's personal data (shared.services.erasure: the right to erasure, and retention)
     def erase_prospect(self, prospect: Prospect) -> None:
         """Save ``prospect``, whose request was erased (shared.domain.erasure.erased_prospect), and forget
-        what the store derived from the request it had (search keys, index rows): no search finds it by them."""
+        what the store derived from the request it had (search keys, index rows, its signup's duplicate keys):
+        no search or duplicate lookup finds it by them. Call it before its signup's request is erased."""
         ...
     def erase_history(self, prospect_id: str) -> None:
         """Every history entry of the prospect as ``shared.domain.erasure.erased_history`` leaves it: what
@@ -167,10 +211,6 @@ class UnitOfWork(Protocol):
         ...
     def delete_email(self, email_id: str) -> None:
         """The email record is gone (a later ``get_email`` finds nothing); nothing if there was none."""
-        ...
-    def delete_signup(self, signup_id: str) -> None:
-        """The signup is gone, with whatever finds it (its idempotency key, its pending mark); nothing if
-        there was none."""
         ...
     def stale_signups(self, received_before: datetime, limit: int) -> list[SignupRecord]:
         """Signups that never became a prospect (``prospect_id`` None: waiting, unconfirmed, expired) received
@@ -199,6 +239,28 @@ class Store(Protocol):
     def unit_of_work(self, read_only: bool = False) -> AbstractContextManager[UnitOfWork]:
         """A transaction. Services do not read back what they wrote in the same unit of work
         (an adapter may buffer writes until commit); ``read_only`` lets readers skip the write lock."""
+        ...
+
+    def count_in_window(self, key: str, window_start: datetime, window_end: datetime, limit: int) -> bool:
+        """Count one request of ``key`` (a hashed client or domain, never a raw address) in the window that
+        starts at ``window_start``: True when it is within ``limit`` (and counted), False when the window has
+        ``limit`` already (nothing written). Atomic across instances: of N callers at once in one window,
+        exactly ``limit`` get True. A window that started earlier is replaced by this one."""
+        ...
+
+    def count_in_windows(self, windows: Sequence[tuple[str, datetime, datetime, int]]) -> list[bool]:
+        """Several ``count_in_window(key, window_start, window_end, limit)`` of distinct keys at once, answered
+        in order: one write where the store can (SQLite), so a request's client and domain cost one."""
+        ...
+
+    def expire_rate_windows(self, before: datetime, limit: int) -> int:
+        """Delete up to ``limit`` windows (``count_in_window``) that ended at or before ``before``; returns how
+        many it deleted (fewer than ``limit``: none are left)."""
+        ...
+
+    def shared_secret(self, name: str) -> bytes:
+        """A random 32-byte secret named ``name``: made on the first ask, the same for every caller and
+        instance afterwards (the intake's form stamps are signed with it when no secret is configured)."""
         ...
 
     def settle_prospect_directory(self, limit: int) -> int:
@@ -344,4 +406,29 @@ class TokenVerifier(Protocol):
         """The caller named by an `Authorization: Bearer <jwt>` header value; raises
         shared.domain.errors.Unauthenticated (with a short reason safe to show) otherwise, and
         shared.domain.errors.TokenKeysUnavailable when the issuer's keys cannot be fetched (not the caller's fault)."""
+        ...
+
+
+@dataclass(frozen=True)
+class CaptchaAnswer:
+    """What a CAPTCHA provider's siteverify said of one token."""
+
+    success: bool
+    error_codes: tuple[str, ...] = ()
+    score: float | None = None  # reCAPTCHA v3 only: 1.0 very likely a person, 0.0 very likely a bot
+    hostname: str | None = None
+
+
+class CaptchaUnreachable(Exception):
+    """The provider did not answer in time, or answered with something that is not its API's answer."""
+
+
+class CaptchaVerifier(Protocol):
+    """A CAPTCHA provider's server-side check (Cloudflare Turnstile, hCaptcha, Google reCAPTCHA)."""
+
+    provider: str
+    token_field: str  # the form field the provider's widget puts its token in
+
+    def verify(self, token: str, remote_ip: str | None) -> CaptchaAnswer:
+        """The provider's answer for ``token``; CaptchaUnreachable when there is none to be had."""
         ...

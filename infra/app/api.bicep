@@ -83,6 +83,21 @@ param smtpUsername string = ''
 param smtpPasswordSecretName string = ''
 @description('Amazon SES region (EMAIL_TRANSPORT=ses); AWS credentials come from boto3\'s own chain.')
 param sesRegion string = ''
+@description('The intake\'s CAPTCHA provider (turnstile, hcaptcha, recaptcha) or empty: none.')
+param captchaProvider string = ''
+param captchaSiteKey string = ''
+@description('The Key Vault secret holding the CAPTCHA secret key; empty when none was given (CAPTCHA_SECRET is then empty too).')
+param captchaSecretName string = ''
+param captchaFailOpen string = 'false'
+@description('Where the client\'s address is read for the intake\'s rate limits (X-Forwarded-For, or X-Azure-ClientIP behind Front Door).')
+param clientIpHeader string = 'X-Forwarded-For'
+
+@description('REQUIRE_EMAIL_CONFIRMATION: requests wait for their requester to confirm the email (double opt-in).')
+@allowed(['true', 'false'])
+param requireEmailConfirmation string = 'true'
+param signupLinkHours string = '48'
+@description('The Key Vault secret signing the confirmation links; empty when none was given (SIGNUP_LINK_SECRET is then empty too).')
+param signupLinkSecretName string = ''
 
 @description('The app roles the console requires of a signed-in clerk: to act, and to read.')
 param consoleOperatorRole string = 'B2B.Operator'
@@ -219,6 +234,54 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
           name: 'EMAIL_OUTBOX_CONTAINER'
           value: outboxContainerName
         }
+        // The intake's defenses (shared/services/intake_guard.py). The front end appends the connection's
+        // address to X-Forwarded-For: the rightmost entry (1 hop) is the client; behind Front Door, read
+        // X-Azure-ClientIP instead. Rate limits count in the state table, so they hold across instances.
+        {
+          name: 'INTAKE_MIN_FILL_SECONDS'
+          value: '3'
+        }
+        {
+          name: 'INTAKE_RATE_LIMIT_PER_MINUTE'
+          value: '30'
+        }
+        {
+          name: 'INTAKE_DOMAIN_RATE_LIMIT_PER_HOUR'
+          value: '30'
+        }
+        {
+          name: 'CLIENT_IP_HEADER'
+          value: clientIpHeader
+        }
+        {
+          name: 'CLIENT_IP_PROXY_HOPS'
+          value: '1'
+        }
+        {
+          name: 'CAPTCHA_PROVIDER'
+          value: captchaProvider
+        }
+        {
+          name: 'CAPTCHA_SITE_KEY'
+          value: captchaSiteKey
+        }
+        // A Key Vault reference (as SMTP_PASSWORD), only when main.bicep created the secret.
+        {
+          name: 'CAPTCHA_SECRET'
+          value: empty(captchaSecretName) ? '' : '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${captchaSecretName})'
+        }
+        {
+          name: 'CAPTCHA_FAIL_OPEN'
+          value: captchaFailOpen
+        }
+        {
+          name: 'CAPTCHA_TIMEOUT_SECONDS'
+          value: '5'
+        }
+        {
+          name: 'RECAPTCHA_MIN_SCORE'
+          value: '0.5'
+        }
         // The deployed package is read-only; /tmp is the writable, per-instance, ephemeral disk. None of the
         // modes offered here keeps anything there (instance-local state is what Azure refuses).
         {
@@ -284,6 +347,19 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'SEND_RECEIVED_EMAIL'
           value: sendReceivedEmail
+        }
+        // Double opt-in (issue 11): on in Azure; the links are signed with a secret azd keeps in Key Vault.
+        {
+          name: 'REQUIRE_EMAIL_CONFIRMATION'
+          value: requireEmailConfirmation
+        }
+        {
+          name: 'SIGNUP_LINK_HOURS'
+          value: signupLinkHours
+        }
+        {
+          name: 'SIGNUP_LINK_SECRET'
+          value: empty(signupLinkSecretName) ? '' : '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${signupLinkSecretName})'
         }
         {
           name: 'EMAIL_SENDER_NAME'

@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import logging
 from datetime import datetime, timedelta, timezone
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from shared.domain.model import Prospect, ProspectStatus
 from shared.domain.prospect_directory import (
@@ -42,7 +42,7 @@ log = logging.getLogger("b2b.store.directory")
 
 DIRECTORY = "directory-prospects"
 PENDING = "index-directory-pending"
-_UPGRADED = "upgraded-1"  # the marker: the prospects of an older store have their rows
+UPGRADED_MARKER = "upgraded-1"  # the marker: the prospects of an older store have their rows
 _ATTEMPTS = 20  # an entry or counter changed under us: read again (the counters are shared by every prospect)
 _TOP = "\uffff"
 _INVERT = str.maketrans("0123456789", "9876543210")
@@ -127,6 +127,29 @@ def fresh_directory(rows: Iterable[ProspectSummary]) -> Iterator[dict]:
             counts[name] = counts.get(name, 0) + 1
     for name, n in counts.items():
         yield {"PartitionKey": DIRECTORY, "RowKey": f"count-{name}", "kind": "directory-count", "n": n}
+
+
+def settle_marks(table, partition: str, grace: timedelta, limit: int, apply: Callable[[str], bool],
+                 settled: int = 0) -> int:
+    """Finish the updates whose pending marks (rows of ``partition``, each naming its ``target``) a crash left
+    owed, until ``settled`` reaches ``limit``; a mark goes once ``apply`` has brought its target up to date. A
+    mark younger than ``grace`` may belong to a unit of work still committing: left for later."""
+    from azure.core.exceptions import ResourceNotFoundError
+
+    now = datetime.now(timezone.utc)
+    for mark in table.query_entities("PartitionKey eq @pk", parameters={"pk": partition}):
+        if settled >= limit:
+            break
+        written = mark.metadata.get("timestamp")
+        if written is not None and now - written < grace:
+            continue
+        if apply(mark["target"]):
+            settled += 1
+            try:
+                table.delete_entity(partition, mark["RowKey"])
+            except ResourceNotFoundError:
+                pass
+    return settled
 
 
 class ProspectDirectoryTable:
@@ -271,28 +294,15 @@ class ProspectDirectoryTable:
     def settle(self, limit: int) -> int:
         """The prospects of an older store, once (then a marker says so), then those whose update a crash
         left owed. A mark younger than the grace may be a unit of work still committing: left for later."""
-        from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+        from azure.core.exceptions import ResourceExistsError
 
         settled = 0
-        if self._row(_UPGRADED) is None:
+        if self._row(UPGRADED_MARKER) is None:
             for entity in self._table.query_entities("RowKey eq 'prospect'", select=["PartitionKey"]):
                 settled += self.apply(entity["PartitionKey"])
             try:
-                self._table.create_entity({"PartitionKey": DIRECTORY, "RowKey": _UPGRADED, "kind": "directory-marker"})
+                self._table.create_entity({"PartitionKey": DIRECTORY, "RowKey": UPGRADED_MARKER, "kind": "directory-marker"})
             except ResourceExistsError:
                 pass
             log.info("prospect directory built", extra={"prospects": settled})
-        now = datetime.now(timezone.utc)
-        for mark in self._table.query_entities("PartitionKey eq @pk", parameters={"pk": PENDING}):
-            if settled >= limit:
-                break
-            written = mark.metadata.get("timestamp")
-            if written is not None and now - written < self._grace:
-                continue
-            if self.apply(mark["target"]):
-                settled += 1
-                try:
-                    self._table.delete_entity(PENDING, mark["RowKey"])
-                except ResourceNotFoundError:
-                    pass
-        return settled
+        return settle_marks(self._table, PENDING, self._grace, limit, self.apply, settled)

@@ -33,6 +33,7 @@ from pydantic import BaseModel
 
 from shared.domain.audit import AuditEntry
 from shared.domain.erasure import erased_history
+from shared.domain.duplicates import index_keys
 from shared.domain.errors import ConcurrencyConflict, DomainError, DuplicateRecord
 from shared.domain.ids import derived_id, prospect_id_for
 from shared.domain.model import (
@@ -49,8 +50,19 @@ from shared.domain.model import (
     SignupStatus,
     hierarchy_aggregate_id,
 )
+from shared.domain.ledger import LedgerEntry
 from shared.domain.partners import CreditLine, PartnerUser, Reservation, ReservationStatus
+from shared.domain.partner_summary import PartnerSummary
 from shared.domain.prospect_directory import Position, ProspectFilter, ProspectSummary
+from shared.adapters.azure_email_order import (
+    EMAIL_ORDER,
+    email_order,
+    email_order_columns,
+    email_order_key,
+    index_older_emails,
+)
+from shared.adapters.azure_partner_summary import PENDING_KIND as PARTNER_SUMMARY_PENDING
+from shared.adapters.azure_partner_summary import PartnerSummaryTable
 from shared.adapters.azure_prospect_directory import PENDING, ProspectDirectoryTable
 from shared.ports import EmailQuery
 
@@ -67,6 +79,9 @@ _WATERMARK = "watermark"
 _ROSTER = "user"  # a partner's roster row; its users are "user-<id>", so one prefix query reads them all
 _CREDIT = "credit"
 _AUDIT = "audit"  # the operator audit's partition: newest first by row key (see _audit_row)
+_LEDGER = "ledger-"  # a partner's credit ledger rows: "ledger-" + the entry's number counted down (newest first)
+_LEDGER_END = 10**15
+_PARALLEL_READS = 8  # point reads in flight at once for a page (the SDK's connection pool keeps 10)
 _LATEST = 10**17  # microseconds after the epoch beyond any time stored: ``_LATEST - t`` sorts newest first
 
 
@@ -97,10 +112,24 @@ def _sign_in_key(issuer: str, subject: str) -> str:
     return derived_id("sign-in", issuer, subject)
 
 
+def _signup_key_row(key: str, signup: SignupRecord) -> str:
+    # Oldest first within a key (the received time leads), the signup id keeps two of one instant apart.
+    return f"{key}|{_stamp(signup.received_at)}-{signup.id}"
+
+
 def _reservation_row(order_id: str) -> str:
     # The row key is what it was when order ids were one pool (an "index-order" pointer named the partner's
     # partition): stored reservations are read as they are, and those pointers are no longer used.
     return f"reservation-{_key(order_id)}"
+
+
+def _ledger_row(seq: int) -> str:
+    # Newest first: a page is one range read from the start of the partner's ledger rows (or a cursor on).
+    return f"{_LEDGER}{_LEDGER_END - seq:015d}"
+
+
+def _payment_row(payment_id: str) -> str:
+    return f"payment-{_key(payment_id)}"
 
 
 def _sync_key(user: PartnerUser) -> str:
@@ -131,6 +160,8 @@ class TableUnitOfWork:
         self._rosters: set[str] = set()  # partitions whose roster this unit of work rewrites
         self._users: dict[str, tuple[str, dict] | None] = {}  # user id: (partition, row) where it is now
         self._listed: dict[str, str] = {}  # prospect id: the pending mark of its directory update
+        self._email_status_read: dict[str, EmailStatus] = {}  # email id: its status as this unit of work read it
+        self._partners_changed: dict[str, str] = {}  # hierarchy id: the pending mark of its summary's update
 
     # --- plumbing -----------------------------------------------------------------------------
     def _get(self, partition: str, row: str) -> dict | None:
@@ -148,6 +179,15 @@ class TableUnitOfWork:
     def _load(self, model: type[T], partition: str, row: str) -> T | None:
         entity = self._get(partition, row)
         return None if entity is None else model.model_validate_json(entity["data"])
+
+    def _load_many(self, model: type[T], rows: list[tuple[str, str]]) -> list[T | None]:
+        """``_load`` of each, side by side (rows of different partitions cannot share a request), in order."""
+        if len(rows) < 2:
+            return [self._load(model, *row) for row in rows]
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(min(_PARALLEL_READS, len(rows))) as pool:
+            return list(pool.map(lambda row: self._load(model, *row), rows))
 
     def _query(self, filter_text: str, parameters: dict[str, Any]) -> list[dict]:
         return list(self._table.query_entities(filter_text, parameters=parameters))
@@ -410,6 +450,7 @@ class TableUnitOfWork:
                                        for entity in self._new_pointers.values()])
         self._commit_writes(self._writes)
         self._update_directory()
+        self._update_partner_summaries()
         if self._deleted_after:
             self._delete_rows_after_commit()
         if self._dropped_pointers:
@@ -432,6 +473,31 @@ class TableUnitOfWork:
             if done:
                 self._dropped_pointers.append((PENDING, _key(mark)))
 
+    def _update_partner_summaries(self) -> None:
+        """The partners list follows the partners this unit of work changed; as with the directory, an update
+        that does not finish keeps its mark for the next settle and fails nothing."""
+        from azure.core.exceptions import AzureError
+
+        summaries = PartnerSummaryTable(self._table, self._claim_grace)
+        for hierarchy_id, mark in self._partners_changed.items():
+            try:
+                done = summaries.apply(hierarchy_id)
+            except AzureError as error:
+                log.warning("partner summary update left for the next settle",
+                            extra={"hierarchy": hierarchy_id, "error": type(error).__name__})
+                continue
+            if done:
+                self._dropped_pointers.append((_INDEX + PARTNER_SUMMARY_PENDING, _key(mark)))
+
+    def _partner_changed(self, hierarchy_id: str | None) -> None:
+        """What the partners list shows of this partner changes in this unit of work: its summary row is
+        brought up to date after the commit (a mark written before it says so until then). Every write of
+        what ``shared.domain.partner_summary.summarize`` reads calls this: the hierarchy, a user, the credit
+        line."""
+        if hierarchy_id and hierarchy_id not in self._partners_changed:
+            self._partners_changed[hierarchy_id] = mark = f"{_key(hierarchy_id)}-{uuid.uuid4().hex}"
+            self._pointer(PARTNER_SUMMARY_PENDING, mark, hierarchy_id)
+
     def _list(self, prospect: Prospect) -> None:
         """Mark the prospect's directory update as owed, before its transaction commits (see commit)."""
         if prospect.id not in self._listed:
@@ -447,8 +513,85 @@ class TableUnitOfWork:
         partition = self._signup_partition(signup.id)
         if signup.idempotency_key_hash:
             self._claim_idempotency_key(signup.idempotency_key_hash, signup.id)
-        self._pointer("pending-signup", f"{_stamp(signup.received_at)}-{signup.id}", partition, signup_id=signup.id)
+        self._point_at_signup(signup, partition)
+        # Duplicate keys (digests): a range of one index partition per key finds every signup that has it.
+        for key in index_keys(signup.request):
+            self._pointer("signup-key", _signup_key_row(key, signup), partition, signup_id=signup.id)
         self._create(partition, "signup", signup, kind="signup", status=signup.status.value)
+
+    def _point_at_signup(self, signup: SignupRecord, partition: str) -> None:
+        """The index its status puts it in: the sync's (received) or the confirmation expiry's (awaiting)."""
+        key = f"{_stamp(signup.received_at)}-{signup.id}"
+        if signup.status is SignupStatus.RECEIVED:
+            self._pointer("pending-signup", key, partition, signup_id=signup.id)
+        elif signup.status is SignupStatus.AWAITING_CONFIRMATION:
+            self._pointer("awaiting-signup", key, partition, signup_id=signup.id)
+
+    def signups_with_key(self, key: str, limit: int, excluding: str | None = None) -> list[SignupRecord]:
+        found: list[SignupRecord] = []
+        if limit <= 0:
+            return found
+        prefix = _key(key) + "|"
+        for pointer in self._query("PartitionKey eq @pk and RowKey ge @low and RowKey lt @high",
+                                   {"pk": _INDEX + "signup-key", "low": prefix, "high": prefix + "\uffff"}):
+            if pointer["signup_id"] == excluding:
+                continue
+            signup = self.get_signup(pointer["signup_id"])  # a pointer is a hint: its signup may never have committed
+            if signup is not None:
+                found.append(signup)
+                if len(found) == limit:
+                    break
+        return found
+
+    def signups_awaiting_confirmation(self, received_before: datetime, limit: int) -> list[SignupRecord]:
+        found: list[SignupRecord] = []
+        if limit <= 0:
+            return found
+        for pointer in self._query("PartitionKey eq @pk and RowKey lt @high",
+                                   {"pk": _INDEX + "awaiting-signup", "high": _stamp(received_before)}):
+            signup = self.get_signup(pointer["signup_id"])
+            if signup is not None and signup.status is SignupStatus.AWAITING_CONFIRMATION:
+                found.append(signup)
+                if len(found) == limit:
+                    break
+            elif signup is not None and not self._read_only:  # confirmed since: no longer awaiting
+                self._drop_pointer(pointer)
+        return found
+
+    def index_partner(self, key: str, hierarchy_id: str) -> None:
+        self._pointer("partner-key", f"{key}|{hierarchy_id}", hierarchy_id, hierarchy_id=hierarchy_id)
+
+    def partners_with_key(self, key: str, limit: int) -> list[CustomerHierarchy]:
+        found: list[CustomerHierarchy] = []
+        prefix = _key(key) + "|"
+        for pointer in self._query("PartitionKey eq @pk and RowKey ge @low and RowKey lt @high",
+                                   {"pk": _INDEX + "partner-key", "low": prefix, "high": prefix + "\uffff"}):
+            hierarchy = self.get_hierarchy(pointer["hierarchy_id"])  # a hint: the partner may never have committed
+            if hierarchy is not None:
+                found.append(hierarchy)
+        return sorted(found, key=lambda h: (len(h.id), h.id))[:max(limit, 0)]
+
+    def delete_signup(self, signup_id: str) -> None:
+        """Every row of the signup's partition (the signup, its emails and outbox messages), guarded by the ETags
+        read here, then the pointers at them."""
+        signup = self.get_signup(signup_id)
+        if signup is None:
+            return
+        partition = self._signup_partition(signup_id)
+        for row in self._partition_rows(partition, ""):
+            self._write("delete", partition, row["RowKey"])
+            if row.get("kind") == "email":
+                self._drop_email_rows(EmailRecord.model_validate_json(row["data"]))
+            elif row.get("kind") == "outbox":
+                message = OutboxMessage.model_validate_json(row["data"])
+                self._drop_after_commit("pending-outbox", f"{_stamp(message.created_at)}-{message.id}")
+        stamp = f"{_stamp(signup.received_at)}-{signup.id}"
+        self._drop_after_commit("pending-signup", stamp)
+        self._drop_after_commit("awaiting-signup", stamp)
+        for key in index_keys(signup.request):
+            self._drop_after_commit("signup-key", _signup_key_row(key, signup))
+        if signup.idempotency_key_hash:
+            self._drop_after_commit("idempotency", signup.idempotency_key_hash)
 
     def _claim_idempotency_key(self, key_hash: str, signup_id: str) -> None:
         """The first request with a key claims it; a later one finds it."""
@@ -475,10 +618,14 @@ class TableUnitOfWork:
         return found
 
     def save_signup(self, signup: SignupRecord) -> None:
-        self._replace(self._signup_partition(signup.id), "signup", signup, kind="signup", status=signup.status.value)
+        partition = self._signup_partition(signup.id)
+        self._replace(partition, "signup", signup, kind="signup", status=signup.status.value)
+        key = f"{_stamp(signup.received_at)}-{signup.id}"
+        self._point_at_signup(signup, partition)
         if signup.status is not SignupStatus.RECEIVED:
-            key = f"{_stamp(signup.received_at)}-{signup.id}"
             self._drop_after_commit("pending-signup", key)
+        if signup.status is not SignupStatus.AWAITING_CONFIRMATION:
+            self._drop_after_commit("awaiting-signup", key)
 
     # --- prospects ----------------------------------------------------------------------------
     def add_prospect(self, prospect: Prospect) -> None:
@@ -570,6 +717,7 @@ class TableUnitOfWork:
                 # One hierarchy per prospect: a marker row that a second hierarchy cannot create again.
                 self._create(partition, "hierarchy", hierarchy, kind="hierarchy-marker")
         self._replace(partition, row, hierarchy, kind="hierarchy")
+        self._partner_changed(hierarchy.id)
 
     def list_hierarchies(self, limit: int) -> list[CustomerHierarchy]:
         # An operator's listing, as list_prospects: a filtered scan.
@@ -599,6 +747,9 @@ class TableUnitOfWork:
                 if len(page) == limit:
                     break
         return page
+
+    def partner_summaries(self, after: str | None, limit: int, name_contains: str | None = None) -> list[PartnerSummary]:
+        return PartnerSummaryTable(self._table, self._claim_grace).page(after, limit, name_contains)
 
     def save_member(self, member: HierarchyMember) -> None:
         partition = self._hierarchy_partition(member.hierarchy_id)
@@ -731,6 +882,9 @@ class TableUnitOfWork:
                         user, **columns)
         self._rewrite_roster(partition)
         before = None if found is None else _user(found[1])
+        self._partner_changed(user.hierarchy_id)
+        if before is not None and before.hierarchy_id != user.hierarchy_id:
+            self._partner_changed(before.hierarchy_id)  # it leaves that partner's list line
         new_key = None if user.sync is None else _sync_key(user)
         old_key = None if before is None or before.sync is None else _sync_key(before)
         if new_key is not None and (new_key != old_key or (found is not None and found[0] != partition)):
@@ -775,6 +929,7 @@ class TableUnitOfWork:
 
     def save_credit_line(self, line: CreditLine) -> None:
         self._put(self._hierarchy_partition(line.hierarchy_id), _CREDIT, line, kind="credit")
+        self._partner_changed(line.hierarchy_id)
 
     def get_reservation(self, hierarchy_id: str, order_id: str) -> Reservation | None:
         partition = self._follow("hierarchy", hierarchy_id)
@@ -797,6 +952,33 @@ class TableUnitOfWork:
         if self._exists(partition, row) is False:  # read as absent: losing the race to create it is a stale read
             self._conflict_if_exists.add((partition, row))
         self._put(partition, row, reservation, kind="reservation")
+
+    # --- the credit ledger (in the partner's partition, committed with the credit row) -------------
+    def add_ledger_entry(self, entry: LedgerEntry) -> None:
+        """Created in the transaction that rewrites the credit row under its ETag: of two writers that read
+        the same line, both number their entry alike, and the loser's transaction fails whole (a conflict,
+        whichever of its operations the service names)."""
+        partition = self._hierarchy_partition(entry.hierarchy_id)
+        rows = [_ledger_row(entry.seq)]
+        if entry.payment_id is not None:  # the payment's own row: one per payment id, found by it
+            rows.append(_payment_row(entry.payment_id))
+        for row in rows:
+            self._conflict_if_exists.add((partition, row))
+            self._create(partition, row, entry, kind="ledger" if row == rows[0] else "payment")
+
+    def get_payment(self, hierarchy_id: str, payment_id: str) -> LedgerEntry | None:
+        partition = self._follow("hierarchy", hierarchy_id)
+        return None if partition is None else self._load(LedgerEntry, partition, _payment_row(payment_id))
+
+    def ledger_page(self, hierarchy_id: str, before: int | None, limit: int) -> list[LedgerEntry]:
+        partition = self._follow("hierarchy", hierarchy_id)
+        if partition is None or limit < 1:
+            return []
+        low = _LEDGER if before is None else _ledger_row(before)
+        rows = self._table.query_entities("PartitionKey eq @pk and RowKey gt @low and RowKey lt @high",
+                                          parameters={"pk": partition, "low": low, "high": _LEDGER + "~"},
+                                          results_per_page=limit)
+        return [LedgerEntry.model_validate_json(row["data"]) for row in itertools.islice(rows, limit)]
 
     # --- number sequences ---------------------------------------------------------------------
     def number_for(self, sequence: str, owner: str) -> int:
@@ -904,6 +1086,8 @@ class TableUnitOfWork:
     def add_email(self, email: EmailRecord) -> None:
         partition = self._email_partition(email)
         self._pointer("email", email.id, partition)
+        for key in (email_order_key(email), email_order_key(email, email.status)):
+            self._pointer(EMAIL_ORDER, key, partition, **email_order_columns(email))
         self._create(partition, f"email-{_key(email.id)}", email, **self._email_columns(email))
 
     @staticmethod
@@ -912,10 +1096,22 @@ class TableUnitOfWork:
 
     def get_email(self, email_id: str) -> EmailRecord | None:
         partition = self._follow("email", email_id)
-        return None if partition is None else self._load(EmailRecord, partition, f"email-{_key(email_id)}")
+        email = None if partition is None else self._load(EmailRecord, partition, f"email-{_key(email_id)}")
+        if email is not None:
+            self._email_status_read[email.id] = email.status
+        return email
 
     def save_email(self, email: EmailRecord) -> None:
-        self._replace(self._email_partition(email), f"email-{_key(email.id)}", email, **self._email_columns(email))
+        partition = self._email_partition(email)
+        was = self._email_status_read.get(email.id)
+        if was is not email.status:
+            # The status's order row is written before the email's transaction, the old one dropped after it
+            # (a row whose email has moved on is skipped by the reader: the email decides). An email saved
+            # without being read here keeps its old row until a reader meets it: its status is not known.
+            self._pointer(EMAIL_ORDER, email_order_key(email, email.status), partition, **email_order_columns(email))
+            if was is not None:
+                self._drop_after_commit(EMAIL_ORDER, email_order_key(email, was))
+        self._replace(partition, f"email-{_key(email.id)}", email, **self._email_columns(email))
 
     def list_emails(self, limit: int, pending_only: bool = False) -> list[EmailRecord]:
         if pending_only:
@@ -931,22 +1127,29 @@ class TableUnitOfWork:
         emails = [EmailRecord.model_validate_json(row["data"]) for row in rows]
         return sorted((e for e in emails if e.prospect_id == prospect_id), key=lambda e: (e.created_at, e.id))
     def email_page(self, query: EmailQuery, limit: int) -> list[EmailRecord]:
-        """One query over the table's email rows (with the status filter the service applies), the rest
-        here: O(emails), not O(page). Emails are one or two per prospect and partner user; an index
-        partition by time would make it O(page) at the cost of a second write per email state change."""
-        if query.status is not None:
-            rows = self._query("kind eq 'email' and status eq @status", {"status": query.status.value})
-        else:
-            rows = self._query("kind eq 'email'", {})
-        emails = sorted((EmailRecord.model_validate_json(row["data"]) for row in rows),
-                        key=lambda email: (email.created_at, email.id), reverse=True)
-        return [email for email in emails if _selected(email, query)][:limit]
+        """A range of the email order index (every email's, or its status's), newest first; each row's email
+        is read from its partition and decides (criteria the rows cannot know, a status that moved on): the
+        cost is the page and the rows its filters pass over, not every email."""
+        found: list[EmailRecord] = []
+        candidates = email_order(self._table, query, limit)
+        while len(found) < limit:
+            # As many as the page still wants, read at once: each is in its own partition (a point read each).
+            wanted = list(itertools.islice(candidates, limit - len(found)))
+            if not wanted:
+                break
+            emails = self._load_many(EmailRecord, [(partition, f"email-{_key(email_id)}") for partition, email_id in wanted])
+            found += [email for email in emails if email is not None and _selected(email, query)]
+        return found
 
     # --- erasure ------------------------------------------------------------------------------
     def erase_prospect(self, prospect: Prospect) -> None:
         # The directory's rows follow the prospect after commit (_update_directory): its search rows are
         # the old request's keys, which that update deletes as rows the prospect no longer owns.
+        signup = self.get_signup(prospect.signup_id)
         self.save_prospect(prospect)
+        if signup is not None:  # its duplicate-key pointers (digests of the email, numbers, name) go too
+            for key in index_keys(signup.request):
+                self._drop_after_commit("signup-key", _signup_key_row(key, signup))
 
     def erase_history(self, prospect_id: str) -> None:
         for row in self._partition_rows(prospect_id, "history-"):
@@ -955,20 +1158,19 @@ class TableUnitOfWork:
 
     def delete_email(self, email_id: str) -> None:
         partition, row = self._follow("email", email_id), f"email-{_key(email_id)}"
-        if partition is None or self._get(partition, row) is None:
+        found = None if partition is None else self._get(partition, row)
+        if found is None:
             return
         self._write("delete", partition, row)
-        self._drop_after_commit("email", email_id)
+        self._drop_email_rows(EmailRecord.model_validate_json(found["data"]))
 
-    def delete_signup(self, signup_id: str) -> None:
-        partition = self._signup_partition(signup_id)
-        signup = self.get_signup(signup_id)
-        if signup is None:
-            return
-        self._write("delete", partition, "signup")
-        self._drop_after_commit("pending-signup", f"{_stamp(signup.received_at)}-{signup.id}")
-        if signup.idempotency_key_hash:
-            self._drop_after_commit("idempotency", signup.idempotency_key_hash)
+    def _drop_email_rows(self, email: EmailRecord) -> None:
+        """After commit, every row that finds a deleted email: its pointer and its order rows, which hold the
+        recipient's domain (a sole trader's own name, often): the whole list's, and each status's (a status
+        row a crash left behind included)."""
+        self._drop_after_commit("email", email.id)
+        for status in (None, *EmailStatus):
+            self._drop_after_commit(EMAIL_ORDER, email_order_key(email, status))
 
     def stale_signups(self, received_before: datetime, limit: int) -> list[SignupRecord]:
         """A filtered pass over the table's signup rows (the retention timer's, once a day): signups have no
@@ -1025,7 +1227,33 @@ class AzureTableStore:
             uow.commit()
 
     def settle_prospect_directory(self, limit: int) -> int:
+        # The email order index of a store from before it existed is built here too, once: the channel sync
+        # runs this on every store, and the two are the back office's lists.
+        # And the partner summaries (the partners list's rows): a store from before them, and crashes.
+        index_older_emails(self.table)
+        PartnerSummaryTable(self.table, self._claim_grace).settle(limit)
         return ProspectDirectoryTable(self.table, self._claim_grace).settle(limit)
+
+    def count_in_window(self, key: str, window_start: datetime, window_end: datetime, limit: int) -> bool:
+        from shared.adapters import azure_rate_windows
+
+        return azure_rate_windows.count_in_window(self.table, key, window_start, window_end, limit)
+
+    def count_in_windows(self, windows) -> list[bool]:
+        """One after the other: each window is a partition of its own, and Tables has no transaction across them."""
+        from shared.adapters import azure_rate_windows
+
+        return [azure_rate_windows.count_in_window(self.table, *window) for window in windows]
+
+    def expire_rate_windows(self, before: datetime, limit: int) -> int:
+        from shared.adapters import azure_rate_windows
+
+        return azure_rate_windows.expire_rate_windows(self.table, before, limit)
+
+    def shared_secret(self, name: str) -> bytes:
+        from shared.adapters import azure_rate_windows
+
+        return azure_rate_windows.shared_secret(self.table, name)
 
     def close(self) -> None:
         self.table.close()

@@ -10,10 +10,13 @@ from typing import Iterable, Iterator, TypeVar
 
 from pydantic import BaseModel
 
+from shared.adapters import sqlite_rate_windows as rate_windows
 from shared.adapters.sqlite_base import SqliteDatabase
 from shared.domain.audit import AuditEntry
 from shared.domain.erasure import erased_history
+from shared.domain.duplicates import index_keys
 from shared.domain.errors import DuplicateRecord
+from shared.domain.ids import prospect_id_for
 from shared.domain.model import (
     Customer,
     CustomerHierarchy,
@@ -27,7 +30,9 @@ from shared.domain.model import (
     SignupRecord,
     SignupStatus,
 )
+from shared.domain.ledger import LedgerEntry
 from shared.domain.partners import CreditLine, PartnerUser, Reservation
+from shared.domain.partner_summary import PartnerSummary, summarize
 from shared.domain.prospect_directory import ATTENTION, Position, ProspectFilter, ProspectSummary, search_keys
 from shared.ports import EmailQuery
 
@@ -36,6 +41,9 @@ CREATE TABLE IF NOT EXISTS signups (
     id TEXT PRIMARY KEY, status TEXT NOT NULL, idempotency_key_hash TEXT UNIQUE,
     received_at TEXT NOT NULL, data TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS signups_pending ON signups (status, received_at);
+-- Duplicate keys (shared.domain.duplicates, digests): a repeat of an email or an organization is one lookup.
+CREATE TABLE IF NOT EXISTS signup_keys (
+    key TEXT NOT NULL, signup_id TEXT NOT NULL, PRIMARY KEY (key, signup_id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS prospects (
     id TEXT PRIMARY KEY, number TEXT NOT NULL UNIQUE, status TEXT NOT NULL, lead_id TEXT NOT NULL UNIQUE,
     created_at TEXT NOT NULL, data TEXT NOT NULL);
@@ -87,6 +95,9 @@ CREATE TABLE IF NOT EXISTS outbox (
     id TEXT PRIMARY KEY, aggregate_id TEXT NOT NULL, queue TEXT NOT NULL, body TEXT NOT NULL,
     created_at TEXT NOT NULL, sent_at TEXT);
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (sent_at, created_at);
+CREATE TABLE IF NOT EXISTS partner_keys (
+    key TEXT NOT NULL, hierarchy_id TEXT NOT NULL, PRIMARY KEY (key, hierarchy_id)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS outbox_aggregate ON outbox (aggregate_id);
 CREATE TABLE IF NOT EXISTS emails (id TEXT PRIMARY KEY, status TEXT NOT NULL, created_at TEXT NOT NULL, data TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS emails_status ON emails (status, created_at);
 -- A prospect's emails (its page): the expression the query uses, so no column or table migration is needed.
@@ -105,6 +116,12 @@ CREATE UNIQUE INDEX IF NOT EXISTS partner_users_sign_in ON partner_users (
 CREATE TABLE IF NOT EXISTS credit_lines (hierarchy_id TEXT PRIMARY KEY, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS order_reservations (
     hierarchy_id TEXT NOT NULL, order_id TEXT NOT NULL, data TEXT NOT NULL, PRIMARY KEY (hierarchy_id, order_id));
+-- The credit ledger: a partner's entries by number, newest first through the primary key.
+CREATE TABLE IF NOT EXISTS credit_ledger (
+    hierarchy_id TEXT NOT NULL, seq INTEGER NOT NULL, data TEXT NOT NULL, PRIMARY KEY (hierarchy_id, seq)) WITHOUT ROWID;
+-- A payment is recorded once per partner and payment id (the database refuses a second, whoever races).
+CREATE UNIQUE INDEX IF NOT EXISTS credit_ledger_payment ON credit_ledger (hierarchy_id, json_extract(data, '$.payment_id'))
+    WHERE json_extract(data, '$.payment_id') IS NOT NULL;
 -- Order ids were one pool across partners (the table "reservations", keyed by the order id alone); they are
 -- the partner's own now. A database from before moves its rows over once, in one transaction (so that two
 -- processes opening it at once cannot both copy), and drops the old table.
@@ -127,6 +144,18 @@ T = TypeVar("T", bound=BaseModel)
 HIERARCHIES_FROM_START = "SELECT data FROM hierarchies ORDER BY length(id), id"
 HIERARCHIES_AFTER_SAME_LENGTH = "SELECT data FROM hierarchies WHERE length(id) = ? AND id > ? ORDER BY id"
 HIERARCHIES_LONGER = "SELECT data FROM hierarchies WHERE length(id) > ? ORDER BY length(id), id"
+
+
+# The duplicate checks and the confirmation expiry (issue 11): each through an index (tests/services/
+# test_sqlite_duplicate_plans.py reads SQLite's plans): the key table's primary key, signups_pending (status,
+# received_at; received_at is ISO text in UTC, which sorts as time), emails_prospect, outbox_aggregate.
+SIGNUPS_WITH_KEY = ("SELECT s.data FROM signup_keys k JOIN signups s ON s.id = k.signup_id "
+                    "WHERE k.key = ? AND k.signup_id IS NOT ? ORDER BY s.received_at, s.id LIMIT ?")
+SIGNUPS_AWAITING = "SELECT data FROM signups WHERE status = ? AND received_at < ? ORDER BY received_at, id LIMIT ?"
+PARTNERS_WITH_KEY = ("SELECT h.data FROM partner_keys k JOIN hierarchies h ON h.id = k.hierarchy_id WHERE k.key = ? "
+                     "ORDER BY length(h.id), h.id LIMIT ?")
+EMAILS_OF_AGGREGATE_DELETE = "DELETE FROM emails WHERE json_extract(data, '$.prospect_id') = ?"
+OUTBOX_OF_AGGREGATE_DELETE = "DELETE FROM outbox WHERE aggregate_id = ?"
 
 
 def _load(model: type[T], row: sqlite3.Row | None) -> T | None:
@@ -157,6 +186,8 @@ class SqliteUnitOfWork:
             (signup.id, signup.status.value, signup.idempotency_key_hash, signup.received_at.isoformat(),
              signup.model_dump_json()),
         )
+        self._db.executemany("INSERT OR IGNORE INTO signup_keys (key, signup_id) VALUES (?, ?)",
+                             [(key, signup.id) for key in index_keys(signup.request)])
 
     def get_signup(self, signup_id: str) -> SignupRecord | None:
         return self._one(SignupRecord, "SELECT data FROM signups WHERE id = ?", (signup_id,))
@@ -176,6 +207,31 @@ class SqliteUnitOfWork:
             "UPDATE signups SET status = ?, data = ? WHERE id = ?",
             (signup.status.value, signup.model_dump_json(), signup.id),
         )
+
+    def signups_with_key(self, key: str, limit: int, excluding: str | None = None) -> list[SignupRecord]:
+        return self._many(SignupRecord, SIGNUPS_WITH_KEY, (key, excluding, limit))
+
+    def signups_awaiting_confirmation(self, received_before: datetime, limit: int) -> list[SignupRecord]:
+        return self._many(SignupRecord, SIGNUPS_AWAITING,
+                          (SignupStatus.AWAITING_CONFIRMATION.value, _instant(received_before), limit))
+
+    def index_partner(self, key: str, hierarchy_id: str) -> None:
+        self._db.execute("INSERT OR IGNORE INTO partner_keys (key, hierarchy_id) VALUES (?, ?)", (key, hierarchy_id))
+
+    def partners_with_key(self, key: str, limit: int) -> list[CustomerHierarchy]:
+        return self._many(CustomerHierarchy, PARTNERS_WITH_KEY, (key, limit))
+
+    def delete_signup(self, signup_id: str) -> None:
+        signup = self.get_signup(signup_id)
+        if signup is None:
+            return
+        self.erased = True  # the request's personal data leaves the file: the write-ahead log is emptied after
+        aggregate = prospect_id_for(signup_id)
+        self._db.executemany("DELETE FROM signup_keys WHERE key = ? AND signup_id = ?",
+                             [(key, signup_id) for key in index_keys(signup.request)])
+        self._db.execute(EMAILS_OF_AGGREGATE_DELETE, (aggregate,))
+        self._db.execute(OUTBOX_OF_AGGREGATE_DELETE, (aggregate,))
+        self._db.execute("DELETE FROM signups WHERE id = ?", (signup_id,))
 
     # prospects
     def add_prospect(self, prospect: Prospect) -> None:
@@ -301,6 +357,12 @@ class SqliteUnitOfWork:
                 page.append(hierarchy)
         return page
 
+    def partner_summaries(self, after: str | None, limit: int, name_contains: str | None = None) -> list[PartnerSummary]:
+        # A page of hierarchies along the number index, then each one's users and credit line by their own
+        # indexes: O(page) in indexed reads. The summary is made when read, so nothing needs keeping up to date.
+        return [summarize(h, self.partner_users(h.id), self.get_credit_line(h.id))
+                for h in self.hierarchy_page(after, limit, name_contains)]
+
     def save_member(self, member: HierarchyMember) -> None:
         self._db.execute(
             "INSERT INTO members (hierarchy_id, customer_id, data) VALUES (?, ?, ?) "
@@ -367,6 +429,18 @@ class SqliteUnitOfWork:
             "ON CONFLICT (hierarchy_id, order_id) DO UPDATE SET data = excluded.data",
             (reservation.hierarchy_id, reservation.order_id, reservation.model_dump_json()),
         )
+
+    def add_ledger_entry(self, entry: LedgerEntry) -> None:
+        self._insert("INSERT INTO credit_ledger (hierarchy_id, seq, data) VALUES (?, ?, ?)",
+                     (entry.hierarchy_id, entry.seq, entry.model_dump_json()))
+
+    def get_payment(self, hierarchy_id: str, payment_id: str) -> LedgerEntry | None:
+        return self._one(LedgerEntry, "SELECT data FROM credit_ledger WHERE hierarchy_id = ? "
+                         "AND json_extract(data, '$.payment_id') = ?", (hierarchy_id, payment_id))
+
+    def ledger_page(self, hierarchy_id: str, before: int | None, limit: int) -> list[LedgerEntry]:
+        return self._many(LedgerEntry, "SELECT data FROM credit_ledger WHERE hierarchy_id = ? AND seq < ? "
+                          "ORDER BY seq DESC LIMIT ?", (hierarchy_id, before if before is not None else 2**62, limit))
 
     def number_for(self, sequence: str, owner: str) -> int:
         # Gap-free because the claim commits or rolls back with the unit of work.
@@ -488,6 +562,9 @@ class SqliteUnitOfWork:
         if before is not None:  # the old keys by their primary key: no pass over every prospect's keys
             self._db.executemany("DELETE FROM prospect_search WHERE key = ? AND prospect_id = ?",
                                  [(key, prospect.id) for key in search_keys(ProspectSummary.of(before))])
+            # and its request's duplicate keys (digests of the email, numbers, name), which find it no more
+            self._db.executemany("DELETE FROM signup_keys WHERE key = ? AND signup_id = ?",
+                                 [(key, prospect.signup_id) for key in index_keys(before.request)])
         _add_search_keys(self._db, prospect)
 
     def erase_history(self, prospect_id: str) -> None:
@@ -500,10 +577,6 @@ class SqliteUnitOfWork:
     def delete_email(self, email_id: str) -> None:
         self.erased = True
         self._db.execute("DELETE FROM emails WHERE id = ?", (email_id,))
-
-    def delete_signup(self, signup_id: str) -> None:
-        self.erased = True
-        self._db.execute("DELETE FROM signups WHERE id = ?", (signup_id,))
 
     def stale_signups(self, received_before: datetime, limit: int) -> list[SignupRecord]:
         return self._many(SignupRecord, "SELECT data FROM signups WHERE status != ? AND received_at < ? "
@@ -547,6 +620,10 @@ def upgrade_directory(db: sqlite3.Connection) -> None:
 class SqliteStore:
     def __init__(self, path: Path | str):
         self.database = SqliteDatabase(path, _SCHEMA)
+        # The intake's rate-limit windows in a file of their own beside the store's: its own write lock, so
+        # counting a request never waits for another request's signup to commit (nor delays one).
+        path = Path(path)
+        self._windows = SqliteDatabase(path.with_name(f"{path.stem}-windows{path.suffix}"), rate_windows.SCHEMA)
         with self.database.transaction() as connection:
             upgrade_directory(connection)
 
@@ -562,5 +639,18 @@ class SqliteStore:
         if uow.erased:  # the log still holds the page versions from before: cleared once the erasure commits
             self.database.checkpoint()
 
+    def count_in_window(self, key: str, window_start: datetime, window_end: datetime, limit: int) -> bool:
+        return rate_windows.count_in_windows(self._windows, [(key, window_start, window_end, limit)])[0]
+
+    def count_in_windows(self, windows) -> list[bool]:
+        return rate_windows.count_in_windows(self._windows, windows)
+
+    def expire_rate_windows(self, before: datetime, limit: int) -> int:
+        return rate_windows.expire_rate_windows(self._windows, before, limit)
+
+    def shared_secret(self, name: str) -> bytes:
+        return rate_windows.shared_secret(self._windows, name)
+
     def close(self) -> None:
         self.database.close()
+        self._windows.close()

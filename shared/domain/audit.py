@@ -19,6 +19,7 @@ class AuditAction(str, Enum):
     DISCARD = "discard"  # deleted a poison message for good
     RETRY_EMAIL = "retry-email"  # put a failed email back in line
     ERASE = "erase"  # an applicant's personal data erased (on request, or by retention); ``about`` names what
+    EXPIRE_UNCONFIRMED = "expire-unconfirmed"  # a request whose email was never confirmed, deleted (issue 11)
 
 
 class AuditEntry(BaseModel):
@@ -29,6 +30,7 @@ class AuditEntry(BaseModel):
     queue: str | None = None  # the poison queue, for message actions
     message_id: str | None = None
     email_id: str | None = None
+    signup_id: str | None = None  # a request's random id (no personal data), for actions on a request
     reason: str | None = None  # a discard's reason, as the operator gave it
     fingerprint: str | None = None  # of the message body (shared.domain.masking.fingerprint)
     about: str = ""  # what the message or email was about, without personal data
@@ -38,11 +40,14 @@ class AuditEntry(BaseModel):
     def target(self) -> str:
         if self.email_id is not None:
             return f"email {self.email_id}"
+        if self.signup_id is not None:
+            return f"request {self.signup_id}"
         if self.queue is None:  # an erasure: what it erased (a prospect's number, a request)
             return self.about
         return f"{self.queue}/{self.message_id}"
 
     def to_json(self) -> dict:
         return {"id": self.id, "at": self.at.isoformat(), "operator": self.operator, "action": self.action.value,
-                "queue": self.queue, "messageId": self.message_id, "emailId": self.email_id, "reason": self.reason,
+                "queue": self.queue, "messageId": self.message_id, "emailId": self.email_id,
+                "signupId": self.signup_id, "reason": self.reason,
                 "fingerprint": self.fingerprint, "about": self.about, "detail": self.detail}

@@ -15,6 +15,8 @@ USER_ADDED = "user_added"
 USER_REMOVED = "user_removed"
 MERCHANT_NOTICE = "partner_request"  # to the merchant (OPERATOR_EMAIL): a new prospect, with its console link
 MERCHANT_DIGEST = "partner_requests_digest"  # to the merchant: a day's new prospects, once a day
+SIGNUP_CONFIRM = "signup_confirm"  # REQUIRE_EMAIL_CONFIRMATION: the link that confirms the request (issue 11)
+SIGNUP_REPEAT = "signup_repeat"  # the requester has an open request already: its status link (issue 11)
 
 # The placeholders each notification type offers (the product's documented lists, plus signinurl: where an
 # approved partner signs in, and the received email of our own with the status page's statusurl). storename
@@ -31,6 +33,8 @@ PLACEHOLDERS: dict[str, frozenset[str]] = {
     # The digest names each prospect by number, country and channel, without its company: one email about many
     # applicants outlives each of them (erasing one never has to rewrite it); the link opens the rest.
     MERCHANT_DIGEST: frozenset({"day", "count", "prospects", "consoleurl", "storename"}),
+    SIGNUP_CONFIRM: frozenset({"firstname", "lastname", "company", "storename", "storeurl", "confirmurl"}),
+    SIGNUP_REPEAT: frozenset({"firstname", "lastname", "company", "storename", "storeurl", "statusurl"}),
 }
 DEFAULT_LANGUAGE = "en"
 

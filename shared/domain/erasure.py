@@ -74,11 +74,13 @@ def erasable(prospect: Prospect) -> None:
 
 def erased_prospect(prospect: Prospect, at: datetime, by: str) -> Prospect:
     """The prospect with its request erased and the operator's words about it (a rejection reason, a flag's
-    reason) gone too: they may quote the applicant."""
+    reason) gone too: they may quote the applicant. The duplicate check's findings go as well: the prospects and
+    partners (PRO-…, CH-…) its organization matched, and those its email signs in for, name the applicant's
+    company or person through the records they point at."""
     return prospect.model_copy(update={
         "request": erased_request(prospect.request), "erased_at": at, "erased_by": by, "updated_at": at,
         "rejection_reason": ERASED if prospect.rejection_reason else None,
-        "needs_attention": False, "attention_reason": None,
+        "needs_attention": False, "attention_reason": None, "possible_duplicate_of": [], "requester_user_of": [],
     })
 
 

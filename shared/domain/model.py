@@ -16,8 +16,12 @@ class _Entity(BaseModel):
 
 
 class SignupStatus(str, Enum):
-    RECEIVED = "received"
+    RECEIVED = "received"  # confirmed (or no confirmation asked): the next sync makes it a prospect
     SYNCED = "synced"
+    # REQUIRE_EMAIL_CONFIRMATION: kept until the requester opens the emailed link; deleted when it expires.
+    AWAITING_CONFIRMATION = "awaiting_confirmation"
+    # The requester's email has an open request already: linked to it (``repeat_of``), never a prospect.
+    REPEAT = "repeat"
 
 
 class SignupRecord(_Entity):
@@ -32,6 +36,8 @@ class SignupRecord(_Entity):
     prospect_id: str | None = None
     # When the requester agreed to the privacy policy the request names (request.consent), as received.
     consent_given_at: datetime | None = None
+    confirmed_at: datetime | None = None  # when the requester confirmed the email (REQUIRE_EMAIL_CONFIRMATION)
+    repeat_of: str | None = None  # the first open request of the same email (status REPEAT, or awaiting)
 
 
 class ProspectStatus(str, Enum):
@@ -78,6 +84,10 @@ class Prospect(_Entity):
     @property
     def is_erased(self) -> bool:
         return self.erased_at is not None
+    # Found at intake (shared.services.duplicates): the open prospects (PRO-…) and partners (CH-…) of the same
+    # organization, and the partners the requester's email already signs in for. The lead's note says so.
+    possible_duplicate_of: list[str] = []
+    requester_user_of: list[str] = []
 
     @property
     def is_terminal(self) -> bool:

@@ -74,3 +74,9 @@ def decimal_amount(value: object, places: int, *, allow_zero: bool = False, what
 def format_amount(amount: Decimal) -> str:
     """The amount as a plain decimal string, the way it travels in JSON (never as a float)."""
     return format(amount, "f")
+
+
+def in_minor_units(amount: Decimal, currency: str) -> Decimal:
+    """``amount`` (any sign: a balance may be negative) with exactly ``currency``'s decimals, for display: 0
+    becomes 0.00 EUR. Only for amounts that are exact already (sums of amounts in the currency)."""
+    return amount.quantize(Decimal(1).scaleb(-MINOR_UNITS[currency_code(currency)]))

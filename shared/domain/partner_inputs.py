@@ -9,7 +9,7 @@ import re
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, field_validator
 from pydantic.alias_generators import to_camel
 
 from shared.domain.errors import InvalidInput
@@ -140,6 +140,8 @@ class OrderRelease(_Input):
 
 class CreditLineInput(_Currency):
     limit: ExactDecimal
+    allow_exceeding: StrictBool | None = None  # sent: the line may (or may no longer) go over its limit
+    operator: OperatorName | None = None  # who in the back office sets it (the ledger's "by")
 
 
 class ExistingMember(_Input):

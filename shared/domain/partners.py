@@ -226,17 +226,27 @@ class PartnerUser(_Entity):
 
 
 class CreditLine(_Entity):
-    """The organization's credit: what it may owe at once, and how much of it open orders hold."""
+    """The organization's credit: what it may owe at once, how much of it open orders hold, and what invoiced
+    orders owe until paid (``balance``; below zero when the partner paid more than it owed: a credit in its
+    favour). Every change is a movement of the credit ledger (shared.domain.ledger)."""
 
     hierarchy_id: str
     limit: Decimal
     currency: str
     reserved: Decimal = Decimal(0)
+    balance: Decimal = Decimal(0)  # unpaid: captured orders less payments
+    allow_exceeding: bool = False  # orders over the available credit are allowed (and say so), as Adobe's setting
+    movements: int = 0  # the number of the line's last ledger entry
+    money_moved: bool = False  # an order or a payment moved money: the currency is the ledger's from then on
     updated_at: datetime
 
     @property
     def available(self) -> Decimal:
-        return self.limit - self.reserved
+        return self.limit - self.reserved - self.balance
+
+    def exceeded_by(self, amount: Decimal) -> Decimal:
+        """How far an order of ``amount`` would take the line over its limit (0: it stays within)."""
+        return max(amount - self.available, Decimal(0))
 
 
 class ReservationStatus(str, Enum):
@@ -282,7 +292,19 @@ def order_refusals(user: PartnerUser, line: CreditLine | None, amount: Decimal, 
         refusals.append(("currency_mismatch", f"the partner's credit is in {line.currency}, the order in {currency}"))
     if user.spending_limit is not None and amount > user.spending_limit:
         refusals.append(("over_user_limit", f"{amount} is over the user's spending limit of {user.spending_limit} per order"))
-    if line is not None and currency == line.currency and amount > line.available:
+    if line is not None and currency == line.currency and amount > line.available and not line.allow_exceeding:
         refusals.append(("over_credit", f"{amount} {currency} is over the partner's available credit of "
                                         f"{line.available} {line.currency}"))
     return refusals
+
+
+EXCEEDS_CREDIT = "exceeds_credit"  # the warning of an order over the credit of a line allowed to exceed it
+
+
+def order_warnings(line: CreditLine | None, amount: Decimal, currency: str) -> list[tuple[str, str]]:
+    """What an allowed order should still know: (code, message) pairs. An order over the available credit of a
+    line allowed to exceed its limit goes through, and says by how much it exceeds it."""
+    if line is None or currency != line.currency or not line.allow_exceeding or not line.exceeded_by(amount):
+        return []
+    return [(EXCEEDS_CREDIT, f"{amount} {currency} exceeds the partner's available credit of {line.available} "
+                             f"{line.currency} by {line.exceeded_by(amount)}; the partner may exceed its limit")]

@@ -17,7 +17,8 @@ from typing import Callable
 
 from shared.domain.errors import Forbidden, IdempotencyConflict, InvalidInput, NotFound
 from shared.domain.model import HierarchyRole
-from shared.domain.money import MoneyError, amount_in, format_amount
+from shared.domain.ledger import Movement, MovementKind, operator_actor
+from shared.domain.money import MoneyError, amount_in, format_amount, in_minor_units
 from shared.domain.partner_inputs import CreditLineInput, OrderCheck, OrderRelease, OrderReservation, checked_order_id
 from shared.domain.partners import (
     CreditLine,
@@ -28,10 +29,12 @@ from shared.domain.partners import (
     ReservationStatus,
     UserStatus,
     order_refusals,
+    order_warnings,
 )
 from shared.domain.validation import validated
 from shared.ports import Caller, Clock, Store, UnitOfWork
 from shared.services.partner_users import member_of
+from shared.services.ledger import BACK_OFFICE, allow_exceeding, caller_actor, hold, record, release_hold
 from shared.services.retry import on_conflict
 from shared.services.sign_ins import SignIns, signed_in_user
 
@@ -47,6 +50,7 @@ class OrderDecision:
     available: Decimal | None  # the credit left after this answer (None without a credit line)
     reservation: Reservation | None = None
     repeated: bool = False  # a reservation asked for again: the first answer stands
+    warnings: tuple[tuple[str, str], ...] = ()  # allowed, and yet: (code, message), e.g. exceeds_credit
 
     @property
     def allowed(self) -> bool:
@@ -61,6 +65,8 @@ class OrderDecision:
         }
         if self.reservation is not None:
             body["reservation"] = reservation_json(self.reservation)
+        if self.warnings:
+            body["warnings"] = [{"code": code, "message": message} for code, message in self.warnings]
         return body
 
 
@@ -68,13 +74,16 @@ def reservation_json(reservation: Reservation) -> dict:
     return {"orderId": reservation.order_id, "hierarchyId": reservation.hierarchy_id, "userId": reservation.user_id,
             "amount": format_amount(reservation.amount), "currency": reservation.currency,
             "status": reservation.status.value, "createdAt": reservation.created_at.isoformat(),
-            "releasedAt": reservation.released_at.isoformat() if reservation.released_at else None}
+            "releasedAt": reservation.released_at.isoformat() if reservation.released_at else None,
+            "capturedAmount": None if reservation.captured_amount is None else format_amount(reservation.captured_amount),
+            "capturedAt": reservation.captured_at.isoformat() if reservation.captured_at else None}
 
 
 def credit_line_json(line: CreditLine) -> dict:
     return {"hierarchyId": line.hierarchy_id, "limit": format_amount(line.limit), "currency": line.currency,
             "reserved": format_amount(line.reserved), "available": format_amount(line.available),
-            "updatedAt": line.updated_at.isoformat()}
+            "balance": format_amount(in_minor_units(line.balance, line.currency)),
+            "allowExceeding": line.allow_exceeding, "updatedAt": line.updated_at.isoformat()}
 
 
 def _amount(value: object, currency: str, field: str = "amount", allow_zero: bool = False) -> Decimal:
@@ -139,9 +148,13 @@ class Credit:
         office's call."""
         given = validated(CreditLineInput, payload)
         limit = _amount(given.limit, given.currency, "limit", allow_zero=True)
-        return on_conflict(lambda: self._set_line(hierarchy_id, limit, given.currency))
+        by = operator_actor(given.operator or BACK_OFFICE)
+        return on_conflict(lambda: self._set_line(hierarchy_id, limit, given.currency, given.allow_exceeding, by))
 
-    def _set_line(self, hierarchy_id: str, limit: Decimal, currency: str) -> CreditLine:
+    def _set_line(self, hierarchy_id: str, limit: Decimal, currency: str, exceeding: bool | None = None,
+                  by: str = operator_actor(BACK_OFFICE)) -> CreditLine:
+        """The limit (and currency) set, each change a movement of the ledger; the same values again record
+        nothing."""
         now = self._clock.now()
         with self._store.unit_of_work() as uow:
             if uow.get_hierarchy(hierarchy_id) is None:
@@ -151,11 +164,17 @@ class Credit:
                 if current.reserved:
                     raise IdempotencyConflict(f"the credit line is in {current.currency} with "
                                               f"{format_amount(current.reserved)} reserved; release those orders first")
+                if current.money_moved or current.balance:
+                    raise CurrencyInUse(f"the credit line's ledger has orders or payments in {current.currency}; "
+                                        "its currency cannot change")
                 _no_spending_limits(uow, current)
-            line = current or CreditLine(hierarchy_id=hierarchy_id, limit=limit, currency=currency, updated_at=now,
-                                         reserved=amount_in(0, currency, allow_zero=True))
-            line = line.model_copy(update={"limit": limit, "currency": currency, "updated_at": now})
-            uow.save_credit_line(line)
+            zero = amount_in(0, currency, allow_zero=True)
+            line = current or CreditLine(hierarchy_id=hierarchy_id, limit=zero, currency=currency, updated_at=now,
+                                         reserved=zero, balance=zero)
+            if current is None or (current.limit, current.currency) != (limit, currency):
+                line = record(uow, line, Movement(MovementKind.LIMIT, by, limit, limit=limit, currency=currency), now)
+            if exceeding is not None and exceeding is not line.allow_exceeding:
+                line = allow_exceeding(uow, line, exceeding, by, now)
         log.info("credit line set", extra={"hierarchy": hierarchy_id, "currency": currency})
         return line
 
@@ -187,7 +206,8 @@ class Credit:
             user = _order_of(order.order_id, lambda: _orderer(uow, caller, order.hierarchy_id, order.user_id))
             line = uow.get_credit_line(order.hierarchy_id)
         return OrderDecision(order.order_id, amount, order.currency, order_refusals(user, line, amount, order.currency),
-                             None if line is None else line.available)
+                             None if line is None else line.available,
+                             warnings=tuple(order_warnings(line, amount, order.currency)))
 
     def reserve(self, caller: Caller, order_id: str, payload: object) -> OrderDecision:
         order = validated(OrderReservation, payload)
@@ -215,13 +235,13 @@ class Credit:
             if refusals:
                 return OrderDecision(order_id, amount, order.currency, refusals, available)
             assert line is not None  # no refusal means there is a line in this currency
+            warnings = tuple(order_warnings(line, amount, order.currency))
             reservation = Reservation(order_id=order_id, hierarchy_id=order.hierarchy_id, user_id=user.id,
                                       amount=amount, currency=order.currency, created_at=now)
-            line = line.model_copy(update={"reserved": line.reserved + amount, "updated_at": now})
             uow.save_reservation(reservation)
-            uow.save_credit_line(line)
+            line = hold(uow, line, reservation, caller_actor(uow, caller), now)
         log.info("order reserved", extra={"hierarchy": order.hierarchy_id, "order": order_id})
-        return OrderDecision(order_id, amount, order.currency, [], line.available, reservation)
+        return OrderDecision(order_id, amount, order.currency, [], line.available, reservation, warnings=warnings)
 
     def release(self, caller: Caller, order_id: str, payload: object | None = None) -> tuple[Reservation, bool]:
         """Give the order's amount back to the credit line; (reservation, changed). The order is the caller's
@@ -234,24 +254,34 @@ class Credit:
     def _release(self, caller: Caller, hierarchy_id: str | None, order_id: str) -> tuple[Reservation, bool]:
         now = self._clock.now()
         with self._store.unit_of_work() as uow:
-            hierarchy_id = hierarchy_id or signed_in_user(uow, caller).hierarchy_id
-            _refuse_if_blocked(uow, caller, hierarchy_id)
-            reservation = uow.get_reservation(hierarchy_id, order_id)
-            if reservation is None:
-                raise NotFound(f"no reservation for order {order_id}")
-            try:
-                _orderer(uow, caller, reservation.hierarchy_id, reservation.user_id)
-            except PartnerBlocked:
-                raise  # the caller's own partner is blocked: that, not "no such order"
-            except (NotFound, Forbidden):
-                raise NotFound(f"no reservation for order {order_id}") from None
+            reservation = callers_order(uow, caller, hierarchy_id, order_id)
             if reservation.status is ReservationStatus.RELEASED:
                 return reservation, False
+            if reservation.status is ReservationStatus.CAPTURED:
+                raise IdempotencyConflict(f"order {order_id} was captured (invoiced); a captured order cannot be "
+                                          "released: record a payment or a credit instead")
             line = uow.get_credit_line(reservation.hierarchy_id)
             released = reservation.model_copy(update={"status": ReservationStatus.RELEASED, "released_at": now})
             uow.save_reservation(released)
             if line is not None:
-                uow.save_credit_line(line.model_copy(update={
-                    "reserved": max(line.reserved - reservation.amount, Decimal(0)), "updated_at": now}))
+                release_hold(uow, line, reservation, caller_actor(uow, caller), now)
         log.info("order released", extra={"hierarchy": reservation.hierarchy_id, "order": order_id})
         return released, True
+
+
+def callers_order(uow: UnitOfWork, caller: Caller, hierarchy_id: str | None, order_id: str) -> Reservation:
+    """The reservation of ``order_id`` of the caller's partner (``hierarchy_id``, or the caller's own), if the
+    caller may act on it (its user, or an Admin of the partner); NotFound otherwise, the same for an order of
+    another partner as for none, PartnerBlocked when the caller's partner is blocked."""
+    hierarchy_id = hierarchy_id or signed_in_user(uow, caller).hierarchy_id
+    _refuse_if_blocked(uow, caller, hierarchy_id)
+    reservation = uow.get_reservation(hierarchy_id, order_id)
+    if reservation is None:
+        raise NotFound(f"no reservation for order {order_id}")
+    try:
+        _orderer(uow, caller, reservation.hierarchy_id, reservation.user_id)
+    except PartnerBlocked:
+        raise  # the caller's own partner is blocked: that, not "no such order"
+    except (NotFound, Forbidden):
+        raise NotFound(f"no reservation for order {order_id}") from None
+    return reservation

@@ -29,6 +29,7 @@ from typing import Annotated
 from pydantic import BaseModel, PlainValidator
 
 from shared.domain.audit import AuditAction
+from shared.domain.duplicates import index_key, requester_key
 from shared.domain.erasure import (
     ERASED_EMAIL,
     RETENTION_ACTOR,
@@ -40,7 +41,7 @@ from shared.domain.erasure import (
 )
 from shared.domain.errors import ConcurrencyConflict
 from shared.domain.ids import prospect_id_for
-from shared.domain.model import EmailRecord, HistoryEntry, Prospect, ProspectStatus, SignupRecord
+from shared.domain.model import EmailRecord, HistoryEntry, Prospect, ProspectStatus, SignupRecord, SignupStatus
 from shared.domain.prospect_directory import ProspectFilter
 from shared.domain.validation import OperatorName, plain_text, validated
 from shared.ports import Clock, EmailQuery, KeptEmails, Queue, Store
@@ -51,6 +52,11 @@ from shared.services.operator import find_prospect, record_audit
 log = logging.getLogger("b2b.erasure")
 
 MAX_REASON = 500
+# The applicant's requests that never became a prospect (repeats, unconfirmed): at most this many per erasure.
+SIDE_REQUESTS = 50
+# Such a request is erased with the applicant's prospect; one RECEIVED is a new application the sync has yet to
+# make a prospect (its own erasure comes once it is decided), and SYNCED ones are prospects of their own.
+SIDE_STATUSES = frozenset({SignupStatus.REPEAT, SignupStatus.AWAITING_CONFIRMATION})
 PEEK_LIMIT = 32  # a queue's first messages (Azure answers at most 32 per peek or receive)
 SCAN_VISIBILITY = 60.0  # seconds a poison message passed over while scanning stays hidden (released at once after)
 
@@ -183,14 +189,8 @@ class Erasure:
             plans = [self._request_plan(signup, emails[signup.id]) for signup in stale]
             messages += self._remove_copies(plans)
             for signup, plan in zip(stale, plans):
-                with self._store.unit_of_work() as uow:
-                    for email_id in plan.email_ids:
-                        uow.delete_email(email_id)
-                    uow.delete_signup(signup.id)
-                record_audit(self._store, self._clock, RETENTION_ACTOR, AuditAction.ERASE, about=plan.about,
-                             reason=f"never a prospect; kept {self._retention_days} days (RETENTION_DAYS)",
-                             detail=_detail(plan))
-                log.info("request erased", extra={"signup_id": signup.id, "by": RETENTION_ACTOR})
+                self._delete_request(signup, plan, RETENTION_ACTOR,
+                                     f"never a prospect; kept {self._retention_days} days (RETENTION_DAYS)")
             erased += len(stale)
             if len(stale) < self._batch_size:
                 break
@@ -232,13 +232,36 @@ class Erasure:
         return prospect is None or prospect.is_erased
 
     # --- erasing --------------------------------------------------------------------------------------------
+    def _delete_request(self, signup: SignupRecord, plan: _Plan, operator: str, reason: str) -> None:
+        """A request that never became a prospect, gone from the store whole (its copies went first)."""
+        with self._store.unit_of_work() as uow:
+            uow.delete_signup(signup.id)  # with its emails, outbox rows and duplicate-key rows
+        record_audit(self._store, self._clock, operator, AuditAction.ERASE, about=plan.about, reason=reason,
+                     detail=_detail(plan))
+        log.info("request erased", extra={"signup_id": signup.id, "by": operator})
+
+    @staticmethod
+    def _side_requests(uow, prospect: Prospect) -> list[SignupRecord]:
+        """The applicant's other requests that never became a prospect (a repeat linked to its own, one never
+        confirmed), found by its email's duplicate key (an index lookup) before erasing drops that key."""
+        if prospect.is_erased:
+            return []
+        found = uow.signups_with_key(index_key(requester_key(prospect.request)), SIDE_REQUESTS,
+                                     excluding=prospect.signup_id)
+        return [s for s in found if s.prospect_id is None and s.status in SIDE_STATUSES]
+
     def _erase_prospects(self, prospects: list[Prospect], operator: str, reason: str) -> list[Erased]:
         with self._store.unit_of_work(read_only=True) as uow:
             plans = [self._prospect_plan(p, uow.prospect_emails(p.id)) for p in prospects]
-        self._remove_copies([plan for plan, p in zip(plans, prospects) if not p.is_erased])
+            sides = [[(s, self._request_plan(s, uow.prospect_emails(prospect_id_for(s.id))))
+                      for s in self._side_requests(uow, p)] for p in prospects]
+        self._remove_copies([plan for plan, p in zip(plans, prospects) if not p.is_erased]
+                            + [plan for side in sides for _, plan in side])
         actor = operator if operator == RETENTION_ACTOR else f"{ACTOR_PREFIX}:{operator}"
         done = []
-        for prospect, plan in zip(prospects, plans):
+        for prospect, plan, side in zip(prospects, plans, sides):
+            for signup, side_plan in side:  # before the prospect: a run stopped between finds them no more
+                self._delete_request(signup, side_plan, operator, f"with {plan.about}: {reason}")
             changed = self._commit_prospect(prospect.id, plan, actor)
             if changed:
                 record_audit(self._store, self._clock, operator, AuditAction.ERASE, about=plan.about, reason=reason,

@@ -25,6 +25,17 @@ TIMELINE_NOTE = (
 )
 
 
+def timeline_note(prospect: Prospect) -> str:
+    """The lead's note: where it came from, and what intake found about it (the salesperson reads it first)."""
+    note = TIMELINE_NOTE.format(number=prospect.number)
+    if prospect.possible_duplicate_of:
+        note += (" Possible duplicate of " + " / ".join(prospect.possible_duplicate_of)
+                 + ": the same registration number, VAT number or company name in the same country.")
+    if prospect.requester_user_of:
+        note += " The requester already signs in as a user of " + " / ".join(prospect.requester_user_of) + "."
+    return note
+
+
 def lead_draft(prospect: Prospect) -> LeadDraft:
     request = prospect.request
     company, contact = request.company, request.contact
@@ -42,7 +53,7 @@ def lead_draft(prospect: Prospect) -> LeadDraft:
         country=company.address.country,
         description=request.comments,
         prospect_number=prospect.number,
-        timeline_note=TIMELINE_NOTE.format(number=prospect.number),
+        timeline_note=timeline_note(prospect),
     )
 
 

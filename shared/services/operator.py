@@ -2,6 +2,7 @@
 makes a prospect's state disagree with Sales (drift: listed and repaired in ``shared.services.drift``)."""
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import uuid
@@ -39,6 +40,27 @@ log = logging.getLogger("b2b.operator")
 
 MAX_DISCARD_REASON = 500
 REPLAY_ALL_LIMIT = 10_000  # messages one "replay all" sends back, at most (the CLI's and the console's)
+
+
+def prospect_named_in(uow: UnitOfWork, body: str) -> str | None:
+    """The id of the prospect a queue message is about: named by it (create-lead), through its lead (a Sales
+    outcome) or its email (a delivery); None for a message that names none or does not parse."""
+    try:
+        fields = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(fields, dict):
+        return None
+    named = fields.get("prospect_id")
+    if isinstance(named, str):
+        return named if uow.get_prospect(named) is not None else None
+    if isinstance(fields.get("lead_id"), str):
+        prospect = uow.find_prospect_by_lead(fields["lead_id"])
+        return prospect.id if prospect is not None else None
+    if isinstance(fields.get("email_id"), str):
+        email = uow.get_email(fields["email_id"])
+        return email.prospect_id if email is not None else None
+    return None
 
 
 def find_prospect(uow: UnitOfWork, key: str) -> Prospect:
@@ -269,6 +291,7 @@ class OperatorService:
         act = validated(OperatorAct, {"operator": operator})
         message = self.poison_message(queue, message_id)
         self._audit(act.operator, AuditAction.REVEAL, message)
+        self._tell_prospect(message, act.operator, "poisoned message revealed", f"on {message.queue}, message {message.id}")
         return PoisonMessage.of(message, masked=False)
 
     def discard_poison(self, queue: str, message_id: str, reason: object, operator: object) -> AuditEntry:
@@ -279,6 +302,8 @@ class OperatorService:
         entry = self._audit(act.operator, AuditAction.DISCARD, message, reason=act.reason)
         if not self._queue.remove(message.queue, message.id):
             raise NotFound(f"message {message_id} left {message.queue} before it was discarded")
+        self._tell_prospect(message, act.operator, "poisoned message discarded",
+                            f"from {message.queue}, message {message.id}: {act.reason}")
         return entry
 
     def replay_poison(self, queue: str, message_id: str, operator: object) -> Replayed:
@@ -317,7 +342,19 @@ class OperatorService:
         self._audit(operator, AuditAction.REPLAY, message, detail=f"sent back to {original}")
         new_id = self._queue.send(original, message.body)
         self._queue.remove(message.queue, message.id)
+        self._tell_prospect(message, operator, "poisoned message replayed", f"from {message.queue} as message {new_id}")
         return Replayed(message.id, new_id)
+
+    def _tell_prospect(self, message: ReceivedMessage, operator: str, action: str, detail: str) -> None:
+        """The prospect the message is about (if it names one the store knows) gets the action in its history,
+        so that its timeline tells it beside the audit's record; a message about no prospect has the audit only."""
+        from shared.services.back_office import ACTOR_PREFIX  # it imports this module
+
+        with self._store.unit_of_work() as uow:
+            prospect_id = prospect_named_in(uow, message.body)
+            if prospect_id is not None:
+                uow.append_history(HistoryEntry(prospect_id=prospect_id, at=self._clock.now(),
+                                                actor=f"{ACTOR_PREFIX}:{operator}", action=action, detail=detail))
 
     def _audit(self, operator: str, action: AuditAction, message: ReceivedMessage, **fields) -> AuditEntry:
         return record_audit(self._store, self._clock, operator, action, queue=message.queue,

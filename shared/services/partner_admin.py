@@ -17,7 +17,8 @@ from datetime import datetime
 from typing import Callable
 
 from shared.domain.errors import InvalidInput
-from shared.domain.model import CustomerHierarchy, HierarchyRole, HistoryEntry
+from shared.domain.model import CustomerHierarchy, HistoryEntry
+from shared.domain.partner_summary import PartnerSummary, summarize
 from shared.domain.partner_inputs import PartnerBlock, PartnerReactivation, PartnerRename
 from shared.domain.partners import (
     CreditLine,
@@ -43,14 +44,9 @@ _NUMBER = re.compile(r"^CH-\d{1,12}$", re.IGNORECASE)
 _CURSOR = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")  # a hierarchy id: what the previous page ended with
 
 
-@dataclass(frozen=True)
-class PartnerRow:
-    """One line of the partners list: the partner, its users (not removed) and its credit line."""
-
-    hierarchy: CustomerHierarchy
-    users: int
-    admins: list[PartnerUser]
-    credit: CreditLine | None
+# One line of the partners list: the partner, its users (not removed), its Admins and its credit line. A store
+# keeps it with every change it summarizes (see shared/domain/partner_summary.py), so a page is a page's reads.
+PartnerRow = PartnerSummary
 
 
 @dataclass(frozen=True)
@@ -121,9 +117,8 @@ class PartnerAdmin:
                 found = _one_partner(uow, query)
                 return PartnerPage([_row(uow, h) for h in found if after is None], None)
             # One more than asked tells whether another page follows, without a count of everything.
-            hierarchies = uow.hierarchy_page(after, size + 1, query)
-            rows = [_row(uow, h) for h in hierarchies[:size]]
-        return PartnerPage(rows, hierarchies[size - 1].id if len(hierarchies) > size else None)
+            rows = uow.partner_summaries(after, size + 1, query)
+        return PartnerPage(rows[:size], rows[size - 1].hierarchy.id if len(rows) > size else None)
 
     def file(self, hierarchy_id: str) -> PartnerFile:
         with self._store.unit_of_work(read_only=True) as uow:
@@ -184,9 +179,7 @@ def _one_partner(uow: UnitOfWork, query: str) -> list[CustomerHierarchy]:
 
 
 def _row(uow: UnitOfWork, hierarchy: CustomerHierarchy) -> PartnerRow:
-    users = [u for u in uow.partner_users(hierarchy.id) if u.status is not UserStatus.REMOVED]
-    return PartnerRow(hierarchy, len(users), [u for u in users if u.role is HierarchyRole.ADMIN],
-                      uow.get_credit_line(hierarchy.id))
+    return summarize(hierarchy, uow.partner_users(hierarchy.id), uow.get_credit_line(hierarchy.id))
 
 
 def row_json(row: PartnerRow) -> dict:

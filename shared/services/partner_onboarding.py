@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from pydantic.alias_generators import to_camel
 
+from shared.domain.duplicates import company_name_key, index_key, name_key
 from shared.domain.errors import DuplicateRecord, IdempotencyConflict, InvalidInput, NotFound
 from shared.domain.ids import derived_id
 from shared.domain.model import Customer, CustomerHierarchy, CustomerType, HierarchyRole, ProspectStatus
@@ -101,6 +102,9 @@ class PartnerOnboarding:
             users = [self._user(uow, member, hierarchy, now) for member in given.members]
             _one_user_per_email(users)
             uow.save_hierarchy(hierarchy)
+            # A request of the same organization later is flagged as a possible duplicate of this partner.
+            if organization.country and company_name_key(organization.name):
+                uow.index_partner(index_key(name_key(organization.country, organization.name)), hierarchy.id)
             for user in users:
                 uow.save_partner_user(user)
         log.info("existing organization onboarded", extra={"hierarchy": hierarchy.id, "users": len(users),

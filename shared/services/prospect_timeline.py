@@ -30,7 +30,7 @@ from shared.domain.model import (
 from shared.domain.sales import OutcomeKind
 from shared.ports import Clock, Queue, ReceivedMessage, Store
 from shared.queue_worker import poison_queue_name
-from shared.services.back_office import ACTOR_PREFIX, checked_operator
+from shared.services.back_office import checked_operator
 from shared.services.operator import OperatorService, find_prospect
 
 log = logging.getLogger("b2b.prospect_timeline")
@@ -101,6 +101,9 @@ class ProspectView:
     emails: list[EmailRecord]
     timeline: list[TimelineEntry]  # oldest first
     queues_peeked: list[str] = field(default_factory=list)
+    # The queues that hold more than PEEK_LIMIT messages, with how many: a message of this prospect further
+    # back than the first PEEK_LIMIT does not show (Azure Storage queues show no more without taking them).
+    queues_crowded: dict[str, int] = field(default_factory=dict)
 
     @property
     def poisoned(self) -> list[TimelineEntry]:
@@ -121,7 +124,7 @@ class ProspectView:
             "request": p.request.model_dump(mode="json"),
             "sales": [record.to_json() for record in self.sales_records],
             "timeline": [entry.to_json() for entry in self.timeline],
-            "queuesPeeked": self.queues_peeked, "peekLimit": PEEK_LIMIT,
+            "queuesPeeked": self.queues_peeked, "peekLimit": PEEK_LIMIT, "queuesCrowded": self.queues_crowded,
         }
 
 
@@ -158,15 +161,15 @@ class ProspectTimeline:
                    ("account", account.sales_record_id if account else None)]
         sales = [SalesRecord(entity, record_id, dynamics_record_url(self._dataverse_url, entity, record_id))
                  for entity, record_id in records if record_id]
-        queue_entries, peeked = self._queue_entries(prospect, emails)
+        queue_entries, peeked, crowded = self._queue_entries(prospect, emails)
         timeline = [_history_entry(h) for h in history] + [_email_entry(e) for e in emails] + queue_entries
         # Stable: entries at the same moment keep their order (history in the order it was written).
         timeline.sort(key=lambda entry: entry.at)
-        return ProspectView(prospect, hierarchy, members, sales, emails, timeline, peeked)
+        return ProspectView(prospect, hierarchy, members, sales, emails, timeline, peeked, crowded)
 
     def replay(self, key: str, operator: str) -> list[Replayed]:
         """Send the prospect's poisoned messages back to their queues (bodies unchanged), each noted in its
-        history with the operator. An empty list: none was poisoned, nothing changed."""
+        history with the operator (by OperatorService.replay_poison, as every replay of a prospect's message is). An empty list: none was poisoned, nothing changed."""
         operator = checked_operator(operator)
         view = self.show(key)
         done = []
@@ -176,28 +179,28 @@ class ProspectTimeline:
             except NotFound:  # replayed (or discarded) by someone else since it was peeked: not this one's doing
                 continue
             done.append(Replayed(entry.queue, entry.message_id, new_id))
-        if done:
-            now = self._clock.now()
-            with self._store.unit_of_work() as uow:
-                for replayed in done:
-                    uow.append_history(HistoryEntry(
-                        prospect_id=view.prospect.id, at=now, actor=f"{ACTOR_PREFIX}:{operator}",
-                        action="poisoned message replayed",
-                        detail=f"from {replayed.queue} as message {replayed.new_message_id}"))
         return done
 
-    def _queue_entries(self, prospect: Prospect, emails: list[EmailRecord]) -> tuple[list[TimelineEntry], list[str]]:
+    def _queue_entries(self, prospect: Prospect,
+                       emails: list[EmailRecord]) -> tuple[list[TimelineEntry], list[str], dict[str, int]]:
+        """The prospect's messages among the first PEEK_LIMIT of each queue and poison queue. Azure Storage
+        queues can be read further only by taking messages (hiding them from their triggers), and not by id;
+        an index of the ids the app sent would say what was sent (the outbox does), not what is still there.
+        So a queue holding more says so (``crowded``), and the page tells the limit."""
         names = {prospect.id, prospect.lead_id, prospect.opportunity_id, *(e.id for e in emails)}
         needles = [name.lower() for name in names if name]
-        entries, peeked = [], []
+        entries, peeked, crowded = [], [], {}
         for base in self._queue_names:
             for name, poisoned in ((base, False), (poison_queue_name(base), True)):
                 peeked.append(name)
-                for message in self._queue.peek(name, max_messages=PEEK_LIMIT):
+                messages = self._queue.peek(name, max_messages=PEEK_LIMIT)
+                if len(messages) == PEEK_LIMIT and (held := self._queue.count(name)) > PEEK_LIMIT:
+                    crowded[name] = held
+                for message in messages:
                     body = message.body.lower()
                     if any(needle in body for needle in needles):
                         entries.append(_queue_entry(message, poisoned))
-        return entries, peeked
+        return entries, peeked, crowded
 
 
 def _history_entry(entry: HistoryEntry) -> TimelineEntry:

@@ -131,6 +131,30 @@ _PATH_PARAMS = {
     "queue": ("A queue of the app, or its poison queue", "b2b-emails"),
 }
 
+_PATH_PARAMS.update({
+    "expires": ("When the emailed confirmation link stops working (Unix seconds), as the link holds it", None),
+    "signature": ("The link's signature (HMAC-SHA256 over the request id and expiry, base64url)", None),
+})
+
+
+def _confirmation_operations(lang: Param) -> tuple[Operation, ...]:
+    """The double opt-in's page (issue 11): a GET that only shows the button (mail scanners open links), the
+    POST that confirms."""
+    route = "signup/confirm/{id}/{expires}/{signature}"
+    page = {HTML: {"type": "string"}}
+    refused = Answer("An expired, tampered or unknown link: a page saying so and what to do", page)
+    return (
+        Operation("signup_confirm_page", "GET", route, "The emailed link's page: a button that confirms the email",
+                  Auth.ANONYMOUS, tag="storefront", params=(lang,),
+                  answers={200: Answer("The page with the confirm button, or (a reused link) that the email is "
+                                       "confirmed already", page), 404: refused, 410: refused}),
+        Operation("signup_confirm", "POST", route, "Confirm the requester's email (the page's button)",
+                  Auth.ANONYMOUS, tag="storefront", params=(lang,), body_required=False,
+                  answers={200: Answer("Confirmed (or confirmed already): the next steps and the status link", page),
+                           404: refused, 410: refused}),
+    )
+
+
 _SECURITY_SCHEMES = {
     "functionKeyQuery": {"type": "apiKey", "in": "query", "name": "code",
                          "description": "A function key (Dataverse's WebhookKey sends it this way)"},
@@ -236,6 +260,7 @@ def _operations() -> tuple[Operation, ...]:
     from shared.domain.model import Customer  # the route answers the entity itself (model_dump)
     from shared.domain.partners import user_id_for
     from shared.domain.signup import SignupRequest
+    from shared.domain.intake_defenses import CAPTCHA_HEADER
     from shared.services.intake import MAX_IDEMPOTENCY_KEY_LENGTH
     from shared.services.health import HealthReport
     from shared.services.sales_webhook import RemoteExecutionContext
@@ -243,6 +268,7 @@ def _operations() -> tuple[Operation, ...]:
     from shared.web.api_docs import ASSET_TYPES
     from shared.web.assets import MEDIA_TYPES as STATIC_TYPES
     from shared.web.openapi_queues import console_operations, queue_operations
+    from shared.web.openapi_ledger import ledger_operations
 
     json_errors = JSON_BODY_ERRORS
     # An order of the example signup's requester, who becomes its partner's first user (CH-000001) once approved.
@@ -257,11 +283,22 @@ def _operations() -> tuple[Operation, ...]:
                   Auth.ANONYMOUS, tag="signups", body={JSON: SignupRequest},
                   params=(Param("Idempotency-Key", "header", "A retry with the same key and body answers the first "
                                 "request again; with another body, 409",
-                                {"type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY_LENGTH}),),
+                                {"type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY_LENGTH}),
+                          Param(CAPTCHA_HEADER, "header", "With CAPTCHA_PROVIDER set: the token the provider's widget "
+                                "gave (Turnstile, hCaptcha or reCAPTCHA), checked with its siteverify API; a token "
+                                "is good once", {"type": "string"})),
                   example=_SIGNUP,
                   answers={202: Answer("Taken: the sync makes it a prospect", {JSON: a.SignupAccepted},
                                        ("Location",)),
-                           **json_errors, 409: _problem("The Idempotency-Key was used with another body")}),
+                           **json_errors,
+                           422: _problem("Invalid fields (`errors` names each one), or the CAPTCHA refused: `code` is "
+                                         "captcha_missing, captcha_failed or captcha_expired (solve it again)"),
+                           409: _problem("The Idempotency-Key was used with another body"),
+                           429: _problem("Too many requests from this client (INTAKE_RATE_LIMIT_PER_MINUTE) or for "
+                                         "this email domain (INTAKE_DOMAIN_RATE_LIMIT_PER_HOUR): `code` rate_limited; "
+                                         "Retry-After says when the window ends", "Retry-After"),
+                           503: _problem("The CAPTCHA provider cannot be reached (`code` captcha_unavailable), or "
+                                         "another part is not available", "Retry-After")}),
         Operation("signup_status", "GET", "signups/{id}", "Where a signup stands (no personal data)",
                   Auth.ANONYMOUS, tag="signups", params=(lang,),
                   answers={200: Answer("The signup's steps; with `Accept: text/html` a page in the reader's "
@@ -276,7 +313,9 @@ def _operations() -> tuple[Operation, ...]:
                   answers={200: Answer("The form", {HTML: {"type": "string"}})}),
         Operation("storefront_received", "GET", "signup/received/{id}",
                   "The confirmation page a sent form leads to (the request's id and status link, no personal data)",
-                  Auth.ANONYMOUS, tag="storefront", params=(lang,),
+                  Auth.ANONYMOUS, tag="storefront",
+                  params=(lang, Param("channel", "query", "The channel the form was sent from, as the form's answer "
+                                      "names it (another than the default)", {"type": "string"})),
                   answers={200: Answer("The confirmation: what happens next and the status link",
                                        {HTML: {"type": "string"}}),
                            404: Answer("No such request: a page saying so", {HTML: {"type": "string"}})}),
@@ -299,8 +338,13 @@ def _operations() -> tuple[Operation, ...]:
                            413: Answer("The post is too large: the form again, with a notice",
                                        {HTML: {"type": "string"}}),
                            415: Answer("Not a form post: the form again, with a notice", {HTML: {"type": "string"}}),
-                           422: Answer("The form again, each invalid field's error next to it",
-                                       {HTML: {"type": "string"}})}),
+                           422: Answer("The form again, each invalid field's error next to it (or the CAPTCHA's "
+                                       "notice)", {HTML: {"type": "string"}}),
+                           429: Answer("Too many requests from this network or email domain: a page saying when to "
+                                       "try again", {HTML: {"type": "string"}}, ("Retry-After",)),
+                           503: Answer("The CAPTCHA cannot be checked right now: the form again, with a notice",
+                                       {HTML: {"type": "string"}}, ("Retry-After",))}),
+        *_confirmation_operations(lang),
         # --- Sales (Dataverse webhook) --------------------------------------------------------------------------
         Operation("sales_events", "POST", "sales/events", "A decision made in Sales (Dataverse's webhook)",
                   Auth.FUNCTION_KEY, tag="sales",
@@ -423,6 +467,8 @@ def _operations() -> tuple[Operation, ...]:
         Operation("console_partner", "GET", "console/partners/{hierarchyId}",
                   "A partner's page: hierarchy, members, credit line, open reservations, history; the actions for "
                   "an Operator", Auth.CONSOLE, tag="console",
+                  params=(Param("ledger", "query", "The credit ledger's page: entries numbered below this (its Older "
+                                "entries link)", {"type": "string", "pattern": "^[0-9]{1,15}$"}),),
                   answers={200: Answer("The page", _PAGE), 404: Answer("No such partner", _PAGE)}),
         Operation("console_partner_block", "GET", "console/partners/{hierarchyId}/block",
                   "Confirm blocking a partner (what it does), with the reason", Auth.CONSOLE, tag="console",
@@ -518,6 +564,8 @@ def _operations() -> tuple[Operation, ...]:
                   answers={200: Answer("The credit line", {JSON: a.CreditLine}),
                            404: _problem("Not a partner the caller is an Active user of, or it has no credit line "
                                          "yet")}),
+        # --- the credit ledger: capture, payments, the ledger (shared/web/openapi_ledger.py) ---------------------
+        *ledger_operations(),
         # --- the partner portal (HTML pages; a session cookie after an OpenID Connect sign-in) -----------------
         *_portal_operations(),
         # --- the local development issuer (LOCAL_ISSUER=true only; 404 elsewhere) ------------------------------
@@ -781,6 +829,7 @@ _NEW_USER = {"firstName": "Anna", "lastName": "Berg", "email": "anna@fabrikam.ex
 
 def _form_schema() -> dict:
     """The storefront form's fields (dotted names of the intake body, shared.web.storefront.FORM_FIELDS)."""
+    from shared.domain.intake_defenses import CAPTCHA_TOKEN_FIELDS, STAMP_FIELD
     from shared.web.storefront import CONSENT, FORM_FIELDS, FORM_KEY
 
     properties = {f.name: {"type": "string", "description": f.label} for f in FORM_FIELDS}
@@ -789,6 +838,11 @@ def _form_schema() -> dict:
                                                              "sending one form twice makes one signup"}
     properties[CONSENT] = {"type": "string", "description": "The privacy policy box: `yes` when ticked (another "
                                                            "value: not ticked); a channel with a policy needs it"}
+    properties[STAMP_FIELD] = {"type": "string", "description": "The form page's stamp (a hidden field): sent "
+                                                                "back as the page carried it"}
+    for token_field in CAPTCHA_TOKEN_FIELDS:
+        properties[token_field] = {"type": "string", "description": "With CAPTCHA_PROVIDER set: the token the "
+                                                                    "provider's widget puts in the form"}
     return {"type": "object", "properties": properties,
             "required": [f.name for f in FORM_FIELDS if f.required]}
 

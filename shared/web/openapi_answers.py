@@ -18,6 +18,7 @@ from shared.services.back_office import MAX_REASON
 
 # A decimal amount as it travels in JSON: a string, never a float (shared.domain.money.format_amount).
 AMOUNT = r"^[0-9]+(\.[0-9]+)?$"
+SIGNED_AMOUNT = r"^-?[0-9]+(\.[0-9]+)?$"  # a balance or an available credit may be below zero
 
 
 class _Snake(BaseModel):
@@ -88,7 +89,10 @@ class AcknowledgeBody(BaseModel):
 # --- signups ---------------------------------------------------------------------------------------------
 class SignupAccepted(_Snake):
     id: str
-    status: Literal["pending"]
+    status: Literal["pending", "awaiting_confirmation"] = Field(
+        description="awaiting_confirmation when the app asks requesters to confirm their email "
+                    "(REQUIRE_EMAIL_CONFIRMATION): the request waits for the emailed link; the same for every "
+                    "accepted request, a repeat of an open one too")
     status_url: str = Field(description="Where the signup's status is read (also the Location header)")
 
 
@@ -101,7 +105,8 @@ class SignupStatus(_Snake):
     """Where a signup stands. Public to whoever has the id, so it holds no personal data."""
 
     id: str
-    status: Literal["received", "prospect_created", "lead_created", "under_review", "approved", "rejected"]
+    status: Literal["awaiting_confirmation", "received", "prospect_created", "lead_created", "under_review", "approved",
+                    "rejected"]
     updated_at: datetime
     steps: list[SignupStep]
 
@@ -127,7 +132,11 @@ class CreditLine(_Camel):
     limit: str = Field(pattern=AMOUNT)
     currency: str = Field(pattern=r"^[A-Z]{3}$")
     reserved: str = Field(pattern=AMOUNT)
-    available: str = Field(pattern=AMOUNT)
+    available: str = Field(pattern=SIGNED_AMOUNT, description="limit − reserved − balance: below zero when a line "
+                                                              "allowed to exceed its limit went over it")
+    balance: str = Field(pattern=SIGNED_AMOUNT, description="Unpaid: captured orders less payments (below zero: "
+                                                            "paid in advance, a credit in the partner's favour)")
+    allow_exceeding: bool = Field(description="Orders over the available credit go through (with a warning)")
     updated_at: datetime
 
 
@@ -270,6 +279,8 @@ class Reservation(_Camel):
     status: ReservationStatus
     created_at: datetime
     released_at: datetime | None
+    captured_amount: str | None = Field(pattern=AMOUNT, description="The invoiced amount, once captured")
+    captured_at: datetime | None
 
 
 class ReleasedReservation(Reservation):
@@ -282,9 +293,12 @@ class OrderDecision(_Camel):
     amount: str = Field(pattern=AMOUNT)
     currency: str
     reasons: list[OrderRefusal]
-    available_credit: str | None = Field(pattern=AMOUNT, description="Credit left after this answer (null without a "
+    available_credit: str | None = Field(pattern=SIGNED_AMOUNT, description="Credit left after this answer (null without a "
                                                                      "credit line)")
     reservation: Reservation | None = Field(None, description="With a reservation: what is held")
+    warnings: list[OrderRefusal] = Field(default_factory=list, description="Allowed, and yet (code exceeds_credit: "
+                                                                           "over the credit of a line allowed to "
+                                                                           "exceed it, by how much)")
 
 
 class PartnerFile(PartnerStanding):
@@ -361,6 +375,8 @@ class ProspectTimeline(_Camel):
     timeline: list[TimelineEntry] = Field(description="Oldest first")
     queues_peeked: list[str] = Field(description="The queues whose first messages were looked at for this prospect")
     peek_limit: int = Field(description="Messages looked at per queue: a message further back does not show")
+    queues_crowded: dict[str, int] = Field(description="The queues holding more messages than were looked at, with "
+                                           "how many they hold (Azure Storage queues show no more without taking them)")
 
 
 class ReplayedMessage(_Camel):

@@ -74,6 +74,7 @@ _OTHERWISE = N_("Check what you entered here.")
 
 # The steps of a request in the applicant's words, and what happens after each.
 STEP_TEXT = {
+    "awaiting_confirmation": N_("Check your email: confirm your address with the link we sent you"),
     "received": N_("We received your request"),
     "prospect_created": N_("Your request is registered"),
     "lead_created": N_("Our sales team has your request"),
@@ -82,6 +83,8 @@ STEP_TEXT = {
     "rejected": N_("Not approved"),
 }
 NEXT_TEXT = {
+    "awaiting_confirmation": N_("Open the link in the email we sent you and press its button. Then we register your "
+                                "request. A request that is not confirmed in time is deleted."),
     "received": N_("Within a few minutes we register your request and hand it to our sales team."),
     "prospect_created": N_("We are handing your request to our sales team."),
     "lead_created": N_("Our sales team reviews your request, usually within a few working days, and may call "
@@ -111,7 +114,9 @@ def form_channel(requested: str | None) -> str:
 def form_fields(body: bytes) -> dict[str, str]:
     """The posted form, only the known fields (blank ones kept, so the form shows them again);
     MalformedBody when it has more than ``MAX_FORM_FIELDS`` fields."""
-    known = {f.name for f in FORM_FIELDS} | {"channel_id", FORM_KEY, CONSENT}
+    from shared.web.intake_defenses import DEFENSE_FIELDS
+
+    known = {f.name for f in FORM_FIELDS} | {"channel_id", FORM_KEY, CONSENT} | DEFENSE_FIELDS
     try:
         pairs = parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True,
                           max_num_fields=MAX_FORM_FIELDS)
@@ -257,6 +262,12 @@ NOTICES = {
     "too_large": N_("Your request was too large to send. Please fill in the form again with shorter texts."),
     "unreadable": N_("Your request could not be read. Please fill in the form again and send it."),
     "sent_already": N_("This form was sent already. Open the form again to send another request."),
+    # The CAPTCHA (shared/services/intake_guard.py): not done, not solved, spent, or the provider unreachable.
+    "captcha_missing": N_("Please complete the check that you are not a robot, then send the form again."),
+    "captcha_failed": N_("The check that you are not a robot did not succeed. Please try it again."),
+    "captcha_expired": N_("The check that you are not a robot expired. Please do it again, then send the form."),
+    "captcha_unavailable": N_("We cannot check right now that you are not a robot. Please send the form again in a "
+                              "few minutes."),
 }
 
 
@@ -266,8 +277,10 @@ def received_path(signup_id: str) -> str:
 
 
 def form_page(reader: Reader, branding: Branding, *, channel_id: str, form_key: str,
-              values: dict[str, str] | None = None, errors: list[FieldError] = (), notice: str | None = None) -> str:
-    """The form, with what was typed and the errors (a summary at the top, each one beside its field)."""
+              values: dict[str, str] | None = None, errors: list[FieldError] = (), notice: str | None = None,
+              defenses: dict | None = None) -> str:
+    """The form, with what was typed and the errors (a summary at the top, each one beside its field);
+    ``defenses``: its honeypot, stamp and CAPTCHA widget (shared.web.intake_defenses.form_defenses)."""
     from shared.web.pages import render
 
     values = values or {}
@@ -278,7 +291,7 @@ def form_page(reader: Reader, branding: Branding, *, channel_id: str, form_key: 
         channel_id=channel_id, form_key=form_key, values=values, fields=FORM_FIELDS, errors=list(errors),
         errors_by_field={error.field: error for error in errors}, notice=_(NOTICES[notice]) if notice else None,
         countries=reader.countries(), languages=reader.languages(), consent_label=CONSENT_LABEL,
-        selected=_selected(values, reader), refresh_seconds=None,
+        selected=_selected(values, reader), refresh_seconds=None, defenses=defenses or {},
     )
 
 
@@ -300,6 +313,7 @@ def confirmation_page(reader: Reader, branding: Branding, view, status_url: str,
         "storefront/confirmation.html", **page_values(reader, branding, view.channel_id, received_path(view.signup_id)),
         page_title=reader.gettext(N_("Thank you, we received your request")), signup_id=view.signup_id,
         status_url=with_language(status_url, reader.language), received_email=received_email, refresh_seconds=None,
+        awaiting_confirmation=view.status == "awaiting_confirmation",
     )
 
 

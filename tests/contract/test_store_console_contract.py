@@ -64,3 +64,33 @@ def test_audit_entries_are_kept_newest_first(store):
     with store.unit_of_work(read_only=True) as uow:
         assert uow.audit_entries(10) == entries[::-1]
         assert uow.audit_entries(1) == [entries[2]]
+
+
+def test_an_email_moves_from_its_old_status_page_to_its_new_one(store):
+    """Read, then saved with a new status (as delivery does): it leaves the old status's pages at once and is in
+    the new one's, and the pages before and after a position still follow one another."""
+    records = [email_record(f"m-{i:02d}", at(i)) for i in range(12)]
+    with store.unit_of_work() as uow:
+        for email in records:
+            uow.add_email(email)
+    for i in (3, 7, 8):
+        with store.unit_of_work() as uow:
+            current = uow.get_email(f"m-{i:02d}")
+            uow.save_email(current.model_copy(update={"status": EmailStatus.DELIVERED, "delivered_at": at(20)}))
+    with store.unit_of_work() as uow:
+        current = uow.get_email("m-08")
+        uow.save_email(current.model_copy(update={"status": EmailStatus.FAILED}))
+
+    pending = [f"m-{i:02d}" for i in reversed(range(12)) if i not in (3, 7, 8)]
+    assert _ids(store, EmailQuery(status=EmailStatus.PENDING)) == pending
+    assert _ids(store, EmailQuery(status=EmailStatus.DELIVERED)) == ["m-07", "m-03"]
+    assert _ids(store, EmailQuery(status=EmailStatus.FAILED)) == ["m-08"]
+    assert _ids(store) == [f"m-{i:02d}" for i in reversed(range(12))]
+    paged, before = [], None
+    while True:
+        page = _ids(store, EmailQuery(status=EmailStatus.PENDING, before=before), limit=4)
+        if not page:
+            break
+        paged += page
+        before = (records[int(page[-1][2:])].created_at, page[-1])
+    assert paged == pending

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from shared.domain.erasure import ERASED, erased_prospect
-from shared.domain.ids import hash_key
-from shared.domain.model import ProspectStatus, SignupStatus
+from shared.domain.duplicates import index_keys
+from shared.domain.model import EmailStatus, ProspectStatus, SignupStatus
+from shared.ports import EmailQuery
 from shared.domain.prospect_directory import ProspectFilter, search_prefix
 from tests.contract.factories import at, email_record, history_entry, prospect, signup_record
 from tests.contract.test_store_contract import harness, store  # noqa: F401 - fixtures
@@ -49,22 +50,32 @@ def test_erase_history_keeps_what_when_and_who_in_order_and_drops_the_details(st
                                                                        for i in range(3)]
 
 
-def test_deleted_emails_and_signups_are_gone_and_their_keys_free(store):
+def test_a_deleted_email_is_gone_from_its_prospect_and_every_page_of_the_list(store):
     email = email_record("e-1", at(1))
-    signup = signup_record(1, key="key-1")
     with store.unit_of_work() as uow:
         uow.add_email(email)
-        uow.add_signup(signup)
     with store.unit_of_work() as uow:
         uow.delete_email("e-1")
         uow.delete_email("no-such-email")
-        uow.delete_signup(signup.id)
-        uow.delete_signup("no-such-signup")
     with store.unit_of_work(read_only=True) as uow:
         assert uow.get_email("e-1") is None and uow.prospect_emails("p-1") == []
-        assert uow.get_signup(signup.id) is None
-        assert uow.find_signup_by_idempotency_key(hash_key("key-1")) is None
-        assert uow.pending_signups(10) == []
+        for status in (None, *EmailStatus):
+            assert uow.email_page(EmailQuery(status=status), 10) == []
+
+
+def test_an_erased_prospect_is_found_by_no_duplicate_key_of_its_request(store):
+    first = prospect(1, status=ProspectStatus.REJECTED)  # the prospect signup 1 became
+    signup = signup_record(1).model_copy(update={"status": SignupStatus.SYNCED, "prospect_id": first.id})
+    with store.unit_of_work() as uow:
+        uow.add_signup(signup)
+        uow.add_prospect(first)
+    keys = index_keys(signup.request)
+    with store.unit_of_work(read_only=True) as uow:
+        assert all([s.id for s in uow.signups_with_key(key, 10)] == [signup.id] for key in keys)
+    with store.unit_of_work() as uow:
+        uow.erase_prospect(erased_prospect(first, at(50), "retention"))
+    with store.unit_of_work(read_only=True) as uow:
+        assert [key for key in keys if uow.signups_with_key(key, 10)] == []
 
 
 def test_stale_signups_are_those_never_a_prospect_received_before_the_cutoff_oldest_first(store):

@@ -318,3 +318,50 @@ def test_open_reservations_are_the_partners_held_ones_oldest_first(partners):
         assert [r.order_id for r in uow.open_reservations("CH-000001", 2)] == ["order-2", "order-1"]
         assert uow.open_reservations("CH-000002", 10) == [other]
         assert uow.open_reservations("CH-000009", 10) == []
+
+
+def test_the_partners_list_lines_follow_every_change_they_summarize(partners):
+    """The line of a partner (name, standing, users not removed, Admins, credit line) after each kind of change,
+    each in a unit of work of its own as the services make them: read back as the list reads it."""
+    def lines(name=None):
+        with partners.unit_of_work(read_only=True) as uow:
+            return {line.hierarchy.id: line for line in uow.partner_summaries(None, 10, name)}
+
+    admin = partner_user("a@one.example", "CH-000001", role=HierarchyRole.ADMIN)
+    user = partner_user("b@one.example", "CH-000001")
+    with partners.unit_of_work() as uow:
+        uow.save_partner_user(admin)
+        uow.save_partner_user(user)
+    assert (lines()["CH-000001"].users, lines()["CH-000001"].admins, lines()["CH-000001"].credit) == (2, [admin], None)
+    assert lines()["CH-000002"].users == 0
+
+    second_admin = user.model_copy(update={"role": HierarchyRole.ADMIN, "version": 2})
+    with partners.unit_of_work() as uow:
+        uow.save_partner_user(second_admin)
+    assert lines()["CH-000001"].admins == [admin, second_admin]
+
+    with partners.unit_of_work() as uow:
+        uow.save_credit_line(credit_line("CH-000001", limit="2500.00", reserved="100.00"))
+    assert lines()["CH-000001"].credit == credit_line("CH-000001", limit="2500.00", reserved="100.00")
+
+    removed = admin.model_copy(update={"status": UserStatus.REMOVED, "version": 2})
+    with partners.unit_of_work() as uow:
+        uow.save_partner_user(removed)
+    assert (lines()["CH-000001"].users, lines()["CH-000001"].admins) == (1, [second_admin])
+
+    moved = second_admin.model_copy(update={"hierarchy_id": "CH-000002", "version": 3})
+    with partners.unit_of_work() as uow:
+        uow.save_partner_user(moved)
+    assert (lines()["CH-000001"].users, lines()["CH-000002"].users, lines()["CH-000002"].admins) == (0, 1, [moved])
+
+    with partners.unit_of_work() as uow:
+        blocked = uow.get_hierarchy("CH-000001").model_copy(update={
+            "name": "Renamed AB", "status": PartnerStatus.BLOCKED, "status_changed_at": at(3),
+            "status_changed_by": "back-office:alice", "block_reason": "unpaid"})
+        uow.save_hierarchy(blocked)
+    assert lines()["CH-000001"].hierarchy == blocked
+    assert list(lines("renamed")) == ["CH-000001"]
+    assert list(lines("company")) == ["CH-000002"]
+    with partners.unit_of_work(read_only=True) as uow:
+        assert [line.hierarchy.id for line in uow.partner_summaries("CH-000001", 10)] == ["CH-000002"]
+        assert [line.hierarchy.id for line in uow.partner_summaries(None, 1)] == ["CH-000001"]

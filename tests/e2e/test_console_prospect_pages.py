@@ -83,3 +83,20 @@ def test_refusals_are_said_in_words(host):
     forged = client.post("/api/console/prospects/PRO-000001/approve", csrf="forged")
     assert forged.status_code == 403
     assert c.operator.prospect("PRO-000001").prospect.status.value == "Pending"
+
+
+def test_with_no_prospect_yet_the_list_and_drift_say_so_and_when_they_come(tmp_path):
+    """A newcomer's first look: not "no prospect matches this filter" when nothing was filtered, nor "checked 0
+    prospects … every prospect checked agrees with Sales"."""
+    live = start_host(tmp_path / "data")
+    try:
+        client = ConsoleClient(live.base_url)
+        listing = html.unescape(client.get("/api/console").text)
+        assert "No prospects yet: a storefront signup becomes one when the channel sync takes it in" in listing
+        assert "No prospect matches this filter." not in listing
+        assert "No prospects yet" in html.unescape(client.get("/api/console?status=pending").text)  # none at all
+        drift = html.unescape(client.get("/api/console/drift").text)
+        assert "No prospects yet, so nothing to compare with Sales." in drift
+        assert "Checked 0 prospects" not in drift and "Every prospect checked agrees" not in drift
+    finally:
+        stop_host(live)

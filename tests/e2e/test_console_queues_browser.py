@@ -17,7 +17,7 @@ from tests.browser import axe_serious, browser, console_sign_in, describe, page 
 from tests.browser import screenshot
 from tests.console_client import ConsoleClient
 from tests.contract.factories import T0, email_record
-from tests.e2e.conftest import start_host, stop_host, wait_for
+from tests.e2e.conftest import azure_backend, start_host, stop_host, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
@@ -61,13 +61,18 @@ def tracker():
     listener.close()
 
 
-@pytest.fixture(scope="module")
-def live_host(tmp_path_factory, tracker):
+@pytest.fixture(scope="module", params=["sqlite", "azure"])
+def live_host(request, tmp_path_factory, tracker):
+    """The host on the embedded default, and on the Azure backend (Tables and Queues on Azurite, with queue
+    names of its own: the pages are walked by the names the settings give)."""
     templates = tmp_path_factory.mktemp("templates")
     (templates / "prospect_rejected.sv.html").write_text(HOSTILE_TEMPLATE.replace("{tracker}", tracker[0]),
                                                          encoding="utf-8")
     data = tmp_path_factory.mktemp("console-queues") / "data"
-    host = start_host(data, {"EMAIL_TEMPLATES_DIR": str(templates)})
+    backend = azure_backend(request.getfixturevalue("azurite")) if request.param == "azure" else {}
+    host = start_host(data, {"EMAIL_TEMPLATES_DIR": str(templates), **backend})
+    host.leads, host.emails = host.settings["LEAD_QUEUE"], host.settings["EMAIL_QUEUE"]
+    host.backend = request.param
     c = host.container()
     try:
         poison = poison_queue_name(c.settings.lead_queue)
@@ -83,6 +88,12 @@ def live_host(tmp_path_factory, tracker):
     stop_host(host)
 
 
+def _screenshot(live_host, page, name: str) -> None:
+    # Once, of the embedded default's pages: its queue names are the ones a newcomer sees (README shows them).
+    if live_host.backend == "sqlite":
+        screenshot(page, name)
+
+
 def _accessible(page) -> None:
     violations = axe_serious(page)
     assert violations == [], describe(violations)
@@ -91,19 +102,20 @@ def _accessible(page) -> None:
 def test_a_clerk_reads_reveals_replays_and_discards_poison_messages(live_host, page):
     console_sign_in(page, live_host.base_url, role="operator", name="Alice Clerk")
     page.goto(live_host.url("/console/queues"))
-    leads = page.get_by_role("row", name=re.compile("^b2b-leads "))
+    queue = live_host.leads
+    leads = page.get_by_role("row", name=re.compile(f"^{queue} "))
     assert leads.get_by_role("cell").nth(2).inner_text() == "2"  # two poisoned, none waiting
     _accessible(page)
-    screenshot(page, "console-queues")
+    _screenshot(live_host, page, "console-queues")
 
-    leads.get_by_role("link", name="b2b-leads-poison").click()
-    assert page.get_by_role("heading", level=1).inner_text() == "Poison messages of b2b-leads"
+    leads.get_by_role("link", name=f"{queue}-poison").click()
+    assert page.get_by_role("heading", level=1).inner_text() == f"Poison messages of {queue}"
     _accessible(page)
     page.get_by_role("link", name=live_host.kept).click()
     body = page.locator("pre.body").inner_text()
     assert "asa@fabrikam.example" not in body and "Åsa" not in body and "•••" in body and "p-console" in body
     _accessible(page)
-    screenshot(page, "console-poison-message")
+    _screenshot(live_host, page, "console-poison-message")
 
     page.get_by_role("button", name="Reveal personal data").click()
     assert "asa@fabrikam.example" in page.locator("pre.body").inner_text()
@@ -111,14 +123,14 @@ def test_a_clerk_reads_reveals_replays_and_discards_poison_messages(live_host, p
     _accessible(page)
     page.goto(live_host.url("/console/queues"))
     audit = page.get_by_role("table", name="Audit")
-    assert re.search(rf"Alice Clerk[^\t]*\s+reveal\s+b2b-leads-poison/{live_host.kept}", audit.inner_text())
+    assert re.search(rf"Alice Clerk[^\t]*\s+reveal\s+{queue}-poison/{live_host.kept}", audit.inner_text())
     assert "asa@" not in audit.inner_text()
 
-    page.goto(live_host.url(f"/console/queues/b2b-leads/poison/{live_host.kept}"))
+    page.goto(live_host.url(f"/console/queues/{queue}/poison/{live_host.kept}"))
     page.get_by_role("button", name="Replay").click()
-    assert f"Message {live_host.kept} sent back to b2b-leads" in page.get_by_role("status").inner_text()
+    assert f"Message {live_host.kept} sent back to {queue}" in page.get_by_role("status").inner_text()
 
-    page.goto(live_host.url(f"/console/queues/b2b-leads/poison/{live_host.junk}"))
+    page.goto(live_host.url(f"/console/queues/{queue}/poison/{live_host.junk}"))
     page.get_by_role("link", name="Discard…").click()
     assert page.get_by_role("heading", level=1).inner_text() == "Discard this poison message?"
     _accessible(page)
@@ -131,17 +143,17 @@ def test_a_clerk_reads_reveals_replays_and_discards_poison_messages(live_host, p
     assert "discarded" in page.get_by_role("status").inner_text()
     page.goto(live_host.url("/console/queues"))
     audit = page.get_by_role("table", name="Audit").inner_text()
-    assert re.search(r"Alice Clerk[^\t]*\s+discard\s+b2b-leads-poison/.*not JSON \(27 bytes\).*A test message somebody",
+    assert re.search(rf"Alice Clerk[^\t]*\s+discard\s+{queue}-poison/.*not JSON \(27 bytes\).*A test message somebody",
                      audit, re.DOTALL)
     assert re.search(r"Alice Clerk[^\t]*\s+replay", audit)
 
     # The confirm page by its address: its link shows only while the poison queue holds something, and the
     # replayed message fails again on the host (its prospect does not exist), coming back when the host says.
-    page.goto(live_host.url("/console/queues/b2b-leads/replay"))
-    assert page.get_by_role("heading", level=1).inner_text() == "Replay every poison message of b2b-leads?"
+    page.goto(live_host.url(f"/console/queues/{queue}/replay"))
+    assert page.get_by_role("heading", level=1).inner_text() == f"Replay every poison message of {queue}?"
     _accessible(page)
     page.get_by_role("button", name="Replay all").click()
-    assert re.match(r"Replayed 1 message from b2b-leads|Nothing replayed", page.get_by_role("status").inner_text())
+    assert re.match(rf"Replayed 1 message from {queue}|Nothing replayed", page.get_by_role("status").inner_text())
 
 
 def test_a_clerk_reads_a_failed_email_as_rendered_in_a_sandbox_and_retries_it(live_host, tracker, page):
@@ -150,7 +162,7 @@ def test_a_clerk_reads_a_failed_email_as_rendered_in_a_sandbox_and_retries_it(li
     row = page.get_by_role("row", name=re.compile("prospect_rejected"))
     assert "failed" in row.inner_text() and "…@example.com" in row.inner_text()
     _accessible(page)
-    screenshot(page, "console-emails")
+    _screenshot(live_host, page, "console-emails")
 
     row.get_by_role("link").click()
     assert page.get_by_role("heading", level=1).inner_text() == "Avslag för <Company> & Co"
@@ -161,7 +173,7 @@ def test_a_clerk_reads_a_failed_email_as_rendered_in_a_sandbox_and_retries_it(li
     page.wait_for_load_state("load")  # the frame's image, had it been allowed, would have been asked for by now
     assert tracker[1] == []  # the remote image was never fetched
     _accessible(page)
-    screenshot(page, "console-email")
+    _screenshot(live_host, page, "console-email")
 
     page.get_by_role("button", name="Retry").click()
     assert "queued again" in page.get_by_role("status").inner_text()
@@ -177,7 +189,7 @@ def test_a_clerk_reads_a_failed_email_as_rendered_in_a_sandbox_and_retries_it(li
 def test_a_viewer_sees_no_actions_and_is_refused_a_post(live_host, page):
     console_sign_in(page, live_host.base_url, role="viewer", name="Bo Viewer")
     page.goto(live_host.url("/console/queues"))
-    page.get_by_role("link", name="b2b-emails-poison").click()
+    page.get_by_role("link", name=f"{live_host.emails}-poison").click()
     _accessible(page)
     page.goto(live_host.url("/console/emails"))
     page.get_by_role("link", name=re.compile("…")).first.click()
@@ -185,9 +197,10 @@ def test_a_viewer_sees_no_actions_and_is_refused_a_post(live_host, page):
     _accessible(page)
 
     viewer = ConsoleClient(live_host.base_url, role="viewer")
-    for path in ("/api/console/queues/b2b-leads/replay", "/api/console/emails/e-console-failed/retry",
-                 "/api/console/queues/b2b-leads/poison/x/discard"):
+    queue = live_host.leads
+    for path in (f"/api/console/queues/{queue}/replay", "/api/console/emails/e-console-failed/retry",
+                 f"/api/console/queues/{queue}/poison/x/discard"):
         assert viewer.post(path, {"reason": "x"}).status_code == 403, path
-    assert viewer.get("/api/console/queues/b2b-leads/replay").status_code == 403  # the confirm page too
+    assert viewer.get(f"/api/console/queues/{queue}/replay").status_code == 403  # the confirm page too
     operator = ConsoleClient(live_host.base_url, role="operator")
-    assert operator.post("/api/console/queues/b2b-leads/replay", csrf="").status_code == 403
+    assert operator.post(f"/api/console/queues/{queue}/replay", csrf="").status_code == 403

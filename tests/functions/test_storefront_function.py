@@ -25,6 +25,8 @@ FORM = {
 
 
 def submit(fields: dict, **headers: str) -> func.HttpResponse:
+    """The form as a browser posts it: with the stamp the form page carries."""
+    fields = {"form_stamp": container().intake_guard.new_stamp(), **fields}
     return storefront_submit(func.HttpRequest(
         "POST", "http://localhost:7071/api/signup", body=urlencode(fields).encode(),
         headers={"content-type": "application/x-www-form-urlencoded", **headers}))

@@ -245,7 +245,7 @@ def loop_names(file: BicepFile, resource: dict[str, Any]) -> list[Any]:
     """The names a resource declares: one, or one per item of a `[for x in array: {...}]` loop."""
     config = resource["config"]
     if "loop_type" not in config:
-        return [file.resolve(config["name"])]
+        return [file.resolve(body(config)["name"])]  # a conditional resource (`= if (…)`) nests its properties
     detail = config["loop_type"]["detail"]
     items = file.resolve(detail["array_name"])
     if not isinstance(items, list):

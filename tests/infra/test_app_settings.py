@@ -24,6 +24,12 @@ NOT_SET_IN_AZURE = {
     # The merchant notice's console link: derived from PUBLIC_BASE_URL (the app's own host), which is where the
     # deployed console is; set it only for a console reached elsewhere.
     "CONSOLE_URL",
+    # The intake's signing secret: empty, the app keeps a random one in the state table, shared by every
+    # instance and kept across deployments (a secret made at each deployment would turn away, unseen, every
+    # form open during one); an operator may add a Key Vault reference instead.
+    "INTAKE_SIGNING_SECRET",
+    # The CAPTCHA provider's siteverify URL: empty is the provider's own; tests point it at a stand-in.
+    "CAPTCHA_VERIFY_URL",
 }
 
 READ_BY_CODE = set(SETTING_NAMES)
@@ -196,9 +202,12 @@ def _secrets_referenced(file: BicepFile, settings: dict[str, object]) -> dict[st
 
 # What azd gives main.bicep from SMTP_PASSWORD (main.parameters.json): nothing, or a password.
 SMTP_PASSWORD_CASES = {"no SMTP password": {}, "SMTP password": {"smtpPassword": "an SMTP password"}}
+# And from the signup links' secret (azd's secretOrRandomPassword fills it; issue 11).
+SECRET_CASES = {**SMTP_PASSWORD_CASES, "link secret": {"signupLinkSecret": "a random secret"},
+                "both": {"smtpPassword": "an SMTP password", "signupLinkSecret": "a random secret"}}
 
 
-@pytest.mark.parametrize("given", SMTP_PASSWORD_CASES.values(), ids=SMTP_PASSWORD_CASES.keys())
+@pytest.mark.parametrize("given", SECRET_CASES.values(), ids=SECRET_CASES.keys())
 def test_every_key_vault_reference_names_a_secret_the_bicep_creates(given):
     """A reference to a secret nothing creates does not resolve, and the app receives the reference's own
     text as the value; a secret nothing references is dead. In both azd environments."""
@@ -278,3 +287,11 @@ def test_every_queue_table_and_container_the_code_is_told_of_is_created(bicep, a
     created = {created for file in bicep.values() for resource in file.resources_of_type(resource_type).values()
                for created in loop_names(file, resource)}
     assert name in created, f"{setting}={name!r} names nothing infra/ creates ({sorted(map(str, created))})"
+
+
+def test_the_signup_link_secret_is_a_key_vault_reference_and_confirmation_is_on_in_azure():
+    file, settings = app_settings_as_written({"signupLinkSecret": "a random secret"})
+    assert _secrets_referenced(file, settings) == {"SIGNUP_LINK_SECRET": "signup-link-secret"}
+    assert file.resolve(settings["REQUIRE_EMAIL_CONFIRMATION"]) == "true"
+    given = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
+    assert given["signupLinkSecret"]["value"].startswith("$(secretOrRandomPassword ${AZURE_KEY_VAULT_NAME} ")

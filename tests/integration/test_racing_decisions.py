@@ -14,6 +14,7 @@ from shared.config import Settings
 from shared.domain.errors import DecisionConflict
 from shared.domain.model import ProspectStatus
 from shared.services.back_office import Decision
+from tests.instances import instances_on_one_storage
 from tests.services.flow import signup_body
 from tests.threads import run_in_threads
 
@@ -24,19 +25,8 @@ INSTANCES = 3  # containers on the same storage, as instances of a scaled-out ap
 @pytest.fixture(params=["sqlite", "azure"])
 def instances(request, tmp_path):
     """Several containers on one storage: one SQLite folder, or one table and its queues on Azurite."""
-    environ = {"SALES_MODE": "none", "SEND_RECEIVED_EMAIL": "false"}  # the decisions' emails only
-    if request.param == "azure":
-        suffix = uuid.uuid4().hex[:10]
-        environ.update({
-            "STATE_BACKEND": "azure", "AzureWebJobsStorage": request.getfixturevalue("azurite").connection_string,
-            "STATE_TABLE": f"race{suffix}", "LEAD_QUEUE": f"leads-{suffix}", "OUTCOME_QUEUE": f"outcomes-{suffix}",
-            "EMAIL_QUEUE": f"emails-{suffix}",
-        })
-    built = [Container.build(Settings.from_env(environ, data_dir=tmp_path)) for _ in range(INSTANCES)]
-    yield built
-    for c in built:
-        c.store.close()
-        c.queue.close()
+    with instances_on_one_storage(request, tmp_path, request.param, INSTANCES, "race") as built:
+        yield built
 
 
 def pending(c: Container, n: int) -> list[str]:

@@ -2,6 +2,8 @@
 email, replay its poisoned messages) and drift with "reconcile now"."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from shared.bootstrap import Container
@@ -199,7 +201,31 @@ def test_a_message_replayed_by_someone_else_meanwhile_is_skipped(container):
     c.operator.replay_poison = another_operator_first
     [mine] = c.prospect_timeline.replay(number, "carol")
     assert mine.message_id != first and c.queue.count(poison) == 0
-    assert [e.what for e in c.prospect_timeline.show(number).timeline].count("poisoned message replayed") == 1
+    replays = [e.who for e in c.prospect_timeline.show(number).timeline if e.what == "poisoned message replayed"]
+    assert sorted(replays) == ["back-office:carol", "back-office:someone else"]  # each replay told once
+
+
+def test_a_prospects_poisoned_messages_revealed_discarded_or_replayed_from_the_queues_are_in_its_timeline(
+        on_either_backend):
+    """The queues page acts on a message, not a prospect: the prospect the message is about gets it in its
+    history all the same (a create-lead names it; a delivery names its email), beside the audit's record."""
+    c = on_either_backend
+    [number] = prospects(c, 1)
+    prospect = c.operator.prospect(number).prospect
+    poison = poison_queue_name(c.settings.lead_queue)
+    revealed = c.queue.send(poison, CreateLead(prospect_id=prospect.id).to_json())
+    discarded = c.queue.send(poison, CreateLead(prospect_id=prospect.id).to_json())
+    c.queue.send(poison, "not a message of anyone's")
+    c.operator.reveal_poison(c.settings.lead_queue, revealed, "dana")
+    c.operator.discard_poison(c.settings.lead_queue, discarded, "a duplicate", "dana")
+    c.operator.replay_all_poison(c.settings.lead_queue, "erik")
+
+    told = [(e.what, e.who, e.detail) for e in c.prospect_timeline.show(number).timeline if "poisoned" in e.what]
+    assert told[:2] == [("poisoned message revealed", "back-office:dana", f"on {poison}, message {revealed}"),
+                        ("poisoned message discarded", "back-office:dana",
+                         f"from {poison}, message {discarded}: a duplicate")]
+    assert [(what, who) for what, who, _ in told[2:]] == [("poisoned message replayed", "back-office:erik")]
+    assert [e.action.value for e in c.operator.audit()] == ["replay", "replay", "discard", "reveal"]
 
 
 # --- drift -----------------------------------------------------------------------------------------------
@@ -247,3 +273,18 @@ def _outcome_copy(c: Container, lead_id: str) -> str:
 
     [decision] = sales_decisions_of(c.sales.get_lead(lead_id))
     return outcome_for(decision).model_copy(update={"source": "sales"}).to_json()
+
+
+def test_a_queue_holding_more_than_a_peek_shows_says_so(container):
+    """Only the first PEEK_LIMIT messages of a queue can be looked at without taking them (Azure's limit): the
+    view names the queue that holds more, and how many, so the page can say a message may be further back."""
+    from shared.services.prospect_timeline import PEEK_LIMIT
+
+    c = container
+    [number] = prospects(c, 1)
+    assert c.prospect_timeline.show(number).queues_crowded == {}
+    for n in range(PEEK_LIMIT + 3):
+        c.queue.send(c.settings.email_queue, json.dumps({"schema": "deliver-email", "email_id": f"someone-{n}"}))
+    view = c.prospect_timeline.show(number)
+    assert view.queues_crowded == {c.settings.email_queue: PEEK_LIMIT + 3}
+    assert view.to_json()["queuesCrowded"] == {c.settings.email_queue: PEEK_LIMIT + 3}

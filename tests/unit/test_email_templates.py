@@ -44,7 +44,10 @@ VALUES = {SIGNUP_RECEIVED: RECEIVED_VALUES, PROSPECT_APPROVED: APPROVED_VALUES, 
                             "prospecturl": "https://b2b.example/api/console/prospects/PRO-000001"},
           MERCHANT_DIGEST: {"day": "2026-12-03", "count": "2", "storename": "Anna's Shop",
                             "consoleurl": "https://b2b.example/api/console",
-                            "prospects": "PRO-000001 · SE · b2b-web\nPRO-000002 · NO · b2b-web"}}
+                            "prospects": "PRO-000001 · SE · b2b-web\nPRO-000002 · NO · b2b-web"},
+          "signup_confirm": {**{k: RECEIVED_VALUES[k] for k in RECEIVED_VALUES if k != "statusurl"},
+                             "confirmurl": "https://b2b.example/api/signup/confirm/0f8e/1767225600/c2ln"},
+          "signup_repeat": RECEIVED_VALUES}
 
 
 def shipped_templates() -> list[tuple[str, str]]:
