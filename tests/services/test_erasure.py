@@ -6,15 +6,19 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 import pytest
 
 from shared.bootstrap import Container
 from shared.config import Settings
 from shared.domain.audit import AuditAction
+from shared.domain.duplicates import index_keys
+from shared.domain.email_templates import SIGNUP_CONFIRM, SIGNUP_REPEAT
 from shared.domain.erasure import ERASED, ErasureRefused
 from shared.domain.errors import InvalidInput
-from shared.domain.model import ProspectStatus
+from shared.domain.ids import prospect_id_for
+from shared.domain.model import ProspectStatus, SignupStatus
 from shared.queue_worker import poison_queue_name
 from tests.erasure_scan import scan
 from tests.services.flow import work
@@ -44,10 +48,9 @@ def values_of(body: dict) -> set[str]:
             contact["phone"]}
 
 
-@pytest.fixture(params=["sqlite", "azure"])
-def c(request, tmp_path, clock):
+def _container(request, tmp_path, clock, **extra: str) -> Container:
     """The container on SQLite (.eml folder), or on Azurite (tables, queues and the blob outbox)."""
-    settings = {"RETENTION_DAYS": "90", "LOG_LEVEL": "DEBUG"}
+    settings = {"RETENTION_DAYS": "90", "LOG_LEVEL": "DEBUG", **extra}
     if request.param == "azure":
         unique = uuid.uuid4().hex[:12]
         settings |= {"STATE_BACKEND": "azure", "EMAIL_TRANSPORT": "storage",
@@ -55,10 +58,27 @@ def c(request, tmp_path, clock):
                      "STATE_TABLE": f"state{unique}", "LEAD_QUEUE": f"leads-{unique}",
                      "OUTCOME_QUEUE": f"outcomes-{unique}", "EMAIL_QUEUE": f"emails-{unique}",
                      "EMAIL_OUTBOX_CONTAINER": f"outbox-{unique}"}
-    container = Container.build(Settings.from_env(settings, data_dir=tmp_path), clock=clock)
+    return Container.build(Settings.from_env(settings, data_dir=tmp_path), clock=clock)
+
+
+@pytest.fixture(params=["sqlite", "azure"])
+def c(request, tmp_path, clock):
+    container = _container(request, tmp_path, clock)
     yield container
     for adapter in (container.store, container.queue, container.sales):
         adapter.close()
+
+
+@pytest.fixture(params=["sqlite", "azure"])
+def confirming(request, tmp_path, clock):
+    """With the double opt-in (REQUIRE_EMAIL_CONFIRMATION) and no Sales: the clerk decides."""
+    container = _container(request, tmp_path, clock, REQUIRE_EMAIL_CONFIRMATION="true", SALES_MODE="none",
+                           PUBLIC_BASE_URL="https://b2b.contoso.example",
+                           SIGNUP_LINK_SECRET="a-test-secret-of-enough-length-0123456789")
+    yield container
+    for adapter in (container.store, container.queue, container.sales):
+        if adapter is not None:  # no Sales here
+            adapter.close()
 
 
 def three_applicants(c: Container) -> tuple[str, str, str]:
@@ -218,14 +238,82 @@ def test_the_merchants_notice_of_an_applicant_is_erased_with_it(tmp_path, clock)
     assert scan(c, values_of(applicant(7))) == []
 
 
-def test_emails_left_by_a_request_deleted_unconfirmed_go_after_the_retention_days(c):
+def test_emails_left_by_a_request_no_longer_kept_go_after_the_retention_days(c):
+    """A store written before delete_signup took a request's emails with it kept them when an unconfirmed
+    request expired: the signup gone, its email left. Retention's pass over the emails takes those."""
     received = c.intake.submit(applicant(8))
     work(c)
-    with c.store.unit_of_work() as uow:  # deleted on expiry, as an unconfirmed request is: its email stays
+    with c.store.unit_of_work() as uow:  # the signup alone gone, as such a store left it
+        left = uow.prospect_emails(prospect_id_for(received.signup_id))
         uow.delete_signup(received.signup_id)
+    with c.store.unit_of_work() as uow:
+        for email in left:
+            uow.add_email(email)
     assert scan(c, values_of(applicant(8)))
     c.clock.advance(91 * DAY)
     report = c.erasure.run()
     assert (report.requests, report.emails) == (0, 1)
     assert scan(c, values_of(applicant(8))) == []
     assert c.erasure.run().emails == 0
+
+
+def _confirmed(c: Container, body: dict) -> str:
+    """Submit ``body`` and open its emailed link and confirm it, as the requester does; its request id."""
+    received = c.intake.submit(body)
+    c.clock.advance(1)
+    [email] = [e for e in c.operator.emails() if e.template == SIGNUP_CONFIRM and received.signup_id in
+               e.values["confirmurl"]]
+    c.email_confirmation.confirm(*urlsplit(email.values["confirmurl"]).path.split("/")[-3:])
+    return received.signup_id
+
+
+def test_erasure_with_the_double_opt_in_takes_repeats_unconfirmed_requests_duplicate_keys_and_flags(confirming):
+    """The applicant asked with one email three times (once never confirming, then a repeat), and once from
+    a second address of the same company (a prospect flagged as a possible duplicate of the first). Erasing its
+    two prospects leaves nothing of it: no value, no digest of its duplicate keys, no flag pointing at it."""
+    c = confirming
+    other_address = {**applicant(1)["contact"], "email": "kontor@lindqvistsson1.example"}
+    unconfirmed = c.intake.submit(applicant(1)).signup_id  # its link never opened
+    first = _confirmed(c, applicant(1))
+    c.channel_sync.run()
+    repeat = c.intake.submit(applicant(1)).signup_id  # PRO-000001 is open: linked to it, a "you asked already"
+    _confirmed(c, {**applicant(1), "contact": other_address})
+    _confirmed(c, applicant(2))  # another applicant: kept, and the scan must see it
+    c.channel_sync.run()
+    work(c)
+    with c.store.unit_of_work(read_only=True) as uow:
+        assert uow.get_signup(repeat).repeat_of == first  # kept as its repeat (awaiting: the link is in the email)
+        assert uow.get_signup(unconfirmed).status is SignupStatus.AWAITING_CONFIRMATION
+        duplicate = uow.find_prospect_by_number("PRO-000002")
+        digests = set(index_keys(uow.get_signup(first).request)) | set(index_keys(duplicate.request))
+    assert duplicate.possible_duplicate_of == ["PRO-000001"] and duplicate.needs_attention
+    # Every email intake wrote for a request names it as the prospect it is or was to become: erasure finds them.
+    for email in c.operator.emails():
+        if email.template == SIGNUP_CONFIRM:
+            assert email.prospect_id == prospect_id_for(urlsplit(email.values["confirmurl"]).path.split("/")[-3])
+    assert [e.prospect_id for e in c.operator.emails() if e.template == SIGNUP_REPEAT] == [prospect_id_for(repeat)]
+    # The address's domain too: the emails' order rows (Azure Tables) keep it, and a sole trader's is its name.
+    personal = values_of(applicant(1)) | {other_address["email"], "lindqvistsson1.example"}
+    assert scan(c, personal | digests) and scan(c, values_of(applicant(2)))
+
+    for number in ("PRO-000002", "PRO-000001"):
+        c.back_office.reject(number, "not a retailer", "alice")
+        c.erasure.erase(number, "the applicant asked", "alice")
+    assert scan(c, personal | digests) == []
+    assert scan(c, values_of(applicant(2)))
+    with c.store.unit_of_work(read_only=True) as uow:
+        assert uow.get_signup(repeat) is None and uow.get_signup(unconfirmed) is None
+        erased = uow.find_prospect_by_number("PRO-000002")
+        assert (erased.possible_duplicate_of, erased.requester_user_of, erased.attention_reason) == ([], [], None)
+        assert all(uow.signups_with_key(digest, 10) == [] for digest in digests)
+    assert c.channel_sync.run().prospects_created == 0  # nothing of it comes back as a new prospect
+
+
+def test_an_unconfirmed_request_that_expires_takes_its_kept_confirmation_email_with_it(confirming):
+    c = confirming
+    c.intake.submit(applicant(3))
+    work(c)
+    assert scan(c, values_of(applicant(3)))
+    c.clock.advance(49 * 3600)
+    c.channel_sync.run()
+    assert scan(c, values_of(applicant(3))) == []
