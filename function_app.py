@@ -4,17 +4,15 @@ import azure.functions as func
 from functions import (
     assets, back_office, back_office_ledger, back_office_partners, back_office_prospect, back_office_queues,
     channel_sync, console_ledger, console_partners, console_prospect, console_prospects, console_queues,
-    console_shell, health, intake_defenses, local_issuer, openapi, orders, partners, portal, portal_credit,
-    prospect_list, queues, sales_events, signup_confirmation, signups, storefront,
+    console_shell, erasure, health, intake_defenses, local_issuer, openapi, orders, partners, portal,
+    portal_credit, prospect_list, queues, sales_events, signup_confirmation, signups, storefront,
 )
-from functions import erasure
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 for blueprint in (signups.bp, storefront.bp, channel_sync.bp, queues.bp, back_office.bp, sales_events.bp,
                   partners.bp, orders.bp, openapi.bp, assets.bp, console_shell.bp, health.bp,
                   console_prospects.bp, prospect_list.bp, local_issuer.bp, portal.bp, back_office_partners.bp,
                   back_office_prospect.bp, console_partners.bp, console_prospect.bp, back_office_queues.bp,
-                  console_queues.bp, back_office_ledger.bp, console_ledger.bp, intake_defenses.bp,
+                  console_queues.bp, back_office_ledger.bp, console_ledger.bp, erasure.bp, intake_defenses.bp,
                   portal_credit.bp, signup_confirmation.bp):
     app.register_functions(blueprint)
-app.register_functions(erasure.bp)  # an applicant's data erased (on request, by retention); the merchant's digest

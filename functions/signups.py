@@ -43,7 +43,8 @@ def _defended(req: func.HttpRequest, payload: object) -> func.HttpResponse | Non
     """The rate limits and the CAPTCHA (its token in the X-Captcha-Token header): a problem answer when one
     refuses the request, None when it may go on."""
     guard = container().intake_guard
-    channel = form_channel(payload.get("channel_id") if isinstance(payload, dict) else None)
+    named = payload.get("channel_id") if isinstance(payload, dict) else None
+    channel = form_channel(named if isinstance(named, str) else None)  # for the logs; validation comes later
     address = guard.client_address(req.headers)
     try:
         guard.admit(address, req.headers.get(CAPTCHA_HEADER), payload, channel)
