@@ -8,7 +8,7 @@ import azure.functions as func
 from functions.erasure import backoffice_erase, bp, merchant_digest, retention
 from shared.domain.audit import AuditAction
 from tests.functions.test_back_office_prospect_function import answer, post
-from tests.services.flow import signup_body, work
+from tests.services.flow import synced, work
 
 URL = "http://localhost:7071/api/backoffice/prospects/{}/erase"
 
@@ -30,10 +30,7 @@ def erase(key: str, payload: object) -> func.HttpResponse:
 
 def test_erase_over_http(app_container):
     c = app_container
-    for n in (1, 3):
-        c.intake.submit(signup_body(n))
-    c.channel_sync.run()
-    work(c)
+    synced(c, 1, 3)
     c.back_office.reject("PRO-000001", "not a retailer", "setup")
     work(c)
 
