@@ -34,6 +34,7 @@ def azure_environ(azurite, suffix: str) -> dict[str, str]:
         "STATE_BACKEND": "azure", "AzureWebJobsStorage": azurite.connection_string, "STATE_TABLE": f"bench{suffix}",
         "LEAD_QUEUE": f"leads-{suffix}", "OUTCOME_QUEUE": f"outcomes-{suffix}", "EMAIL_QUEUE": f"emails-{suffix}",
         "CHANNEL_SYNC_SCHEDULE": "0 0 0 1 1 *", "LEAD_BATCH_SCHEDULE": "0 0 0 1 1 *",
+        "RETENTION_SCHEDULE": "0 0 0 1 1 *", "OPERATOR_DIGEST_SCHEDULE": "0 0 0 1 1 *",
     }
 
 

@@ -49,6 +49,8 @@ CLOSE, KEEP_ALIVE = "close", "keep-alive"
 HOST_SETTINGS = {
     "CHANNEL_SYNC_SCHEDULE": "0 * * * * *",
     "LEAD_BATCH_SCHEDULE": "*/10 * * * * *",
+    "RETENTION_SCHEDULE": "0 30 2 * * *",
+    "OPERATOR_DIGEST_SCHEDULE": "0 0 7 * * *",
     "LEAD_QUEUE": "b2b-leads",
     "OUTCOME_QUEUE": "b2b-sales-outcomes",
     "EMAIL_QUEUE": "b2b-emails",

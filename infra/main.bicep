@@ -74,6 +74,19 @@ param resourceGroupName string = ''
 ])
 param salesMode string = 'none'
 
+@description('The merchant\'s "new partner request" notice: one or more addresses (comma separated; empty: none), and each (an email per request), daily (one digest a day) or off; empty: each when an address is set.')
+param operatorEmail string = ''
+@allowed([
+  ''
+  'each'
+  'daily'
+  'off'
+])
+param operatorNotice string = ''
+
+@description('Days the personal data of rejected requests (and of requests that never became a prospect) is kept before the retention timer erases it; 0 keeps it forever.')
+param retentionDays string = '90'
+
 @description('Dynamics 365 Sales organization URL, e.g. https://contoso.crm4.dynamics.com (SALES_MODE=dataverse).')
 param dataverseUrl string = ''
 
@@ -335,6 +348,9 @@ module api 'app/api.bicep' = {
     consoleViewerRole: consoleViewerRole
     backofficeKey: backofficeKey
     consoleClientId: consoleClientId
+    operatorEmail: operatorEmail
+    operatorNotice: operatorNotice
+    retentionDays: retentionDays
   }
   // The host and the first deployment need their storage roles before the app starts.
   dependsOn: [

@@ -243,7 +243,7 @@ class Container:
             secret = local_session_secret(s.data_dir)
         links = ConfirmationLinks(secret, timedelta(hours=s.signup_link_hours), s.public_base_url)
         return EmailConfirmation(self.store, self.clock, links, repeat_email=self._repeat_email,
-                                 send_now=self.relay.send_now)
+                                 send_now=self.relay.send_now, kept=self._kept_if_any)
 
     def _repeat_email(self, uow, repeat, first):
         return self.intake_emails.for_repeat(uow, repeat, first)
@@ -267,8 +267,8 @@ class Container:
 
         return ChannelSync(self.store, self.clock, self.relay, self.settings.lead_queue, self.settings.sync_batch_size,
                            create_leads=self.sales is not None, reconciliation=self.reconciliation,
-                           user_sync=self.user_sync, confirmation=self.email_confirmation,
-                           repeat_email=self._repeat_email)
+                           user_sync=self.user_sync, on_prospect_created=self.merchant_notice.prospect_created,
+                           confirmation=self.email_confirmation, repeat_email=self._repeat_email)
 
     @cached_property
     def user_sync(self):
@@ -417,6 +417,29 @@ class Container:
         opportunity_lead = self.sales.get_opportunity_lead if self.sales is not None else None
         return SalesWebhook(self.queue, self.settings.outcome_queue, self.clock, sales=self.sales, store=self.store,
                             opportunity_lead=opportunity_lead, budget=self.settings.sales_webhook_budget_seconds)
+
+    @property
+    def _kept_if_any(self) -> KeptEmails | None:
+        """The emails the transport keeps, or None when it keeps none: what erasing deletes copies from."""
+        return self.transport if self.settings.email_transport in KEEPING_TRANSPORTS else None
+
+    @cached_property
+    def erasure(self):
+        """Erasing an applicant's personal data: on request, and the retention timer (RETENTION_DAYS)."""
+        from shared.services.erasure import Erasure
+
+        s = self.settings
+        return Erasure(self.store, self.queue, self.clock, s.queue_names, self._kept_if_any, s.retention_days,
+                       s.sync_batch_size)
+
+    @cached_property
+    def merchant_notice(self):
+        """The merchant's "new partner request" notice (OPERATOR_EMAIL, OPERATOR_NOTICE)."""
+        from shared.services.merchant_notice import MerchantNotice
+
+        s = self.settings
+        return MerchantNotice(self.store, self.clock, self.relay, s.email_queue, s.operator_emails, s.merchant_notice,
+                              s.operator_language, s.console_base_url, s.store_name, s.store_time_zone)
 
     def queue_handlers(self) -> dict:
         """Which service consumes which queue (the CLI drains queues with these, as the host would)."""

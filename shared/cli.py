@@ -7,6 +7,7 @@ import json
 import os
 import sys
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -14,7 +15,7 @@ from shared.adapters.outbox_email import parse_eml
 from shared.bootstrap import Container
 from shared.cli_ledger import LedgerCommands, add_ledger_parsers
 from shared.config import Settings
-from shared.domain.errors import DomainError, MalformedBody, NotConfigured
+from shared.domain.errors import DomainError, InvalidInput, MalformedBody, NotConfigured
 from shared.domain.validation import validated
 from shared.domain.partners import user_id_for
 from shared.domain.sales import B2B_LEADS_VIEW, LEAD_DISQUALIFY_REASONS, OPPORTUNITY_LOSS_REASONS, LeadState
@@ -146,6 +147,27 @@ class Cli(LedgerCommands):
         done = self.c.back_office.acknowledge(args.key, args.note, args.operator)
         print(f"{done.number}: flag acknowledged ({done.reason})" if done.changed
               else f"{done.number} is not flagged; nothing changed")
+
+    def erase(self, args) -> None:
+        print(self.c.erasure.erase(args.key, args.reason, args.operator).describe())
+
+    def retention(self, args) -> None:
+        report = self.c.erasure.run()
+        if report.cutoff is None:
+            print("RETENTION_DAYS=0: personal data is kept; nothing erased")
+            return
+        print(f"erased what was kept since before {utc_text(report.cutoff)}: {report.prospects} prospects, "
+              f"{report.requests} requests that never became one, {report.emails} emails left over, "
+              f"{report.messages} queue messages")
+
+    def digest(self, args) -> None:
+        try:
+            day = date.fromisoformat(args.day) if args.day else None
+        except ValueError:
+            raise InvalidInput([("--day", f"{args.day!r} is not a day such as 2026-12-03")]) from None
+        report = self.c.merchant_notice.send_digest(day)
+        print(f"{report.day}: {report.prospects} new prospects, {report.emails_written} digest emails written "
+              f"(OPERATOR_NOTICE={self.c.merchant_notice.mode})")
 
     @staticmethod
     def _decided(decision) -> None:
@@ -483,6 +505,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("key", help="PRO-000001 or id")
     p.add_argument("--reason", required=True)
     p.add_argument("--operator", default=_default_operator(), help="who decides (recorded in the history)")
+    p = add("erase", "erase", "erase a rejected prospect's personal data (the right to erasure; kept in the audit)")
+    p.add_argument("key", help="PRO-000001 or id")
+    p.add_argument("--reason", required=True, help="why (kept in the audit; name no personal data)")
+    p.add_argument("--operator", default=_default_operator(), help="who erases (recorded in the audit)")
+    add("retention", "retention", "erase now what RETENTION_DAYS says was kept long enough (as the timer does)")
+    add("digest", "digest", "write the merchant's digest of a day's new prospects (OPERATOR_NOTICE=daily)"
+        ).add_argument("--day", help="the day, e.g. 2026-12-03 (default: yesterday)")
     add_ledger_parsers(add, _default_operator())
     p = add("partners", "partners", "list partners (customer hierarchies) in number order, a page at a time")
     p.add_argument("--search", help="a name (any part, any case), a number CH-000001 or a user's email")

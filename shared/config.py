@@ -119,6 +119,18 @@ _SETTINGS: dict[str, tuple[str, str]] = {
     # EMAIL_TRANSPORT=storage: each email kept as a blob <message id>.eml in this container of the
     # AzureWebJobsStorage account (created with the first email), until SMTP or SES is configured.
     "EMAIL_OUTBOX_CONTAINER": ("email_outbox_container", "b2b-outbox"),
+    # Retention (shared/services/erasure.py): the personal data of rejected prospects and of requests that never
+    # became one is erased this many days after their decision (or receipt); 0 keeps it forever. The timer's
+    # schedule is RETENTION_SCHEDULE (resolved by the host, like CHANNEL_SYNC_SCHEDULE).
+    "RETENTION_DAYS": ("retention_days", "90"),
+    # The merchant's "new partner request" notice (shared/services/merchant_notice.py): to these addresses
+    # (comma separated; empty: none), for each new prospect (each) or once a day (daily, on the timer
+    # OPERATOR_DIGEST_SCHEDULE), or off; empty: each when OPERATOR_EMAIL is set. In OPERATOR_LANGUAGE, with
+    # a link into the console at CONSOLE_URL (empty: PUBLIC_BASE_URL/api/console).
+    "OPERATOR_EMAIL": ("operator_email", ""),
+    "OPERATOR_NOTICE": ("operator_notice", ""),
+    "OPERATOR_LANGUAGE": ("operator_language", "en"),
+    "CONSOLE_URL": ("console_url", ""),
     # Intake defenses (shared/services/intake_guard.py). The form's stamp and the decoy ids are signed with
     # INTAKE_SIGNING_SECRET; empty: a random key the store keeps (made once, the same on every instance).
     "INTAKE_SIGNING_SECRET": ("intake_signing_secret", ""),
@@ -220,6 +232,11 @@ class Settings:
     console_operator_role: str
     console_viewer_role: str
     email_outbox_container: str
+    retention_days: int
+    operator_email: str
+    operator_notice: str
+    operator_language: str
+    console_url: str
     intake_signing_secret: str
     intake_min_fill_seconds: float
     intake_rate_limit_per_minute: int
@@ -281,6 +298,7 @@ class Settings:
         if not 0 < self.sales_webhook_budget_seconds <= 50:
             raise ValueError(f"SALES_WEBHOOK_BUDGET_SECONDS={self.sales_webhook_budget_seconds} must be above 0 and "
                              "at most 50: Dataverse waits 60 s for the webhook's answer")
+        self._validate_merchant_notice()
         if not 0 < self.signup_link_hours <= 24 * 30:
             raise ValueError(f"SIGNUP_LINK_HOURS={self.signup_link_hours} must be above 0 and at most 720 (30 days)")
         self._validate_partner_tokens()
@@ -294,6 +312,36 @@ class Settings:
                     "STATE_BACKEND=azure needs AzureWebJobsStorage (a connection string) or "
                     "AzureWebJobsStorage__queueServiceUri and AzureWebJobsStorage__tableServiceUri"
                 )
+
+    def _validate_merchant_notice(self) -> None:
+        if self.retention_days < 0:
+            raise ValueError(f"RETENTION_DAYS={self.retention_days} must be 0 (keep forever) or more")
+        if self.operator_notice not in ("", "each", "daily", "off"):
+            raise ValueError(f"OPERATOR_NOTICE={self.operator_notice!r} is not one of each, daily, off")
+        if self.merchant_notice != "off" and not self.operator_emails:
+            raise ValueError(f"OPERATOR_NOTICE={self.operator_notice} needs OPERATOR_EMAIL (one or more addresses)")
+        from email_validator import EmailNotValidError, validate_email
+
+        for address in self.operator_emails:
+            try:
+                validate_email(address, check_deliverability=False)
+            except EmailNotValidError as error:
+                raise ValueError(f"OPERATOR_EMAIL holds {address!r}, which is not an email address: {error}") from None
+        if self.console_url and not _https_or_loopback(self.console_url):
+            raise ValueError(f"CONSOLE_URL must be an https:// URL (http:// only on loopback), not {self.console_url!r}")
+
+    @property
+    def operator_emails(self) -> tuple[str, ...]:
+        return tuple(a.strip() for a in self.operator_email.replace(";", ",").split(",") if a.strip())
+
+    @property
+    def merchant_notice(self) -> str:
+        """each, daily or off: OPERATOR_NOTICE, or each when only OPERATOR_EMAIL is set."""
+        return self.operator_notice or ("each" if self.operator_email.strip() else "off")
+
+    @property
+    def console_base_url(self) -> str:
+        return (self.console_url or f"{self.public_base_url}/api/console").rstrip("/")
 
     def _validate_partner_tokens(self) -> None:
         given = {"PARTNER_TOKEN_ISSUER": self.partner_token_issuer, "PARTNER_TOKEN_AUDIENCE": self.partner_token_audience,

@@ -67,8 +67,11 @@ class UnitOfWork(Protocol):
         """The partners indexed under ``key`` (``index_partner``), in number order, at most ``limit``."""
         ...
     def delete_signup(self, signup_id: str) -> None:
-        """The signup is gone, with its index rows and the emails and outbox messages written with it (its
-        aggregate, ``prospect_id_for(signup_id)``): for a request that never became a prospect."""
+        """The signup is gone, with whatever finds it (its idempotency key, its pending and awaiting marks, its
+        duplicate-key index rows) and the emails and outbox messages written with it (its aggregate,
+        ``prospect_id_for(signup_id)``); nothing if there was none. For a request that never became a prospect
+        (an unconfirmed one expiring, erasure of a request): one that did shares its aggregate with the prospect.
+        The caller deletes the emails' kept copies (.eml files, blobs) first."""
         ...
 
     # prospects
@@ -212,6 +215,24 @@ class UnitOfWork(Protocol):
     def email_page(self, query: EmailQuery, limit: int) -> list[EmailRecord]:
         """The emails ``query`` selects, newest first (by ``created_at``, then id, both descending), at most
         ``limit``, after ``query.before`` when it is set: one page of an operator's listing."""
+        ...
+
+    # erasure of an applicant's personal data (shared.services.erasure: the right to erasure, and retention)
+    def erase_prospect(self, prospect: Prospect) -> None:
+        """Save ``prospect``, whose request was erased (shared.domain.erasure.erased_prospect), and forget
+        what the store derived from the request it had (search keys, index rows, its signup's duplicate keys):
+        no search or duplicate lookup finds it by them. Call it before its signup's request is erased."""
+        ...
+    def erase_history(self, prospect_id: str) -> None:
+        """Every history entry of the prospect as ``shared.domain.erasure.erased_history`` leaves it: what
+        happened, when and by whom stay, in their order; the details go."""
+        ...
+    def delete_email(self, email_id: str) -> None:
+        """The email record is gone (a later ``get_email`` finds nothing); nothing if there was none."""
+        ...
+    def stale_signups(self, received_before: datetime, limit: int) -> list[SignupRecord]:
+        """Signups that never became a prospect (``prospect_id`` None: waiting, unconfirmed, expired) received
+        before ``received_before``, oldest first, at most ``limit``."""
         ...
 
     # the operator audit (shared.domain.audit): poison message reveals, replays, discards; email retries
@@ -380,6 +401,10 @@ class KeptEmails(Protocol):
 
     def read_bytes(self, message_id: str) -> bytes:
         """The email as kept, an .eml (RFC 5322); shared.domain.errors.NotFound for an id it does not keep."""
+        ...
+
+    def delete(self, message_id: str) -> bool:
+        """Remove the kept email (its applicant's data is erased); False when it kept none of that id."""
         ...
 
 

@@ -44,6 +44,11 @@ param portalOidcAuthority string = ''
 param portalClientId string = ''
 param portalApiScope string = ''
 
+@description('The merchant\'s notice of new partner requests (OPERATOR_EMAIL, OPERATOR_NOTICE) and RETENTION_DAYS: see main.bicep.')
+param operatorEmail string = ''
+param operatorNotice string = ''
+param retentionDays string = '90'
+
 param storeName string = 'Contoso B2B'
 @description('Storefront link used in emails. Empty: the app\'s own onboarding form, https://<app>.azurewebsites.net/api/signup.')
 param storeUrl string = ''
@@ -418,6 +423,32 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'LEAD_BATCH_SIZE'
           value: '100'
+        }
+        // Retention: the timer erases the personal data RETENTION_DAYS says was kept long enough (02:30 UTC).
+        {
+          name: 'RETENTION_DAYS'
+          value: retentionDays
+        }
+        {
+          name: 'RETENTION_SCHEDULE'
+          value: '0 30 2 * * *'
+        }
+        // The merchant's notice of new partner requests; the daily digest at 07:00 UTC (OPERATOR_NOTICE=daily).
+        {
+          name: 'OPERATOR_EMAIL'
+          value: operatorEmail
+        }
+        {
+          name: 'OPERATOR_NOTICE'
+          value: operatorNotice
+        }
+        {
+          name: 'OPERATOR_LANGUAGE'
+          value: 'en'
+        }
+        {
+          name: 'OPERATOR_DIGEST_SCHEDULE'
+          value: '0 0 7 * * *'
         }
         // The time a Dataverse webhook request may take (Dataverse waits 60 s, retries only 502/503/504).
         {

@@ -33,6 +33,7 @@ from pydantic import BaseModel
 
 from shared.domain.approvals import ApprovalRequest, ApprovalStatus
 from shared.domain.audit import AuditEntry
+from shared.domain.erasure import erased_history
 from shared.domain.duplicates import index_keys
 from shared.domain.errors import ConcurrencyConflict, DomainError, DuplicateRecord
 from shared.domain.ids import derived_id, prospect_id_for
@@ -597,7 +598,7 @@ class TableUnitOfWork:
         for row in self._partition_rows(partition, ""):
             self._write("delete", partition, row["RowKey"])
             if row.get("kind") == "email":
-                self._drop_after_commit("email", EmailRecord.model_validate_json(row["data"]).id)
+                self._drop_email_rows(EmailRecord.model_validate_json(row["data"]))
             elif row.get("kind") == "outbox":
                 message = OutboxMessage.model_validate_json(row["data"])
                 self._drop_after_commit("pending-outbox", f"{_stamp(message.created_at)}-{message.id}")
@@ -1220,6 +1221,45 @@ class TableUnitOfWork:
             emails = self._load_many(EmailRecord, [(partition, f"email-{_key(email_id)}") for partition, email_id in wanted])
             found += [email for email in emails if email is not None and _selected(email, query)]
         return found
+
+    # --- erasure ------------------------------------------------------------------------------
+    def erase_prospect(self, prospect: Prospect) -> None:
+        # The directory's rows follow the prospect after commit (_update_directory): its search rows are
+        # the old request's keys, which that update deletes as rows the prospect no longer owns.
+        signup = self.get_signup(prospect.signup_id)
+        self.save_prospect(prospect)
+        if signup is not None:  # its duplicate-key pointers (digests of the email, numbers, name) go too
+            for key in index_keys(signup.request):
+                self._drop_after_commit("signup-key", _signup_key_row(key, signup))
+
+    def erase_history(self, prospect_id: str) -> None:
+        for row in self._partition_rows(prospect_id, "history-"):
+            entry = erased_history(HistoryEntry.model_validate_json(row["data"]))
+            self._replace(prospect_id, row["RowKey"], entry, kind="history")
+
+    def delete_email(self, email_id: str) -> None:
+        partition, row = self._follow("email", email_id), f"email-{_key(email_id)}"
+        found = None if partition is None else self._get(partition, row)
+        if found is None:
+            return
+        self._write("delete", partition, row)
+        self._drop_email_rows(EmailRecord.model_validate_json(found["data"]))
+
+    def _drop_email_rows(self, email: EmailRecord) -> None:
+        """After commit, every row that finds a deleted email: its pointer and its order rows, which hold the
+        recipient's domain (a sole trader's own name, often): the whole list's, and each status's (a status
+        row a crash left behind included)."""
+        self._drop_after_commit("email", email.id)
+        for status in (None, *EmailStatus):
+            self._drop_after_commit(EMAIL_ORDER, email_order_key(email, status))
+
+    def stale_signups(self, received_before: datetime, limit: int) -> list[SignupRecord]:
+        """A filtered pass over the table's signup rows (the retention timer's, once a day): signups have no
+        index by age, and those that never became a prospect are few."""
+        rows = self._query("RowKey eq 'signup' and status ne @synced", {"synced": SignupStatus.SYNCED.value})
+        signups = [SignupRecord.model_validate_json(row["data"]) for row in rows]
+        stale = [s for s in signups if s.prospect_id is None and s.received_at < received_before]
+        return sorted(stale, key=lambda s: (s.received_at, s.id))[:limit]
 
     # --- the operator audit -------------------------------------------------------------------
     def add_audit_entry(self, entry: AuditEntry) -> None:

@@ -80,6 +80,17 @@ class BlobOutboxTransport:
         except ResourceNotFoundError:
             raise NotFound(f"no email {message_id} in the outbox") from None
 
+    def delete(self, message_id: str) -> bool:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        if not SAFE_MESSAGE_ID.fullmatch(message_id):
+            return False
+        try:
+            self._client().delete_blob(f"{message_id}.eml", delete_snapshots="include")
+        except ResourceNotFoundError:
+            return False
+        return True
+
     def describe(self) -> str:
         """Where the emails are kept (the health check shows it): the container, and whether it exists yet."""
         container = self._client()

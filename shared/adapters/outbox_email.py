@@ -92,6 +92,16 @@ class OutboxFolderTransport:
             raise NotFound(f"no email {message_id} in the outbox")
         return path.read_bytes()
 
+    def delete(self, message_id: str) -> bool:
+        path = self.folder / f"{message_id}.eml"
+        if not SAFE_MESSAGE_ID.fullmatch(message_id):
+            return False
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
     def _summary(self, path: Path) -> dict:
         headers = parse_eml(path.read_bytes(), headers_only=True)
         return kept_email_summary(path.stem, str(headers["To"]), str(headers["Subject"]), str(headers["Date"]),

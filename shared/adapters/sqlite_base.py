@@ -86,6 +86,10 @@ class SqliteDatabase:
                     connection.execute("ROLLBACK")
                 raise
 
+    def checkpoint(self) -> None:
+        """Copy the write-ahead log into the file and empty it: the log's older page versions are gone too."""
+        with self._checkout() as connection, self._writer:
+            connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     def write_statement(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
         """One write statement on its own, which SQLite makes atomic (no BEGIN/COMMIT around it: a single
         upsert that needs nothing read before it), queued behind this process's other writers; its rows."""

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from shared.adapters import sqlite_rate_windows as rate_windows
 from shared.adapters.sqlite_base import SqliteDatabase
 from shared.domain.audit import AuditEntry
+from shared.domain.erasure import erased_history
 from shared.domain.duplicates import index_keys
 from shared.domain.errors import DuplicateRecord
 from shared.domain.ids import prospect_id_for
@@ -176,6 +177,7 @@ def _load(model: type[T], row: sqlite3.Row | None) -> T | None:
 class SqliteUnitOfWork:
     def __init__(self, connection: sqlite3.Connection):
         self._db = connection
+        self.erased = False  # personal data was erased: the store clears the write-ahead log after commit
 
     def _insert(self, sql: str, params: tuple) -> None:
         try:
@@ -235,6 +237,7 @@ class SqliteUnitOfWork:
         signup = self.get_signup(signup_id)
         if signup is None:
             return
+        self.erased = True  # the request's personal data leaves the file: the write-ahead log is emptied after
         aggregate = prospect_id_for(signup_id)
         self._db.executemany("DELETE FROM signup_keys WHERE key = ? AND signup_id = ?",
                              [(key, signup_id) for key in index_keys(signup.request)])
@@ -596,6 +599,35 @@ class SqliteUnitOfWork:
         sql = "SELECT data FROM emails" + (" WHERE " + " AND ".join(where) if where else "")
         return self._many(EmailRecord, sql + " ORDER BY created_at DESC, id DESC LIMIT ?", (*params, limit))
 
+    # erasure
+    def erase_prospect(self, prospect: Prospect) -> None:
+        self.erased = True
+        before = self.get_prospect(prospect.id)
+        self.save_prospect(prospect)
+        if before is not None:  # the old keys by their primary key: no pass over every prospect's keys
+            self._db.executemany("DELETE FROM prospect_search WHERE key = ? AND prospect_id = ?",
+                                 [(key, prospect.id) for key in search_keys(ProspectSummary.of(before))])
+            # and its request's duplicate keys (digests of the email, numbers, name), which find it no more
+            self._db.executemany("DELETE FROM signup_keys WHERE key = ? AND signup_id = ?",
+                                 [(key, prospect.signup_id) for key in index_keys(before.request)])
+        _add_search_keys(self._db, prospect)
+
+    def erase_history(self, prospect_id: str) -> None:
+        self.erased = True
+        rows = self._db.execute("SELECT seq, data FROM history WHERE prospect_id = ?", (prospect_id,)).fetchall()
+        self._db.executemany("UPDATE history SET data = ? WHERE seq = ?", [
+            (erased_history(HistoryEntry.model_validate_json(row["data"])).model_dump_json(), row["seq"])
+            for row in rows])
+
+    def delete_email(self, email_id: str) -> None:
+        self.erased = True
+        self._db.execute("DELETE FROM emails WHERE id = ?", (email_id,))
+
+    def stale_signups(self, received_before: datetime, limit: int) -> list[SignupRecord]:
+        return self._many(SignupRecord, "SELECT data FROM signups WHERE status != ? AND received_at < ? "
+                          "AND json_extract(data, '$.prospect_id') IS NULL ORDER BY received_at, id LIMIT ?",
+                          (SignupStatus.SYNCED.value, _instant(received_before), limit))
+
     def add_audit_entry(self, entry: AuditEntry) -> None:
         self._db.execute("INSERT INTO operator_audit (data) VALUES (?)", (entry.model_dump_json(),))
 
@@ -647,7 +679,10 @@ class SqliteStore:
     @contextmanager
     def unit_of_work(self, read_only: bool = False) -> Iterator[SqliteUnitOfWork]:
         with self.database.transaction(read_only=read_only) as connection:
-            yield SqliteUnitOfWork(connection)
+            uow = SqliteUnitOfWork(connection)
+            yield uow
+        if uow.erased:  # the log still holds the page versions from before: cleared once the erasure commits
+            self.database.checkpoint()
 
     def count_in_window(self, key: str, window_start: datetime, window_end: datetime, limit: int) -> bool:
         return rate_windows.count_in_windows(self._windows, [(key, window_start, window_end, limit)])[0]

@@ -18,6 +18,7 @@ class AuditAction(str, Enum):
     REPLAY = "replay"  # sent a poison message back to its queue
     DISCARD = "discard"  # deleted a poison message for good
     RETRY_EMAIL = "retry-email"  # put a failed email back in line
+    ERASE = "erase"  # an applicant's personal data erased (on request, or by retention); ``about`` names what
     EXPIRE_UNCONFIRMED = "expire-unconfirmed"  # a request whose email was never confirmed, deleted (issue 11)
 
 
@@ -41,6 +42,8 @@ class AuditEntry(BaseModel):
             return f"email {self.email_id}"
         if self.signup_id is not None:
             return f"request {self.signup_id}"
+        if self.queue is None:  # an erasure: what it erased (a prospect's number, a request)
+            return self.about
         return f"{self.queue}/{self.message_id}"
 
     def to_json(self) -> dict:

@@ -13,6 +13,8 @@ PROSPECT_APPROVED = "prospect_approved"
 PROSPECT_REJECTED = "prospect_rejected"
 USER_ADDED = "user_added"
 USER_REMOVED = "user_removed"
+MERCHANT_NOTICE = "partner_request"  # to the merchant (OPERATOR_EMAIL): a new prospect, with its console link
+MERCHANT_DIGEST = "partner_requests_digest"  # to the merchant: a day's new prospects, once a day
 SIGNUP_CONFIRM = "signup_confirm"  # REQUIRE_EMAIL_CONFIRMATION: the link that confirms the request (issue 11)
 SIGNUP_REPEAT = "signup_repeat"  # the requester has an open request already: its status link (issue 11)
 APPROVAL_REQUESTED = "approval_requested"  # to each Approver and Admin: an order awaits their approval
@@ -31,6 +33,10 @@ PLACEHOLDERS: dict[str, frozenset[str]] = {
     PROSPECT_REJECTED: frozenset({"firstname", "lastname", "company"}),
     USER_ADDED: frozenset({"firstname", "lastname", "company", "email", "storename", "storeurl"}),
     USER_REMOVED: frozenset({"firstname", "lastname", "company", "storename"}),
+    MERCHANT_NOTICE: frozenset({"number", "company", "country", "channel", "receivedat", "prospecturl", "storename"}),
+    # The digest names each prospect by number, country and channel, without its company: one email about many
+    # applicants outlives each of them (erasing one never has to rewrite it); the link opens the rest.
+    MERCHANT_DIGEST: frozenset({"day", "count", "prospects", "consoleurl", "storename"}),
     SIGNUP_CONFIRM: frozenset({"firstname", "lastname", "company", "storename", "storeurl", "confirmurl"}),
     SIGNUP_REPEAT: frozenset({"firstname", "lastname", "company", "storename", "storeurl", "statusurl"}),
     APPROVAL_REQUESTED: frozenset({"firstname", "lastname", "company", "orderid", "amount", "buyer", "expiresat",

@@ -77,6 +77,13 @@ class Prospect(_Entity):
     rejection_reason: str | None = None
     needs_attention: bool = False
     attention_reason: str | None = None
+    # Its personal data erased (shared.domain.erasure): when, and by whom (an operator, or the retention timer).
+    erased_at: datetime | None = None
+    erased_by: str | None = None
+
+    @property
+    def is_erased(self) -> bool:
+        return self.erased_at is not None
     # Found at intake (shared.services.duplicates): the open prospects (PRO-…) and partners (CH-…) of the same
     # organization, and the partners the requester's email already signs in for. The lead's note says so.
     possible_duplicate_of: list[str] = []

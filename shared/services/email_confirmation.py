@@ -21,8 +21,9 @@ from typing import Callable
 
 from shared.domain.audit import AuditAction
 from shared.domain.errors import ConcurrencyConflict
+from shared.domain.ids import prospect_id_for
 from shared.domain.model import SignupRecord, SignupStatus
-from shared.ports import Clock, Store
+from shared.ports import Clock, KeptEmails, Store
 from shared.services.duplicates import first_open_request, link_repeat
 
 log = logging.getLogger("b2b.confirmation")
@@ -81,14 +82,16 @@ class Confirmation:
 class EmailConfirmation:
     def __init__(self, store: Store, clock: Clock, links: ConfirmationLinks,
                  repeat_email: Callable[[object, SignupRecord, SignupRecord], object] | None = None,
-                 send_now: Callable[[list], object] = lambda messages: None):
+                 send_now: Callable[[list], object] = lambda messages: None, kept: KeptEmails | None = None):
         """``repeat_email(uow, repeat, first)`` writes the "you have a request already" email (intake's), and
-        returns its outbox message, which ``send_now`` sends after the commit."""
+        returns its outbox message, which ``send_now`` sends after the commit. ``kept``: the emails the transport
+        keeps (.eml files, blobs; None when it keeps none), whose copies of an expired request's emails go too."""
         self._store = store
         self._clock = clock
         self._links = links
         self._repeat_email = repeat_email
         self._send_now = send_now
+        self._kept = kept
 
     @property
     def links(self) -> ConfirmationLinks:
@@ -147,6 +150,7 @@ class EmailConfirmation:
         now = self._clock.now()
         with self._store.unit_of_work(read_only=True) as uow:
             expired = uow.signups_awaiting_confirmation(now - self._links.lifetime, limit)
+            emails = {s.id: [e.id for e in uow.prospect_emails(prospect_id_for(s.id))] for s in expired}
         deleted = 0
         for signup in expired:
             record_audit(self._store, self._clock, "channel-sync", AuditAction.EXPIRE_UNCONFIRMED,
@@ -157,6 +161,10 @@ class EmailConfirmation:
                     current = uow.get_signup(signup.id)
                     if current is None or current.status is not SignupStatus.AWAITING_CONFIRMATION:
                         continue  # confirmed at the last moment, or deleted by another run
+                    # The kept copies first (the store's records find them): the confirmation email's copy
+                    # holds the address; a crash after this leaves the request to expire again next run.
+                    for email_id in emails[signup.id] if self._kept is not None else ():
+                        self._kept.delete(email_id)
                     uow.delete_signup(signup.id)
             except ConcurrencyConflict:  # confirmed while we deleted (Azure Tables): it stays, confirmed
                 continue

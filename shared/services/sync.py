@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Callable
 
 from shared.domain.ids import derived_id, lead_id_for, prospect_id_for
 from shared.domain.messages import CreateLead
 from shared.domain.model import HistoryEntry, OutboxMessage, Prospect, SignupStatus
 from shared.services.duplicates import BatchMemory, checked, first_open_request, link_repeat
-from shared.ports import Clock, Store
+from shared.ports import Clock, Store, UnitOfWork
 from shared.services.outbox import OutboxRelay
 
 if TYPE_CHECKING:
@@ -38,8 +39,9 @@ class SyncReport:
 class ChannelSync:
     def __init__(self, store: Store, clock: Clock, relay: OutboxRelay, lead_queue: str, batch_size: int = 200,
                  create_leads: bool = True, reconciliation: Reconciliation | None = None,
-                 user_sync: UserSync | None = None, confirmation: EmailConfirmation | None = None,
-                 repeat_email: Callable | None = None):
+                 user_sync: UserSync | None = None,
+                 on_prospect_created: Callable[[UnitOfWork, Prospect, datetime], list[OutboxMessage]] | None = None,
+                 confirmation: EmailConfirmation | None = None, repeat_email: Callable | None = None):
         """``create_leads`` is off without a Sales integration (SALES_MODE=none): then a back-office user
         decides each prospect, and no create-lead message is written at all. ``reconciliation`` (None
         without Sales) re-enqueues the Sales decisions whose outcome never arrived, on every run."""
@@ -51,6 +53,8 @@ class ChannelSync:
         self._create_leads = create_leads
         self._reconciliation = reconciliation
         self._user_sync = user_sync  # partner admins' user changes ("synchronize customers")
+        # Written with each new prospect (the merchant's notice): messages to send once the batch commits.
+        self._on_prospect_created = on_prospect_created or (lambda uow, prospect, now: [])
         # REQUIRE_EMAIL_CONFIRMATION: requests whose link expired unconfirmed are deleted here, every run.
         self._confirmation = confirmation
         # (uow, repeat, first) → the "you have a request already" email's outbox message (intake's emails).
@@ -149,6 +153,7 @@ class ChannelSync:
                     uow.append_history(HistoryEntry(prospect_id=prospect_id, at=now, actor="channel-sync",
                                                     action="flagged", detail=prospect.attention_reason or ""))
                 created += 1
+                messages += self._on_prospect_created(uow, prospect, now)
                 if not self._create_leads:
                     continue
                 message = OutboxMessage(

@@ -575,6 +575,8 @@ def _operations() -> tuple[Operation, ...]:
         *_portal_operations(),
         # --- the local development issuer (LOCAL_ISSUER=true only; 404 elsewhere) ------------------------------
         *_local_issuer_operations(),
+        # --- an applicant's personal data erased on request (functions/erasure.py) ---------------------------
+        *_erasure_operations(),
         # --- the pages' static files and the console's sign-in ------------------------------------------------
         Operation("static_asset", "GET", "assets/{name}", "A style sheet, script or image of the pages",
                   Auth.ANONYMOUS, tag="pages",
@@ -687,6 +689,12 @@ _PORTAL_REFUSED = Answer("A page: no session (sign in again), a form not sent fr
 _PORTAL_FORM_REFUSED = {400: Answer("A page: the form could not be read", _PAGE),
                         413: Answer("A page: the form is too large", _PAGE),
                         415: Answer("A page: not a form post", _PAGE)}
+
+
+def _erasure_operations() -> tuple[Operation, ...]:
+    from shared.web.openapi_erasure import erasure_operations
+
+    return erasure_operations()
 
 
 def _portal_form(*fields: str, required: tuple[str, ...] = ()) -> dict:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from shared.domain.duplicates import index_key, organization_keys, requester_key
 from shared.domain.ids import derived_id, prospect_id_for
 from shared.domain.model import SignupStatus
+from shared.ports import EmailQuery
 from shared.services.notifications import queue_email
 from tests.contract.factories import at, signup_record
 from tests.contract.test_store_contract import harness, store  # noqa: F401 - fixtures
@@ -64,17 +65,22 @@ def test_an_awaiting_signup_is_never_pending_for_the_sync(store):
 
 
 def test_deleting_a_signup_removes_it_its_keys_and_its_emails(store):
+    """The one ``delete_signup``: an unconfirmed request expiring, and erasure of a request (retention, or with
+    its applicant's prospect) — an awaiting one and one waiting for the sync alike."""
     record = signup_record(1, status=SignupStatus.AWAITING_CONFIRMATION, key="form-1")
     other = _same_email(2, like=1)
+    waiting = signup_record(3, key="form-3")  # RECEIVED: the sync's pending mark finds it
     aggregate = prospect_id_for(record.id)
     with store.unit_of_work() as uow:
         uow.add_signup(record)
         uow.add_signup(other)
+        uow.add_signup(waiting)
         queue_email(uow, template="signup_confirm", to="asa1@example.com", language="sv", values={"x": "y"},
                     email_id=derived_id("email", record.id, "signup_confirm"), aggregate_id=aggregate,
                     prospect_id=aggregate, email_queue="emails", now=at(1))
     with store.unit_of_work() as uow:
         uow.delete_signup(record.id)
+        uow.delete_signup(waiting.id)
         uow.delete_signup("no-such-signup")  # nothing to do
     key = index_key(requester_key(record.request))
     with store.unit_of_work(read_only=True) as uow:
@@ -85,6 +91,9 @@ def test_deleting_a_signup_removes_it_its_keys_and_its_emails(store):
         assert uow.prospect_emails(aggregate) == []
         assert uow.get_email(derived_id("email", record.id, "signup_confirm")) is None
         assert [m.aggregate_id for m in uow.pending_outbox_messages(None, 10)] == []
+        assert uow.get_signup(waiting.id) is None and uow.find_signup_by_idempotency_key(waiting.idempotency_key_hash) is None
+        assert [s.id for s in uow.pending_signups(10)] == ["signup-0002"]
+        assert uow.email_page(EmailQuery(), 10) == []
 
 
 def test_partners_are_found_by_a_duplicate_key_in_number_order(store):

@@ -28,6 +28,8 @@ ROOT = Path(__file__).resolve().parents[2]
 FAST_HOST = {
     "CHANNEL_SYNC_SCHEDULE": "*/1 * * * * *",
     "LEAD_BATCH_SCHEDULE": "*/1 * * * * *",
+    "RETENTION_SCHEDULE": "0 0 0 1 1 *",  # the tests run retention and the digest themselves
+    "OPERATOR_DIGEST_SCHEDULE": "0 0 0 1 1 *",
     "LEAD_QUEUE": "b2b-leads",
     "OUTCOME_QUEUE": "b2b-sales-outcomes",
     "EMAIL_QUEUE": "b2b-emails",

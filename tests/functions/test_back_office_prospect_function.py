@@ -15,7 +15,7 @@ from functions.back_office_prospect import (
 from shared.bootstrap import Container
 from shared.domain.messages import CreateLead
 from shared.queue_worker import poison_queue_name
-from tests.services.flow import signup_body, take_all, work
+from tests.services.flow import signup_body, synced, take_all, work
 from tests.services.test_prospect_timeline import RefusingTransport
 
 API = "http://localhost:7071/api/backoffice"
@@ -79,10 +79,7 @@ def test_the_timeline_then_retry_and_replay(app_container):
 
 def test_drift_and_reconcile(app_container):
     c = app_container
-    for n in (1, 2):
-        c.intake.submit(signup_body(n))
-    c.channel_sync.run()
-    work(c)
+    synced(c, 1, 2)
     c.sales.disqualify(c.operator.prospect("PRO-000002").prospect.lead_id, 5)
     take_all(c, c.settings.outcome_queue)
 

@@ -21,6 +21,9 @@ NOT_SET_IN_AZURE = {
     # exist (a reference to a missing secret would leave its own text as the value; the app refuses that).
     "PORTAL_CLIENT_SECRET",
     "PORTAL_SESSION_SECRET",
+    # The merchant notice's console link: derived from PUBLIC_BASE_URL (the app's own host), which is where the
+    # deployed console is; set it only for a console reached elsewhere.
+    "CONSOLE_URL",
     # The intake's signing secret: empty, the app keeps a random one in the state table, shared by every
     # instance and kept across deployments (a secret made at each deployment would turn away, unseen, every
     # form open during one); an operator may add a Key Vault reference instead.
@@ -42,6 +45,8 @@ PLATFORM_SETTINGS = {
     # (functions/channel_sync.py, functions/queues.py); the code never reads them.
     "CHANNEL_SYNC_SCHEDULE",
     "LEAD_BATCH_SCHEDULE",
+    "RETENTION_SCHEDULE",  # functions/erasure.py's timers
+    "OPERATOR_DIGEST_SCHEDULE",
 }
 
 KEY_MATERIAL = re.compile(r"AccountKey|listKeys|listAccountSas|listServiceSas|SharedAccessSignature", re.I)

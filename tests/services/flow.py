@@ -28,6 +28,14 @@ def work(c: Container, rules: QueueRules | None = None) -> int:
     return drain_queues(c.queue, c.queue_handlers(), rules or QueueRules(visibility_timeout=0))
 
 
+def synced(c: Container, *ns: int) -> None:
+    """Requests ``signup_body(n)`` for each n, made prospects by the sync, their queues worked off."""
+    for n in ns:
+        c.intake.submit(signup_body(n))
+    c.channel_sync.run()
+    work(c)
+
+
 def count(c: Container, table: str, where: str = "", params: tuple = ()) -> int:
     """Rows in one of the SQLite store's tables (adapter-specific: only these tests look inside)."""
     with c.store.database.transaction(read_only=True) as connection:

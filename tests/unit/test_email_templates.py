@@ -15,6 +15,8 @@ from shared.domain.email_templates import (
     APPROVAL_EXPIRED,
     APPROVAL_REJECTED,
     APPROVAL_REQUESTED,
+    MERCHANT_DIGEST,
+    MERCHANT_NOTICE,
     PLACEHOLDERS,
     PROSPECT_APPROVED,
     PROSPECT_REJECTED,
@@ -41,6 +43,12 @@ USER_VALUES = {"firstname": "Anna", "lastname": "Svensson", "company": "Contoso 
                "storename": "Fabrikam Store", "storeurl": "https://shop.example/b2b"}
 VALUES = {SIGNUP_RECEIVED: RECEIVED_VALUES, PROSPECT_APPROVED: APPROVED_VALUES, PROSPECT_REJECTED: REJECTED_VALUES, USER_ADDED: USER_VALUES,
           USER_REMOVED: {k: USER_VALUES[k] for k in ("firstname", "lastname", "company", "storename")},
+          MERCHANT_NOTICE: {"number": "PRO-000001", "company": "Anna Svensson Konsult", "country": "SE",
+                            "channel": "b2b-web", "receivedat": "2026-12-03 14:02 CET", "storename": "Fabrikam Store",
+                            "prospecturl": "https://b2b.example/api/console/prospects/PRO-000001"},
+          MERCHANT_DIGEST: {"day": "2026-12-03", "count": "2", "storename": "Anna's Shop",
+                            "consoleurl": "https://b2b.example/api/console",
+                            "prospects": "PRO-000001 · SE · b2b-web\nPRO-000002 · NO · b2b-web"},
           "signup_confirm": {**{k: RECEIVED_VALUES[k] for k in RECEIVED_VALUES if k != "statusurl"},
                              "confirmurl": "https://b2b.example/api/signup/confirm/0f8e/1767225600/c2ln"},
           "signup_repeat": RECEIVED_VALUES}
