@@ -14,20 +14,10 @@ import requests
 from shared.domain.partners import user_id_for
 from tests.browser import PHONE, axe_serious, browser, console_sign_in, describe, open_page, screenshot  # noqa: F401
 from tests.console_client import ConsoleClient
-from tests.e2e.conftest import azure_backend, start_host, stop_host
+from tests.e2e.test_console_partners_browser import host  # noqa: F401  (the same host: SQLite and Azurite)
 from tests.e2e.test_partners_through_host import KEY, approved_partner
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
-
-
-@pytest.fixture(params=["sqlite", "azure"])
-def host(request, tmp_path, jwks):
-    extra = azure_backend(request.getfixturevalue("azurite")) if request.param == "azure" else {}
-    started = start_host(tmp_path / "data", {**extra, **jwks.settings_env(), "SALES_MODE": "none",
-                                             "DEVHOST_FUNCTION_KEY": KEY})
-    started.backend = request.param
-    yield started
-    stop_host(started)
 
 
 def invoiced_order(http, host, jwks, hierarchy: str) -> None:
