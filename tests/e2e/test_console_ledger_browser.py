@@ -50,6 +50,8 @@ def test_a_clerk_reads_the_ledger_records_a_payment_and_allows_exceeding(host, b
         assert rows.count() == 4  # the header; limit, reserve, capture
         assert "capture" in rows.nth(1).inner_text() and "SO-1" in rows.nth(1).inner_text()
         assert "250.00" in rows.nth(1).inner_text()
+        assert "First1 Last1 (user)" in rows.nth(1).inner_text()  # a member by name, not by id
+        assert "alice (back office)" in rows.nth(3).inner_text()  # who set the limit
 
         page.get_by_label("Payment id").fill("BANK-1")
         page.get_by_label("Amount").fill("100.00")
