@@ -4,11 +4,9 @@ Retry-After), never 500. A retry is safe: a write that did get through before th
 its deterministic id or Idempotency-Key.
 
 Told apart by class name along the error's class hierarchy, so that asking does not import the Azure SDK (cold
-start) and works whichever SDK raised it.
+start; sqlite3 too) and works whichever SDK raised it.
 """
 from __future__ import annotations
-
-import sqlite3
 
 # azure-core's errors for a request that never got an answer (connection refused or reset, timeout) or whose
 # answer could not be read.
@@ -19,12 +17,13 @@ _NOT_NOW = frozenset({429, 500, 502, 503, 504})
 
 
 def is_outage(error: BaseException) -> bool:
-    names = {cls.__name__ for cls in type(error).__mro__}
+    classes = type(error).__mro__
+    names = {cls.__name__ for cls in classes}
     if names & _UNREACHABLE:
         return True
     if "HttpResponseError" in names and getattr(error, "status_code", None) in _NOT_NOW:
         return True
-    if isinstance(error, sqlite3.OperationalError):
+    if any(cls.__module__ == "sqlite3" and cls.__name__ == "OperationalError" for cls in classes):
         text = str(error).lower()
         return "locked" in text or "busy" in text
     return False
